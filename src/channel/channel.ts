@@ -1,0 +1,387 @@
+// Owns the multiplexed RPC that runs over any byte stream (agent stdio, virtio-serial, vsock, the
+// supervisor's Unix socket): hello/version check, request ids, deadlines, cancellation, streamed
+// binary data in both directions, and a writer that lets control frames overtake bulk data.
+import { once } from "node:events";
+import type { Duplex } from "node:stream";
+import { PyroError, isErrorCode, toPyroError } from "../contract/errors.js";
+import { DATA_CHUNK_BYTES, type Frame, FrameReader, FrameType, MAX_FRAME_BYTES, encodeFrame, encodeJsonFrame } from "./frame.js";
+
+export const PROTOCOL_VERSION = 1;
+
+export interface Hello {
+  protocol: number;
+  name: string;
+  version: string;
+  capabilities: string[];
+  max_frame_bytes: number;
+}
+
+export interface RequestOptions {
+  /** Milliseconds the peer has to answer; the request is cancelled and rejected after it. */
+  deadlineMs?: number;
+  /** Receives streamed output (stdout, stderr, archive bytes) as it arrives. */
+  onData?: (stream: number, chunk: Buffer) => void;
+  /** Bytes streamed to the peer after the request (uploads). */
+  input?: AsyncIterable<Uint8Array> | Uint8Array;
+  signal?: AbortSignal;
+}
+
+export interface HandlerContext {
+  id: number;
+  /** Aborted when the caller cancels, the deadline passes or the channel closes. */
+  signal: AbortSignal;
+  deadlineMs: number | undefined;
+  /** Streams bytes back to the caller; resolves once written, which is the backpressure. */
+  send(stream: number, chunk: Uint8Array): Promise<void>;
+  /** Bytes the caller streamed with the request. */
+  input: AsyncIterable<Buffer>;
+  peer: Hello;
+}
+
+export type Handler = (params: unknown, ctx: HandlerContext) => Promise<unknown>;
+
+export interface ChannelOptions {
+  role: "client" | "server";
+  hello: Omit<Hello, "protocol" | "max_frame_bytes">;
+  handlers?: Record<string, Handler>;
+  maxFrameBytes?: number;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  onData?: (stream: number, chunk: Buffer) => void;
+  timer?: NodeJS.Timeout;
+}
+
+interface Incoming {
+  abort: AbortController;
+  input: InputQueue;
+  lastSend: Promise<void>;
+}
+
+/** A tiny async queue for bytes the caller streams in. */
+class InputQueue implements AsyncIterable<Buffer> {
+  private items: Buffer[] = [];
+  private done = false;
+  private waiter: (() => void) | undefined;
+
+  push(chunk: Buffer): void {
+    this.items.push(chunk);
+    this.wake();
+  }
+
+  end(): void {
+    this.done = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const next = this.items.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.done) return;
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+      });
+    }
+  }
+}
+
+interface Queued {
+  buf: Buffer;
+  done: () => void;
+}
+
+export class Channel {
+  readonly ready: Promise<Hello>;
+  readonly closed: Promise<Error | undefined>;
+  private peer: Hello | undefined;
+  private readonly reader: FrameReader;
+  private readonly pending = new Map<number, Pending>();
+  private readonly incoming = new Map<number, Incoming>();
+  private readonly control: Queued[] = [];
+  private readonly data: Queued[] = [];
+  private flushing = false;
+  private nextId = 1;
+  private closeError: Error | undefined;
+  private isClosed = false;
+  private resolveReady!: (h: Hello) => void;
+  private rejectReady!: (e: Error) => void;
+  private resolveClosed!: (e: Error | undefined) => void;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly options: ChannelOptions,
+  ) {
+    this.reader = new FrameReader(options.maxFrameBytes ?? MAX_FRAME_BYTES);
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => {});
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    stream.on("data", (chunk: Buffer) => this.onChunk(chunk));
+    stream.on("error", (err) => this.shutdown(new PyroError("CHANNEL_CLOSED", `channel error: ${err.message}`)));
+    stream.on("close", () => this.shutdown());
+    stream.on("end", () => this.shutdown());
+    const hello: Hello = {
+      protocol: PROTOCOL_VERSION,
+      max_frame_bytes: options.maxFrameBytes ?? MAX_FRAME_BYTES,
+      ...options.hello,
+    };
+    this.enqueue(encodeJsonFrame(FrameType.HELLO, 0, hello), false);
+  }
+
+  get peerHello(): Hello | undefined {
+    return this.peer;
+  }
+
+  get isOpen(): boolean {
+    return !this.isClosed;
+  }
+
+  async request(op: string, params: unknown, opts: RequestOptions = {}): Promise<unknown> {
+    if (this.options.role !== "client") throw new Error("only a client channel sends requests");
+    await this.ready;
+    if (this.isClosed) throw this.closedError();
+    const id = this.nextId++;
+    const result = new Promise<unknown>((resolve, reject) => {
+      const entry: Pending = { resolve, reject, onData: opts.onData };
+      if (opts.deadlineMs !== undefined) {
+        entry.timer = setTimeout(() => {
+          this.cancel(id);
+          this.settle(id, undefined, new PyroError("AGENT_TIMEOUT", `${op} got no answer within ${opts.deadlineMs} ms`));
+        }, opts.deadlineMs);
+      }
+      this.pending.set(id, entry);
+    });
+    if (opts.signal) {
+      const onAbort = () => {
+        this.cancel(id);
+        this.settle(id, undefined, new PyroError("CHANNEL_CLOSED", `${op} was cancelled`));
+      };
+      if (opts.signal.aborted) onAbort();
+      else opts.signal.addEventListener("abort", onAbort, { once: true });
+    }
+    this.enqueue(encodeJsonFrame(FrameType.REQUEST, id, { op, params, deadline_ms: opts.deadlineMs }), false);
+    if (opts.input) void this.pumpInput(id, opts.input);
+    return result;
+  }
+
+  close(): void {
+    this.stream.end();
+    this.shutdown();
+  }
+
+  private async pumpInput(id: number, input: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
+    try {
+      const source = input instanceof Uint8Array ? [input] : input;
+      for await (const chunk of source) {
+        if (!this.pending.has(id)) return;
+        for (let off = 0; off < chunk.length; off += DATA_CHUNK_BYTES) {
+          const piece = Buffer.from(chunk.subarray(off, off + DATA_CHUNK_BYTES));
+          await this.enqueue(encodeFrame(FrameType.DATA, id, piece, 0), true);
+        }
+      }
+      await this.enqueue(encodeFrame(FrameType.END, id, undefined, 0), true);
+    } catch (err) {
+      this.cancel(id);
+      this.settle(id, undefined, toPyroError(err));
+    }
+  }
+
+  private cancel(id: number): void {
+    if (!this.isClosed) this.enqueue(encodeFrame(FrameType.CANCEL, id), false);
+  }
+
+  private settle(id: number, value: unknown, err?: Error): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id);
+    if (entry.timer) clearTimeout(entry.timer);
+    if (err) entry.reject(err);
+    else entry.resolve(value);
+  }
+
+  private onChunk(chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.reader.push(chunk);
+    } catch (err) {
+      this.shutdown(toPyroError(err));
+      this.stream.destroy();
+      return;
+    }
+    for (const frame of frames) {
+      try {
+        this.onFrame(frame);
+      } catch (err) {
+        this.shutdown(
+          new PyroError("AGENT_PROTOCOL_ERROR", `malformed frame from peer: ${(err as Error).message}`),
+        );
+        this.stream.destroy();
+        return;
+      }
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.HELLO: {
+        const hello = JSON.parse(frame.payload.toString("utf8")) as Hello;
+        if (hello.protocol !== PROTOCOL_VERSION) {
+          const err = new PyroError(
+            "AGENT_PROTOCOL_ERROR",
+            `${hello.name} ${hello.version} speaks protocol ${hello.protocol} but this pyro speaks ${PROTOCOL_VERSION}; ` +
+              "re-pull the environment (pyro env pull ENV) so its agent matches",
+          );
+          this.shutdown(err);
+          return;
+        }
+        this.peer = hello;
+        this.resolveReady(hello);
+        return;
+      }
+      case FrameType.RESPONSE: {
+        const body = JSON.parse(frame.payload.toString("utf8")) as {
+          ok: boolean;
+          result?: unknown;
+          error?: { code: string; message: string; details?: Record<string, unknown> };
+        };
+        if (body.ok) this.settle(frame.id, body.result);
+        else {
+          const code = isErrorCode(body.error?.code) ? body.error.code : "INTERNAL";
+          this.settle(frame.id, undefined, new PyroError(code, body.error?.message ?? "unknown error", body.error?.details));
+        }
+        return;
+      }
+      case FrameType.DATA: {
+        if (this.options.role === "client") this.pending.get(frame.id)?.onData?.(frame.stream, frame.payload);
+        else this.incoming.get(frame.id)?.input.push(frame.payload);
+        return;
+      }
+      case FrameType.END: {
+        if (this.options.role === "server") this.incoming.get(frame.id)?.input.end();
+        return;
+      }
+      case FrameType.CANCEL: {
+        this.incoming.get(frame.id)?.abort.abort(new PyroError("CHANNEL_CLOSED", "cancelled by caller"));
+        return;
+      }
+      case FrameType.REQUEST: {
+        if (this.options.role !== "server") throw new Error("a client channel does not accept requests");
+        const body = JSON.parse(frame.payload.toString("utf8")) as { op: string; params: unknown; deadline_ms?: number };
+        void this.serve(frame.id, body);
+        return;
+      }
+    }
+  }
+
+  private async serve(id: number, body: { op: string; params: unknown; deadline_ms?: number }): Promise<void> {
+    const abort = new AbortController();
+    const entry: Incoming = { abort, input: new InputQueue(), lastSend: Promise.resolve() };
+    this.incoming.set(id, entry);
+    const timer =
+      body.deadline_ms !== undefined
+        ? setTimeout(() => abort.abort(new PyroError("AGENT_TIMEOUT", `${body.op} passed its deadline`)), body.deadline_ms)
+        : undefined;
+    let response: unknown;
+    try {
+      const handler = this.options.handlers?.[body.op];
+      if (!handler) {
+        const known = Object.keys(this.options.handlers ?? {}).join(", ");
+        throw new PyroError("AGENT_PROTOCOL_ERROR", `unknown operation "${body.op}" (this peer handles: ${known})`);
+      }
+      const ctx: HandlerContext = {
+        id,
+        signal: abort.signal,
+        deadlineMs: body.deadline_ms,
+        input: entry.input,
+        peer: this.peer!,
+        send: (stream, chunk) => {
+          const writes: Promise<void>[] = [];
+          for (let off = 0; off < chunk.length; off += DATA_CHUNK_BYTES) {
+            const piece = Buffer.from(chunk.subarray(off, off + DATA_CHUNK_BYTES));
+            writes.push(this.enqueue(encodeFrame(FrameType.DATA, id, piece, stream), true));
+          }
+          const all = Promise.all(writes).then(() => {});
+          entry.lastSend = all;
+          return all;
+        },
+      };
+      const result = await handler(body.params, ctx);
+      response = { ok: true, result };
+    } catch (err) {
+      const e = toPyroError(err);
+      response = { ok: false, error: { code: e.code, message: e.message, details: e.details } };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    // Data already queued for this request must reach the caller before its response.
+    await entry.lastSend.catch(() => {});
+    this.incoming.delete(id);
+    if (!this.isClosed) this.enqueue(encodeJsonFrame(FrameType.RESPONSE, id, response), true);
+  }
+
+  private enqueue(buf: Buffer, isData: boolean): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    return new Promise((resolve) => {
+      (isData ? this.data : this.control).push({ buf, done: resolve });
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (;;) {
+        const next = this.control.shift() ?? this.data.shift();
+        if (!next) break;
+        if (this.isClosed || this.stream.destroyed) {
+          next.done();
+          continue;
+        }
+        const ok = this.stream.write(next.buf);
+        if (!ok) {
+          await Promise.race([once(this.stream, "drain"), this.closed]);
+        }
+        next.done();
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private closedError(): PyroError {
+    const reason = this.closeError?.message ?? "the peer went away";
+    return new PyroError("CHANNEL_CLOSED", `connection to ${this.peer?.name ?? "peer"} closed: ${reason}`);
+  }
+
+  private shutdown(err?: Error): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closeError = err;
+    const error = err instanceof PyroError && err.code !== "CHANNEL_CLOSED" ? err : this.closedError();
+    this.rejectReady(error);
+    for (const id of [...this.pending.keys()]) this.settle(id, undefined, error);
+    for (const entry of this.incoming.values()) {
+      entry.abort.abort(error);
+      entry.input.end();
+    }
+    for (const q of [...this.control.splice(0), ...this.data.splice(0)]) q.done();
+    this.resolveClosed(err);
+  }
+}

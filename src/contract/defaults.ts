@@ -1,0 +1,27 @@
+// Owns the contract's defaults (CONTRACT.md "Defaults"): every face reads them from here.
+
+export const DEFAULTS = {
+  environment: "debian:12",
+  engine: "auto",
+  vcpuCount: 1,
+  memMib: 1024,
+  timeoutSeconds: 30,
+  ttlSeconds: 600,
+  networkPolicy: "off",
+  shellCols: 120,
+  shellRows: 30,
+  readMaxBytes: 65_536,
+  readinessTimeoutSeconds: 30,
+  readinessIntervalMs: 500,
+  guestWorkspace: "/workspace",
+  /** Cap on each of stdout and stderr returned by one exec. */
+  outputMaxBytes: 1_048_576,
+  /** How long a sandbox may take from launch to a ready agent. */
+  sandboxReadySeconds: 60,
+} as const;
+
+export const LIMITS = {
+  vcpuCount: { min: 1, max: 64 },
+  memMib: { min: 128, max: 262_144 },
+  timeoutSeconds: { min: 1, max: 86_400 },
+} as const;

@@ -1,0 +1,4 @@
+// The public contract: schemas, defaults and errors, imported by every face.
+export * from "./defaults.js";
+export * from "./errors.js";
+export * from "./schemas.js";
