@@ -44,6 +44,8 @@ export interface ChannelOptions {
   role: "client" | "server";
   hello: Omit<Hello, "protocol" | "max_frame_bytes">;
   handlers?: Record<string, Handler>;
+  /** Serves operations with no handler of their own (the supervisor proxies these to the agent). */
+  fallback?: (op: string, params: unknown, ctx: HandlerContext) => Promise<unknown>;
   maxFrameBytes?: number;
 }
 
@@ -299,7 +301,9 @@ export class Channel {
         : undefined;
     let response: unknown;
     try {
-      const handler = this.options.handlers?.[body.op];
+      const own = this.options.handlers?.[body.op];
+      const fallback = this.options.fallback;
+      const handler: Handler | undefined = own ?? (fallback ? (params, c) => fallback(body.op, params, c) : undefined);
       if (!handler) {
         const known = Object.keys(this.options.handlers ?? {}).join(", ");
         throw new PyroError("AGENT_PROTOCOL_ERROR", `unknown operation "${body.op}" (this peer handles: ${known})`);
@@ -328,6 +332,7 @@ export class Channel {
       response = { ok: false, error: { code: e.code, message: e.message, details: e.details } };
     } finally {
       if (timer) clearTimeout(timer);
+      entry.input.end();
     }
     // Data already queued for this request must reach the caller before its response.
     await entry.lastSend.catch(() => {});

@@ -10,11 +10,18 @@ export function memoryDuplexPair(): [Duplex, Duplex] {
       read() {},
       write(chunk, _enc, cb) {
         peer().push(chunk);
-        cb();
+        // Completing on a later turn gives the pair a pipe's backpressure, not an infinite sink.
+        setImmediate(cb);
       },
       final(cb) {
         peer().push(null);
         cb();
+      },
+      destroy(err, cb) {
+        // Like a socket: when one end goes away the other sees end-of-stream.
+        const other = peer();
+        if (!other.destroyed) other.push(null);
+        cb(err);
       },
     });
   a = make(() => b);

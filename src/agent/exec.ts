@@ -1,0 +1,120 @@
+// Owns command execution inside the sandbox: one process group per exec, streamed and capped
+// output, and a timeout (or cancellation) that kills the whole group, not just the leader.
+import { spawn } from "node:child_process";
+import { statSync } from "node:fs";
+import { PyroError } from "../contract/errors.js";
+import type { HandlerContext } from "../channel/channel.js";
+import { Stream } from "../channel/frame.js";
+import type { AgentExecResult } from "../channel/protocol.js";
+import { AgentExecParams } from "../channel/protocol.js";
+
+const BASE_ENV: Record<string, string> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  LANG: "C.UTF-8",
+  TERM: "dumb",
+  USER: "root",
+};
+
+/** How long to keep reading after the command exits, for output still in the pipes. */
+const DRAIN_GRACE_MS = 200;
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
+
+export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<AgentExecResult> {
+  const params = AgentExecParams.parse(raw);
+  if (!statSync(params.cwd, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new PyroError("INVALID_ARGUMENT", `working directory ${params.cwd} does not exist in the sandbox`);
+  }
+  const started = Date.now();
+  const [file, ...args] = params.argv;
+  const child = spawn(file!, args, {
+    cwd: params.cwd,
+    env: { ...BASE_ENV, ...params.env },
+    detached: true, // its own process group, so a timeout can kill everything it started
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+
+  const caps = { stdout: { sent: 0, truncated: false }, stderr: { sent: 0, truncated: false } };
+  const pump = (source: NodeJS.ReadableStream, stream: number, cap: { sent: number; truncated: boolean }) =>
+    new Promise<void>((resolve) => {
+      source.on("data", (chunk: Buffer) => {
+        const room = params.max_output_bytes - cap.sent;
+        if (room <= 0) {
+          cap.truncated = true;
+          return;
+        }
+        const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        if (piece.length < chunk.length) cap.truncated = true;
+        cap.sent += piece.length;
+        source.pause();
+        void ctx.send(stream, piece).then(() => source.resume());
+      });
+      source.on("end", resolve);
+      source.on("error", () => resolve());
+      source.on("close", resolve);
+    });
+  const outputs = Promise.all([
+    pump(child.stdout!, Stream.STDOUT, caps.stdout),
+    pump(child.stderr!, Stream.STDERR, caps.stderr),
+  ]);
+
+  let timedOut = false;
+  const killGroup = () => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, params.timeout_ms);
+  const onAbort = () => killGroup();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+
+  const outcome = await new Promise<{ code: number | null; signal: string | null; spawnError?: Error }>((resolve) => {
+    child.once("error", (err) => resolve({ code: null, signal: null, spawnError: err }));
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  clearTimeout(timer);
+  ctx.signal.removeEventListener("abort", onAbort);
+
+  // Background children may hold the pipes open forever; give output a moment, then stop reading.
+  const drained = await Promise.race([
+    outputs.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), DRAIN_GRACE_MS)),
+  ]);
+  if (!drained) {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  }
+
+  let exitCode: number;
+  if (outcome.spawnError) {
+    const err = outcome.spawnError as NodeJS.ErrnoException;
+    const reason =
+      err.code === "ENOENT"
+        ? `${file}: command not found`
+        : err.code === "EACCES"
+          ? `${file}: permission denied`
+          : `${file}: ${err.message}`;
+    await ctx.send(Stream.STDERR, Buffer.from(`${reason}\n`));
+    exitCode = err.code === "ENOENT" ? 127 : 126;
+  } else if (timedOut) {
+    exitCode = 124;
+  } else if (outcome.code !== null) {
+    exitCode = outcome.code;
+  } else {
+    exitCode = 128 + (SIGNAL_NUMBERS[outcome.signal ?? ""] ?? 0);
+  }
+
+  return {
+    exit_code: exitCode,
+    signal: outcome.signal,
+    timed_out: timedOut,
+    stdout_truncated: caps.stdout.truncated,
+    stderr_truncated: caps.stderr.truncated,
+    duration_ms: Date.now() - started,
+  };
+}

@@ -1,0 +1,180 @@
+// Owns the gvisor engine: runsc with the environment as the read-only lower layer of a host
+// overlay, the agent as the container process speaking over runsc's stdio pipes, and (for
+// egress policies) a per-sandbox network namespace that runsc joins with --network=host.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { rmdir, mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Duplex } from "node:stream";
+import { promisify } from "node:util";
+import { PyroError } from "../../contract/errors.js";
+import { isMounted, mountOverlay, unmount } from "../mounts.js";
+import type { Engine, EngineProbe, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
+import { type SandboxNetwork, cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix } from "./network.js";
+import { buildOciSpec } from "./oci.js";
+
+const run = promisify(execFile);
+const RUNSC = "runsc";
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+export function gvisorDirs(runDir: string) {
+  return {
+    upper: join(runDir, "upper"),
+    work: join(runDir, "work"),
+    rootfs: join(runDir, "rootfs"),
+    bundle: join(runDir, "bundle"),
+    runscRoot: join(runDir, "runsc"),
+  };
+}
+
+async function runsc(runscRoot: string, args: string[]): Promise<void> {
+  await run(RUNSC, ["--root", runscRoot, ...args], { timeout: 10_000 });
+}
+
+/** runsc leaves per-container cgroup directories behind if it is killed before cleanup. */
+async function removeCgroups(id: string): Promise<string[]> {
+  const removed: string[] = [];
+  let controllers: string[] = [];
+  try {
+    controllers = await readdir(CGROUP_ROOT);
+  } catch {
+    return removed;
+  }
+  for (const controller of controllers) {
+    const dir = join(CGROUP_ROOT, controller, "pyro", id);
+    try {
+      await rmdir(dir);
+      removed.push(dir);
+    } catch {}
+  }
+  return removed;
+}
+
+function waitExit(exited: Promise<SandboxExit>, ms: number): Promise<boolean> {
+  return Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+}
+
+export class GvisorEngine implements Engine {
+  readonly name = "gvisor" as const;
+
+  async probe(): Promise<EngineProbe> {
+    try {
+      const { stdout } = await run(RUNSC, ["--version"], { timeout: 5_000 });
+      const version = stdout.split("\n")[0]?.trim() ?? "runsc";
+      if (process.getuid?.() !== 0) return { available: false, detail: `${version} found, but pyro's gvisor engine needs root` };
+      return { available: true, detail: version };
+    } catch {
+      return { available: false, detail: "runsc is not installed (apt-get install runsc)" };
+    }
+  }
+
+  async start(spec: SandboxSpec): Promise<Sandbox> {
+    const dirs = gvisorDirs(spec.runDir);
+    await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true })));
+    await mountOverlay(join(spec.environment.rootDir), dirs.upper, dirs.work, dirs.rootfs);
+    let network: SandboxNetwork | undefined;
+    let child: ChildProcess | undefined;
+    try {
+      await writeFile(
+        join(dirs.bundle, "config.json"),
+        JSON.stringify(buildOciSpec({ id: spec.id, rootPath: dirs.rootfs, vcpuCount: spec.vcpuCount, memMib: spec.memMib })),
+      );
+      if (spec.network !== "off") network = await createSandboxNetwork(spec.id, spec.runDir);
+      const argv = [
+        ...(network ? nsenterPrefix(network) : []),
+        RUNSC,
+        "--root",
+        dirs.runscRoot,
+        `--network=${network ? "host" : "none"}`,
+        "--overlay2=none",
+        "--cpu-num-from-quota",
+        "run",
+        "--bundle",
+        dirs.bundle,
+        spec.id,
+      ];
+      spec.log(`gvisor: ${argv.join(" ")}`);
+      child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    } catch (err) {
+      await network?.teardown().catch(() => {});
+      await unmount(dirs.rootfs);
+      throw err;
+    }
+    return new GvisorSandbox(spec, child, network);
+  }
+
+  async cleanup(id: string, runDir: string): Promise<string[]> {
+    const dirs = gvisorDirs(runDir);
+    const cleaned: string[] = [];
+    try {
+      await runsc(dirs.runscRoot, ["delete", "--force", id]);
+      cleaned.push(`runsc container ${id}`);
+    } catch {}
+    cleaned.push(...(await cleanupSandboxNetwork(id, runDir)));
+    if (await unmount(dirs.rootfs)) cleaned.push(`mount ${dirs.rootfs}`);
+    cleaned.push(...(await removeCgroups(id)).map((d) => `cgroup ${d}`));
+    return cleaned;
+  }
+}
+
+class GvisorSandbox implements Sandbox {
+  readonly engine = "gvisor" as const;
+  readonly channel: Duplex;
+  readonly exited: Promise<SandboxExit>;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly spec: SandboxSpec,
+    private readonly child: ChildProcess,
+    private readonly network: SandboxNetwork | undefined,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        spec.log(`gvisor: runsc exited code=${code} signal=${signal}`);
+        resolve({ code, signal });
+      });
+      child.once("error", (err) => {
+        spec.log(`gvisor: runsc failed to start: ${err.message}`);
+        resolve({ code: null, signal: null });
+      });
+    });
+    let partial = "";
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (text: string) => {
+      const lines = (partial + text).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) spec.log(`sandbox: ${line}`);
+    });
+    this.channel = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+    // A write after the sandbox died must surface as a closed channel, not crash the supervisor.
+    child.stdin!.on("error", () => {});
+  }
+
+  pids(): number[] {
+    return this.child.pid === undefined ? [] : [this.child.pid];
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const dirs = gvisorDirs(this.spec.runDir);
+    // Closing the channel makes the agent exit, which ends the container cleanly.
+    this.child.stdin?.end();
+    if (!(await waitExit(this.exited, 3_000))) {
+      await runsc(dirs.runscRoot, ["kill", this.spec.id, "KILL"]).catch(() => {});
+      if (!(await waitExit(this.exited, 2_000))) this.child.kill("SIGKILL");
+      await waitExit(this.exited, 2_000);
+    }
+    await runsc(dirs.runscRoot, ["delete", "--force", this.spec.id]).catch(() => {});
+    await this.network?.teardown().catch((err: Error) => this.spec.log(`gvisor: network teardown: ${err.message}`));
+    for (let attempt = 0; attempt < 5 && (await isMounted(dirs.rootfs)); attempt++) {
+      await unmount(dirs.rootfs);
+    }
+    await removeCgroups(this.spec.id);
+    if (await isMounted(dirs.rootfs)) {
+      throw new PyroError("INTERNAL", `could not unmount ${dirs.rootfs}; run pyro doctor --repair`);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+// Owns the engine registry and the `auto` choice: the strongest isolation that actually works on
+// this host (firecracker → qemu with KVM → gvisor → qemu with TCG), with the reason recorded.
+import { PyroError } from "../contract/errors.js";
+import type { EngineChoice, EngineName } from "../contract/schemas.js";
+import { GvisorEngine } from "./gvisor/engine.js";
+import type { Engine, EngineProbe } from "./types.js";
+
+const ENGINES: Partial<Record<EngineName, Engine>> = {
+  gvisor: new GvisorEngine(),
+};
+
+/** Engines named by the contract that this build does not ship yet, with the honest reason. */
+const NOT_SHIPPED: Partial<Record<EngineName, string>> = {
+  qemu: "the qemu engine is not part of this release yet",
+  firecracker: "the firecracker engine is not part of this release yet (it also needs a KVM host that runs stock guest kernels)",
+};
+
+/** Preference order for `auto`, strongest isolation first. */
+const AUTO_ORDER: EngineName[] = ["firecracker", "qemu", "gvisor"];
+
+export function getEngine(name: EngineName): Engine {
+  const engine = ENGINES[name];
+  if (!engine) throw new PyroError("ENGINE_UNAVAILABLE", `${NOT_SHIPPED[name] ?? `unknown engine ${name}`}; use --engine gvisor`);
+  return engine;
+}
+
+export async function probeEngines(): Promise<Array<{ name: EngineName } & EngineProbe>> {
+  return Promise.all(
+    AUTO_ORDER.map(async (name) => {
+      const engine = ENGINES[name];
+      if (!engine) return { name, available: false, detail: NOT_SHIPPED[name] ?? "unknown" };
+      return { name, ...(await engine.probe()) };
+    }),
+  );
+}
+
+let autoChoice: Promise<{ engine: Engine; reason: string }> | undefined;
+
+export async function selectEngine(choice: EngineChoice): Promise<{ engine: Engine; reason: string }> {
+  if (choice !== "auto") {
+    const engine = getEngine(choice);
+    const probe = await engine.probe();
+    if (!probe.available) throw new PyroError("ENGINE_UNAVAILABLE", `engine ${choice} cannot run here: ${probe.detail}`);
+    return { engine, reason: `requested with --engine ${choice}` };
+  }
+  autoChoice ??= (async () => {
+    const probes = await probeEngines();
+    const pick = probes.find((p) => p.available);
+    if (!pick) {
+      throw new PyroError(
+        "ENGINE_UNAVAILABLE",
+        `no sandbox engine can run on this host (${probes.map((p) => `${p.name}: ${p.detail}`).join("; ")}); run pyro doctor`,
+      );
+    }
+    const skipped = probes.filter((p) => p.name !== pick.name && AUTO_ORDER.indexOf(p.name) < AUTO_ORDER.indexOf(pick.name));
+    const reason = skipped.length
+      ? `auto: ${pick.name} (${skipped.map((p) => `${p.name} unavailable: ${p.detail}`).join("; ")})`
+      : `auto: ${pick.name}`;
+    return { engine: getEngine(pick.name), reason };
+  })();
+  autoChoice.catch(() => {
+    autoChoice = undefined;
+  });
+  return autoChoice;
+}

@@ -1,0 +1,52 @@
+// Owns the one interface every engine (gvisor, qemu, firecracker) implements. Nothing above
+// src/engines knows which engine runs: the supervisor gets a byte stream to the agent, an exit
+// promise and a stop function, whatever boots underneath.
+import type { Duplex } from "node:stream";
+import type { EngineName } from "../contract/schemas.js";
+import type { InstalledEnvironment } from "../environments/index.js";
+
+export type NetworkPolicy = "off" | "egress" | "egress+published-ports";
+
+export interface SandboxSpec {
+  /** Unique id of this sandbox on the host (also the container/VM name). */
+  id: string;
+  /** Host directory the sandbox owns: its writable layer, sockets, logs, engine state. */
+  runDir: string;
+  environment: InstalledEnvironment;
+  vcpuCount: number;
+  memMib: number;
+  network: NetworkPolicy;
+  /** Engine diagnostics go here (the supervisor's log), never to the caller's stdout. */
+  log: (line: string) => void;
+}
+
+export interface SandboxExit {
+  code: number | null;
+  signal: string | null;
+}
+
+export interface Sandbox {
+  readonly engine: EngineName;
+  /** The byte stream to the guest agent. */
+  readonly channel: Duplex;
+  /** Settles once when the sandbox is gone, however it went. */
+  readonly exited: Promise<SandboxExit>;
+  /** Host processes that make up the sandbox, for liveness checks and leak assertions. */
+  pids(): number[];
+  /** Stops the sandbox and releases every runtime resource (processes, mounts, network); idempotent.
+   * The writable layer in runDir is kept: deleting it is the owner's decision. */
+  stop(): Promise<void>;
+}
+
+export interface EngineProbe {
+  available: boolean;
+  detail: string;
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  probe(): Promise<EngineProbe>;
+  start(spec: SandboxSpec): Promise<Sandbox>;
+  /** Releases what a dead owner left behind for this sandbox; returns what it cleaned. */
+  cleanup(id: string, runDir: string): Promise<string[]>;
+}

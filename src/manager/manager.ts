@@ -1,0 +1,318 @@
+// Owns the runtime the three faces call: validating requests against the contract, environments,
+// launching supervisors for sandboxes, and finding and cleaning what dead supervisors left behind.
+import { randomBytes } from "node:crypto";
+import { access, constants, readFile, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { z } from "zod";
+import { DEFAULTS } from "../contract/defaults.js";
+import { PyroError } from "../contract/errors.js";
+import {
+  type DoctorResult,
+  type EngineChoice,
+  type EngineName,
+  type EnvironmentInspect,
+  type EnvironmentList,
+  type EnvironmentPruneResult,
+  type EnvironmentPullResult,
+  RunParams,
+  type RunResult,
+} from "../contract/schemas.js";
+import { AgentOp, commandToArgv } from "../channel/protocol.js";
+import { Stream } from "../channel/frame.js";
+import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
+import { listPyroNetns } from "../engines/gvisor/network.js";
+import { listMounts } from "../engines/mounts.js";
+import { EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
+import { SupervisorClient } from "../supervisor/client.js";
+import { launchSupervisor } from "../supervisor/launch.js";
+import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
+import type { SupervisorConfig } from "../supervisor/supervisor.js";
+import { PYRO_VERSION, SUPERVISOR_MAIN } from "../version.js";
+import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
+
+export interface ProgressReporter {
+  phase(name: string, detail?: string): void;
+}
+
+export interface ManagerOptions {
+  stateDir?: string;
+  cacheDir?: string;
+  engine?: EngineChoice;
+}
+
+/** Parses a request against its contract schema; zod issues become one message naming the fields. */
+export function parseParams<S extends z.ZodType>(schema: S, input: unknown, operation: string): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+  throw new PyroError("INVALID_ARGUMENT", `invalid ${operation} request: ${problems}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** A pid is our supervisor only if its command line says so: pids get reused. */
+async function isSupervisor(pid: number, runDir: string): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  try {
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
+    return cmdline.includes(SUPERVISOR_MAIN) && cmdline.includes(runDir);
+  } catch {
+    return false;
+  }
+}
+
+export class Manager {
+  readonly paths: PyroPaths;
+  readonly environments: EnvironmentStore;
+  private readonly engineChoice: EngineChoice;
+
+  constructor(opts: ManagerOptions = {}) {
+    this.paths = resolvePaths(opts);
+    this.environments = new EnvironmentStore(this.paths.cacheDir);
+    this.engineChoice = opts.engine ?? DEFAULTS.engine;
+  }
+
+  async run(input: RunParams, opts: { progress?: ProgressReporter; signal?: AbortSignal } = {}): Promise<RunResult> {
+    const params = parseParams(RunParams, input, "run");
+    const progress = opts.progress;
+    await this.reapLeftovers();
+    const { engine } = await selectEngine(params.engine === "auto" ? this.engineChoice : params.engine);
+    const environment = await this.ensureEnvironment(params.environment, progress);
+    const id = `run-${randomBytes(5).toString("hex")}`;
+    progress?.phase("boot", `${engine.name} sandbox ${id}`);
+    const started = Date.now();
+    const launched = await launchSupervisor({
+      id,
+      runDir: join(sandboxesDir(this.paths), id),
+      engine: engine.name,
+      environment,
+      vcpuCount: params.vcpu_count,
+      memMib: params.mem_mib,
+      network: params.network ? "egress" : "off",
+      ephemeral: true,
+      readyTimeoutMs: DEFAULTS.sandboxReadySeconds * 1000,
+    });
+    const client = await SupervisorClient.connect(launched.socketPath);
+    try {
+      progress?.phase("exec", Array.isArray(params.command) ? params.command.join(" ") : params.command);
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const result = (await client.request(
+        AgentOp.EXEC,
+        {
+          argv: commandToArgv(params.command),
+          cwd: DEFAULTS.guestWorkspace,
+          env: {},
+          timeout_ms: params.timeout_seconds * 1000,
+          max_output_bytes: DEFAULTS.outputMaxBytes,
+        },
+        {
+          deadlineMs: params.timeout_seconds * 1000 + 30_000,
+          signal: opts.signal,
+          onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
+        },
+      )) as { exit_code: number; timed_out: boolean; stdout_truncated: boolean; stderr_truncated: boolean };
+      return {
+        environment: params.environment,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        exit_code: result.exit_code,
+        duration_ms: Date.now() - started,
+        timed_out: result.timed_out,
+        stdout_truncated: result.stdout_truncated,
+        stderr_truncated: result.stderr_truncated,
+        execution_mode: engine.name,
+      };
+    } finally {
+      progress?.phase("teardown");
+      await client.shutdown();
+    }
+  }
+
+  private async ensureEnvironment(name: string, progress?: ProgressReporter): Promise<InstalledEnvironment> {
+    try {
+      return await this.environments.require(name);
+    } catch (err) {
+      if (!(err instanceof PyroError) || err.code !== "ENVIRONMENT_NOT_INSTALLED") throw err;
+      progress?.phase("pull", `${name} is not installed yet: building it once`);
+      await this.environments.pull(name, { progress });
+      return this.environments.require(name);
+    }
+  }
+
+  listEnvironments(): Promise<EnvironmentList> {
+    return this.environments.list();
+  }
+
+  pullEnvironment(name: string, opts: { progress?: ProgressReporter; force?: boolean } = {}): Promise<EnvironmentPullResult> {
+    return this.environments.pull(name, opts);
+  }
+
+  inspectEnvironment(name: string): Promise<EnvironmentInspect> {
+    return this.environments.inspect(name);
+  }
+
+  pruneEnvironments(): Promise<EnvironmentPruneResult> {
+    return this.environments.prune();
+  }
+
+  /**
+   * Finds sandboxes whose supervisor is gone and releases what they left (runsc containers, mounts,
+   * network namespaces, cgroups). One-shot run directories are removed; they hold nothing to keep.
+   */
+  async reapLeftovers(): Promise<string[]> {
+    const root = sandboxesDir(this.paths);
+    let ids: string[];
+    try {
+      ids = await readdir(root);
+    } catch {
+      return [];
+    }
+    const cleaned: string[] = [];
+    for (const id of ids) {
+      const runDir = join(root, id);
+      const state = await readJson<SupervisorStateRecord>(join(runDir, SUPERVISOR_STATE_FILE));
+      if (state && (await isSupervisor(state.pid, runDir))) continue;
+      const config = await readJson<SupervisorConfig>(join(runDir, SUPERVISOR_CONFIG_FILE));
+      if (!state && config && Date.now() - (await mtimeMs(runDir)) < 10_000) continue; // still launching
+      const engineName: EngineName = config?.engine ?? "gvisor";
+      try {
+        cleaned.push(...(await getEngine(engineName).cleanup(id, runDir)));
+      } catch (err) {
+        cleaned.push(`could not clean ${id}: ${(err as Error).message}`);
+        continue;
+      }
+      if (!config || config.ephemeral) {
+        await rm(runDir, { recursive: true, force: true });
+        cleaned.push(`run directory ${runDir}`);
+      }
+    }
+    return cleaned;
+  }
+
+  async doctor(opts: { repair?: boolean; environment?: string } = {}): Promise<DoctorResult> {
+    const engines = await probeEngines();
+    let selected: EngineName | null = null;
+    let reason: string;
+    try {
+      const choice = await selectEngine(this.engineChoice);
+      selected = choice.engine.name;
+      reason = choice.reason;
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+    const checks: DoctorResult["checks"] = [];
+    const hostTool = async (name: string, pkg: string, purpose: string) => {
+      const found = await which(name);
+      checks.push({
+        name,
+        ok: found !== undefined,
+        detail: found ? `${found} (${purpose})` : `missing (${purpose})`,
+        ...(found ? {} : { fix: `apt-get install ${pkg}` }),
+      });
+    };
+    await hostTool("runsc", "runsc", "gVisor sandboxes");
+    await hostTool("mmdebstrap", "mmdebstrap", "building environments");
+    await hostTool("slirp4netns", "slirp4netns", "sandbox egress");
+    await hostTool("tini-static", "tini", "the sandbox init");
+    checks.push({
+      name: "root",
+      ok: process.getuid?.() === 0,
+      detail: process.getuid?.() === 0 ? "running as root" : "not root: sandboxes need root for mounts and namespaces",
+    });
+    const kvm = await readFile("/dev/kvm").then(
+      () => true,
+      (err: NodeJS.ErrnoException) => err.code !== "ENOENT",
+    );
+    checks.push({
+      name: "kvm",
+      ok: true,
+      detail: kvm
+        ? "/dev/kvm exists; whether it runs stock guest kernels is decided by the qemu engine's boot probe"
+        : "/dev/kvm is absent: microVM engines would use software emulation",
+    });
+    if (opts.environment) {
+      const env = await this.environments.inspect(opts.environment);
+      checks.push({
+        name: `environment ${env.name}`,
+        ok: env.installed && env.agent_current,
+        detail: env.installed ? (env.agent_current ? "installed, agent current" : "installed, agent stale") : "not installed",
+        ...(env.installed && env.agent_current ? {} : { fix: `pyro env pull ${env.name}` }),
+      });
+    }
+    const items = await this.findLeftovers();
+    let repaired = 0;
+    if (opts.repair && items.length > 0) {
+      const cleaned = await this.reapLeftovers();
+      repaired = cleaned.length;
+    }
+    const remaining = opts.repair ? await this.findLeftovers() : items;
+    return {
+      ok: selected !== null && checks.every((c) => c.ok),
+      platform: `${process.platform}-${process.arch}`,
+      pyro_version: PYRO_VERSION,
+      engine: { selected, reason, engines },
+      state_dir: this.paths.stateDir,
+      cache_dir: this.paths.cacheDir,
+      checks,
+      leftovers: { found: items.length, repaired, items: opts.repair ? remaining : items },
+    };
+  }
+
+  /** Leftovers of dead supervisors: sandbox dirs without a live owner, stray mounts and netns. */
+  private async findLeftovers(): Promise<string[]> {
+    const root = sandboxesDir(this.paths);
+    const found: string[] = [];
+    let ids: string[] = [];
+    try {
+      ids = await readdir(root);
+    } catch {}
+    const live = new Set<string>();
+    for (const id of ids) {
+      const runDir = join(root, id);
+      const state = await readJson<SupervisorStateRecord>(join(runDir, SUPERVISOR_STATE_FILE));
+      if (state && (await isSupervisor(state.pid, runDir))) live.add(id);
+      else if (state?.state !== "stopped") found.push(`sandbox ${id} has no live supervisor`);
+    }
+    for (const mount of await listMounts()) {
+      if (mount.startsWith(`${root}/`) && !live.has(mount.slice(root.length + 1).split("/")[0]!)) found.push(`mount ${mount}`);
+    }
+    for (const ns of await listPyroNetns()) {
+      const id = ns.slice("pyro-".length);
+      if (!live.has(id) && ids.includes(id)) found.push(`network namespace ${ns}`);
+    }
+    return found;
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function mtimeMs(path: string): Promise<number> {
+  return (await stat(path)).mtimeMs;
+}
+
+async function which(name: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  return undefined;
+}

@@ -1,0 +1,201 @@
+// Owns one sandbox's life on the host (the containerd-shim pattern): it starts the engine, holds the
+// single channel to the guest agent, serves any number of clients on a Unix socket by proxying
+// their requests to the agent, watches for the sandbox dying, and tears everything down once.
+import { rm, unlink } from "node:fs/promises";
+import { type Server, type Socket, createServer } from "node:net";
+import { Channel, type Hello } from "../channel/channel.js";
+import { PyroError, toPyroError } from "../contract/errors.js";
+import type { EngineName } from "../contract/schemas.js";
+import type { InstalledEnvironment } from "../environments/index.js";
+import type { Engine, NetworkPolicy, Sandbox } from "../engines/types.js";
+import { PYRO_VERSION } from "../version.js";
+import { SupervisorOp } from "./protocol.js";
+
+export interface SupervisorConfig {
+  id: string;
+  runDir: string;
+  engine: EngineName;
+  environment: InstalledEnvironment;
+  vcpuCount: number;
+  memMib: number;
+  network: NetworkPolicy;
+  /** One-shot sandboxes end when their last client disconnects, and take their run dir with them. */
+  ephemeral: boolean;
+  readyTimeoutMs: number;
+  socketPath: string;
+}
+
+export type SupervisorState = "starting" | "ready" | "stopping" | "stopped" | "failed";
+
+export interface SupervisorStatus {
+  id: string;
+  engine: EngineName;
+  state: SupervisorState;
+  supervisor_pid: number;
+  sandbox_pids: number[];
+  started_at: string;
+  agent: Hello | null;
+}
+
+export class Supervisor {
+  private sandbox: Sandbox | undefined;
+  private agent: Channel | undefined;
+  private server: Server | undefined;
+  private readonly clients = new Set<Socket>();
+  private everConnected = false;
+  private state: SupervisorState = "starting";
+  private tearingDown: Promise<void> | undefined;
+  private readonly startedAt = new Date().toISOString();
+  private resolveDone!: () => void;
+  /** Settles when teardown has finished. */
+  readonly done = new Promise<void>((resolve) => {
+    this.resolveDone = resolve;
+  });
+
+  constructor(
+    private readonly config: SupervisorConfig,
+    private readonly engine: Engine,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Boots the sandbox and waits, bounded, for the agent's hello. */
+  async start(): Promise<Hello> {
+    const { config } = this;
+    try {
+      this.sandbox = await this.engine.start({
+        id: config.id,
+        runDir: config.runDir,
+        environment: config.environment,
+        vcpuCount: config.vcpuCount,
+        memMib: config.memMib,
+        network: config.network,
+        log: this.log,
+      });
+      this.agent = new Channel(this.sandbox.channel, {
+        role: "client",
+        hello: { name: "pyro-supervisor", version: PYRO_VERSION, capabilities: [] },
+      });
+      const hello = await Promise.race([
+        this.agent.ready,
+        this.sandbox.exited.then((exit) => {
+          throw new PyroError(
+            "SANDBOX_START_FAILED",
+            `the ${config.engine} sandbox exited (code ${exit.code}, signal ${exit.signal}) before its agent was ready; see ${config.runDir}/supervisor.log`,
+          );
+        }),
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () =>
+              reject(
+                new PyroError(
+                  "SANDBOX_START_FAILED",
+                  `the ${config.engine} sandbox's agent was not ready within ${config.readyTimeoutMs} ms; see ${config.runDir}/supervisor.log`,
+                ),
+              ),
+            config.readyTimeoutMs,
+          ).unref(),
+        ),
+      ]);
+      this.log(`agent ready: ${hello.name} ${hello.version} protocol ${hello.protocol}`);
+      // The exit watcher: whatever ends the sandbox or its channel ends the supervisor, once.
+      void this.sandbox.exited.then(() => this.teardown("sandbox exited"));
+      void this.agent.closed.then(() => this.teardown("agent channel closed"));
+      this.state = "ready";
+      return hello;
+    } catch (err) {
+      this.state = "failed";
+      await this.teardown(`start failed: ${(err as Error).message}`);
+      throw toPyroError(err);
+    }
+  }
+
+  async listen(): Promise<void> {
+    const server = createServer((socket) => this.accept(socket));
+    this.server = server;
+    await unlink(this.config.socketPath).catch(() => {});
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.config.socketPath, () => resolve());
+    });
+    if (this.config.ephemeral) {
+      // A one-shot sandbox nobody connects to must not live forever.
+      setTimeout(() => {
+        if (!this.everConnected) void this.teardown("no client connected");
+      }, this.config.readyTimeoutMs).unref();
+    }
+  }
+
+  status(): SupervisorStatus {
+    return {
+      id: this.config.id,
+      engine: this.config.engine,
+      state: this.state,
+      supervisor_pid: process.pid,
+      sandbox_pids: this.sandbox?.pids() ?? [],
+      started_at: this.startedAt,
+      agent: this.agent?.peerHello ?? null,
+    };
+  }
+
+  private accept(socket: Socket): void {
+    if (this.tearingDown) {
+      socket.destroy();
+      return;
+    }
+    this.everConnected = true;
+    this.clients.add(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.clients.delete(socket);
+      if (this.config.ephemeral && this.clients.size === 0) void this.teardown("last client disconnected");
+    });
+    new Channel(socket, {
+      role: "server",
+      hello: { name: "pyro-supervisor", version: PYRO_VERSION, capabilities: ["proxy"] },
+      handlers: {
+        [SupervisorOp.STATUS]: async () => this.status(),
+        [SupervisorOp.SHUTDOWN]: async () => {
+          // Answer first, then tear down: the caller learns teardown ended when the socket closes.
+          setImmediate(() => void this.teardown("shutdown requested"));
+          return { stopping: true };
+        },
+      },
+      fallback: (op, params, ctx) => {
+        const agent = this.agent;
+        if (!agent?.isOpen || this.state !== "ready") {
+          throw new PyroError("SANDBOX_NOT_RUNNING", `sandbox ${this.config.id} is ${this.state}; start it again`);
+        }
+        return agent.request(op, params, {
+          deadlineMs: ctx.deadlineMs,
+          signal: ctx.signal,
+          input: ctx.input,
+          onData: (stream, chunk) => void ctx.send(stream, chunk),
+        });
+      },
+    });
+  }
+
+  /** Stops the sandbox and releases everything, exactly once however many callers ask. */
+  teardown(reason: string): Promise<void> {
+    this.tearingDown ??= this.doTeardown(reason);
+    return this.tearingDown;
+  }
+
+  private async doTeardown(reason: string): Promise<void> {
+    this.log(`teardown: ${reason}`);
+    if (this.state !== "failed") this.state = "stopping";
+    this.server?.close();
+    this.agent?.close();
+    try {
+      await this.sandbox?.stop();
+    } catch (err) {
+      this.log(`teardown: stopping the sandbox failed: ${(err as Error).message}`);
+    }
+    await unlink(this.config.socketPath).catch(() => {});
+    if (this.config.ephemeral) await rm(this.config.runDir, { recursive: true, force: true }).catch(() => {});
+    if (this.state !== "failed") this.state = "stopped";
+    for (const socket of this.clients) socket.destroy();
+    this.log("teardown: done");
+    this.resolveDone();
+  }
+}
