@@ -13,7 +13,7 @@ import type { PyroError } from "../../src/contract/errors.js";
 const [a, b] = memoryDuplexPair();
 new Channel(b, { role: "server", hello: { name: "agent", version: "t", capabilities: [] }, handlers: { exec: execHandler } });
 const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
-const tmp = mkdtempSync(join(tmpdir(), "pyro-exec-"));
+const tmp = mkdtempSync(join(tmpdir(), "pyro-test-exec-"));
 after(() => {
   client.close();
   rmSync(tmp, { recursive: true, force: true });

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what pyro needs on a Debian host, only when missing, so it is fast on a warm machine.
+# Used by `npm run quickstart` and `npm test`.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have runsc || need+=(runsc)
+have mmdebstrap || need+=(mmdebstrap)
+have slirp4netns || need+=(slirp4netns)
+have tini-static || need+=(tini)
+have mkfs.ext4 || need+=(e2fsprogs)
+have nsenter || need+=(util-linux)
+have ip || need+=(iproute2)
+have git || need+=(git)
+
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "pyro needs these Debian packages: ${need[*]} — run as root: apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+  echo "[setup] installing Debian packages: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # A fresh machine has no package lists yet; update once, then install.
+  if ! apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; then
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+
+# npm dependencies: install when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[setup] installing npm dependencies" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# Build when any source is newer than the last build.
+if [ ! -f dist/agent/pyro-agent.mjs ] || [ -n "$(find src scripts/build.mjs package.json tsconfig.json -newer dist/agent/pyro-agent.mjs -print -quit)" ]; then
+  echo "[setup] building" >&2
+  npm run --silent build >&2
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `npm test`: installs what the tests need (Debian packages, npm packages, the debian:12
+# environment), builds, then runs every stage. Slow stages are separate but always run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-host.sh
+
+stage() { echo; echo "=== $1 ==="; }
+
+stage "lint"
+npx biome check src test scripts bench
+
+stage "environment debian:12"
+node dist/src/cli/main.js env pull debian:12
+
+stage "unit tests"
+node --import tsx --test --test-concurrency=2 test/unit/*.test.ts
+
+stage "integration tests (real gVisor sandboxes, real MCP clients)"
+node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
+
+stage "nothing left behind"
+node --import tsx --test test/leftovers.test.ts

@@ -1,0 +1,45 @@
+// Runs after every other suite: asserts the tests left nothing behind on the host.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { it } from "node:test";
+
+it("leaves no sandbox mounts", () => {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((m) => m.includes("/pyro-test-") || m.includes("/sandboxes/"));
+  assert.deepEqual(mounts, []);
+});
+
+it("leaves no sandbox processes", () => {
+  const procs = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => /runsc|slirp4netns|supervisor\/main\.js/.test(l) && !l.includes("ps -eo"));
+  assert.deepEqual(procs, []);
+});
+
+it("leaves no network namespaces", () => {
+  const names = execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l.startsWith("pyro-"));
+  assert.deepEqual(names, []);
+});
+
+it("leaves no cgroups", () => {
+  const left: string[] = [];
+  for (const controller of readdirSync("/sys/fs/cgroup")) {
+    try {
+      left.push(...readdirSync(`/sys/fs/cgroup/${controller}/pyro`).map((d) => `${controller}/pyro/${d}`));
+    } catch {}
+  }
+  assert.deepEqual(left, []);
+});
+
+it("leaves no temporary directories", () => {
+  assert.deepEqual(
+    readdirSync(tmpdir()).filter((d) => d.startsWith("pyro-test-")),
+    [],
+  );
+});
