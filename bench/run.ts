@@ -4,8 +4,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AGENT_ARGV } from "../src/environments/inject.js";
 import { buildOciSpec } from "../src/engines/gvisor/oci.js";
+import { AGENT_ARGV } from "../src/environments/inject.js";
 import { Pyro } from "../src/sdk/pyro.js";
 import { PACKAGE_ROOT } from "../src/version.js";
 
@@ -54,9 +54,13 @@ writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
 let n = 0;
 const runscRun = () =>
   check(
-    spawnSync("runsc", ["--root", join(stateDir, "runsc"), "--network=none", "run", "--bundle", bundle, `bench-${n++}`], {
-      stdio: ["ignore", "pipe", "pipe"],
-    }),
+    spawnSync(
+      "runsc",
+      ["--root", join(stateDir, "runsc"), "--network=none", "run", "--bundle", bundle, `bench-${n++}`],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    ),
     "runsc run",
   );
 // Floor for the agent: the same, but starting pyro's agent runtime (node) and exiting.
@@ -67,9 +71,13 @@ mkdirSync(agentBundle);
 writeFileSync(join(agentBundle, "config.json"), JSON.stringify(agentSpec));
 const runscAgent = () =>
   check(
-    spawnSync("runsc", ["--root", join(stateDir, "runsc"), "--network=none", "run", "--bundle", agentBundle, `bench-${n++}`], {
-      stdio: ["ignore", "pipe", "pipe"],
-    }),
+    spawnSync(
+      "runsc",
+      ["--root", join(stateDir, "runsc"), "--network=none", "run", "--bundle", agentBundle, `bench-${n++}`],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    ),
     "runsc run node",
   );
 
@@ -88,7 +96,13 @@ await add("runsc-run (agent runtime start)", runscAgent, "runsc-run (true)");
 await add("sdk runInVm (true)", () => pyro.runInVm({ command: ["true"] }), "runsc-run (true)");
 await add(
   "cli pyro run (true)",
-  () => check(spawnSync(process.execPath, [CLI, "run", "debian:12", "--", "true"], { env: { ...process.env, PYRO_STATE_DIR: stateDir } }), "pyro run"),
+  () =>
+    check(
+      spawnSync(process.execPath, [CLI, "run", "debian:12", "--", "true"], {
+        env: { ...process.env, PYRO_STATE_DIR: stateDir },
+      }),
+      "pyro run",
+    ),
   "runsc-run (true)",
 );
 

@@ -1,7 +1,7 @@
 // Runs after every other suite: asserts the tests left nothing behind on the host.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { it } from "node:test";
 
@@ -31,7 +31,8 @@ it("leaves no cgroups", () => {
   const left: string[] = [];
   for (const controller of readdirSync("/sys/fs/cgroup")) {
     try {
-      left.push(...readdirSync(`/sys/fs/cgroup/${controller}/pyro`).map((d) => `${controller}/pyro/${d}`));
+      const entries = readdirSync(`/sys/fs/cgroup/${controller}/pyro`, { withFileTypes: true });
+      left.push(...entries.filter((e) => e.isDirectory()).map((e) => `${controller}/pyro/${e.name}`));
     } catch {}
   }
   assert.deepEqual(left, []);

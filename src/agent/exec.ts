@@ -2,11 +2,11 @@
 // output, and a timeout (or cancellation) that kills the whole group, not just the leader.
 import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
-import { PyroError } from "../contract/errors.js";
 import type { HandlerContext } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
 import type { AgentExecResult } from "../channel/protocol.js";
 import { AgentExecParams } from "../channel/protocol.js";
+import { PyroError } from "../contract/errors.js";
 
 const BASE_ENV: Record<string, string> = {
   PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -19,7 +19,14 @@ const BASE_ENV: Record<string, string> = {
 /** How long to keep reading after the command exits, for output still in the pipes. */
 const DRAIN_GRACE_MS = 200;
 
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGPIPE: 13,
+};
 
 export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<AgentExecResult> {
   const params = AgentExecParams.parse(raw);

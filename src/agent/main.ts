@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { Duplex } from "node:stream";
 import { Channel } from "../channel/channel.js";
-import { AGENT_NAME, AgentOp, type AgentInfoResult } from "../channel/protocol.js";
+import { AGENT_NAME, type AgentInfoResult, AgentOp } from "../channel/protocol.js";
 import { execHandler } from "./exec.js";
 import { initSandbox } from "./init.js";
 

@@ -3,8 +3,16 @@
 // binary data in both directions, and a writer that lets control frames overtake bulk data.
 import { once } from "node:events";
 import type { Duplex } from "node:stream";
-import { PyroError, isErrorCode, toPyroError } from "../contract/errors.js";
-import { DATA_CHUNK_BYTES, type Frame, FrameReader, FrameType, MAX_FRAME_BYTES, encodeFrame, encodeJsonFrame } from "./frame.js";
+import { isErrorCode, PyroError, toPyroError } from "../contract/errors.js";
+import {
+  DATA_CHUNK_BYTES,
+  encodeFrame,
+  encodeJsonFrame,
+  type Frame,
+  FrameReader,
+  FrameType,
+  MAX_FRAME_BYTES,
+} from "./frame.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -164,7 +172,11 @@ export class Channel {
       if (opts.deadlineMs !== undefined) {
         entry.timer = setTimeout(() => {
           this.cancel(id);
-          this.settle(id, undefined, new PyroError("AGENT_TIMEOUT", `${op} got no answer within ${opts.deadlineMs} ms`));
+          this.settle(
+            id,
+            undefined,
+            new PyroError("AGENT_TIMEOUT", `${op} got no answer within ${opts.deadlineMs} ms`),
+          );
         }, opts.deadlineMs);
       }
       this.pending.set(id, entry);
@@ -230,9 +242,7 @@ export class Channel {
       try {
         this.onFrame(frame);
       } catch (err) {
-        this.shutdown(
-          new PyroError("AGENT_PROTOCOL_ERROR", `malformed frame from peer: ${(err as Error).message}`),
-        );
+        this.shutdown(new PyroError("AGENT_PROTOCOL_ERROR", `malformed frame from peer: ${(err as Error).message}`));
         this.stream.destroy();
         return;
       }
@@ -265,7 +275,11 @@ export class Channel {
         if (body.ok) this.settle(frame.id, body.result);
         else {
           const code = isErrorCode(body.error?.code) ? body.error.code : "INTERNAL";
-          this.settle(frame.id, undefined, new PyroError(code, body.error?.message ?? "unknown error", body.error?.details));
+          this.settle(
+            frame.id,
+            undefined,
+            new PyroError(code, body.error?.message ?? "unknown error", body.error?.details),
+          );
         }
         return;
       }
@@ -284,7 +298,11 @@ export class Channel {
       }
       case FrameType.REQUEST: {
         if (this.options.role !== "server") throw new Error("a client channel does not accept requests");
-        const body = JSON.parse(frame.payload.toString("utf8")) as { op: string; params: unknown; deadline_ms?: number };
+        const body = JSON.parse(frame.payload.toString("utf8")) as {
+          op: string;
+          params: unknown;
+          deadline_ms?: number;
+        };
         void this.serve(frame.id, body);
         return;
       }
@@ -297,7 +315,10 @@ export class Channel {
     this.incoming.set(id, entry);
     const timer =
       body.deadline_ms !== undefined
-        ? setTimeout(() => abort.abort(new PyroError("AGENT_TIMEOUT", `${body.op} passed its deadline`)), body.deadline_ms)
+        ? setTimeout(
+            () => abort.abort(new PyroError("AGENT_TIMEOUT", `${body.op} passed its deadline`)),
+            body.deadline_ms,
+          )
         : undefined;
     let response: unknown;
     try {

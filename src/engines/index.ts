@@ -12,7 +12,8 @@ const ENGINES: Partial<Record<EngineName, Engine>> = {
 /** Engines named by the contract that this build does not ship yet, with the honest reason. */
 const NOT_SHIPPED: Partial<Record<EngineName, string>> = {
   qemu: "the qemu engine is not part of this release yet",
-  firecracker: "the firecracker engine is not part of this release yet (it also needs a KVM host that runs stock guest kernels)",
+  firecracker:
+    "the firecracker engine is not part of this release yet (it also needs a KVM host that runs stock guest kernels)",
 };
 
 /** Preference order for `auto`, strongest isolation first. */
@@ -20,7 +21,8 @@ const AUTO_ORDER: EngineName[] = ["firecracker", "qemu", "gvisor"];
 
 export function getEngine(name: EngineName): Engine {
   const engine = ENGINES[name];
-  if (!engine) throw new PyroError("ENGINE_UNAVAILABLE", `${NOT_SHIPPED[name] ?? `unknown engine ${name}`}; use --engine gvisor`);
+  if (!engine)
+    throw new PyroError("ENGINE_UNAVAILABLE", `${NOT_SHIPPED[name] ?? `unknown engine ${name}`}; use --engine gvisor`);
   return engine;
 }
 
@@ -40,7 +42,8 @@ export async function selectEngine(choice: EngineChoice): Promise<{ engine: Engi
   if (choice !== "auto") {
     const engine = getEngine(choice);
     const probe = await engine.probe();
-    if (!probe.available) throw new PyroError("ENGINE_UNAVAILABLE", `engine ${choice} cannot run here: ${probe.detail}`);
+    if (!probe.available)
+      throw new PyroError("ENGINE_UNAVAILABLE", `engine ${choice} cannot run here: ${probe.detail}`);
     return { engine, reason: `requested with --engine ${choice}` };
   }
   autoChoice ??= (async () => {
@@ -52,7 +55,9 @@ export async function selectEngine(choice: EngineChoice): Promise<{ engine: Engi
         `no sandbox engine can run on this host (${probes.map((p) => `${p.name}: ${p.detail}`).join("; ")}); run pyro doctor`,
       );
     }
-    const skipped = probes.filter((p) => p.name !== pick.name && AUTO_ORDER.indexOf(p.name) < AUTO_ORDER.indexOf(pick.name));
+    const skipped = probes.filter(
+      (p) => p.name !== pick.name && AUTO_ORDER.indexOf(p.name) < AUTO_ORDER.indexOf(pick.name),
+    );
     const reason = skipped.length
       ? `auto: ${pick.name} (${skipped.map((p) => `${p.name} unavailable: ${p.detail}`).join("; ")})`
       : `auto: ${pick.name}`;

@@ -13,7 +13,9 @@ export async function listMounts(): Promise<string[]> {
   return text
     .split("\n")
     .filter(Boolean)
-    .map((line) => line.split(" ")[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+    .map((line) =>
+      line.split(" ")[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))),
+    );
 }
 
 export async function isMounted(path: string): Promise<boolean> {
@@ -25,7 +27,14 @@ export async function mountOverlay(lower: string, upper: string, work: string, t
     if (/[,:]/.test(p)) throw new PyroError("INVALID_ARGUMENT", `overlay path ${p} must not contain ',' or ':'`);
   }
   try {
-    await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+    await run("mount", [
+      "-t",
+      "overlay",
+      "overlay",
+      "-o",
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+      target,
+    ]);
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim() ?? String(err);
     throw new PyroError(

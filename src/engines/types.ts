@@ -23,6 +23,8 @@ export interface SandboxSpec {
 export interface SandboxExit {
   code: number | null;
   signal: string | null;
+  /** Why the sandbox ended when nobody asked it to (out of memory, killed), in words for the user. */
+  reason?: string;
 }
 
 export interface Sandbox {

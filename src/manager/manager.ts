@@ -1,9 +1,11 @@
 // Owns the runtime the three faces call: validating requests against the contract, environments,
 // launching supervisors for sandboxes, and finding and cleaning what dead supervisors left behind.
 import { randomBytes } from "node:crypto";
-import { access, constants, readFile, readdir, rm, stat } from "node:fs/promises";
+import { access, constants, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { z } from "zod";
+import { Stream } from "../channel/frame.js";
+import { AgentOp, commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import {
@@ -17,10 +19,8 @@ import {
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
-import { AgentOp, commandToArgv } from "../channel/protocol.js";
-import { Stream } from "../channel/frame.js";
-import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listPyroNetns } from "../engines/gvisor/network.js";
+import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listMounts } from "../engines/mounts.js";
 import { EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
 import { SupervisorClient } from "../supervisor/client.js";
@@ -151,7 +151,10 @@ export class Manager {
     return this.environments.list();
   }
 
-  pullEnvironment(name: string, opts: { progress?: ProgressReporter; force?: boolean } = {}): Promise<EnvironmentPullResult> {
+  pullEnvironment(
+    name: string,
+    opts: { progress?: ProgressReporter; force?: boolean } = {},
+  ): Promise<EnvironmentPullResult> {
     return this.environments.pull(name, opts);
   }
 
@@ -243,7 +246,11 @@ export class Manager {
       checks.push({
         name: `environment ${env.name}`,
         ok: env.installed && env.agent_current,
-        detail: env.installed ? (env.agent_current ? "installed, agent current" : "installed, agent stale") : "not installed",
+        detail: env.installed
+          ? env.agent_current
+            ? "installed, agent current"
+            : "installed, agent stale"
+          : "not installed",
         ...(env.installed && env.agent_current ? {} : { fix: `pyro env pull ${env.name}` }),
       });
     }
@@ -282,7 +289,8 @@ export class Manager {
       else if (state?.state !== "stopped") found.push(`sandbox ${id} has no live supervisor`);
     }
     for (const mount of await listMounts()) {
-      if (mount.startsWith(`${root}/`) && !live.has(mount.slice(root.length + 1).split("/")[0]!)) found.push(`mount ${mount}`);
+      if (mount.startsWith(`${root}/`) && !live.has(mount.slice(root.length + 1).split("/")[0]!))
+        found.push(`mount ${mount}`);
     }
     for (const ns of await listPyroNetns()) {
       const id = ns.slice("pyro-".length);

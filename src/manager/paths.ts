@@ -11,9 +11,7 @@ export interface PyroPaths {
 export function resolvePaths(opts: { stateDir?: string; cacheDir?: string } = {}): PyroPaths {
   const env = process.env;
   const stateDir =
-    opts.stateDir ??
-    env.PYRO_STATE_DIR ??
-    join(env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "pyro");
+    opts.stateDir ?? env.PYRO_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "pyro");
   const cacheDir = opts.cacheDir ?? env.PYRO_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "pyro");
   return { stateDir, cacheDir };
 }

@@ -18,7 +18,9 @@ export class SupervisorClient {
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("error", (err) =>
-        reject(new PyroError("SANDBOX_NOT_RUNNING", `cannot reach the sandbox supervisor at ${socketPath}: ${err.message}`)),
+        reject(
+          new PyroError("SANDBOX_NOT_RUNNING", `cannot reach the sandbox supervisor at ${socketPath}: ${err.message}`),
+        ),
       );
     });
     const channel = new Channel(socket, {

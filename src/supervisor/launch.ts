@@ -5,7 +5,7 @@ import { mkdir, open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Hello } from "../channel/channel.js";
-import { PyroError, isErrorCode } from "../contract/errors.js";
+import { isErrorCode, PyroError } from "../contract/errors.js";
 import { SUPERVISOR_MAIN } from "../version.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_LOG_FILE, SUPERVISOR_SOCKET_FILE } from "./protocol.js";
 import type { SupervisorConfig } from "./supervisor.js";

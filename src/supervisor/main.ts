@@ -1,7 +1,7 @@
 // The detached supervisor process: `node dist/src/supervisor/main.js RUN_DIR`. It reads its
 // config from the run dir, boots the sandbox, reports readiness on fd 3 to whoever launched it,
 // then serves its socket until teardown.
-import { appendFileSync, createWriteStream, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { appendFileSync, closeSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { toPyroError } from "../contract/errors.js";
 import { getEngine } from "../engines/index.js";
@@ -47,12 +47,12 @@ function writeState(state: SupervisorStateRecord["state"], error?: SupervisorSta
   } catch {}
 }
 
-/** fd 3 is a pipe back to the launcher: one JSON line, then it is closed. */
+/** fd 3 is a pipe back to the launcher: one JSON line, written synchronously so an exit right
+ * after cannot lose it, then closed. */
 function notify(message: unknown): void {
   try {
-    const ready = createWriteStream("", { fd: 3 });
-    ready.on("error", () => {});
-    ready.end(`${JSON.stringify(message)}\n`);
+    writeSync(3, `${JSON.stringify(message)}\n`);
+    closeSync(3);
   } catch {}
 }
 
@@ -74,7 +74,10 @@ try {
   notify({ ok: true, hello, pid: process.pid });
 } catch (err) {
   const e = toPyroError(err);
-  const tail = recent.filter((l) => l.startsWith("sandbox:")).slice(-8).join("\n");
+  const tail = recent
+    .filter((l) => l.startsWith("sandbox:"))
+    .slice(-8)
+    .join("\n");
   const message = tail ? `${e.message}\nlast sandbox output:\n${tail}` : e.message;
   writeState("failed", { code: e.code, message });
   notify({ ok: false, error: { code: e.code, message } });

@@ -2,12 +2,12 @@
 // single channel to the guest agent, serves any number of clients on a Unix socket by proxying
 // their requests to the agent, watches for the sandbox dying, and tears everything down once.
 import { rm, unlink } from "node:fs/promises";
-import { type Server, type Socket, createServer } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { Channel, type Hello } from "../channel/channel.js";
 import { PyroError, toPyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
-import type { InstalledEnvironment } from "../environments/index.js";
 import type { Engine, NetworkPolicy, Sandbox } from "../engines/types.js";
+import type { InstalledEnvironment } from "../environments/index.js";
 import { PYRO_VERSION } from "../version.js";
 import { SupervisorOp } from "./protocol.js";
 
@@ -165,14 +165,29 @@ export class Supervisor {
         if (!agent?.isOpen || this.state !== "ready") {
           throw new PyroError("SANDBOX_NOT_RUNNING", `sandbox ${this.config.id} is ${this.state}; start it again`);
         }
-        return agent.request(op, params, {
-          deadlineMs: ctx.deadlineMs,
-          signal: ctx.signal,
-          input: ctx.input,
-          onData: (stream, chunk) => void ctx.send(stream, chunk),
-        });
+        return agent
+          .request(op, params, {
+            deadlineMs: ctx.deadlineMs,
+            signal: ctx.signal,
+            input: ctx.input,
+            onData: (stream, chunk) => void ctx.send(stream, chunk),
+          })
+          .catch((err) => this.explainLoss(op, err));
       },
     });
+  }
+
+  /** A request cut off by the sandbox dying gets the cause (out of memory, killed) rather than a
+   * bare closed-connection error. */
+  private async explainLoss(op: string, err: unknown): Promise<never> {
+    if (err instanceof PyroError && err.code === "CHANNEL_CLOSED" && this.sandbox) {
+      const exit = await Promise.race([
+        this.sandbox.exited,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000)),
+      ]);
+      if (exit?.reason) throw new PyroError("SANDBOX_NOT_RUNNING", `the sandbox stopped during ${op}: ${exit.reason}`);
+    }
+    throw err;
   }
 
   /** Stops the sandbox and releases everything, exactly once however many callers ask. */

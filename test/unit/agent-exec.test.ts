@@ -11,7 +11,11 @@ import type { AgentExecParams, AgentExecResult } from "../../src/channel/protoco
 import type { PyroError } from "../../src/contract/errors.js";
 
 const [a, b] = memoryDuplexPair();
-new Channel(b, { role: "server", hello: { name: "agent", version: "t", capabilities: [] }, handlers: { exec: execHandler } });
+new Channel(b, {
+  role: "server",
+  hello: { name: "agent", version: "t", capabilities: [] },
+  handlers: { exec: execHandler },
+});
 const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
 const tmp = mkdtempSync(join(tmpdir(), "pyro-test-exec-"));
 after(() => {
@@ -53,11 +57,18 @@ describe("agent exec", () => {
     assert.ok(Date.now() - t0 < 3000);
     const bg = Number(readFileSync(pidfile, "utf8"));
     await new Promise((res) => setTimeout(res, 100));
-    assert.equal(existsSync(`/proc/${bg}`) && !readFileSync(`/proc/${bg}/stat`, "utf8").includes(") Z "), false, "background child killed");
+    assert.equal(
+      existsSync(`/proc/${bg}`) && !readFileSync(`/proc/${bg}/stat`, "utf8").includes(") Z "),
+      false,
+      "background child killed",
+    );
   });
 
   it("caps output and says so", async () => {
-    const r = await exec({ argv: ["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; echo tail >&2"], max_output_bytes: 1000 });
+    const r = await exec({
+      argv: ["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; echo tail >&2"],
+      max_output_bytes: 1000,
+    });
     assert.equal(r.stdout.length, 1000);
     assert.equal(r.stdout_truncated, true);
     assert.equal(r.stderr, "tail\n");
@@ -77,7 +88,10 @@ describe("agent exec", () => {
   });
 
   it("refuses a working directory that does not exist", async () => {
-    await assert.rejects(exec({ argv: ["true"], cwd: "/nonexistent-dir" }), (e: PyroError) => e.code === "INVALID_ARGUMENT" && /nonexistent-dir/.test(e.message));
+    await assert.rejects(
+      exec({ argv: ["true"], cwd: "/nonexistent-dir" }),
+      (e: PyroError) => e.code === "INVALID_ARGUMENT" && /nonexistent-dir/.test(e.message),
+    );
   });
 
   it("does not hang when a background child keeps the pipes open", async () => {

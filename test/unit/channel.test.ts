@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Channel, type Handler, PROTOCOL_VERSION } from "../../src/channel/channel.js";
-import { FrameReader, FrameType, MAX_FRAME_BYTES, encodeFrame, encodeJsonFrame } from "../../src/channel/frame.js";
+import { encodeFrame, encodeJsonFrame, FrameReader, FrameType, MAX_FRAME_BYTES } from "../../src/channel/frame.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
 import { PyroError } from "../../src/contract/errors.js";
 
 function pair(handlers: Record<string, Handler>) {
   const [a, b] = memoryDuplexPair();
-  const server = new Channel(b, { role: "server", hello: { name: "test-agent", version: "1", capabilities: ["x"] }, handlers });
+  const server = new Channel(b, {
+    role: "server",
+    hello: { name: "test-agent", version: "1", capabilities: ["x"] },
+    handlers,
+  });
   const client = new Channel(a, { role: "client", hello: { name: "test-host", version: "1", capabilities: [] } });
   return { client, server };
 }
@@ -32,13 +36,19 @@ describe("FrameReader", () => {
     const header = Buffer.alloc(10);
     header.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
     header.writeUInt8(FrameType.DATA, 4);
-    assert.throws(() => new FrameReader().push(header), (e: PyroError) => e.code === "FRAME_TOO_LARGE");
+    assert.throws(
+      () => new FrameReader().push(header),
+      (e: PyroError) => e.code === "FRAME_TOO_LARGE",
+    );
   });
 
   it("refuses an unknown frame type", () => {
     const header = Buffer.alloc(10);
     header.writeUInt8(99, 4);
-    assert.throws(() => new FrameReader().push(header), (e: PyroError) => e.code === "AGENT_PROTOCOL_ERROR");
+    assert.throws(
+      () => new FrameReader().push(header),
+      (e: PyroError) => e.code === "AGENT_PROTOCOL_ERROR",
+    );
   });
 });
 
@@ -90,7 +100,10 @@ describe("Channel", () => {
         throw new PyroError("PATH_OUTSIDE_WORKSPACE", "nope: use a path under /workspace");
       },
     });
-    await assert.rejects(client.request("fail", {}), (e: PyroError) => e.code === "PATH_OUTSIDE_WORKSPACE" && /nope/.test(e.message));
+    await assert.rejects(
+      client.request("fail", {}),
+      (e: PyroError) => e.code === "PATH_OUTSIDE_WORKSPACE" && /nope/.test(e.message),
+    );
   });
 
   it("names an unknown operation", async () => {
@@ -118,7 +131,11 @@ describe("Channel", () => {
 
   it("fails pending requests when the peer goes away", async () => {
     const [a, b] = memoryDuplexPair();
-    new Channel(b, { role: "server", hello: { name: "s", version: "1", capabilities: [] }, handlers: { hang: () => new Promise(() => {}) } });
+    new Channel(b, {
+      role: "server",
+      hello: { name: "s", version: "1", capabilities: [] },
+      handlers: { hang: () => new Promise(() => {}) },
+    });
     const client = new Channel(a, { role: "client", hello: { name: "c", version: "1", capabilities: [] } });
     const pending = client.request("hang", {});
     await client.ready;
@@ -129,8 +146,19 @@ describe("Channel", () => {
   it("refuses a peer speaking another protocol version with a fix in the message", async () => {
     const [a, b] = memoryDuplexPair();
     const client = new Channel(a, { role: "client", hello: { name: "c", version: "1", capabilities: [] } });
-    b.write(encodeJsonFrame(FrameType.HELLO, 0, { protocol: 99, name: "old-agent", version: "0", capabilities: [], max_frame_bytes: 1 }));
-    await assert.rejects(client.ready, (e: PyroError) => e.code === "AGENT_PROTOCOL_ERROR" && /pyro env pull/.test(e.message));
+    b.write(
+      encodeJsonFrame(FrameType.HELLO, 0, {
+        protocol: 99,
+        name: "old-agent",
+        version: "0",
+        capabilities: [],
+        max_frame_bytes: 1,
+      }),
+    );
+    await assert.rejects(
+      client.ready,
+      (e: PyroError) => e.code === "AGENT_PROTOCOL_ERROR" && /pyro env pull/.test(e.message),
+    );
   });
 
   it("lets a small control request overtake a large bulk transfer", async () => {

@@ -2,14 +2,14 @@
 // overlay, the agent as the container process speaking over runsc's stdio pipes, and (for
 // egress policies) a per-sandbox network namespace that runsc joins with --network=host.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { rmdir, mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import { PyroError } from "../../contract/errors.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import type { Engine, EngineProbe, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
-import { type SandboxNetwork, cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix } from "./network.js";
+import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "./network.js";
 import { buildOciSpec } from "./oci.js";
 
 const run = promisify(execFile);
@@ -30,7 +30,8 @@ async function runsc(runscRoot: string, args: string[]): Promise<void> {
   await run(RUNSC, ["--root", runscRoot, ...args], { timeout: 10_000 });
 }
 
-/** runsc leaves per-container cgroup directories behind if it is killed before cleanup. */
+/** runsc leaves per-container cgroup directories behind when the sandbox is killed (OOM, kill -9);
+ * they can stay busy for a moment while the kernel reaps the last tasks, hence the retries. */
 async function removeCgroups(id: string): Promise<string[]> {
   const removed: string[] = [];
   let controllers: string[] = [];
@@ -41,12 +42,30 @@ async function removeCgroups(id: string): Promise<string[]> {
   }
   for (const controller of controllers) {
     const dir = join(CGROUP_ROOT, controller, "pyro", id);
-    try {
-      await rmdir(dir);
-      removed.push(dir);
-    } catch {}
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        await rmdir(dir);
+        removed.push(dir);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EBUSY") break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   }
   return removed;
+}
+
+/** gVisor has no OOM killer of its own: the host's memory cgroup kills the whole sandbox, and runsc
+ * removes that cgroup (with its oom_kill counter) as it exits. The kernel log keeps the cause,
+ * naming the cgroup, so that is where an unexpected SIGKILL is explained. */
+async function killedForMemory(id: string): Promise<boolean> {
+  try {
+    const { stdout } = await run("dmesg", [], { timeout: 2_000, maxBuffer: 16 * 1024 * 1024 });
+    return stdout.includes(`oom_memcg=/pyro/${id},`);
+  } catch {
+    return false;
+  }
 }
 
 function waitExit(exited: Promise<SandboxExit>, ms: number): Promise<boolean> {
@@ -60,7 +79,8 @@ export class GvisorEngine implements Engine {
     try {
       const { stdout } = await run(RUNSC, ["--version"], { timeout: 5_000 });
       const version = stdout.split("\n")[0]?.trim() ?? "runsc";
-      if (process.getuid?.() !== 0) return { available: false, detail: `${version} found, but pyro's gvisor engine needs root` };
+      if (process.getuid?.() !== 0)
+        return { available: false, detail: `${version} found, but pyro's gvisor engine needs root` };
       return { available: true, detail: version };
     } catch {
       return { available: false, detail: "runsc is not installed (apt-get install runsc)" };
@@ -76,7 +96,9 @@ export class GvisorEngine implements Engine {
     try {
       await writeFile(
         join(dirs.bundle, "config.json"),
-        JSON.stringify(buildOciSpec({ id: spec.id, rootPath: dirs.rootfs, vcpuCount: spec.vcpuCount, memMib: spec.memMib })),
+        JSON.stringify(
+          buildOciSpec({ id: spec.id, rootPath: dirs.rootfs, vcpuCount: spec.vcpuCount, memMib: spec.memMib }),
+        ),
       );
       if (spec.network !== "off") network = await createSandboxNetwork(spec.id, spec.runDir);
       const argv = [
@@ -128,9 +150,21 @@ class GvisorSandbox implements Sandbox {
     private readonly network: SandboxNetwork | undefined,
   ) {
     this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
+      child.once("exit", async (code, signal) => {
         spec.log(`gvisor: runsc exited code=${code} signal=${signal}`);
-        resolve({ code, signal });
+        // A stop may already be under way here (the agent's channel closes first), so a SIGKILL of
+        // the sandbox is examined whoever asked for the stop; runsc's own exit code is 137 then.
+        let reason: string | undefined;
+        if (code === 137 && (await killedForMemory(spec.id))) {
+          reason = `the sandbox ran out of memory (mem_mib=${spec.memMib}); raise mem_mib (--mem-mib) and retry`;
+        } else if (!this.stopping) {
+          reason =
+            code === 137 || signal === "SIGKILL"
+              ? "the sandbox was killed from outside"
+              : `the sandbox exited unexpectedly (runsc exit code ${code}); see the supervisor log`;
+        }
+        if (reason) spec.log(`gvisor: ${reason}`);
+        resolve({ code, signal, reason });
       });
       child.once("error", (err) => {
         spec.log(`gvisor: runsc failed to start: ${err.message}`);

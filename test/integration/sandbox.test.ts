@@ -1,0 +1,215 @@
+// One-shot runs on real gVisor sandboxes through the manager: isolation, limits, network policy,
+// timeouts, output caps, and crash cleanup (kill -9 of the supervisor and of runsc).
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { PyroError } from "../../src/contract/errors.js";
+import { Manager } from "../../src/manager/manager.js";
+import {
+  createOutsideNamespace,
+  type OutsideNamespace,
+  type ProbeResult,
+  parseProbeOutput,
+  probeArgs,
+  startHostLoopbackServer,
+} from "../helpers/netns.js";
+
+const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-sandbox-"));
+const manager = new Manager({ stateDir });
+const sandboxes = join(stateDir, "sandboxes");
+/** The agent's own Node runtime, usable as a probe inside any environment. */
+const GUEST_NODE = ["/opt/pyro/lib/ld-linux-x86-64.so.2", "--library-path", "/opt/pyro/lib", "/opt/pyro/bin/node"];
+
+function sandboxDirs(): string[] {
+  try {
+    return readdirSync(sandboxes);
+  } catch {
+    return [];
+  }
+}
+
+after(async () => {
+  await manager.reapLeftovers();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe("one-shot runs on gvisor", () => {
+  it("runs the command inside gVisor, not on the host", async () => {
+    const r = await manager.run({
+      command: [
+        "sh",
+        "-c",
+        "uname -r; cat /etc/debian_version; test -e /work/main/package.json && echo visible || echo hidden; hostname",
+      ],
+    });
+    assert.equal(r.exit_code, 0, r.stderr);
+    assert.equal(r.execution_mode, "gvisor");
+    const [kernel, debian, work, hostname] = r.stdout.trim().split("\n");
+    assert.notEqual(
+      kernel,
+      execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
+      "guest kernel is not the host's",
+    );
+    assert.match(debian!, /^12\./);
+    assert.equal(work, "hidden", "host files are not visible");
+    assert.equal(hostname, "pyro");
+  });
+
+  it("sees only its own processes", async () => {
+    const r = await manager.run({ command: "ls /proc | grep -c '^[0-9]'" });
+    assert.ok(Number(r.stdout.trim()) < 10, `sandbox sees ${r.stdout.trim()} processes`);
+  });
+
+  it("writes never reach the environment or the next sandbox", async () => {
+    const first = await manager.run({ command: "echo hi > /etc/pyro-marker && cat /etc/pyro-marker" });
+    assert.equal(first.stdout, "hi\n");
+    const second = await manager.run({ command: "cat /etc/pyro-marker" });
+    assert.notEqual(second.exit_code, 0);
+    assert.match(second.stderr, /No such file/);
+  });
+
+  it("honours vcpu_count and mem_mib", async () => {
+    const r = await manager.run({ command: "nproc; head -1 /proc/meminfo", vcpu_count: 2, mem_mib: 256 });
+    const [cpus, mem] = r.stdout.trim().split("\n");
+    assert.equal(cpus, "2");
+    assert.match(mem!, /262144 kB/);
+  });
+
+  it("stops a sandbox that outgrows its memory limit and says why", async () => {
+    await assert.rejects(
+      manager.run({ command: ["python3", "-c", "x = bytearray(600 * 1024 * 1024); print('survived')"], mem_mib: 256 }),
+      (e: PyroError) => e.code === "SANDBOX_NOT_RUNNING" && /ran out of memory \(mem_mib=256\)/.test(e.message),
+    );
+  });
+
+  it("times out by killing the whole process group, and says so", async () => {
+    const t0 = Date.now();
+    const r = await manager.run({ command: "sleep 100 & sleep 100", timeout_seconds: 1 });
+    assert.equal(r.timed_out, true);
+    assert.equal(r.exit_code, 124);
+    assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+  });
+
+  it("caps huge output with truncated flags and stays responsive", async () => {
+    const r = await manager.run({ command: "head -c 20000000 /dev/zero | tr '\\0' x; echo done >&2" });
+    assert.equal(r.stdout.length, 1_048_576);
+    assert.equal(r.stdout_truncated, true);
+    assert.equal(r.stderr, "done\n");
+  });
+
+  it("refuses bad input with the field named", async () => {
+    await assert.rejects(
+      manager.run({ command: "true", mem_mib: 1 }),
+      (e: PyroError) => e.code === "INVALID_ARGUMENT" && /mem_mib/.test(e.message),
+    );
+    await assert.rejects(
+      manager.run({ command: "true", environment: "debian:99" }),
+      (e: PyroError) => e.code === "ENVIRONMENT_UNKNOWN",
+    );
+    await assert.rejects(
+      manager.run({ command: "true", engine: "firecracker" }),
+      (e: PyroError) => e.code === "ENGINE_UNAVAILABLE",
+    );
+  });
+
+  it("leaves nothing behind after a run", () => {
+    assert.deepEqual(sandboxDirs(), []);
+  });
+});
+
+describe("network policy", () => {
+  let outside: OutsideNamespace;
+  let loopback: Awaited<ReturnType<typeof startHostLoopbackServer>>;
+  before(async () => {
+    outside = await createOutsideNamespace();
+    loopback = await startHostLoopbackServer("host-loopback");
+  });
+  after(async () => {
+    await outside?.teardown();
+    await loopback?.stop();
+  });
+
+  const probe = async (network: boolean): Promise<ProbeResult[]> => {
+    const targets = [
+      { host: outside.nsAddr, port: outside.server.port },
+      { host: "127.0.0.1", port: loopback.port },
+      { host: "10.0.2.2", port: loopback.port },
+    ];
+    const r = await manager.run({ command: [...GUEST_NODE, ...probeArgs(targets)], network, timeout_seconds: 20 });
+    assert.equal(r.exit_code, 0, r.stderr);
+    return parseProbeOutput(r.stdout);
+  };
+
+  it("off: only loopback, nothing outside reachable", async () => {
+    const ifaces = await manager.run({ command: "cat /proc/net/dev" });
+    assert.doesNotMatch(ifaces.stdout, /eth|tap/);
+    const [out, lo, gw] = await probe(false);
+    assert.equal(out!.ok, false);
+    assert.equal(lo!.ok, false);
+    assert.equal(gw!.ok, false);
+  });
+
+  it("--network: egress works, the host's loopback stays unreachable", async () => {
+    const [out, lo, gw] = await probe(true);
+    assert.deepEqual(out, { host: outside.nsAddr, port: outside.server.port, ok: true, data: `${outside.greeting}\n` });
+    assert.equal(lo!.ok, false, "127.0.0.1 inside is the sandbox's own loopback");
+    assert.equal(gw!.ok, false, "slirp's host alias does not lead to the host's loopback");
+    assert.deepEqual(sandboxDirs(), []);
+  });
+});
+
+describe("crash cleanup", () => {
+  const killDuringExec = async (victim: (runDir: string) => number[]) => {
+    const pending = manager.run({ command: "sleep 30", timeout_seconds: 60, network: true });
+    let runDir: string | undefined;
+    for (let i = 0; i < 100 && !runDir; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const id = sandboxDirs()[0];
+      if (id) {
+        try {
+          if (readdirSync(join(sandboxes, id)).includes("supervisor.sock")) runDir = join(sandboxes, id);
+        } catch {}
+      }
+    }
+    assert.ok(runDir, "sandbox came up");
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const pid of victim(runDir)) process.kill(pid, "SIGKILL");
+    await assert.rejects(pending, (e: PyroError) => ["CHANNEL_CLOSED", "SANDBOX_NOT_RUNNING"].includes(e.code));
+    return runDir;
+  };
+
+  const pidsOf = (pattern: string) =>
+    execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.includes(pattern))
+      .map((l) => Number(l.trim().split(" ")[0]));
+
+  it("kill -9 of the supervisor mid-exec: the caller gets an error and doctor --repair cleans up", async () => {
+    const runDir = await killDuringExec((dir) => pidsOf(`supervisor/main.js ${dir}`));
+    const report = await manager.doctor();
+    assert.ok(report.leftovers.found > 0, "doctor sees the leftovers");
+    const repaired = await manager.doctor({ repair: true });
+    assert.equal(repaired.leftovers.items.length, 0, repaired.leftovers.items.join(", "));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(pidsOf(runDir), []);
+    assert.equal(readFileMounts().filter((m) => m.startsWith(runDir)).length, 0);
+  });
+
+  it("kill -9 of runsc mid-exec: the next run cleans up", async () => {
+    const runDir = await killDuringExec((dir) => pidsOf(`runsc --root ${dir}/runsc`).slice(0, 1));
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await manager.run({ command: "true" });
+    assert.equal(r.exit_code, 0);
+    assert.deepEqual(sandboxDirs(), []);
+    assert.deepEqual(pidsOf(runDir), []);
+  });
+});
+
+function readFileMounts(): string[] {
+  return execFileSync("cat", ["/proc/self/mountinfo"], { encoding: "utf8" })
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "");
+}
