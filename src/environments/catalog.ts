@@ -1,0 +1,90 @@
+// Owns the environment catalog: which environments pyro can build, what goes into each, and the
+// on-disk name (slug) each version is cached under.
+import { PyroError } from "../contract/errors.js";
+
+export interface CatalogEntry {
+  readonly name: string;
+  readonly description: string;
+  /** Bumped whenever the recipe changes, so an old cached build is never mistaken for the new one. */
+  readonly version: string;
+  readonly suite: string;
+  readonly packages: readonly string[];
+}
+
+const DEBIAN_12_PACKAGES = [
+  "ca-certificates",
+  "git",
+  "curl",
+  "procps",
+  "less",
+  "vim-tiny",
+  "python3",
+  "patch",
+  "diffutils",
+  "file",
+  "xz-utils",
+  "unzip",
+  "openssh-client",
+  "iproute2",
+  "iputils-ping",
+] as const;
+
+export const CATALOG: readonly CatalogEntry[] = Object.freeze([
+  {
+    name: "debian:12",
+    description: "Debian 12 with Git and common tools for agent workflows.",
+    version: "1",
+    suite: "bookworm",
+    packages: DEBIAN_12_PACKAGES,
+  },
+  {
+    name: "debian:12-base",
+    description: "Minimal Debian 12 for shell and core Unix tools.",
+    version: "1",
+    suite: "bookworm",
+    packages: ["ca-certificates", "procps", "less"],
+  },
+  {
+    name: "debian:12-build",
+    description: "Debian 12 with Git, build tools, Python and Node.js.",
+    version: "1",
+    suite: "bookworm",
+    packages: [
+      ...DEBIAN_12_PACKAGES,
+      "build-essential",
+      "pkg-config",
+      "python3-pip",
+      "python3-venv",
+      "nodejs",
+      "make",
+      "cmake",
+    ],
+  },
+]);
+
+export function catalogEntry(name: string): CatalogEntry {
+  const entry = CATALOG.find((e) => e.name === name);
+  if (!entry) {
+    throw new PyroError(
+      "ENVIRONMENT_UNKNOWN",
+      `unknown environment ${JSON.stringify(name)}; choose one of: ${CATALOG.map((e) => e.name).join(", ")} (see: pyro env list)`,
+      { environment: name, catalog: CATALOG.map((e) => e.name) },
+    );
+  }
+  return entry;
+}
+
+/**
+ * The directory name of one version of an environment. Colons become underscores because the
+ * directory ends up in overlayfs mount options, where ':' separates lower directories.
+ */
+export function slugOf(entry: Pick<CatalogEntry, "name" | "version">): string {
+  return `${entry.name.replaceAll(":", "_")}-v${entry.version}`;
+}
+
+/** The inverse of slugOf for names found on disk; undefined when the name is not a slug. */
+export function parseSlug(dirName: string): { base: string; version: string } | undefined {
+  const m = /^([A-Za-z0-9_.-]+)-v([A-Za-z0-9.]+)$/.exec(dirName);
+  if (!m || dirName.startsWith(".")) return undefined;
+  return { base: m[1]!, version: m[2]! };
+}
