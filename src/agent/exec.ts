@@ -4,29 +4,13 @@ import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
 import type { HandlerContext } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
+import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../channel/output.js";
 import type { AgentExecResult } from "../channel/protocol.js";
-import { AgentExecParams } from "../channel/protocol.js";
+import { AgentExecParams, BASE_ENV } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
-
-const BASE_ENV: Record<string, string> = {
-  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-  HOME: "/root",
-  LANG: "C.UTF-8",
-  TERM: "dumb",
-  USER: "root",
-};
 
 /** How long to keep reading after the command exits, for output still in the pipes. */
 const DRAIN_GRACE_MS = 200;
-
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGTERM: 15,
-  SIGPIPE: 13,
-};
 
 export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<AgentExecResult> {
   const params = AgentExecParams.parse(raw);
@@ -42,18 +26,12 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
     stdio: ["ignore", "pipe", "pipe"],
   });
 
-  const caps = { stdout: { sent: 0, truncated: false }, stderr: { sent: 0, truncated: false } };
-  const pump = (source: NodeJS.ReadableStream, stream: number, cap: { sent: number; truncated: boolean }) =>
+  const caps = { stdout: new OutputCap(params.max_output_bytes), stderr: new OutputCap(params.max_output_bytes) };
+  const pump = (source: NodeJS.ReadableStream, stream: number, cap: OutputCap) =>
     new Promise<void>((resolve) => {
       source.on("data", (chunk: Buffer) => {
-        const room = params.max_output_bytes - cap.sent;
-        if (room <= 0) {
-          cap.truncated = true;
-          return;
-        }
-        const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
-        if (piece.length < chunk.length) cap.truncated = true;
-        cap.sent += piece.length;
+        const piece = cap.take(chunk);
+        if (piece.length === 0) return;
         source.pause();
         void ctx.send(stream, piece).then(() => source.resume());
       });
@@ -109,11 +87,11 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
     await ctx.send(Stream.STDERR, Buffer.from(`${reason}\n`));
     exitCode = err.code === "ENOENT" ? 127 : 126;
   } else if (timedOut) {
-    exitCode = 124;
+    exitCode = TIMEOUT_EXIT_CODE;
   } else if (outcome.code !== null) {
     exitCode = outcome.code;
   } else {
-    exitCode = 128 + (SIGNAL_NUMBERS[outcome.signal ?? ""] ?? 0);
+    exitCode = signalExitCode(outcome.signal);
   }
 
   return {

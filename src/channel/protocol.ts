@@ -4,6 +4,15 @@ import { z } from "zod";
 
 export const AGENT_NAME = "pyro-agent";
 
+/** The environment every guest command starts from; callers add to it. */
+export const BASE_ENV: Readonly<Record<string, string>> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  LANG: "C.UTF-8",
+  TERM: "dumb",
+  USER: "root",
+};
+
 export const AgentOp = {
   INFO: "info",
   EXEC: "exec",

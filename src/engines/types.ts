@@ -2,6 +2,7 @@
 // src/engines knows which engine runs: the supervisor gets a byte stream to the agent, an exit
 // promise and a stop function, whatever boots underneath.
 import type { Duplex } from "node:stream";
+import type { AgentExecResult } from "../channel/protocol.js";
 import type { EngineName } from "../contract/schemas.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 
@@ -40,6 +41,18 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
+/** One command in a sandbox that lives exactly as long as the command (a one-shot run). */
+export interface OneShotExec {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  maxOutputBytes: number;
+  /** Output as it arrives, already within the cap (stream 1 stdout, 2 stderr). */
+  onData: (stream: number, chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
 export interface EngineProbe {
   available: boolean;
   detail: string;
@@ -49,6 +62,10 @@ export interface Engine {
   readonly name: EngineName;
   probe(): Promise<EngineProbe>;
   start(spec: SandboxSpec): Promise<Sandbox>;
+  /** Runs one command in a fresh sandbox and releases everything before returning. gvisor runs the
+   * command as the container itself, so a one-shot run pays for nothing only persistent sandboxes
+   * need (no supervisor, no agent); a microVM engine would boot and exec through its agent. */
+  runOnce(spec: SandboxSpec, exec: OneShotExec): Promise<AgentExecResult>;
   /** Releases what a dead owner left behind for this sandbox; returns what it cleaned. */
   cleanup(id: string, runDir: string): Promise<string[]>;
 }

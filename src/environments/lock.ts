@@ -1,8 +1,10 @@
 // Owns the cross-process lock that keeps two pulls from building the same environment: an O_EXCL
 // lock file naming its owner, taken over when that owner has died (a SIGKILLed pull never unlocks).
+
 import { randomBytes } from "node:crypto";
 import { open, readFile, stat, unlink } from "node:fs/promises";
 import { PyroError } from "../contract/errors.js";
+import { processAlive, processStartTime } from "../util/process.js";
 
 interface LockOwner {
   pid: number;
@@ -28,27 +30,7 @@ export interface AcquireOptions {
 /** A lock file that is still empty this long after creation was abandoned mid-write. */
 const EMPTY_LOCK_GRACE_MS = 5_000;
 
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Field 22 of /proc/PID/stat; null when the process is gone or /proc is unavailable. */
-export async function processStartTime(pid: number): Promise<string | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
-}
+export { processAlive, processStartTime };
 
 async function ownerAlive(owner: LockOwner): Promise<boolean> {
   if (!processAlive(owner.pid)) return false;

@@ -1,11 +1,11 @@
 // Owns the runtime the three faces call: validating requests against the contract, environments,
 // launching supervisors for sandboxes, and finding and cleaning what dead supervisors left behind.
 import { randomBytes } from "node:crypto";
-import { access, constants, readdir, readFile, rm, stat } from "node:fs/promises";
+import { access, constants, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { z } from "zod";
 import { Stream } from "../channel/frame.js";
-import { AgentOp, commandToArgv } from "../channel/protocol.js";
+import { commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import {
@@ -23,10 +23,9 @@ import { listPyroNetns } from "../engines/gvisor/network.js";
 import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listMounts } from "../engines/mounts.js";
 import { EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
-import { SupervisorClient } from "../supervisor/client.js";
-import { launchSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
 import type { SupervisorConfig } from "../supervisor/supervisor.js";
+import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../util/process.js";
 import { PYRO_VERSION, SUPERVISOR_MAIN } from "../version.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
 
@@ -48,18 +47,17 @@ export function parseParams<S extends z.ZodType>(schema: S, input: unknown, oper
   throw new PyroError("INVALID_ARGUMENT", `invalid ${operation} request: ${problems}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** Written into a one-shot run's directory: the process that owns the sandbox. */
+const OWNER_FILE = "owner.json";
+interface OwnerRecord extends ProcessIdentity {
+  engine: EngineName;
 }
+
+const debugLog = process.env.PYRO_DEBUG ? (line: string) => process.stderr.write(`[debug] ${line}\n`) : () => {};
 
 /** A pid is our supervisor only if its command line says so: pids get reused. */
 async function isSupervisor(pid: number, runDir: string): Promise<boolean> {
-  if (!isAlive(pid)) return false;
+  if (!(await identityAlive({ pid, start: null }))) return false;
   try {
     const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
     return cmdline.includes(SUPERVISOR_MAIN) && cmdline.includes(runDir);
@@ -86,39 +84,36 @@ export class Manager {
     const { engine } = await selectEngine(params.engine === "auto" ? this.engineChoice : params.engine);
     const environment = await this.ensureEnvironment(params.environment, progress);
     const id = `run-${randomBytes(5).toString("hex")}`;
-    progress?.phase("boot", `${engine.name} sandbox ${id}`);
+    const runDir = join(sandboxesDir(this.paths), id);
+    await mkdir(runDir, { recursive: true });
+    // The owner record lets any later pyro process tell a live run from a dead one's leftovers.
+    const owner: OwnerRecord = { ...(await currentProcessIdentity()), engine: engine.name };
+    await writeFile(join(runDir, OWNER_FILE), JSON.stringify(owner));
+    progress?.phase("run", `${engine.name} sandbox ${id}`);
     const started = Date.now();
-    const launched = await launchSupervisor({
-      id,
-      runDir: join(sandboxesDir(this.paths), id),
-      engine: engine.name,
-      environment,
-      vcpuCount: params.vcpu_count,
-      memMib: params.mem_mib,
-      network: params.network ? "egress" : "off",
-      ephemeral: true,
-      readyTimeoutMs: DEFAULTS.sandboxReadySeconds * 1000,
-    });
-    const client = await SupervisorClient.connect(launched.socketPath);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
     try {
-      progress?.phase("exec", Array.isArray(params.command) ? params.command.join(" ") : params.command);
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      const result = (await client.request(
-        AgentOp.EXEC,
+      const result = await engine.runOnce(
+        {
+          id,
+          runDir,
+          environment,
+          vcpuCount: params.vcpu_count,
+          memMib: params.mem_mib,
+          network: params.network ? "egress" : "off",
+          log: debugLog,
+        },
         {
           argv: commandToArgv(params.command),
           cwd: DEFAULTS.guestWorkspace,
           env: {},
-          timeout_ms: params.timeout_seconds * 1000,
-          max_output_bytes: DEFAULTS.outputMaxBytes,
-        },
-        {
-          deadlineMs: params.timeout_seconds * 1000 + 30_000,
-          signal: opts.signal,
+          timeoutMs: params.timeout_seconds * 1000,
+          maxOutputBytes: DEFAULTS.outputMaxBytes,
           onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
+          signal: opts.signal,
         },
-      )) as { exit_code: number; timed_out: boolean; stdout_truncated: boolean; stderr_truncated: boolean };
+      );
       return {
         environment: params.environment,
         stdout: Buffer.concat(out).toString("utf8"),
@@ -131,8 +126,7 @@ export class Manager {
         execution_mode: engine.name,
       };
     } finally {
-      progress?.phase("teardown");
-      await client.shutdown();
+      await rm(runDir, { recursive: true, force: true });
     }
   }
 
@@ -181,11 +175,10 @@ export class Manager {
     const cleaned: string[] = [];
     for (const id of ids) {
       const runDir = join(root, id);
-      const state = await readJson<SupervisorStateRecord>(join(runDir, SUPERVISOR_STATE_FILE));
-      if (state && (await isSupervisor(state.pid, runDir))) continue;
+      if (await this.sandboxOwned(runDir)) continue;
+      const owner = await readJson<OwnerRecord>(join(runDir, OWNER_FILE));
       const config = await readJson<SupervisorConfig>(join(runDir, SUPERVISOR_CONFIG_FILE));
-      if (!state && config && Date.now() - (await mtimeMs(runDir)) < 10_000) continue; // still launching
-      const engineName: EngineName = config?.engine ?? "gvisor";
+      const engineName: EngineName = owner?.engine ?? config?.engine ?? "gvisor";
       try {
         cleaned.push(...(await getEngine(engineName).cleanup(id, runDir)));
       } catch (err) {
@@ -283,10 +276,8 @@ export class Manager {
     } catch {}
     const live = new Set<string>();
     for (const id of ids) {
-      const runDir = join(root, id);
-      const state = await readJson<SupervisorStateRecord>(join(runDir, SUPERVISOR_STATE_FILE));
-      if (state && (await isSupervisor(state.pid, runDir))) live.add(id);
-      else if (state?.state !== "stopped") found.push(`sandbox ${id} has no live supervisor`);
+      if (await this.sandboxOwned(join(root, id))) live.add(id);
+      else found.push(`sandbox ${id} has no live owner`);
     }
     for (const mount of await listMounts()) {
       if (mount.startsWith(`${root}/`) && !live.has(mount.slice(root.length + 1).split("/")[0]!))
@@ -297,6 +288,17 @@ export class Manager {
       if (!live.has(id) && ids.includes(id)) found.push(`network namespace ${ns}`);
     }
     return found;
+  }
+
+  /** A sandbox directory is in use while its one-shot owner or its supervisor lives, or while a
+   * supervisor is still being launched into it. */
+  private async sandboxOwned(runDir: string): Promise<boolean> {
+    const owner = await readJson<OwnerRecord>(join(runDir, OWNER_FILE));
+    if (owner) return identityAlive(owner);
+    const state = await readJson<SupervisorStateRecord>(join(runDir, SUPERVISOR_STATE_FILE));
+    if (state) return isSupervisor(state.pid, runDir);
+    // Just created, record not written yet.
+    return Date.now() - (await mtimeMs(runDir).catch(() => 0)) < 10_000;
   }
 
   async close(): Promise<void> {}

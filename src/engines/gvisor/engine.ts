@@ -6,11 +6,13 @@ import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
 import { promisify } from "node:util";
+import type { AgentExecResult } from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
-import type { Engine, EngineProbe, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
+import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "./network.js";
 import { buildOciSpec } from "./oci.js";
+import { runOnceGvisor } from "./oneshot.js";
 
 const run = promisify(execFile);
 const RUNSC = "runsc";
@@ -94,13 +96,15 @@ export class GvisorEngine implements Engine {
     let network: SandboxNetwork | undefined;
     let child: ChildProcess | undefined;
     try {
-      await writeFile(
-        join(dirs.bundle, "config.json"),
-        JSON.stringify(
-          buildOciSpec({ id: spec.id, rootPath: dirs.rootfs, vcpuCount: spec.vcpuCount, memMib: spec.memMib }),
-        ),
-      );
       if (spec.network !== "off") network = await createSandboxNetwork(spec.id, spec.runDir);
+      const oci = buildOciSpec({
+        id: spec.id,
+        rootPath: dirs.rootfs,
+        vcpuCount: spec.vcpuCount,
+        memMib: spec.memMib,
+        hostNetwork: network !== undefined,
+      });
+      await writeFile(join(dirs.bundle, "config.json"), JSON.stringify(oci));
       const argv = [
         ...(network ? nsenterPrefix(network) : []),
         RUNSC,
@@ -122,6 +126,20 @@ export class GvisorEngine implements Engine {
       throw err;
     }
     return new GvisorSandbox(spec, child, network);
+  }
+
+  async runOnce(spec: SandboxSpec, exec: OneShotExec): Promise<AgentExecResult> {
+    const dirs = gvisorDirs(spec.runDir);
+    const result = await runOnceGvisor(spec, exec, dirs);
+    if (result.exit_code === 137 || result.timed_out) {
+      // runsc was killed (timeout) or the sandbox was (memory): its state and cgroup stay behind.
+      await this.cleanup(spec.id, spec.runDir);
+      if (!result.timed_out && (await killedForMemory(spec.id))) {
+        const note = `[pyro] the sandbox ran out of memory (mem_mib=${spec.memMib}); raise mem_mib (--mem-mib) and retry\n`;
+        exec.onData(2, Buffer.from(note));
+      }
+    }
+    return result;
   }
 
   async cleanup(id: string, runDir: string): Promise<string[]> {

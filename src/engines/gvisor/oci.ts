@@ -1,5 +1,6 @@
 // Owns the OCI runtime spec pyro hands to runsc: the agent as the process, the overlay as a
 // writable root, and vcpu/memory/pids limits as linux.resources (cgroups v1 on this host).
+import { BASE_ENV } from "../../channel/protocol.js";
 import { AGENT_ARGV } from "../../environments/inject.js";
 
 const CAPABILITIES = [
@@ -33,6 +34,12 @@ export interface OciOptions {
   vcpuCount: number;
   memMib: number;
   hostname?: string;
+  /** Join the network namespace runsc runs in (egress through slirp4netns) instead of a new one. */
+  hostNetwork?: boolean;
+  /** The container's process; defaults to the guest agent under tini. */
+  args?: readonly string[];
+  cwd?: string;
+  env?: Record<string, string>;
 }
 
 export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
@@ -42,9 +49,9 @@ export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },
-      args: AGENT_ARGV,
-      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"],
-      cwd: "/",
+      args: opts.args ?? AGENT_ARGV,
+      env: Object.entries({ ...BASE_ENV, ...opts.env }).map(([k, v]) => `${k}=${v}`),
+      cwd: opts.cwd ?? "/",
       capabilities: {
         bounding: CAPABILITIES,
         effective: CAPABILITIES,
@@ -79,7 +86,13 @@ export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
     ],
     linux: {
       cgroupsPath: `/pyro/${opts.id}`,
-      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+      namespaces: [
+        { type: "pid" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        ...(opts.hostNetwork ? [] : [{ type: "network" }]),
+      ],
       resources: {
         memory: { limit: opts.memMib * 1024 * 1024 },
         pids: { limit: PIDS_LIMIT },
