@@ -244,6 +244,16 @@ export async function leftovers(sandboxNsPrefix: string): Promise<string[]> {
   return found;
 }
 
+/** Names under /run/netns that are still mounted (a name whose bind mount was detached is useless). */
+export async function mountedNetns(): Promise<string[]> {
+  const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
+  return mountinfo
+    .split("\n")
+    .map((line) => line.split(" ")[4] ?? "")
+    .filter((mountPoint) => mountPoint.startsWith("/run/netns/"))
+    .map((mountPoint) => mountPoint.slice("/run/netns/".length));
+}
+
 /** Polls until `pid` no longer runs (a zombie counts as gone); returns how long it took, or -1. */
 export async function waitGone(pid: number, ms: number): Promise<number> {
   const start = Date.now();

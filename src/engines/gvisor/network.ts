@@ -235,6 +235,17 @@ async function ip(args: string[]): Promise<void> {
   }
 }
 
+/** Waits for `p` at most `ms`; the timer is ref'd so an unref'd child cannot let the owner exit mid-wait. */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -306,7 +317,7 @@ export async function listPyroNetns(): Promise<string[]> {
 
 interface SlirpProcess {
   child: ChildProcess;
-  /** Settles when the process is gone and its pipes are closed. */
+  /** Settles when the process has exited (its pipes may outlive it in a forked helper). */
   exited: Promise<void>;
   /** Resolves when slirp4netns has configured tap0 and its API socket listens. */
   ready: Promise<void>;
@@ -327,8 +338,9 @@ function startSlirp(files: NetworkFiles): SlirpProcess {
     stderrText = (stderrText + text).slice(-STDERR_KEEP);
   });
   for (const pipe of [stderr, readyPipe, exitPipe]) pipe.on("error", () => {});
+  const stderrEnded = new Promise<void>((r) => stderr.once("close", () => r()));
   const exited = new Promise<void>((r) => {
-    child.once("close", () => r());
+    child.once("exit", () => r());
     // A failed spawn has no process to wait for.
     child.once("error", () => {
       if (child.pid === undefined) r();
@@ -337,11 +349,13 @@ function startSlirp(files: NetworkFiles): SlirpProcess {
 
   const ready = new Promise<void>((resolve, reject) => {
     let settled = false;
-    const fail = (why: string) => {
+    const fail = async (why: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       child.kill("SIGKILL");
+      // The reason is usually slirp's last stderr line, which may still be in flight at exit.
+      await settlesWithin(stderrEnded, 200);
       const detail = stderrText.trim();
       reject(
         new PyroError(
@@ -351,7 +365,7 @@ function startSlirp(files: NetworkFiles): SlirpProcess {
         ),
       );
     };
-    const timer = setTimeout(() => fail(`not ready within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => void fail(`not ready within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
     child.once("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT" && !settled) {
         settled = true;
@@ -361,9 +375,9 @@ function startSlirp(files: NetworkFiles): SlirpProcess {
         );
         return;
       }
-      fail(err.message);
+      void fail(err.message);
     });
-    child.once("exit", (code, signal) => fail(`exited early with ${signal ?? `code ${code}`}`));
+    child.once("exit", (code, signal) => void fail(`exited early with ${signal ?? `code ${code}`}`));
     readyPipe.once("data", () => {
       if (settled) return;
       settled = true;
@@ -412,7 +426,7 @@ export async function createSandboxNetwork(id: string, runDir: string): Promise<
   } catch (err) {
     if (slirp) {
       slirp.child.kill("SIGKILL");
-      await slirp.exited;
+      await settlesWithin(slirp.exited, EXIT_WAIT_MS);
     }
     await deleteNetns(files.nsName).catch(() => {});
     await rm(files.apiSocket, { force: true });
@@ -494,17 +508,9 @@ class SlirpNetwork implements SandboxNetwork {
     // Closing the exit pipe is slirp's own shutdown path; SIGTERM covers a wedged event loop.
     child.stdio[4]?.destroy();
     child.kill("SIGTERM");
-    let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      exited.then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), EXIT_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!gone) {
+    if (!(await settlesWithin(exited, EXIT_WAIT_MS))) {
       child.kill("SIGKILL");
-      await exited;
+      await settlesWithin(exited, EXIT_WAIT_MS);
     }
     await deleteNetns(this.files.nsName);
     await rm(this.files.apiSocket, { force: true });
