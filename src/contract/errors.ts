@@ -16,6 +16,11 @@ export const ERROR_CODES = {
   CHANNEL_CLOSED: "the connection to the sandbox closed",
   FRAME_TOO_LARGE: "a protocol frame exceeded the maximum frame size",
   PATH_OUTSIDE_WORKSPACE: "a path resolves outside /workspace",
+  WORKSPACE_NOT_FOUND: "no workspace has that id or name",
+  WORKSPACE_NAME_TAKEN: "another workspace already has that name",
+  WORKSPACE_NOT_RUNNING: "the workspace's sandbox is not running",
+  PATCH_DOES_NOT_APPLY: "a patch does not apply to the workspace's files",
+  OUTPUT_EXISTS: "an export's output path already exists",
   COMMAND_NOT_FOUND: "the command to run does not exist in the sandbox",
   INTERNAL: "an unexpected internal failure",
 } as const;

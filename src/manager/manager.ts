@@ -3,11 +3,11 @@
 import { randomBytes } from "node:crypto";
 import { access, constants, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { z } from "zod";
 import { Stream } from "../channel/frame.js";
 import { commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
+import { parseParams } from "../contract/parse.js";
 import {
   type DoctorResult,
   type EngineChoice,
@@ -23,11 +23,13 @@ import { listPyroNetns } from "../engines/gvisor/network.js";
 import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listMounts } from "../engines/mounts.js";
 import { EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
+import { liveSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
 import type { SupervisorConfig } from "../supervisor/supervisor.js";
 import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../util/process.js";
-import { PYRO_VERSION, SUPERVISOR_MAIN } from "../version.js";
+import { PYRO_VERSION } from "../version.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
+import { RecordStore } from "./records.js";
 
 export interface ProgressReporter {
   phase(name: string, detail?: string): void;
@@ -39,14 +41,6 @@ export interface ManagerOptions {
   engine?: EngineChoice;
 }
 
-/** Parses a request against its contract schema; zod issues become one message naming the fields. */
-export function parseParams<S extends z.ZodType>(schema: S, input: unknown, operation: string): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-  throw new PyroError("INVALID_ARGUMENT", `invalid ${operation} request: ${problems}`);
-}
-
 /** Written into a one-shot run's directory: the process that owns the sandbox. */
 const OWNER_FILE = "owner.json";
 interface OwnerRecord extends ProcessIdentity {
@@ -55,26 +49,17 @@ interface OwnerRecord extends ProcessIdentity {
 
 const debugLog = process.env.PYRO_DEBUG ? (line: string) => process.stderr.write(`[debug] ${line}\n`) : () => {};
 
-/** A pid is our supervisor only if its command line says so: pids get reused. */
-async function isSupervisor(pid: number, runDir: string): Promise<boolean> {
-  if (!(await identityAlive({ pid, start: null }))) return false;
-  try {
-    const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
-    return cmdline.includes(SUPERVISOR_MAIN) && cmdline.includes(runDir);
-  } catch {
-    return false;
-  }
-}
-
 export class Manager {
   readonly paths: PyroPaths;
   readonly environments: EnvironmentStore;
+  private readonly records: RecordStore;
   private readonly engineChoice: EngineChoice;
 
   constructor(opts: ManagerOptions = {}) {
     this.paths = resolvePaths(opts);
     this.environments = new EnvironmentStore(this.paths.cacheDir);
     this.engineChoice = opts.engine ?? DEFAULTS.engine;
+    this.records = new RecordStore(this.paths.stateDir);
   }
 
   async run(input: RunParams, opts: { progress?: ProgressReporter; signal?: AbortSignal } = {}): Promise<RunResult> {
@@ -164,17 +149,9 @@ export class Manager {
    * Finds sandboxes whose supervisor is gone and releases what they left (runsc containers, mounts,
    * network namespaces, cgroups). One-shot run directories are removed; they hold nothing to keep.
    */
-  async reapLeftovers(): Promise<string[]> {
-    const root = sandboxesDir(this.paths);
-    let ids: string[];
-    try {
-      ids = await readdir(root);
-    } catch {
-      return [];
-    }
+  async reapLeftovers(opts: { workspaces?: boolean } = {}): Promise<string[]> {
     const cleaned: string[] = [];
-    for (const id of ids) {
-      const runDir = join(root, id);
+    for (const { id, runDir, oneShot } of await this.sandboxDirs(opts.workspaces ?? false)) {
       if (await this.sandboxOwned(runDir)) continue;
       const owner = await readJson<OwnerRecord>(join(runDir, OWNER_FILE));
       const config = await readJson<SupervisorConfig>(join(runDir, SUPERVISOR_CONFIG_FILE));
@@ -185,12 +162,29 @@ export class Manager {
         cleaned.push(`could not clean ${id}: ${(err as Error).message}`);
         continue;
       }
-      if (!config || config.ephemeral) {
+      // A persistent sandbox's directory holds its disk: only one-shot directories are removed.
+      if (oneShot && (!config || config.ephemeral)) {
         await rm(runDir, { recursive: true, force: true });
         cleaned.push(`run directory ${runDir}`);
       }
     }
     return cleaned;
+  }
+
+  /** One-shot sandbox directories, and (when asked) the sandbox directory of every workspace. */
+  private async sandboxDirs(workspaces: boolean): Promise<Array<{ id: string; runDir: string; oneShot: boolean }>> {
+    const dirs: Array<{ id: string; runDir: string; oneShot: boolean }> = [];
+    const root = sandboxesDir(this.paths);
+    for (const id of await readdir(root).catch(() => [] as string[])) {
+      dirs.push({ id, runDir: join(root, id), oneShot: true });
+    }
+    if (workspaces) {
+      for (const record of await this.records.all()) {
+        const runDir = this.records.paths(record.workspace_id).sandbox;
+        if (await stat(runDir).catch(() => undefined)) dirs.push({ id: record.workspace_id, runDir, oneShot: false });
+      }
+    }
+    return dirs;
   }
 
   async doctor(opts: { repair?: boolean; environment?: string } = {}): Promise<DoctorResult> {
@@ -250,7 +244,7 @@ export class Manager {
     const items = await this.findLeftovers();
     let repaired = 0;
     if (opts.repair && items.length > 0) {
-      const cleaned = await this.reapLeftovers();
+      const cleaned = await this.reapLeftovers({ workspaces: true });
       repaired = cleaned.length;
     }
     const remaining = opts.repair ? await this.findLeftovers() : items;
@@ -268,24 +262,18 @@ export class Manager {
 
   /** Leftovers of dead supervisors: sandbox dirs without a live owner, stray mounts and netns. */
   private async findLeftovers(): Promise<string[]> {
-    const root = sandboxesDir(this.paths);
     const found: string[] = [];
-    let ids: string[] = [];
-    try {
-      ids = await readdir(root);
-    } catch {}
-    const live = new Set<string>();
-    for (const id of ids) {
-      if (await this.sandboxOwned(join(root, id))) live.add(id);
-      else found.push(`sandbox ${id} has no live owner`);
+    const dead: Array<{ id: string; runDir: string }> = [];
+    for (const dir of await this.sandboxDirs(true)) {
+      if (await this.sandboxOwned(dir.runDir)) continue;
+      if (dir.oneShot) found.push(`sandbox ${dir.id} has no live owner`);
+      dead.push(dir);
     }
-    for (const mount of await listMounts()) {
-      if (mount.startsWith(`${root}/`) && !live.has(mount.slice(root.length + 1).split("/")[0]!))
-        found.push(`mount ${mount}`);
-    }
-    for (const ns of await listPyroNetns()) {
-      const id = ns.slice("pyro-".length);
-      if (!live.has(id) && ids.includes(id)) found.push(`network namespace ${ns}`);
+    const mounts = await listMounts();
+    const namespaces = await listPyroNetns();
+    for (const { id, runDir } of dead) {
+      for (const mount of mounts) if (mount.startsWith(`${runDir}/`)) found.push(`mount ${mount}`);
+      if (namespaces.includes(`pyro-${id}`)) found.push(`network namespace pyro-${id}`);
     }
     return found;
   }
@@ -295,8 +283,9 @@ export class Manager {
   private async sandboxOwned(runDir: string): Promise<boolean> {
     const owner = await readJson<OwnerRecord>(join(runDir, OWNER_FILE));
     if (owner) return identityAlive(owner);
-    const state = await readJson<SupervisorStateRecord>(join(runDir, SUPERVISOR_STATE_FILE));
-    if (state) return isSupervisor(state.pid, runDir);
+    if (await readJson<SupervisorStateRecord>(join(runDir, SUPERVISOR_STATE_FILE))) {
+      return (await liveSupervisor(runDir)) !== undefined;
+    }
     // Just created, record not written yet.
     return Date.now() - (await mtimeMs(runDir).catch(() => 0)) < 10_000;
   }

@@ -36,6 +36,10 @@ export class SupervisorClient {
     return new SupervisorClient(channel, socketPath);
   }
 
+  get isOpen(): boolean {
+    return this.channel.isOpen;
+  }
+
   request(op: string, params: unknown, opts?: RequestOptions): Promise<unknown> {
     return this.channel.request(op, params, opts);
   }

@@ -1,13 +1,19 @@
 // Owns starting a detached supervisor process for a sandbox and waiting, bounded, until it says
 // its agent is ready (or why it is not). The launcher may exit at once afterwards.
 import { spawn } from "node:child_process";
-import { mkdir, open, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Hello } from "../channel/channel.js";
 import { isErrorCode, PyroError } from "../contract/errors.js";
 import { SUPERVISOR_MAIN } from "../version.js";
-import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_LOG_FILE, SUPERVISOR_SOCKET_FILE } from "./protocol.js";
+import {
+  SUPERVISOR_CONFIG_FILE,
+  SUPERVISOR_LOG_FILE,
+  SUPERVISOR_SOCKET_FILE,
+  SUPERVISOR_STATE_FILE,
+  type SupervisorStateRecord,
+} from "./protocol.js";
 import type { SupervisorConfig } from "./supervisor.js";
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
@@ -89,5 +95,24 @@ export async function launchSupervisor(config: Omit<SupervisorConfig, "socketPat
     clearTimeout(timer);
     readyPipe.destroy();
     child.unref();
+  }
+}
+
+/** The live supervisor of a sandbox directory, if any. A pid counts only if its command line is our
+ * supervisor for this directory: pids get reused. */
+export async function liveSupervisor(runDir: string): Promise<SupervisorStateRecord | undefined> {
+  let state: SupervisorStateRecord;
+  try {
+    state = JSON.parse(await readFile(join(runDir, SUPERVISOR_STATE_FILE), "utf8")) as SupervisorStateRecord;
+  } catch {
+    return undefined;
+  }
+  try {
+    const cmdline = (await readFile(`/proc/${state.pid}/cmdline`, "utf8")).split("\0");
+    const stat = await readFile(`/proc/${state.pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return undefined;
+    return cmdline.includes(SUPERVISOR_MAIN) && cmdline.includes(runDir) ? state : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,0 +1,187 @@
+// Owns the schemas of the workspace-core operations (CONTRACT.md payloads): requests and results
+// of create, list, update, status, logs, summary, delete, stop, start, exec, sync push, files,
+// patch, diff, export and reset.
+import { z } from "zod";
+import { DEFAULTS } from "./defaults.js";
+import { Command, EngineChoice, EngineName, ExecResult, MemMib, TimeoutSeconds, VcpuCount } from "./schemas.js";
+
+export const WorkspaceRef = z
+  .string()
+  .min(1, "name a workspace by its id or its name")
+  .describe("The workspace's id or its unique name.");
+
+export const NetworkPolicy = z.enum(["off", "egress", "egress+published-ports"]);
+export type NetworkPolicy = z.infer<typeof NetworkPolicy>;
+
+export const WorkspaceName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
+
+export const Labels = z.record(
+  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, "label keys use letters, digits, '.', '_', '/' and '-'"),
+  z.string().max(256),
+);
+
+export const WorkspaceState = z.enum(["running", "stopped", "expired", "failed"]);
+
+export const WorkspaceSeed = z.object({
+  mode: z.enum(["empty", "directory", "tar_archive"]),
+  seed_path: z.string().nullable(),
+  entry_count: z.number().int().optional(),
+  skipped: z.array(z.string()).optional().describe("Seed entries left out, e.g. symlinks pointing outside the seed."),
+});
+
+export const WorkspaceInfo = z.object({
+  workspace_id: z.string(),
+  name: z.string().nullable(),
+  labels: z.record(z.string(), z.string()),
+  environment: z.string(),
+  engine: EngineName,
+  state: WorkspaceState,
+  vcpu_count: z.number().int(),
+  mem_mib: z.number().int(),
+  ttl_seconds: z.number().int(),
+  network_policy: NetworkPolicy,
+  workspace_seed: WorkspaceSeed,
+  secrets: z.array(z.object({ name: z.string(), source_kind: z.enum(["literal", "file"]) })),
+  created_at: z.string(),
+  last_activity_at: z.string(),
+  expires_at: z.string().nullable(),
+  command_count: z.number().int(),
+  reset_count: z.number().int(),
+  service_count: z.number().int(),
+  running_service_count: z.number().int(),
+});
+export type WorkspaceInfo = z.infer<typeof WorkspaceInfo>;
+
+export const WorkspaceCreateParams = z.object({
+  environment: z.string().default(DEFAULTS.environment),
+  vcpu_count: VcpuCount.default(DEFAULTS.vcpuCount),
+  mem_mib: MemMib.default(DEFAULTS.memMib),
+  ttl_seconds: z.number().int().min(0).default(DEFAULTS.ttlSeconds).describe("Idle seconds before expiry; 0 = never."),
+  engine: EngineChoice.default(DEFAULTS.engine),
+  seed_path: z.string().optional().describe("Host directory or .tar/.tar.gz/.tgz to copy into /workspace."),
+  name: WorkspaceName.optional(),
+  labels: Labels.default({}),
+});
+export type WorkspaceCreateParams = z.input<typeof WorkspaceCreateParams>;
+
+export const WorkspaceListResult = z.object({ count: z.number().int(), workspaces: z.array(WorkspaceInfo) });
+export type WorkspaceListResult = z.infer<typeof WorkspaceListResult>;
+
+export const WorkspaceUpdateParams = z.object({
+  workspace: WorkspaceRef,
+  name: WorkspaceName.optional(),
+  labels: Labels.default({}).describe("Labels to set (merged into the existing ones)."),
+  clear_labels: z.array(z.string()).default([]).describe("Label keys to remove."),
+});
+export type WorkspaceUpdateParams = z.input<typeof WorkspaceUpdateParams>;
+
+export const WorkspaceRefParams = z.object({ workspace: WorkspaceRef });
+export type WorkspaceRefParams = z.input<typeof WorkspaceRefParams>;
+
+export const WorkspaceExecParams = z.object({
+  workspace: WorkspaceRef,
+  command: Command.describe("A shell string (run by /bin/sh -lc) or an argv array."),
+  cwd: z.string().default(DEFAULTS.guestWorkspace).describe("Working directory, inside /workspace."),
+  timeout_seconds: TimeoutSeconds.default(DEFAULTS.timeoutSeconds),
+});
+export type WorkspaceExecParams = z.input<typeof WorkspaceExecParams>;
+
+export const WorkspaceExecResult = ExecResult.extend({
+  workspace_id: z.string(),
+  sequence: z.number().int(),
+  cwd: z.string(),
+});
+export type WorkspaceExecResult = z.infer<typeof WorkspaceExecResult>;
+
+export const CommandLogEntry = z.object({
+  sequence: z.number().int(),
+  command: Command,
+  cwd: z.string(),
+  exit_code: z.number().int(),
+  timed_out: z.boolean(),
+  duration_ms: z.number().int(),
+  started_at: z.string(),
+  stdout_bytes: z.number().int(),
+  stderr_bytes: z.number().int(),
+});
+export type CommandLogEntry = z.infer<typeof CommandLogEntry>;
+
+export const WorkspaceLogsResult = z.object({
+  workspace_id: z.string(),
+  count: z.number().int(),
+  commands: z.array(CommandLogEntry),
+});
+export type WorkspaceLogsResult = z.infer<typeof WorkspaceLogsResult>;
+
+export const WorkspaceDeleteResult = z.object({ workspace_id: z.string(), deleted: z.boolean() });
+export type WorkspaceDeleteResult = z.infer<typeof WorkspaceDeleteResult>;
+
+export const SyncPushParams = z.object({
+  workspace: WorkspaceRef,
+  source_path: z.string().min(1).describe("Host directory or .tar/.tar.gz/.tgz to copy in."),
+  dest: z.string().default(DEFAULTS.guestWorkspace).describe("Destination inside /workspace."),
+});
+export type SyncPushParams = z.input<typeof SyncPushParams>;
+
+export const SyncPushResult = z.object({
+  workspace_id: z.string(),
+  source_path: z.string(),
+  dest: z.string(),
+  entry_count: z.number().int(),
+  bytes_written: z.number().int(),
+  skipped: z.array(z.string()),
+});
+export type SyncPushResult = z.infer<typeof SyncPushResult>;
+
+export const ExportParams = z.object({
+  workspace: WorkspaceRef,
+  path: z.string().min(1).describe("File or directory inside /workspace."),
+  output_path: z.string().min(1).describe("Host path to write; must not exist yet."),
+});
+export type ExportParams = z.input<typeof ExportParams>;
+
+export const ExportResult = z.object({
+  workspace_id: z.string(),
+  workspace_path: z.string(),
+  output_path: z.string(),
+  artifact_type: z.enum(["file", "directory"]),
+  entry_count: z.number().int(),
+  bytes_written: z.number().int(),
+});
+export type ExportResult = z.infer<typeof ExportResult>;
+
+export const ResetParams = z.object({
+  workspace: WorkspaceRef,
+  snapshot: z.string().default("baseline").describe('"baseline" (the state at create).'),
+});
+export type ResetParams = z.input<typeof ResetParams>;
+
+export const ResetResult = z.object({ workspace_id: z.string(), snapshot: z.string(), reset_count: z.number().int() });
+export type ResetResult = z.infer<typeof ResetResult>;
+
+export const WorkspaceSummary = z.object({
+  workspace_id: z.string(),
+  name: z.string().nullable(),
+  state: WorkspaceState,
+  commands: z.object({
+    total: z.number().int(),
+    failed: z.number().int(),
+    last: z.array(CommandLogEntry),
+  }),
+  changes: z.object({
+    changed: z.boolean(),
+    total: z.number().int(),
+    added: z.number().int(),
+    modified: z.number().int(),
+    deleted: z.number().int(),
+    type_changed: z.number().int(),
+    files: z.array(z.object({ path: z.string(), status: z.string() })),
+  }),
+  exports: z.array(z.object({ workspace_path: z.string(), output_path: z.string(), at: z.string() })),
+  reset_count: z.number().int(),
+});
+export type WorkspaceSummary = z.infer<typeof WorkspaceSummary>;

@@ -1,0 +1,167 @@
+// Owns workspace records on disk: the layout of a workspace's directory, atomic record writes under
+// a per-workspace lock, the command log, and finding a workspace by id or unique name.
+import { randomBytes } from "node:crypto";
+import { appendFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { PyroError } from "../contract/errors.js";
+import type { EngineName } from "../contract/schemas.js";
+import type { CommandLogEntry, NetworkPolicy } from "../contract/workspace.js";
+import { acquireLock, type LockHandle } from "../environments/lock.js";
+
+export const LAYOUT_VERSION = 1;
+
+/** What is persisted for a workspace. Secrets never appear here (they get a 0600 file of their own). */
+export interface WorkspaceRecord {
+  layout_version: number;
+  workspace_id: string;
+  name: string | null;
+  labels: Record<string, string>;
+  environment: string;
+  engine: EngineName;
+  vcpu_count: number;
+  mem_mib: number;
+  ttl_seconds: number;
+  network_policy: NetworkPolicy;
+  workspace_seed: {
+    mode: "empty" | "directory" | "tar_archive";
+    seed_path: string | null;
+    entry_count?: number;
+    skipped?: string[];
+  };
+  created_at: string;
+  last_activity_at: string;
+  /** What the user last asked for; the truth about running comes from the supervisor. */
+  desired_state: "running" | "stopped";
+  command_count: number;
+  reset_count: number;
+  exports: Array<{ workspace_path: string; output_path: string; at: string }>;
+}
+
+export interface WorkspacePaths {
+  dir: string;
+  record: string;
+  commands: string;
+  baselineTree: string;
+  baselineManifest: string;
+  sandbox: string;
+  lock: string;
+}
+
+export class RecordStore {
+  readonly root: string;
+
+  constructor(stateDir: string) {
+    this.root = join(stateDir, "workspaces");
+  }
+
+  paths(id: string): WorkspacePaths {
+    const dir = join(this.root, id);
+    return {
+      dir,
+      record: join(dir, "workspace.json"),
+      commands: join(dir, "commands.jsonl"),
+      baselineTree: join(dir, "baseline", "tree"),
+      baselineManifest: join(dir, "baseline", "manifest.json"),
+      sandbox: join(dir, "sandbox"),
+      lock: join(dir, ".lock"),
+    };
+  }
+
+  newId(): string {
+    return `ws-${randomBytes(5).toString("hex")}`;
+  }
+
+  async read(id: string): Promise<WorkspaceRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.paths(id).record, "utf8")) as WorkspaceRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Temp file + rename: a crash leaves the old record or the new one, never half of one. */
+  async write(record: WorkspaceRecord): Promise<void> {
+    const { dir, record: path } = this.paths(record.workspace_id);
+    await mkdir(dir, { recursive: true });
+    const tmp = `${path}.${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    await rename(tmp, path);
+  }
+
+  async all(): Promise<WorkspaceRecord[]> {
+    let ids: string[];
+    try {
+      ids = await readdir(this.root);
+    } catch {
+      return [];
+    }
+    const records = await Promise.all(ids.filter((id) => !id.startsWith(".")).map((id) => this.read(id)));
+    return records.filter((r): r is WorkspaceRecord => r !== undefined);
+  }
+
+  /** A workspace is named by its id or its unique name, everywhere. */
+  async resolve(ref: string): Promise<WorkspaceRecord> {
+    const byId = /^[A-Za-z0-9._-]+$/.test(ref) ? await this.read(ref) : undefined;
+    if (byId) return byId;
+    const byName = (await this.all()).find((r) => r.name === ref);
+    if (byName) return byName;
+    throw new PyroError(
+      "WORKSPACE_NOT_FOUND",
+      `no workspace has the id or name "${ref}"; list them with pyro workspace list (workspace_list)`,
+    );
+  }
+
+  lock(id: string): Promise<LockHandle> {
+    return acquireLock(this.paths(id).lock, { timeoutMs: 60_000, pollMs: 5 });
+  }
+
+  /** Serialises name assignment across processes so two creates cannot take the same name. */
+  namesLock(): Promise<LockHandle> {
+    return mkdir(this.root, { recursive: true }).then(() =>
+      acquireLock(join(this.root, ".names.lock"), { timeoutMs: 60_000, pollMs: 5 }),
+    );
+  }
+
+  async assertNameFree(name: string, except?: string): Promise<void> {
+    const holder = (await this.all()).find((r) => r.name === name && r.workspace_id !== except);
+    if (holder) {
+      throw new PyroError(
+        "WORKSPACE_NAME_TAKEN",
+        `the name "${name}" is taken by workspace ${holder.workspace_id}; choose another name or delete that workspace`,
+      );
+    }
+  }
+
+  /** Runs fn on the current record under the workspace's lock and writes what it returns. */
+  async mutate(
+    id: string,
+    fn: (r: WorkspaceRecord) => WorkspaceRecord | Promise<WorkspaceRecord>,
+  ): Promise<WorkspaceRecord> {
+    const lock = await this.lock(id);
+    try {
+      const current = await this.read(id);
+      if (!current) throw new PyroError("WORKSPACE_NOT_FOUND", `workspace ${id} was deleted`);
+      const next = await fn(current);
+      await this.write(next);
+      return next;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async appendCommand(id: string, entry: CommandLogEntry): Promise<void> {
+    await appendFile(this.paths(id).commands, `${JSON.stringify(entry)}\n`);
+  }
+
+  async commands(id: string): Promise<CommandLogEntry[]> {
+    try {
+      const text = await readFile(this.paths(id).commands, "utf8");
+      return text
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as CommandLogEntry);
+    } catch {
+      return [];
+    }
+  }
+}
