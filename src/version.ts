@@ -23,5 +23,5 @@ export const PYRO_VERSION: string = (
 /** The bundled guest agent produced by `npm run build`. */
 export const AGENT_BUNDLE = join(PACKAGE_ROOT, "dist", "agent", "pyro-agent.mjs");
 
-/** The compiled supervisor entry point, spawned detached once per sandbox. */
-export const SUPERVISOR_MAIN = join(PACKAGE_ROOT, "dist", "src", "supervisor", "main.js");
+/** The bundled supervisor entry point, spawned detached once per persistent sandbox. */
+export const SUPERVISOR_MAIN = join(PACKAGE_ROOT, "dist", "bin", "pyro-supervisor.mjs");

@@ -1,0 +1,21 @@
+// Owns which MCP tools each `--profile` exposes: the one table later issues extend when they add a
+// tool. Each profile is a strict superset of the one before it (CONTRACT.md, "Profiles").
+import { z } from "zod";
+
+export const McpProfile = z.enum(["vm-run", "workspace-core", "workspace-full"]);
+export type McpProfile = z.infer<typeof McpProfile>;
+
+export const DEFAULT_PROFILE: McpProfile = "workspace-core";
+
+const VM_RUN = ["vm_run"] as const;
+// workspace_create, workspace_exec, ... join here as they are implemented.
+const WORKSPACE_CORE = [...VM_RUN] as const;
+const WORKSPACE_FULL = [...WORKSPACE_CORE, "vm_list_environments"] as const;
+
+export type ToolName = (typeof WORKSPACE_FULL)[number];
+
+export const PROFILE_TOOLS: Readonly<Record<McpProfile, readonly ToolName[]>> = {
+  "vm-run": VM_RUN,
+  "workspace-core": WORKSPACE_CORE,
+  "workspace-full": WORKSPACE_FULL,
+};

@@ -1,0 +1,195 @@
+// Owns pyro's MCP server: registering the tools of a profile, turning each call into a manager call
+// and its outcome into a tool result, and serving it over stdio. Over stdio, stdout carries protocol
+// messages only; everything else goes to the log (stderr).
+import type { Readable, Writable } from "node:stream";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  type ServerNotification,
+  type ServerRequest,
+} from "@modelcontextprotocol/sdk/types.js";
+import { toPyroError } from "../contract/errors.js";
+import { sortKeys, stableJson } from "../sdk/json.js";
+import { LazyManager, type ManagerApi, type ManagerOptions, type ProgressReporter } from "../sdk/manager.js";
+import { formatIssues } from "../sdk/validate.js";
+import { PYRO_VERSION } from "../version.js";
+import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "./profiles.js";
+import type { PyroTool } from "./tool.js";
+import { TOOLS } from "./tools/index.js";
+
+export interface CreateServerOptions extends ManagerOptions {
+  /** Which tools to expose; default `workspace-core`. */
+  profile?: McpProfile;
+  /** An already open manager; the caller keeps ownership. Otherwise one is opened on first call. */
+  manager?: ManagerApi;
+  /** Where diagnostics go; never stdout. Default: stderr. */
+  log?: (line: string) => void;
+}
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/**
+ * A JSON-RPC "invalid params" error. The SDK's McpError would do, but it prefixes its message with
+ * "MCP error -32602:", and the client adds that prefix again.
+ */
+class InvalidParams extends Error {
+  readonly code = ErrorCode.InvalidParams;
+}
+
+const INSTRUCTIONS = [
+  "pyro runs commands inside disposable, isolated Linux sandboxes (gVisor or a microVM) on this host.",
+  "Use vm_run for a one-off command in a clean Debian system; the sandbox is gone when it returns.",
+  "A command that exits non-zero is a normal result: read its exit_code, stdout and stderr.",
+].join(" ");
+
+function stderrLog(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Relays manager phases as `notifications/progress` when the caller sent a progress token. */
+function progressFor(extra: Extra): ProgressReporter | undefined {
+  const token = extra._meta?.progressToken;
+  if (token === undefined) return undefined;
+  let step = 0;
+  return {
+    phase(name, detail) {
+      step += 1;
+      const message = detail ? `${name}: ${detail}` : name;
+      extra
+        .sendNotification({
+          method: "notifications/progress",
+          params: { progressToken: token, progress: step, message },
+        })
+        .catch(() => {});
+    },
+  };
+}
+
+interface BuiltServer {
+  server: McpServer;
+  /** Resolves once the connection closed, in-flight calls settled and an owned manager closed. */
+  closed: Promise<void>;
+}
+
+function buildServer(options: CreateServerOptions): BuiltServer {
+  const { profile: requestedProfile, manager, log = stderrLog, ...managerOptions } = options;
+  const profile = McpProfile.parse(requestedProfile ?? DEFAULT_PROFILE);
+  const lazy = new LazyManager(manager, managerOptions);
+  const inflight = new Set<Promise<unknown>>();
+
+  const server = new McpServer({ name: "pyro", version: PYRO_VERSION }, { instructions: INSTRUCTIONS });
+
+  async function invoke(tool: PyroTool, args: unknown, extra: Extra): Promise<CallToolResult> {
+    try {
+      const result = await tool.call(args as never, {
+        manager: await lazy.get(),
+        signal: extra.signal,
+        progress: progressFor(extra),
+      });
+      // Parsing strips anything outside the contract and catches a result that breaks it.
+      const parsed = tool.outputSchema.safeParse(result);
+      if (!parsed.success) {
+        throw new Error(`${tool.name} produced a result outside its schema: ${formatIssues(parsed.error, result)}`);
+      }
+      return {
+        content: [{ type: "text", text: stableJson(parsed.data) }],
+        structuredContent: sortKeys(parsed.data) as Record<string, unknown>,
+      };
+    } catch (err) {
+      const error = toPyroError(err);
+      log(`[mcp] ${tool.name} failed: ${error.code}: ${error.message}`);
+      return { isError: true, content: [{ type: "text", text: `${error.code}: ${error.message}` }] };
+    }
+  }
+
+  const exposed = new Map<string, PyroTool>();
+  for (const name of PROFILE_TOOLS[profile]) {
+    const tool = TOOLS[name];
+    exposed.set(name, tool);
+    server.registerTool(
+      name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+        outputSchema: tool.outputSchema,
+        annotations: { title: tool.title, ...tool.annotations },
+      },
+      (args: unknown, extra: Extra) => invoke(tool, args, extra),
+    );
+  }
+
+  // McpServer reports arguments that fail inputSchema as an `isError` tool result. The contract
+  // makes them protocol errors (-32602, invalid params), so calls are routed here instead; listing
+  // tools stays with McpServer, which renders the same schemas as JSON Schema.
+  server.server.removeRequestHandler("tools/call");
+  server.server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+    const { name } = request.params;
+    const tool = exposed.get(name);
+    if (!tool) {
+      const offered = [...exposed.keys()].join(", ");
+      throw new InvalidParams(`Unknown tool ${name}: profile ${profile} offers ${offered}`);
+    }
+    const args = request.params.arguments ?? {};
+    const parsed = tool.inputSchema.safeParse(args);
+    if (!parsed.success) {
+      throw new InvalidParams(`Invalid arguments for ${name}: ${formatIssues(parsed.error, args)}`);
+    }
+    const call = invoke(tool, parsed.data, extra);
+    inflight.add(call);
+    return call.finally(() => inflight.delete(call));
+  });
+
+  let closedResolve: () => void = () => {};
+  const closed = new Promise<void>((resolve) => {
+    closedResolve = resolve;
+  });
+  const previousOnclose = server.server.onclose;
+  server.server.onclose = () => {
+    previousOnclose?.();
+    // Closing aborted the calls in flight; let their sandboxes tear down before the manager goes.
+    void Promise.allSettled([...inflight])
+      .then(() => lazy.close())
+      .catch((err: unknown) => log(`[mcp] closing the runtime failed: ${toPyroError(err).message}`))
+      .finally(closedResolve);
+  };
+
+  return { server, closed };
+}
+
+/** An MCP server exposing the tools of `profile`, not yet connected to any transport. */
+export function createServer(options: CreateServerOptions = {}): McpServer {
+  return buildServer(options).server;
+}
+
+export interface ServeStdioOptions extends CreateServerOptions {
+  stdin?: Readable;
+  stdout?: Writable;
+  /** Aborting closes the server (the CLI aborts on SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** Serves MCP over stdio until the client closes stdin or `signal` aborts. */
+export async function serveStdio(options: ServeStdioOptions = {}): Promise<void> {
+  const { stdin = process.stdin, stdout = process.stdout, signal, ...serverOptions } = options;
+  if (signal?.aborted) return;
+  const { server, closed } = buildServer(serverOptions);
+  const transport = new StdioServerTransport(stdin, stdout);
+  const stop = () => void server.close();
+  // The SDK's stdio transport does not notice end of input; a client that exits must end the server.
+  stdin.once("end", stop);
+  stdin.once("close", stop);
+  signal?.addEventListener("abort", stop, { once: true });
+  await server.connect(transport);
+  try {
+    await closed;
+  } finally {
+    stdin.off("end", stop);
+    stdin.off("close", stop);
+    signal?.removeEventListener("abort", stop);
+  }
+}

@@ -1,0 +1,35 @@
+// Owns the shape of one MCP tool: its name, model-facing text, the contract schemas it takes and
+// returns, honest annotations, and the call into the manager. A new tool is one file in tools/
+// exporting `defineTool({...})` plus its name in profiles.ts.
+import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { z } from "zod";
+import type { ManagerApi, ProgressReporter } from "../sdk/manager.js";
+import type { ToolName } from "./profiles.js";
+
+export interface ToolContext {
+  manager: ManagerApi;
+  /** Aborted when the client cancels the call or disconnects. */
+  signal: AbortSignal;
+  /** Forwards phases as MCP progress notifications when the client asked for them. */
+  progress: ProgressReporter | undefined;
+}
+
+/** Every hint is required so that no tool ships with the protocol's pessimistic defaults by accident. */
+export type ToolHints = Required<
+  Pick<ToolAnnotations, "readOnlyHint" | "destructiveHint" | "idempotentHint" | "openWorldHint">
+>;
+
+export interface PyroTool<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: ToolName;
+  title: string;
+  /** Written for a model: what the tool does, when to use it, what it returns. */
+  description: string;
+  inputSchema: I;
+  outputSchema: O;
+  annotations: ToolHints;
+  call(args: z.output<I>, ctx: ToolContext): Promise<z.input<O>>;
+}
+
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(tool: PyroTool<I, O>): PyroTool<I, O> {
+  return tool;
+}

@@ -1,0 +1,45 @@
+// Owns how a face gets hold of the runtime: the slice of Manager the CLI, SDK and MCP server call,
+// and a lazy loader so that `pyro --version`, `pyro help` and `import { Pyro }` do not pay for
+// loading engines and supervisors they may never use (process start-up is slow on nested hosts).
+import type { Manager, ManagerOptions } from "../manager/manager.js";
+
+export type { ManagerOptions, ProgressReporter } from "../manager/manager.js";
+
+/** What the faces use of the manager; tests hand in a fake with this shape. */
+export type ManagerApi = Pick<
+  Manager,
+  "run" | "listEnvironments" | "pullEnvironment" | "inspectEnvironment" | "pruneEnvironments" | "doctor" | "close"
+>;
+
+export async function openManager(opts: ManagerOptions = {}): Promise<ManagerApi> {
+  const { Manager } = await import("../manager/manager.js");
+  return new Manager(opts);
+}
+
+/** Opens the manager once, on first use, and closes it only if it was opened here. */
+export class LazyManager {
+  private pending: Promise<ManagerApi> | undefined;
+  private readonly owned: boolean;
+
+  constructor(
+    injected: ManagerApi | undefined,
+    private readonly opts: ManagerOptions = {},
+  ) {
+    this.owned = injected === undefined;
+    if (injected) this.pending = Promise.resolve(injected);
+  }
+
+  get(): Promise<ManagerApi> {
+    this.pending ??= openManager(this.opts);
+    return this.pending;
+  }
+
+  async close(): Promise<void> {
+    const pending = this.pending;
+    if (!this.owned || pending === undefined) return;
+    this.pending = undefined;
+    // A manager that failed to open was already reported to whoever called get().
+    const manager = await pending.catch(() => undefined);
+    await manager?.close();
+  }
+}

@@ -1,0 +1,153 @@
+// `pyro mcp serve` as an agent host runs it: the real binary over stdio, driven by the MCP SDK's
+// own Client and by the MCP Inspector CLI, against real sandboxes.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { RunResult } from "../../src/contract/schemas.js";
+import { PACKAGE_ROOT } from "../../src/version.js";
+
+const MAIN = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
+const INSPECTOR = join(PACKAGE_ROOT, "node_modules", "@modelcontextprotocol", "inspector-cli");
+const stateDir = mkdtempSync(join(tmpdir(), "pyro-mcp-test-"));
+const env = { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>;
+
+before(() => {
+  assert.ok(existsSync(MAIN), `${MAIN} is missing: run npm run build first`);
+});
+
+after(() => {
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+async function connect(profile: string) {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [MAIN, "mcp", "serve", "--profile", profile],
+    env,
+    stderr: "pipe",
+  });
+  let serverLog = "";
+  transport.stderr?.on("data", (chunk: Buffer) => {
+    serverLog += chunk.toString();
+  });
+  // Anything but protocol messages on the server's stdout surfaces here as a parse error.
+  const transportErrors: Error[] = [];
+  const client = new Client({ name: "pyro-integration", version: "1.0.0" });
+  await client.connect(transport);
+  transport.onerror = (err) => transportErrors.push(err);
+  return { client, transportErrors, log: () => serverLog };
+}
+
+describe("pyro mcp serve over stdio (real SDK client)", () => {
+  it("serves vm_run alone in the vm-run profile and runs real commands", async () => {
+    const { client, transportErrors, log } = await connect("vm-run");
+    try {
+      const { tools } = await client.listTools();
+      assert.deepEqual(
+        tools.map((t) => t.name),
+        ["vm_run"],
+      );
+
+      const ok = await client.callTool({ name: "vm_run", arguments: { command: "git --version" } });
+      assert.notEqual(ok.isError, true);
+      const okResult = RunResult.parse(ok.structuredContent);
+      assert.equal(okResult.exit_code, 0);
+      assert.match(okResult.stdout, /^git version /);
+
+      const failed = await client.callTool({
+        name: "vm_run",
+        arguments: { command: ["sh", "-c", "echo e >&2; exit 5"] },
+      });
+      assert.notEqual(failed.isError, true, "a command that fails is a normal result");
+      const failedResult = RunResult.parse(failed.structuredContent);
+      assert.equal(failedResult.exit_code, 5);
+      assert.equal(failedResult.stderr, "e\n");
+      assert.deepEqual(JSON.parse((failed.content as { text: string }[])[0]?.text ?? ""), failed.structuredContent);
+
+      const unknownEnv = await client.callTool({
+        name: "vm_run",
+        arguments: { command: "true", environment: "debian:99" },
+      });
+      assert.equal(unknownEnv.isError, true);
+      assert.match((unknownEnv.content as { text: string }[])[0]?.text ?? "", /^ENVIRONMENT_UNKNOWN: .*debian:99/);
+
+      await assert.rejects(
+        client.callTool({ name: "vm_run", arguments: { command: "true", timeout_seconds: 0 } }),
+        (err: unknown) =>
+          err instanceof McpError &&
+          err.code === ErrorCode.InvalidParams &&
+          /timeout_seconds must be ≥ 1/.test(err.message),
+      );
+      assert.deepEqual(transportErrors, []);
+      assert.match(log(), /\[mcp serve\] profile=vm-run/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("adds vm_list_environments in workspace-full", async () => {
+    const { client } = await connect("workspace-full");
+    try {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name).sort(), ["vm_list_environments", "vm_run"]);
+      const list = await client.callTool({ name: "vm_list_environments", arguments: {} });
+      const names = (list.structuredContent as { environments: { name: string }[] }).environments.map((e) => e.name);
+      assert.ok(names.includes("debian:12"));
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("pyro mcp serve under the MCP Inspector CLI", () => {
+  const exec = promisify(execFile);
+  // inspector-cli 1.0.3 finds its own package.json relative to the working directory, so it runs
+  // from its build directory (with absolute paths for everything else).
+  const inspect = (args: string[]) =>
+    exec(
+      process.execPath,
+      [join(INSPECTOR, "build", "cli.js"), "--cli", process.execPath, MAIN, "mcp", "serve", ...args],
+      {
+        cwd: join(INSPECTOR, "build"),
+        env,
+        timeout: 60_000,
+      },
+    );
+
+  it("lists tools", async () => {
+    const { stdout } = await inspect(["--profile", "vm-run", "--method", "tools/list"]);
+    const { tools } = JSON.parse(stdout) as { tools: { name: string; outputSchema?: unknown }[] };
+    assert.deepEqual(
+      tools.map((t) => t.name),
+      ["vm_run"],
+    );
+    assert.ok(tools[0]?.outputSchema);
+  });
+
+  it("calls vm_run", async () => {
+    const { stdout } = await inspect([
+      "--profile",
+      "vm-run",
+      "--method",
+      "tools/call",
+      "--tool-name",
+      "vm_run",
+      "--tool-arg",
+      'command=["sh","-c","echo inspected; exit 4"]',
+      "--tool-arg",
+      "timeout_seconds=20",
+    ]);
+    const result = JSON.parse(stdout) as { structuredContent: unknown; isError?: boolean };
+    assert.notEqual(result.isError, true);
+    const payload = RunResult.parse(result.structuredContent);
+    assert.equal(payload.exit_code, 4);
+    assert.equal(payload.stdout, "inspected\n");
+  });
+});
