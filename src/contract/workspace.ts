@@ -185,3 +185,90 @@ export const WorkspaceSummary = z.object({
   reset_count: z.number().int(),
 });
 export type WorkspaceSummary = z.infer<typeof WorkspaceSummary>;
+
+export const ArtifactType = z.enum(["file", "directory", "symlink"]);
+
+export const FileListParams = z.object({
+  workspace: WorkspaceRef,
+  path: z.string().default(DEFAULTS.guestWorkspace).describe("Directory or file inside /workspace."),
+  recursive: z.boolean().default(false),
+});
+export type FileListParams = z.input<typeof FileListParams>;
+
+export const FileListResult = z.object({
+  workspace_id: z.string(),
+  path: z.string(),
+  recursive: z.boolean(),
+  entries: z.array(
+    z.object({
+      path: z.string(),
+      artifact_type: ArtifactType,
+      size_bytes: z.number().int(),
+      link_target: z.string().optional(),
+    }),
+  ),
+  truncated: z.boolean(),
+});
+export type FileListResult = z.infer<typeof FileListResult>;
+
+export const FileReadParams = z.object({
+  workspace: WorkspaceRef,
+  path: z.string().min(1).describe("File inside /workspace."),
+  max_bytes: z.number().int().positive().max(16 * 1024 * 1024).default(DEFAULTS.readMaxBytes),
+});
+export type FileReadParams = z.input<typeof FileReadParams>;
+
+export const FileReadResult = z.object({
+  workspace_id: z.string(),
+  path: z.string(),
+  content: z.string(),
+  size_bytes: z.number().int(),
+  truncated: z.boolean(),
+});
+export type FileReadResult = z.infer<typeof FileReadResult>;
+
+export const FileWriteParams = z.object({
+  workspace: WorkspaceRef,
+  path: z.string().min(1).describe("File inside /workspace; parent directories are created."),
+  text: z.string().max(16 * 1024 * 1024).describe("The whole new content (UTF-8 text)."),
+});
+export type FileWriteParams = z.input<typeof FileWriteParams>;
+
+export const FileWriteResult = z.object({ workspace_id: z.string(), path: z.string(), bytes_written: z.number().int() });
+export type FileWriteResult = z.infer<typeof FileWriteResult>;
+
+export const PatchApplyParams = z.object({
+  workspace: WorkspaceRef,
+  patch: z.string().min(1).describe("A unified diff (git diff or diff -u format), paths relative to /workspace."),
+});
+export type PatchApplyParams = z.input<typeof PatchApplyParams>;
+
+export const PatchApplyResult = z.object({
+  workspace_id: z.string(),
+  changed: z.boolean(),
+  files: z.array(z.object({ path: z.string(), status: z.enum(["added", "modified", "deleted"]) })),
+});
+export type PatchApplyResult = z.infer<typeof PatchApplyResult>;
+
+export const WorkspaceDiffResult = z.object({
+  workspace_id: z.string(),
+  changed: z.boolean(),
+  summary: z.object({
+    total: z.number().int(),
+    added: z.number().int(),
+    modified: z.number().int(),
+    deleted: z.number().int(),
+    type_changed: z.number().int(),
+    binary: z.number().int(),
+  }),
+  patch: z.string().describe("Unified diff of the text files against the baseline."),
+  files: z.array(
+    z.object({
+      path: z.string(),
+      status: z.enum(["added", "modified", "deleted", "type_changed"]),
+      binary: z.boolean(),
+    }),
+  ),
+  patch_truncated: z.boolean(),
+});
+export type WorkspaceDiffResult = z.infer<typeof WorkspaceDiffResult>;
