@@ -214,7 +214,12 @@ export type FileListResult = z.infer<typeof FileListResult>;
 export const FileReadParams = z.object({
   workspace: WorkspaceRef,
   path: z.string().min(1).describe("File inside /workspace."),
-  max_bytes: z.number().int().positive().max(16 * 1024 * 1024).default(DEFAULTS.readMaxBytes),
+  max_bytes: z
+    .number()
+    .int()
+    .positive()
+    .max(16 * 1024 * 1024)
+    .default(DEFAULTS.readMaxBytes),
 });
 export type FileReadParams = z.input<typeof FileReadParams>;
 
@@ -230,11 +235,18 @@ export type FileReadResult = z.infer<typeof FileReadResult>;
 export const FileWriteParams = z.object({
   workspace: WorkspaceRef,
   path: z.string().min(1).describe("File inside /workspace; parent directories are created."),
-  text: z.string().max(16 * 1024 * 1024).describe("The whole new content (UTF-8 text)."),
+  text: z
+    .string()
+    .max(16 * 1024 * 1024)
+    .describe("The whole new content (UTF-8 text)."),
 });
 export type FileWriteParams = z.input<typeof FileWriteParams>;
 
-export const FileWriteResult = z.object({ workspace_id: z.string(), path: z.string(), bytes_written: z.number().int() });
+export const FileWriteResult = z.object({
+  workspace_id: z.string(),
+  path: z.string(),
+  bytes_written: z.number().int(),
+});
 export type FileWriteResult = z.infer<typeof FileWriteResult>;
 
 export const PatchApplyParams = z.object({
@@ -250,9 +262,15 @@ export const PatchApplyResult = z.object({
 });
 export type PatchApplyResult = z.infer<typeof PatchApplyResult>;
 
-export const WorkspaceDiffResult = z.object({
-  workspace_id: z.string(),
-  changed: z.boolean(),
+export const DiffFile = z.object({
+  path: z.string(),
+  status: z.enum(["added", "modified", "deleted", "type_changed"]),
+  binary: z.boolean().describe("True when either side is not UTF-8 text; binary files are not in the patch."),
+});
+export type DiffFile = z.infer<typeof DiffFile>;
+
+export const DiffResult = z.object({
+  changed: z.boolean().describe("False when /workspace matches the baseline taken at create."),
   summary: z.object({
     total: z.number().int(),
     added: z.number().int(),
@@ -261,14 +279,15 @@ export const WorkspaceDiffResult = z.object({
     type_changed: z.number().int(),
     binary: z.number().int(),
   }),
-  patch: z.string().describe("Unified diff of the text files against the baseline."),
-  files: z.array(
-    z.object({
-      path: z.string(),
-      status: z.enum(["added", "modified", "deleted", "type_changed"]),
-      binary: z.boolean(),
-    }),
-  ),
-  patch_truncated: z.boolean(),
+  patch: z
+    .string()
+    .describe("Unified diff of the text changes with git-style headers; apply with `git apply` or `patch -p1`."),
+  files: z.array(DiffFile).describe("Every changed path, sorted, including binary files and empty directories."),
+  patch_truncated: z
+    .boolean()
+    .describe("True when the patch stopped at the size cap; the files list is still complete."),
 });
+export type DiffResult = z.infer<typeof DiffResult>;
+
+export const WorkspaceDiffResult = DiffResult.extend({ workspace_id: z.string() });
 export type WorkspaceDiffResult = z.infer<typeof WorkspaceDiffResult>;

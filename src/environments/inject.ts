@@ -3,12 +3,12 @@
 // whether an environment's injected agent matches this pyro.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { access, chmod, copyFile, mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
+import { access, chmod, copyFile, mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
 import { AGENT_BUNDLE, PYRO_VERSION } from "../version.js";
-import { removeTree } from "./tree.js";
+import { removeTree, swapDirectory } from "./tree.js";
 
 const run = promisify(execFile);
 
@@ -217,20 +217,7 @@ export async function injectAgent(rootDir: string, opts: InjectOptions = {}): Pr
     await writeFile(join(staging, "VERSION"), `${JSON.stringify(version)}\n`, { mode: 0o644 });
     await chmod(staging, 0o755);
 
-    const hadOld = await rename(final, old).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") return false;
-        throw err;
-      },
-    );
-    try {
-      await rename(staging, final);
-    } catch (err) {
-      if (hadOld) await rename(old, final).catch(() => {});
-      throw err;
-    }
-    if (hadOld) await removeTree(old);
+    await swapDirectory(staging, final, old);
     return version;
   } catch (err) {
     await removeTree(staging).catch(() => {});

@@ -1,26 +1,15 @@
 // Owns running mmdebstrap: which apt sources and proxy it gets from the host, how it is confined so
 // that killing pyro kills the whole build (and its mounts), and turning its failures into errors
 // that say what to fix.
+
 import { execFile, spawn } from "node:child_process";
-import { constants } from "node:fs";
-import { access, readdir, readFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
+import { findExecutable } from "../util/which.js";
 
 const run = promisify(execFile);
-
-export async function findExecutable(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
-}
 
 function hasEntries(text: string): boolean {
   return text.split("\n").some((l) => l.trim() !== "" && !l.trim().startsWith("#"));
@@ -238,3 +227,5 @@ export async function runMmdebstrap(r: MmdebstrapRun): Promise<void> {
     exitCode: code,
   });
 }
+
+export { findExecutable };

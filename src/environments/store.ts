@@ -17,7 +17,7 @@ import { CATALOG, type CatalogEntry, catalogEntry, parseSlug, slugOf } from "./c
 import { AGENT_DIR, checkInjectable, currentAgentDigest, injectAgent, readAgentVersion } from "./inject.js";
 import { acquireLock, type LockHandle, processAlive, tryAcquireLock } from "./lock.js";
 import { findExecutable, hostAptProxyOptions, hostAptSources, mmdebstrapMissing, runMmdebstrap } from "./mmdebstrap.js";
-import { digestTree, diskUsage, removeTree } from "./tree.js";
+import { digestTree, diskUsage, removeTree, swapDirectory } from "./tree.js";
 
 export interface InstalledEnvironment {
   name: string;
@@ -376,20 +376,7 @@ export class EnvironmentStore {
       // A forced rebuild swaps the old copy out under a partial name, so a crash between the two
       // renames leaves debris that the next pull clears, never a half-old, half-new environment.
       const old = join(this.dir, `.partial-${slug}-${process.pid}-${randomBytes(6).toString("hex")}`);
-      const hadOld = await rename(final, old).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === "ENOENT") return false;
-          throw err;
-        },
-      );
-      try {
-        await rename(staging, final);
-      } catch (err) {
-        if (hadOld) await rename(old, final).catch(() => {});
-        throw err;
-      }
-      if (hadOld) await removeTree(old);
+      await swapDirectory(staging, final, old);
     } catch (err) {
       await removeTree(staging).catch(() => {});
       if (signal?.aborted) throw cancelled(entry.name);

@@ -4,7 +4,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
-import { lstat, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink, rename, rm } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { promisify } from "node:util";
 
@@ -193,4 +193,25 @@ export async function removeTree(dir: string): Promise<void> {
     throw new Error(`refusing to remove ${dir}: mounts inside it could not be detached (${mounts.join(", ")})`);
   }
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/**
+ * Puts staging in final's place. An existing final is first renamed to `old`, so a crash between the
+ * two renames leaves debris under a name the next run clears, never a half-old, half-new tree.
+ */
+export async function swapDirectory(staging: string, final: string, old: string): Promise<void> {
+  const hadOld = await rename(final, old).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return false;
+      throw err;
+    },
+  );
+  try {
+    await rename(staging, final);
+  } catch (err) {
+    if (hadOld) await rename(old, final).catch(() => {});
+    throw err;
+  }
+  if (hadOld) await removeTree(old);
 }

@@ -32,32 +32,9 @@ export const Change = z.object({
 });
 export type Change = z.infer<typeof Change>;
 
-export const DiffFile = z.object({
-  path: z.string(),
-  status: ChangeStatus,
-  binary: z.boolean().describe("True when either side is not UTF-8 text; binary files are not in the patch."),
-});
-export type DiffFile = z.infer<typeof DiffFile>;
+export { DiffFile, DiffResult } from "../contract/workspace.js";
 
-export const DiffResult = z.object({
-  changed: z.boolean().describe("False when /workspace matches the baseline taken at create."),
-  summary: z.object({
-    total: z.number().int(),
-    added: z.number().int(),
-    modified: z.number().int(),
-    deleted: z.number().int(),
-    type_changed: z.number().int(),
-    binary: z.number().int(),
-  }),
-  patch: z
-    .string()
-    .describe("Unified diff of the text changes with git-style headers; apply with `git apply` or `patch -p1`."),
-  files: z.array(DiffFile).describe("Every changed path, sorted, including binary files and empty directories."),
-  patch_truncated: z
-    .boolean()
-    .describe("True when the patch stopped at the size cap; the files list is still complete."),
-});
-export type DiffResult = z.infer<typeof DiffResult>;
+import type { DiffFile, DiffResult } from "../contract/workspace.js";
 
 export interface DiffIo {
   /** Bytes of a regular file in the baseline. Never called for symlinks, directories or others. */

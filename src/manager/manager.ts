@@ -1,7 +1,7 @@
 // Owns the runtime the three faces call: validating requests against the contract, environments,
 // launching supervisors for sandboxes, and finding and cleaning what dead supervisors left behind.
 import { randomBytes } from "node:crypto";
-import { access, constants, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Stream } from "../channel/frame.js";
 import { commandToArgv } from "../channel/protocol.js";
@@ -27,9 +27,11 @@ import { liveSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
 import type { SupervisorConfig } from "../supervisor/supervisor.js";
 import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../util/process.js";
+import { findExecutable } from "../util/which.js";
 import { PYRO_VERSION } from "../version.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
-import { RecordStore } from "./records.js";
+import type { RecordStore } from "./records.js";
+import { WorkspaceService } from "./workspaces.js";
 
 export interface ProgressReporter {
   phase(name: string, detail?: string): void;
@@ -52,6 +54,8 @@ const debugLog = process.env.PYRO_DEBUG ? (line: string) => process.stderr.write
 export class Manager {
   readonly paths: PyroPaths;
   readonly environments: EnvironmentStore;
+  /** The workspace-core operations (persistent sandboxes). */
+  readonly workspaces: WorkspaceService;
   private readonly records: RecordStore;
   private readonly engineChoice: EngineChoice;
 
@@ -59,7 +63,13 @@ export class Manager {
     this.paths = resolvePaths(opts);
     this.environments = new EnvironmentStore(this.paths.cacheDir);
     this.engineChoice = opts.engine ?? DEFAULTS.engine;
-    this.records = new RecordStore(this.paths.stateDir);
+    this.workspaces = new WorkspaceService({
+      stateDir: this.paths.stateDir,
+      environments: this.environments,
+      engineChoice: this.engineChoice,
+      ensureEnvironment: (name) => this.ensureEnvironment(name),
+    });
+    this.records = this.workspaces.records;
   }
 
   async run(input: RunParams, opts: { progress?: ProgressReporter; signal?: AbortSignal } = {}): Promise<RunResult> {
@@ -200,7 +210,7 @@ export class Manager {
     }
     const checks: DoctorResult["checks"] = [];
     const hostTool = async (name: string, pkg: string, purpose: string) => {
-      const found = await which(name);
+      const found = await findExecutable(name);
       checks.push({
         name,
         ok: found !== undefined,
@@ -290,7 +300,9 @@ export class Manager {
     return Date.now() - (await mtimeMs(runDir).catch(() => 0)) < 10_000;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.workspaces.close();
+  }
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
@@ -303,15 +315,4 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 
 async function mtimeMs(path: string): Promise<number> {
   return (await stat(path)).mtimeMs;
-}
-
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
 }
