@@ -16,7 +16,7 @@ it("leaves no sandbox mounts", () => {
 it("leaves no sandbox processes", () => {
   const procs = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
     .split("\n")
-    .filter((l) => /runsc|slirp4netns|supervisor\/main\.js/.test(l) && !l.includes("ps -eo"));
+    .filter((l) => /runsc|slirp4netns|pyro-supervisor/.test(l) && !l.includes("ps -eo"));
   assert.deepEqual(procs, []);
 });
 
