@@ -120,6 +120,7 @@ export const DoctorResult = z.object({
   state_dir: z.string(),
   cache_dir: z.string(),
   checks: z.array(DoctorCheck),
+  environments: z.array(z.object({ name: z.string(), installed: z.boolean() })),
   leftovers: z.object({ found: z.number().int(), repaired: z.number().int(), items: z.array(z.string()) }),
 });
 export type DoctorResult = z.infer<typeof DoctorResult>;

@@ -227,9 +227,22 @@ export class Manager {
       ok: process.getuid?.() === 0,
       detail: process.getuid?.() === 0 ? "running as root" : "not root: sandboxes need root for mounts and namespaces",
     });
-    const kvm = await readFile("/dev/kvm").then(
+    await hostTool("ip", "iproute2", "per-sandbox network namespaces");
+    await hostTool("nsenter", "util-linux", "running runsc inside a sandbox's network namespace");
+    await hostTool("setpriv", "util-linux", "tying a one-shot sandbox's life to its caller");
+    const tun = await stat("/dev/net/tun").then(
       () => true,
-      (err: NodeJS.ErrnoException) => err.code !== "ENOENT",
+      () => false,
+    );
+    checks.push({
+      name: "tun",
+      ok: tun,
+      detail: tun ? "/dev/net/tun exists (slirp4netns egress)" : "/dev/net/tun is missing: --network cannot work",
+      ...(tun ? {} : { fix: "modprobe tun" }),
+    });
+    const kvm = await stat("/dev/kvm").then(
+      () => true,
+      () => false,
     );
     checks.push({
       name: "kvm",
@@ -258,8 +271,13 @@ export class Manager {
       repaired = cleaned.length;
     }
     const remaining = opts.repair ? await this.findLeftovers() : items;
+    const environments = (await this.environments.list()).environments.map((e) => ({
+      name: e.name,
+      installed: e.installed,
+    }));
     return {
       ok: selected !== null && checks.every((c) => c.ok),
+      environments,
       platform: `${process.platform}-${process.arch}`,
       pyro_version: PYRO_VERSION,
       engine: { selected, reason, engines },

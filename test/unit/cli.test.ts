@@ -29,6 +29,7 @@ const DOCTOR: DoctorResult = {
   state_dir: "/state",
   cache_dir: "/cache",
   checks: [{ name: "runsc", ok: true, detail: "/usr/bin/runsc" }],
+  environments: [{ name: "debian:12", installed: true }],
   leftovers: { found: 0, repaired: 0, items: [] },
 };
 

@@ -33,6 +33,9 @@ function render(report: DoctorResult): string {
     lines.push(`  ${check.ok ? "PASS" : "FAIL"}  ${check.name}: ${check.detail}\n`);
     if (!check.ok && check.fix) lines.push(`        fix: ${check.fix}\n`);
   }
+  lines.push("environments:\n");
+  for (const env of report.environments)
+    lines.push(`  ${env.name.padEnd(16)} ${env.installed ? "installed" : "not installed"}\n`);
   const { found, repaired, items } = report.leftovers;
   lines.push(`leftovers: ${found} found, ${repaired} repaired\n`);
   for (const item of items) lines.push(`  ${item}\n`);
