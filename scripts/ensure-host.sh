@@ -28,10 +28,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
 fi
 
-# npm dependencies: install when node_modules is missing or older than the lock file.
+# npm dependencies: install when node_modules is missing or older than the lock file. `npm install`
+# (not `npm ci`) because this machine's npm omits registry URLs from lock files, and with that it
+# drops optional per-platform entries (biome's) that `npm ci` then reports as missing; the lock's
+# pinned versions are installed either way.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[setup] installing npm dependencies" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
 # Build when any source is newer than the last build.
