@@ -1,0 +1,722 @@
+// Owns the workspace-core operations: a persistent sandbox per workspace under its own detached
+// supervisor, seeded from a directory or archive, with an immutable baseline taken at create that
+// diff and reset work against. Every guest path is confined again by the agent inside the sandbox.
+import { createReadStream, readlinkSync } from "node:fs";
+import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import type { Readable } from "node:stream";
+import * as tar from "tar";
+import { z } from "zod";
+import { Stream } from "../channel/frame.js";
+import { type AgentExecResult, commandToArgv } from "../channel/protocol.js";
+import { DEFAULTS } from "../contract/defaults.js";
+import { PyroError } from "../contract/errors.js";
+import { parseParams } from "../contract/parse.js";
+import type { EngineChoice } from "../contract/schemas.js";
+import {
+  ExportParams,
+  type ExportResult,
+  FileListParams,
+  type FileListResult,
+  FileReadParams,
+  type FileReadResult,
+  FileWriteParams,
+  type FileWriteResult,
+  PatchApplyParams,
+  type PatchApplyResult,
+  ResetParams,
+  type ResetResult,
+  SyncPushParams,
+  type SyncPushResult,
+  WorkspaceCreateParams,
+  type WorkspaceDiffResult,
+  WorkspaceExecParams,
+  type WorkspaceExecResult,
+  type WorkspaceInfo,
+  type WorkspaceListResult,
+  type WorkspaceLogsResult,
+  WorkspaceRefParams,
+  type WorkspaceSummary,
+  WorkspaceUpdateParams,
+} from "../contract/workspace.js";
+import { getEngine, selectEngine } from "../engines/index.js";
+import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
+import { SupervisorClient } from "../supervisor/client.js";
+import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
+import { buildDiff, compareTrees, type DiffResult, TreeEntry } from "./diff.js";
+import { planPatch } from "./patch.js";
+import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
+
+const GUEST_ROOT = DEFAULTS.guestWorkspace;
+/** Bytes one tar stream may carry before the call is considered stuck. */
+const ARCHIVE_DEADLINE_MS = 10 * 60_000;
+const FILE_OP_DEADLINE_MS = 60_000;
+
+export interface WorkspaceDeps {
+  stateDir: string;
+  environments: EnvironmentStore;
+  engineChoice: EngineChoice;
+  ensureEnvironment: (name: string) => Promise<InstalledEnvironment>;
+}
+
+/** Relative guest paths are relative to /workspace; the agent confines every path again. */
+function guestPath(path: string): string {
+  return path.startsWith("/") ? path : join(GUEST_ROOT, path);
+}
+
+type SeedSource = { kind: "directory" | "tar_archive"; path: string };
+
+async function classifySource(path: string, what: string): Promise<SeedSource> {
+  const abs = resolve(path);
+  const info = await stat(abs).catch(() => undefined);
+  if (!info) throw new PyroError("INVALID_ARGUMENT", `${what} ${path} does not exist on the host`);
+  if (info.isDirectory()) return { kind: "directory", path: abs };
+  if (info.isFile() && /\.(tar|tar\.gz|tgz)$/.test(abs)) return { kind: "tar_archive", path: abs };
+  throw new PyroError("INVALID_ARGUMENT", `${what} ${path} must be a directory or a .tar, .tar.gz or .tgz archive`);
+}
+
+/**
+ * A tar stream of a host directory that never reaches outside it: symlinks are archived as links
+ * (never followed), links pointing outside the directory and special files are left out.
+ */
+function packDirectory(dir: string, skipped: string[]): Readable {
+  return tar.create(
+    {
+      cwd: dir,
+      portable: true,
+      follow: false,
+      filter: (path, entry) => {
+        const st = entry as { isSymbolicLink?: () => boolean; isFile?: () => boolean; isDirectory?: () => boolean };
+        if (st.isSymbolicLink?.()) {
+          let target: string;
+          try {
+            target = readlinkSync(join(dir, path));
+          } catch {
+            skipped.push(path);
+            return false;
+          }
+          if (!linkStaysInside(dir, path, target)) {
+            skipped.push(`${path} -> ${target}`);
+            return false;
+          }
+          return true;
+        }
+        if (st.isFile?.() || st.isDirectory?.()) return true;
+        skipped.push(path);
+        return false;
+      },
+    },
+    ["."],
+  ) as unknown as Readable;
+}
+
+export class WorkspaceService {
+  readonly records: RecordStore;
+  private readonly clients = new Map<string, SupervisorClient>();
+
+  constructor(private readonly deps: WorkspaceDeps) {
+    this.records = new RecordStore(deps.stateDir);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  async create(input: unknown): Promise<WorkspaceInfo> {
+    const params = parseParams(WorkspaceCreateParams, input, "workspace create");
+    const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
+    const { engine } = await selectEngine(params.engine === "auto" ? this.deps.engineChoice : params.engine);
+    const environment = await this.deps.ensureEnvironment(params.environment);
+    const id = this.records.newId();
+    const now = new Date().toISOString();
+    const record: WorkspaceRecord = {
+      layout_version: LAYOUT_VERSION,
+      workspace_id: id,
+      name: params.name ?? null,
+      labels: params.labels,
+      environment: params.environment,
+      engine: engine.name,
+      vcpu_count: params.vcpu_count,
+      mem_mib: params.mem_mib,
+      ttl_seconds: params.ttl_seconds,
+      network_policy: "off",
+      workspace_seed: { mode: seed?.kind ?? "empty", seed_path: seed?.path ?? null },
+      created_at: now,
+      last_activity_at: now,
+      desired_state: "running",
+      command_count: 0,
+      reset_count: 0,
+      exports: [],
+    };
+    const names = await this.records.namesLock();
+    try {
+      if (record.name) await this.records.assertNameFree(record.name);
+      await this.records.write(record);
+    } finally {
+      await names.release();
+    }
+    try {
+      await this.boot(record, environment);
+      if (seed) {
+        const pushed = await this.importSource(record, seed, GUEST_ROOT);
+        record.workspace_seed.entry_count = pushed.entry_count;
+        if (pushed.skipped.length) record.workspace_seed.skipped = pushed.skipped;
+      }
+      await this.captureBaseline(record);
+      await this.records.write(record);
+      return this.info(record);
+    } catch (err) {
+      await this.destroy(record.workspace_id).catch(() => {});
+      throw err;
+    }
+  }
+
+  async list(): Promise<WorkspaceListResult> {
+    const records = await this.records.all();
+    records.sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
+    const workspaces = await Promise.all(records.map((r) => this.info(r)));
+    return { count: workspaces.length, workspaces };
+  }
+
+  async status(input: unknown): Promise<WorkspaceInfo> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace status");
+    return this.info(await this.records.resolve(workspace));
+  }
+
+  async update(input: unknown): Promise<WorkspaceInfo> {
+    const params = parseParams(WorkspaceUpdateParams, input, "workspace update");
+    const current = await this.records.resolve(params.workspace);
+    const apply = (r: WorkspaceRecord): WorkspaceRecord => {
+      const labels = { ...r.labels, ...params.labels };
+      for (const key of params.clear_labels) delete labels[key];
+      return { ...r, name: params.name ?? r.name, labels, last_activity_at: new Date().toISOString() };
+    };
+    if (params.name === undefined || params.name === current.name) {
+      return this.info(await this.records.mutate(current.workspace_id, apply));
+    }
+    const names = await this.records.namesLock();
+    try {
+      await this.records.assertNameFree(params.name, current.workspace_id);
+      return this.info(await this.records.mutate(current.workspace_id, apply));
+    } finally {
+      await names.release();
+    }
+  }
+
+  async logs(input: unknown): Promise<WorkspaceLogsResult> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace logs");
+    const record = await this.records.resolve(workspace);
+    const commands = await this.records.commands(record.workspace_id);
+    return { workspace_id: record.workspace_id, count: commands.length, commands };
+  }
+
+  /** Deleting what is already gone succeeds: delete is idempotent. */
+  async delete(input: unknown): Promise<{ workspace_id: string; deleted: boolean }> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace delete");
+    let record: WorkspaceRecord;
+    try {
+      record = await this.records.resolve(workspace);
+    } catch (err) {
+      if (err instanceof PyroError && err.code === "WORKSPACE_NOT_FOUND")
+        return { workspace_id: workspace, deleted: false };
+      throw err;
+    }
+    await this.destroy(record.workspace_id);
+    return { workspace_id: record.workspace_id, deleted: true };
+  }
+
+  async stop(input: unknown): Promise<WorkspaceInfo> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace stop");
+    const record = await this.records.resolve(workspace);
+    await this.halt(record);
+    return this.info(await this.records.mutate(record.workspace_id, (r) => ({ ...r, desired_state: "stopped" })));
+  }
+
+  async start(input: unknown): Promise<WorkspaceInfo> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace start");
+    const record = await this.records.resolve(workspace);
+    if (!(await liveSupervisor(this.records.paths(record.workspace_id).sandbox))) {
+      await this.boot(record, await this.deps.ensureEnvironment(record.environment));
+    }
+    return this.info(
+      await this.records.mutate(record.workspace_id, (r) => ({
+        ...r,
+        desired_state: "running",
+        last_activity_at: new Date().toISOString(),
+      })),
+    );
+  }
+
+  // ---- commands ---------------------------------------------------------------------------------
+
+  async exec(input: unknown): Promise<WorkspaceExecResult> {
+    const params = parseParams(WorkspaceExecParams, input, "workspace exec");
+    const record = await this.records.resolve(params.workspace);
+    const client = await this.client(record);
+    const startedAt = new Date();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const cwd = guestPath(params.cwd);
+    const result = (await client.request(
+      "exec",
+      {
+        argv: commandToArgv(params.command),
+        cwd,
+        env: {},
+        timeout_ms: params.timeout_seconds * 1000,
+        max_output_bytes: DEFAULTS.outputMaxBytes,
+      },
+      {
+        deadlineMs: params.timeout_seconds * 1000 + 30_000,
+        onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
+      },
+    )) as AgentExecResult;
+    const stdout = Buffer.concat(out);
+    const stderr = Buffer.concat(err);
+    let sequence = 0;
+    await this.records.mutate(record.workspace_id, async (r) => {
+      sequence = r.command_count + 1;
+      await this.records.appendCommand(r.workspace_id, {
+        sequence,
+        command: params.command,
+        cwd,
+        exit_code: result.exit_code,
+        timed_out: result.timed_out,
+        duration_ms: result.duration_ms,
+        started_at: startedAt.toISOString(),
+        stdout_bytes: stdout.length,
+        stderr_bytes: stderr.length,
+      });
+      return { ...r, command_count: sequence, last_activity_at: new Date().toISOString() };
+    });
+    return {
+      workspace_id: record.workspace_id,
+      sequence,
+      cwd,
+      stdout: stdout.toString("utf8"),
+      stderr: stderr.toString("utf8"),
+      exit_code: result.exit_code,
+      duration_ms: result.duration_ms,
+      timed_out: result.timed_out,
+      stdout_truncated: result.stdout_truncated,
+      stderr_truncated: result.stderr_truncated,
+      execution_mode: record.engine,
+    };
+  }
+
+  // ---- files ------------------------------------------------------------------------------------
+
+  async syncPush(input: unknown): Promise<SyncPushResult> {
+    const params = parseParams(SyncPushParams, input, "workspace sync push");
+    const record = await this.records.resolve(params.workspace);
+    const source = await classifySource(params.source_path, "source_path");
+    const pushed = await this.importSource(record, source, params.dest);
+    await this.touch(record.workspace_id);
+    return { workspace_id: record.workspace_id, source_path: source.path, dest: params.dest, ...pushed };
+  }
+
+  async listFiles(input: unknown): Promise<FileListResult> {
+    const params = parseParams(FileListParams, input, "workspace file list");
+    const record = await this.records.resolve(params.workspace);
+    const result = (await (
+      await this.client(record)
+    ).request(
+      "file.list",
+      { path: guestPath(params.path), recursive: params.recursive },
+      { deadlineMs: FILE_OP_DEADLINE_MS },
+    )) as Omit<FileListResult, "workspace_id">;
+    return { workspace_id: record.workspace_id, ...result };
+  }
+
+  /** A read: it never bumps last_activity_at. */
+  async readFile(input: unknown): Promise<FileReadResult> {
+    const params = parseParams(FileReadParams, input, "workspace file read");
+    const record = await this.records.resolve(params.workspace);
+    const result = (await (
+      await this.client(record)
+    ).request(
+      "file.read",
+      { path: guestPath(params.path), max_bytes: params.max_bytes },
+      { deadlineMs: FILE_OP_DEADLINE_MS },
+    )) as Omit<FileReadResult, "workspace_id">;
+    return { workspace_id: record.workspace_id, ...result };
+  }
+
+  async writeFile(input: unknown): Promise<FileWriteResult> {
+    const params = parseParams(FileWriteParams, input, "workspace file write");
+    const record = await this.records.resolve(params.workspace);
+    const result = (await (
+      await this.client(record)
+    ).request(
+      "file.write",
+      { path: guestPath(params.path), content: params.text },
+      { deadlineMs: FILE_OP_DEADLINE_MS },
+    )) as Omit<FileWriteResult, "workspace_id">;
+    await this.touch(record.workspace_id);
+    return { workspace_id: record.workspace_id, ...result };
+  }
+
+  /** Every hunk of every file is checked against the current files before anything is written. */
+  async applyPatch(input: unknown): Promise<PatchApplyResult> {
+    const params = parseParams(PatchApplyParams, input, "workspace patch apply");
+    const record = await this.records.resolve(params.workspace);
+    const client = await this.client(record);
+    const plan = await planPatch(params.patch, {
+      read: async (path) => {
+        try {
+          const r = (await client.request(
+            "file.read",
+            { path: join(GUEST_ROOT, path), max_bytes: 5 * 1024 * 1024 },
+            { deadlineMs: FILE_OP_DEADLINE_MS },
+          )) as { content: string; truncated: boolean };
+          if (r.truncated) {
+            throw new PyroError(
+              "INVALID_ARGUMENT",
+              `${path} is larger than 5 MiB; patch it with workspace_exec instead`,
+            );
+          }
+          const entry = (await client.request(
+            "file.list",
+            { path: join(GUEST_ROOT, path) },
+            { deadlineMs: FILE_OP_DEADLINE_MS },
+          )) as {
+            entries: Array<{ mode?: number }>;
+          };
+          return { content: r.content, mode: entry.entries[0]?.mode ?? 0o644 };
+        } catch (err) {
+          if (err instanceof PyroError && /does not exist|no such file|ENOENT/i.test(err.message)) return null;
+          throw err;
+        }
+      },
+    });
+    for (const file of plan.files) {
+      const target = join(GUEST_ROOT, file.path);
+      if (file.status === "deleted")
+        await client.request("file.delete", { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
+      else
+        await client.request(
+          "file.write",
+          { path: target, content: file.content ?? "", ...(file.mode === undefined ? {} : { mode: file.mode }) },
+          { deadlineMs: FILE_OP_DEADLINE_MS },
+        );
+    }
+    await this.touch(record.workspace_id);
+    return {
+      workspace_id: record.workspace_id,
+      changed: plan.files.length > 0,
+      files: plan.files.map((f) => ({ path: f.path, status: f.status })),
+    };
+  }
+
+  async diff(input: unknown): Promise<WorkspaceDiffResult> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace diff");
+    const record = await this.records.resolve(workspace);
+    const client = await this.client(record);
+    const paths = this.records.paths(record.workspace_id);
+    const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
+    const current = (
+      (await client.request("tree.manifest", { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS })) as {
+        entries: TreeEntry[];
+      }
+    ).entries;
+    const changes = compareTrees(baseline, current);
+    const result = await buildDiff(changes, {
+      readBaseline: (path) => readBaselineEntry(paths.baselineTree, path),
+      readCurrent: (path) => this.readGuestBytes(client, join(GUEST_ROOT, path)),
+    });
+    return { workspace_id: record.workspace_id, ...result };
+  }
+
+  async export(input: unknown): Promise<ExportResult> {
+    const params = parseParams(ExportParams, input, "workspace export");
+    const record = await this.records.resolve(params.workspace);
+    const output = resolve(params.output_path);
+    if (await lstat(output).catch(() => undefined)) {
+      throw new PyroError(
+        "OUTPUT_EXISTS",
+        `${params.output_path} already exists; choose an output path that does not exist yet`,
+      );
+    }
+    const staging = join(dirname(output), `.pyro-export-${basename(output)}-${process.pid}`);
+    await mkdir(staging, { recursive: true });
+    try {
+      const client = await this.client(record);
+      const exported = guestPath(params.path);
+      let entryCount = 0;
+      let bytes = 0;
+      // node-tar refuses absolute paths, `..` and writing through symlinks: nothing lands outside staging.
+      const extractor = tar.extract({
+        cwd: staging,
+        strict: true,
+        preservePaths: false,
+        onReadEntry: (entry) => {
+          entryCount++;
+          bytes += entry.size ?? 0;
+        },
+        // Regular files, directories, and symlinks that stay inside the export: a link to /etc or
+        // ../.. in the workspace must not become a host link pointing out of the output.
+        filter: (path, entry) => {
+          const { type, linkpath } = entry as { type?: string; linkpath?: string };
+          if (type === "SymbolicLink") return linkStaysInside(staging, path, linkpath ?? "");
+          return type === "File" || type === "Directory" || type === "OldFile";
+        },
+      } as tar.TarOptionsWithAliasesAsyncNoFile);
+      const done = new Promise<void>((res, rej) => {
+        extractor.on("finish", () => res());
+        extractor.on("error", rej);
+      });
+      const result = (await client.request(
+        "tar.export",
+        { path: exported },
+        { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
+      )) as { artifact_type: "file" | "directory" };
+      extractor.end();
+      await done;
+      const produced = result.artifact_type === "directory" ? staging : join(staging, basename(exported));
+      await rename(produced, output);
+      await this.records.mutate(record.workspace_id, (r) => ({
+        ...r,
+        exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
+      }));
+      return {
+        workspace_id: record.workspace_id,
+        workspace_path: exported,
+        output_path: output,
+        artifact_type: result.artifact_type,
+        entry_count: result.artifact_type === "directory" ? Math.max(0, entryCount - 1) : entryCount,
+        bytes_written: bytes,
+      };
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async reset(input: unknown): Promise<ResetResult> {
+    const params = parseParams(ResetParams, input, "workspace reset");
+    const record = await this.records.resolve(params.workspace);
+    if (params.snapshot !== "baseline") {
+      throw new PyroError(
+        "INVALID_ARGUMENT",
+        `unknown snapshot "${params.snapshot}"; this release resets to "baseline" only`,
+      );
+    }
+    const paths = this.records.paths(record.workspace_id);
+    await this.halt(record);
+    // A fresh sandbox: the writable layer goes, the baseline comes back in.
+    for (const layer of ["upper", "work"]) await rm(join(paths.sandbox, layer), { recursive: true, force: true });
+    await this.boot(record, await this.deps.ensureEnvironment(record.environment));
+    const client = await this.client(record);
+    await client.request(
+      "tar.import",
+      { dest: GUEST_ROOT },
+      {
+        deadlineMs: ARCHIVE_DEADLINE_MS,
+        input: tar.create({ cwd: paths.baselineTree, portable: true, follow: false }, [
+          ".",
+        ]) as unknown as AsyncIterable<Uint8Array>,
+      },
+    );
+    const next = await this.records.mutate(record.workspace_id, (r) => ({
+      ...r,
+      desired_state: "running",
+      reset_count: r.reset_count + 1,
+      last_activity_at: new Date().toISOString(),
+    }));
+    return { workspace_id: record.workspace_id, snapshot: "baseline", reset_count: next.reset_count };
+  }
+
+  async summary(input: unknown): Promise<WorkspaceSummary> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace summary");
+    const record = await this.records.resolve(workspace);
+    const commands = await this.records.commands(record.workspace_id);
+    const info = await this.info(record);
+    let diff: DiffResult | undefined;
+    if (info.state === "running") diff = await this.diff({ workspace: record.workspace_id });
+    return {
+      workspace_id: record.workspace_id,
+      name: record.name,
+      state: info.state,
+      commands: {
+        total: commands.length,
+        failed: commands.filter((c) => c.exit_code !== 0).length,
+        last: commands.slice(-5),
+      },
+      changes: {
+        changed: diff?.changed ?? false,
+        total: diff?.summary.total ?? 0,
+        added: diff?.summary.added ?? 0,
+        modified: diff?.summary.modified ?? 0,
+        deleted: diff?.summary.deleted ?? 0,
+        type_changed: diff?.summary.type_changed ?? 0,
+        files: diff?.files.map((f) => ({ path: f.path, status: f.status })) ?? [],
+      },
+      exports: record.exports,
+      reset_count: record.reset_count,
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  async info(record: WorkspaceRecord): Promise<WorkspaceInfo> {
+    const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
+    const expires =
+      record.ttl_seconds > 0
+        ? new Date(Date.parse(record.last_activity_at) + record.ttl_seconds * 1000).toISOString()
+        : null;
+    return {
+      workspace_id: record.workspace_id,
+      name: record.name,
+      labels: record.labels,
+      environment: record.environment,
+      engine: record.engine,
+      state: live?.state === "ready" ? "running" : live?.state === "failed" ? "failed" : "stopped",
+      vcpu_count: record.vcpu_count,
+      mem_mib: record.mem_mib,
+      ttl_seconds: record.ttl_seconds,
+      network_policy: record.network_policy,
+      workspace_seed: record.workspace_seed,
+      secrets: [],
+      created_at: record.created_at,
+      last_activity_at: record.last_activity_at,
+      expires_at: expires,
+      command_count: record.command_count,
+      reset_count: record.reset_count,
+      service_count: 0,
+      running_service_count: 0,
+    };
+  }
+
+  private async touch(id: string): Promise<void> {
+    await this.records.mutate(id, (r) => ({ ...r, last_activity_at: new Date().toISOString() }));
+  }
+
+  /** Starts the workspace's supervisor on its (possibly existing) writable layer. */
+  private async boot(record: WorkspaceRecord, environment: InstalledEnvironment): Promise<void> {
+    const sandbox = this.records.paths(record.workspace_id).sandbox;
+    // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts.
+    await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
+    await launchSupervisor({
+      id: record.workspace_id,
+      runDir: sandbox,
+      engine: record.engine,
+      environment,
+      vcpuCount: record.vcpu_count,
+      memMib: record.mem_mib,
+      network: record.network_policy,
+      ephemeral: false,
+      readyTimeoutMs: DEFAULTS.sandboxReadySeconds * 1000,
+    });
+  }
+
+  /** Stops the sandbox (if running) and releases its runtime resources; the disk stays. */
+  private async halt(record: WorkspaceRecord): Promise<void> {
+    const sandbox = this.records.paths(record.workspace_id).sandbox;
+    const cached = this.clients.get(record.workspace_id);
+    this.clients.delete(record.workspace_id);
+    cached?.close();
+    const live = await liveSupervisor(sandbox);
+    if (live) {
+      const client = await SupervisorClient.connect(live.socket).catch(() => undefined);
+      if (client) await client.shutdown();
+      else process.kill(live.pid, "SIGTERM");
+    }
+    await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
+  }
+
+  private async destroy(id: string): Promise<void> {
+    const record = await this.records.read(id);
+    if (record) await this.halt(record);
+    await rm(this.records.paths(id).dir, { recursive: true, force: true });
+  }
+
+  private async client(record: WorkspaceRecord): Promise<SupervisorClient> {
+    const cached = this.clients.get(record.workspace_id);
+    if (cached?.isOpen) return cached;
+    const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
+    if (live?.state !== "ready") {
+      throw new PyroError(
+        "WORKSPACE_NOT_RUNNING",
+        `workspace ${record.name ?? record.workspace_id} is not running; start it with pyro workspace start ${record.workspace_id} (workspace_start)`,
+      );
+    }
+    const client = await SupervisorClient.connect(live.socket);
+    this.clients.set(record.workspace_id, client);
+    return client;
+  }
+
+  private async importSource(
+    record: WorkspaceRecord,
+    source: SeedSource,
+    dest: string,
+  ): Promise<Omit<SyncPushResult, "workspace_id" | "source_path" | "dest">> {
+    const client = await this.client(record);
+    const skipped: string[] = [];
+    const stream = source.kind === "directory" ? packDirectory(source.path, skipped) : createReadStream(source.path);
+    const result = (await client.request(
+      "tar.import",
+      { dest },
+      { deadlineMs: ARCHIVE_DEADLINE_MS, input: stream as AsyncIterable<Uint8Array> },
+    )) as { entry_count: number; bytes_written: number };
+    return { entry_count: result.entry_count, bytes_written: result.bytes_written, skipped };
+  }
+
+  /** The immutable baseline: the guest's own fingerprint of /workspace and a host copy of its files. */
+  private async captureBaseline(record: WorkspaceRecord): Promise<void> {
+    const client = await this.client(record);
+    const paths = this.records.paths(record.workspace_id);
+    const manifest = (await client.request(
+      "tree.manifest",
+      { path: GUEST_ROOT },
+      { deadlineMs: ARCHIVE_DEADLINE_MS },
+    )) as {
+      entries: TreeEntry[];
+    };
+    await mkdir(paths.baselineTree, { recursive: true });
+    const extractor = tar.extract({ cwd: paths.baselineTree, strict: true, preservePaths: false });
+    const done = new Promise<void>((res, rej) => {
+      extractor.on("finish", () => res());
+      extractor.on("error", rej);
+    });
+    await client.request(
+      "tar.export",
+      { path: GUEST_ROOT },
+      { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => extractor.write(c) },
+    );
+    extractor.end();
+    await done;
+    await writeFile(paths.baselineManifest, JSON.stringify(manifest.entries));
+  }
+
+  /** Whole file bytes from the guest (binary-safe), through a one-entry tar export. */
+  private async readGuestBytes(client: SupervisorClient, path: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    const parser = new tar.Parser({
+      onReadEntry: (entry) => {
+        entry.on("data", (c: Buffer) => chunks.push(c));
+      },
+    });
+    const done = new Promise<void>((res) => parser.on("end", () => res()));
+    await client.request(
+      "tar.export",
+      { path },
+      { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => parser.write(c) },
+    );
+    parser.end();
+    await done;
+    return Buffer.concat(chunks);
+  }
+}
+
+function linkStaysInside(root: string, entryPath: string, target: string): boolean {
+  if (isAbsolute(target)) return false;
+  const resolved = resolve(root, dirname(entryPath), target);
+  return resolved === root || !relative(root, resolved).startsWith("..");
+}
+
+/** buildDiff reads only files (symlinks come from their manifest entry). */
+function readBaselineEntry(tree: string, path: string): Promise<Buffer> {
+  return readFile(join(tree, path));
+}
