@@ -59,7 +59,16 @@ const runscDirect = () =>
   ok(
     spawnSync(
       "runsc",
-      ["--root", join(stateDir, "runsc"), "--network=none", "--overlay2=root:memory", "run", "--bundle", bundle, `b${n++}`],
+      [
+        "--root",
+        join(stateDir, "runsc"),
+        "--network=none",
+        "--overlay2=root:memory",
+        "run",
+        "--bundle",
+        bundle,
+        `b${n++}`,
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     ),
     "runsc run",
@@ -68,7 +77,12 @@ const runscDirect = () =>
 const env = { ...process.env, PYRO_STATE_DIR: join(stateDir, "state") };
 const client = new Client({ name: "pyro-bench", version: "1" });
 await client.connect(
-  new StdioClientTransport({ command: process.execPath, args: [CLI, "mcp", "serve", "--profile", "vm-run"], env, stderr: "ignore" }),
+  new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, "mcp", "serve", "--profile", "vm-run"],
+    env,
+    stderr: "ignore",
+  }),
 );
 const vmRun = async () => {
   const r = await client.callTool({ name: "vm_run", arguments: { environment: "debian:12", command: ["true"] } });
@@ -79,7 +93,11 @@ const cases: Array<[string, () => unknown, string | null]> = [
   ["native-spawn", () => ok(spawnSync("true"), "true"), null],
   ["runsc-direct", runscDirect, null],
   ["vm_run-mcp-warm", vmRun, "runsc-direct"],
-  ["run-cli", () => ok(spawnSync(process.execPath, [CLI, "run", "debian:12", "--", "true"], { env }), "pyro run"), "runsc-direct"],
+  [
+    "run-cli",
+    () => ok(spawnSync(process.execPath, [CLI, "run", "debian:12", "--", "true"], { env }), "pyro run"),
+    "runsc-direct",
+  ],
 ];
 const rows: Row[] = [];
 for (const [name, fn, floor] of cases) {
@@ -96,10 +114,14 @@ for (const [name, fn, floor] of cases) {
 await client.close();
 rmSync(stateDir, { recursive: true, force: true });
 
-console.log(`pyro bench: ${RUNS} runs per case after one warm-up; ${cpus().length} cores; ${new Date().toISOString()}\n`);
+console.log(
+  `pyro bench: ${RUNS} runs per case after one warm-up; ${cpus().length} cores; ${new Date().toISOString()}\n`,
+);
 console.log("| case | median ms | p90 ms | floor | ratio |");
 console.log("|---|---:|---:|---|---:|");
 for (const r of rows) {
-  console.log(`| ${r.name} | ${r.median_ms} | ${r.p90_ms} | ${r.floor ?? "—"} | ${r.ratio === null ? "" : `${r.ratio}×`} |`);
+  console.log(
+    `| ${r.name} | ${r.median_ms} | ${r.p90_ms} | ${r.floor ?? "—"} | ${r.ratio === null ? "" : `${r.ratio}×`} |`,
+  );
 }
 if (JSON_OUT) console.log(JSON.stringify({ rows }));

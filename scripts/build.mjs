@@ -8,12 +8,25 @@ import { build } from "esbuild";
 
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { stdio: "inherit" });
 
-const common = { bundle: true, platform: "node", format: "esm", target: "node20", legalComments: "none", logLevel: "warning" };
+const common = {
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  legalComments: "none",
+  logLevel: "warning",
+};
 // Bundled ESM has no `require`; some dependencies still call it for node builtins.
-const requireShim = "import { createRequire as __pyroCreateRequire } from 'node:module'; const require = __pyroCreateRequire(import.meta.url);";
+const requireShim =
+  "import { createRequire as __pyroCreateRequire } from 'node:module'; const require = __pyroCreateRequire(import.meta.url);";
 await Promise.all([
   build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/bin/pyro.mjs", banner: { js: requireShim } }),
-  build({ ...common, entryPoints: ["src/supervisor/main.ts"], outfile: "dist/bin/pyro-supervisor.mjs", banner: { js: requireShim } }),
+  build({
+    ...common,
+    entryPoints: ["src/supervisor/main.ts"],
+    outfile: "dist/bin/pyro-supervisor.mjs",
+    banner: { js: requireShim },
+  }),
   build({
     ...common,
     entryPoints: ["src/agent/main.ts"],

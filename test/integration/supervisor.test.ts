@@ -60,7 +60,11 @@ async function exec(client: SupervisorClient, argv: string[]) {
   const result = (await client.request(
     "exec",
     { argv, cwd: "/workspace", timeout_ms: 10_000, max_output_bytes: 1 << 20 },
-    { onData: (s, c) => s === Stream.STDOUT && (stdout += c.toString()) },
+    {
+      onData: (s, c) => {
+        if (s === Stream.STDOUT) stdout += c.toString();
+      },
+    },
   )) as AgentExecResult;
   return { ...result, stdout };
 }
