@@ -96,11 +96,18 @@ describe("one-shot runs on gvisor", () => {
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
   });
 
-  it("caps huge output with truncated flags and stays responsive", async () => {
-    const r = await manager.run({ command: "head -c 20000000 /dev/zero | tr '\\0' x; echo done >&2" });
+  it("a command printing 200 MB: output truncated with the flag set, host memory bounded", async () => {
+    const rssBefore = process.memoryUsage().rss;
+    const r = await manager.run({
+      command: "head -c 200000000 /dev/zero | tr '\\0' x; echo done >&2",
+      timeout_seconds: 120,
+    });
+    assert.equal(r.exit_code, 0);
     assert.equal(r.stdout.length, 1_048_576);
     assert.equal(r.stdout_truncated, true);
     assert.equal(r.stderr, "done\n");
+    const grownMiB = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+    assert.ok(grownMiB < 64, `host process grew by ${grownMiB.toFixed(0)} MiB`);
   });
 
   it("refuses bad input with the field named", async () => {
