@@ -3,7 +3,8 @@
 // modules costs more than the work itself: the CLI, the per-sandbox supervisor, and the guest
 // agent (which is injected into environments and must not depend on node_modules at all).
 import { execFileSync } from "node:child_process";
-import { chmodSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { build } from "esbuild";
 
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { stdio: "inherit" });
@@ -35,3 +36,23 @@ await Promise.all([
   }),
 ]);
 chmodSync("dist/bin/pyro.mjs", 0o755);
+
+// The agent's posix_spawn addon (src/agent/native/spawn.c). Node-API symbols resolve from the node
+// binary at load time, so a plain shared object against Node's headers is enough: no node-gyp.
+const nodeHeaders = join(dirname(dirname(process.execPath)), "include", "node");
+mkdirSync("dist/agent", { recursive: true });
+execFileSync(
+  "gcc",
+  [
+    "-O2",
+    "-Wall",
+    "-shared",
+    "-fPIC",
+    "-DNODE_GYP_MODULE_NAME=pyro_spawn",
+    `-I${nodeHeaders}`,
+    "src/agent/native/spawn.c",
+    "-o",
+    "dist/agent/pyro-spawn.node",
+  ],
+  { stdio: "inherit" },
+);

@@ -13,6 +13,7 @@ have mkfs.ext4 || need+=(e2fsprogs)
 have nsenter || need+=(util-linux)
 have ip || need+=(iproute2)
 have git || need+=(git)
+have gcc || need+=(gcc libc6-dev)  # builds the guest agent's posix_spawn addon
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -38,7 +39,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 # Build when any source is newer than the last build.
-if [ ! -f dist/agent/pyro-agent.mjs ] || [ -n "$(find src scripts/build.mjs package.json tsconfig.json -newer dist/agent/pyro-agent.mjs -print -quit)" ]; then
+if [ ! -f dist/agent/pyro-spawn.node ] || [ -n "$(find src scripts/build.mjs package.json tsconfig.json -newer dist/agent/pyro-spawn.node -print -quit)" ]; then
   echo "[setup] building" >&2
   npm run --silent build >&2
 fi

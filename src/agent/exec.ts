@@ -1,6 +1,5 @@
 // Owns command execution inside the sandbox: one process group per exec, streamed and capped
 // output, and a timeout (or cancellation) that kills the whole group, not just the leader.
-import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
 import type { HandlerContext } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
@@ -8,6 +7,7 @@ import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../channel/output.
 import type { AgentExecResult } from "../channel/protocol.js";
 import { AgentExecParams, BASE_ENV } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
+import { spawnProcess } from "./spawner.js";
 
 /** How long to keep reading after the command exits, for output still in the pipes. */
 const DRAIN_GRACE_MS = 200;
@@ -19,12 +19,8 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
   }
   const started = Date.now();
   const [file, ...args] = params.argv;
-  const child = spawn(file!, args, {
-    cwd: params.cwd,
-    env: { ...BASE_ENV, ...params.env },
-    detached: true, // its own process group, so a timeout can kill everything it started
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  // Its own session and process group, so a timeout can kill everything it started.
+  const child = spawnProcess(file!, args, { cwd: params.cwd, env: { ...BASE_ENV, ...params.env } });
 
   const caps = { stdout: new OutputCap(params.max_output_bytes), stderr: new OutputCap(params.max_output_bytes) };
   const pump = (source: NodeJS.ReadableStream, stream: number, cap: OutputCap) =>
@@ -40,8 +36,8 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
       source.on("close", resolve);
     });
   const outputs = Promise.all([
-    pump(child.stdout!, Stream.STDOUT, caps.stdout),
-    pump(child.stderr!, Stream.STDERR, caps.stderr),
+    pump(child.stdout, Stream.STDOUT, caps.stdout),
+    pump(child.stderr, Stream.STDERR, caps.stderr),
   ]);
 
   let timedOut = false;
@@ -58,10 +54,7 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
   const onAbort = () => killGroup();
   ctx.signal.addEventListener("abort", onAbort, { once: true });
 
-  const outcome = await new Promise<{ code: number | null; signal: string | null; spawnError?: Error }>((resolve) => {
-    child.once("error", (err) => resolve({ code: null, signal: null, spawnError: err }));
-    child.once("exit", (code, signal) => resolve({ code, signal }));
-  });
+  const outcome = await child.exit;
   clearTimeout(timer);
   ctx.signal.removeEventListener("abort", onAbort);
 
@@ -71,13 +64,13 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
     new Promise<boolean>((r) => setTimeout(() => r(false), DRAIN_GRACE_MS)),
   ]);
   if (!drained) {
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    child.stdout.destroy();
+    child.stderr.destroy();
   }
 
   let exitCode: number;
-  if (outcome.spawnError) {
-    const err = outcome.spawnError as NodeJS.ErrnoException;
+  if (outcome.error) {
+    const err = outcome.error;
     const reason =
       err.code === "ENOENT"
         ? `${file}: command not found`

@@ -4,7 +4,7 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { access, chmod, copyFile, mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
 import { AGENT_BUNDLE, PYRO_VERSION } from "../version.js";
@@ -135,8 +135,16 @@ export async function checkInjectable(opts: InjectOptions = {}): Promise<void> {
   });
 }
 
-function agentDigest(bundle: Buffer, tini: Buffer): string {
-  return `sha256:${createHash("sha256").update(bundle).update(process.version).update(tini).digest("hex")}`;
+function agentDigest(bundle: Buffer, tini: Buffer, addon: Buffer | undefined): string {
+  const hash = createHash("sha256").update(bundle).update(process.version).update(tini);
+  if (addon) hash.update(addon);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** The agent's posix_spawn addon, built beside the bundle (optional: the agent falls back to fork). */
+const SPAWN_ADDON = "pyro-spawn.node";
+function addonBeside(bundle: string): string {
+  return join(dirname(bundle), SPAWN_ADDON);
 }
 
 const digestMemo = new Map<string, { key: string; digest: string }>();
@@ -156,12 +164,14 @@ export async function currentAgentDigest(opts: InjectOptions = {}): Promise<stri
       throw tiniMissing(tini);
     }),
   ]);
-  const key = `${bs.size}:${bs.mtimeMs}:${ts.size}:${ts.mtimeMs}:${process.version}`;
+  const as = await stat(addonBeside(bundle)).catch(() => undefined);
+  const key = `${bs.size}:${bs.mtimeMs}:${ts.size}:${ts.mtimeMs}:${as?.size}:${as?.mtimeMs}:${process.version}`;
   const memo = digestMemo.get(`${bundle}\0${tini}`);
   if (memo?.key === key) return memo.digest;
   const digest = agentDigest(
     await readRequired(bundle, () => bundleMissing(bundle)),
     await readRequired(tini, () => tiniMissing(tini)),
+    await readFile(addonBeside(bundle)).catch(() => undefined),
   );
   digestMemo.set(`${bundle}\0${tini}`, { key, digest });
   return digest;
@@ -188,6 +198,7 @@ export async function injectAgent(rootDir: string, opts: InjectOptions = {}): Pr
   const tiniPath = opts.tini ?? TINI_STATIC;
   const bundle = await readRequired(bundlePath, () => bundleMissing(bundlePath));
   const tini = await readRequired(tiniPath, () => tiniMissing(tiniPath));
+  const addon = await readFile(addonBeside(bundlePath)).catch(() => undefined);
   const { node, libraries, interpreter } = await resolveNodeDeps();
 
   const optDir = join(rootDir, "opt");
@@ -203,6 +214,7 @@ export async function injectAgent(rootDir: string, opts: InjectOptions = {}): Pr
       copyFile(node, join(staging, "bin", "node")),
       writeFile(join(staging, "bin", "tini"), tini),
       writeFile(join(staging, "agent", "pyro-agent.mjs"), bundle),
+      ...(addon ? [writeFile(join(staging, "agent", SPAWN_ADDON), addon, { mode: 0o755 })] : []),
       ...libraries.map((lib) => copyFile(lib.path, join(staging, "lib", lib.name))),
       copyFile(interpreter, join(staging, "lib", basename(interpreter))),
     ]);
@@ -213,7 +225,7 @@ export async function injectAgent(rootDir: string, opts: InjectOptions = {}): Pr
       ...libraries.map((lib) => chmod(join(staging, "lib", lib.name), 0o755)),
       chmod(join(staging, "lib", basename(interpreter)), 0o755),
     ]);
-    const version: AgentVersion = { agent_version: PYRO_VERSION, agent_digest: agentDigest(bundle, tini) };
+    const version: AgentVersion = { agent_version: PYRO_VERSION, agent_digest: agentDigest(bundle, tini, addon) };
     await writeFile(join(staging, "VERSION"), `${JSON.stringify(version)}\n`, { mode: 0o644 });
     await chmod(staging, 0o755);
 

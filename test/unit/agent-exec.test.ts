@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { execHandler } from "../../src/agent/exec.js";
+import { SPAWNER } from "../../src/agent/spawner.js";
 import { Channel } from "../../src/channel/channel.js";
 import { Stream } from "../../src/channel/frame.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
@@ -35,6 +36,10 @@ async function exec(p: Partial<AgentExecParams> & { argv: string[] }) {
 }
 
 describe("agent exec", () => {
+  it("spawns through posix_spawn, not fork (fork of the agent is the slow path under gVisor)", () => {
+    assert.equal(SPAWNER, "posix_spawn");
+  });
+
   it("keeps stdout and stderr apart and returns the exit code", async () => {
     const r = await exec({ argv: ["sh", "-c", "echo out; echo err >&2; exit 3"] });
     assert.equal(r.stdout, "out\n");

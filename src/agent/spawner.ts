@@ -1,0 +1,128 @@
+// Owns starting guest processes. It prefers pyro's posix_spawn addon (vfork: under gVisor a fork of
+// the agent costs twice what the command does) and falls back to child_process.spawn when the addon
+// cannot load. Either way the child has its own session and process group, /dev/null as stdin,
+// and pipes for stdout and stderr.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Socket } from "node:net";
+import { constants } from "node:os";
+import { PassThrough, type Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+
+export interface ProcessExit {
+  code: number | null;
+  signal: string | null;
+  /** Set when the process could not be started at all (ENOENT, EACCES, ...). */
+  error?: NodeJS.ErrnoException;
+}
+
+export interface Spawned {
+  pid: number | undefined;
+  stdout: Readable;
+  stderr: Readable;
+  exit: Promise<ProcessExit>;
+}
+
+interface Addon {
+  spawn(file: string, argv: string[], envp: string[], cwd: string): { pid: number; stdout: number; stderr: number };
+  reap(pid: number): { code: number | null; signal: number | null } | null;
+}
+
+const ADDON_NAME = "pyro-spawn.node";
+
+function loadAddon(): Addon | undefined {
+  const candidates = [
+    process.env.PYRO_SPAWN_ADDON,
+    // Beside the bundled agent under /opt/pyro/agent, or beside dist/agent when run from source.
+    fileURLToPath(new URL(`./${ADDON_NAME}`, import.meta.url)),
+    fileURLToPath(new URL(`../../dist/agent/${ADDON_NAME}`, import.meta.url)),
+  ];
+  const require = createRequire(import.meta.url);
+  for (const path of candidates) {
+    if (!path || !existsSync(path)) continue;
+    try {
+      return require(path) as Addon;
+    } catch {}
+  }
+  return undefined;
+}
+
+const addon = loadAddon();
+export const SPAWNER = addon ? "posix_spawn" : "child_process";
+
+const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+export function spawnProcess(
+  file: string,
+  args: string[],
+  opts: { cwd: string; env: Record<string, string> },
+): Spawned {
+  return addon ? spawnWithAddon(addon, file, args, opts) : spawnWithNode(file, args, opts);
+}
+
+function spawnWithNode(file: string, args: string[], opts: { cwd: string; env: Record<string, string> }): Spawned {
+  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const exit = new Promise<ProcessExit>((resolve) => {
+    child.once("error", (error) => resolve({ code: null, signal: null, error }));
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  return { pid: child.pid, stdout: child.stdout!, stderr: child.stderr!, exit };
+}
+
+function spawnWithAddon(
+  addon: Addon,
+  file: string,
+  args: string[],
+  opts: { cwd: string; env: Record<string, string> },
+): Spawned {
+  let started: { pid: number; stdout: number; stderr: number };
+  try {
+    const envp = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
+    started = addon.spawn(file, [file, ...args], envp, opts.cwd);
+  } catch (err) {
+    const e = err as Error & { errno?: number };
+    const error: NodeJS.ErrnoException = Object.assign(new Error(e.message), {
+      code: errnoNames.get(e.errno ?? 0) ?? "EIO",
+      errno: e.errno,
+    });
+    const empty = () => {
+      const s = new PassThrough();
+      s.end();
+      return s;
+    };
+    return {
+      pid: undefined,
+      stdout: empty(),
+      stderr: empty(),
+      exit: Promise.resolve({ code: null, signal: null, error }),
+    };
+  }
+  const stdout = new Socket({ fd: started.stdout, readable: true, writable: false });
+  const stderr = new Socket({ fd: started.stderr, readable: true, writable: false });
+  const exit = new Promise<ProcessExit>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const poll = () => {
+      const status = addon.reap(started.pid);
+      if (!status) return false;
+      if (timer) clearInterval(timer);
+      resolve({ code: status.code, signal: status.signal === null ? null : (signalNames.get(status.signal) ?? null) });
+      return true;
+    };
+    // Usually the pipes close as the process exits, so look right away then; a process that keeps
+    // running after closing them (or hands them to a background child) is polled for.
+    let open = 2;
+    const onClose = () => {
+      if (--open > 0) return;
+      let tries = 0;
+      const fast = setInterval(() => {
+        if (poll() || ++tries > 20) clearInterval(fast);
+      }, 1);
+    };
+    stdout.once("close", onClose);
+    stderr.once("close", onClose);
+    timer = setInterval(poll, 25);
+  });
+  return { pid: started.pid, stdout, stderr, exit };
+}
