@@ -102,13 +102,25 @@ function spawnWithAddon(
   const stdout = new Socket({ fd: started.stdout, readable: true, writable: false });
   const stderr = new Socket({ fd: started.stderr, readable: true, writable: false });
   const exit = new Promise<ProcessExit>((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    const settle = (result: ProcessExit) => {
+      settled = true;
+      for (const t of timers) clearInterval(t);
+      resolve(result);
+    };
     const poll = () => {
-      const status = addon.reap(started.pid);
-      if (!status) return false;
-      if (timer) clearInterval(timer);
-      resolve({ code: status.code, signal: status.signal === null ? null : (signalNames.get(status.signal) ?? null) });
-      return true;
+      if (settled) return;
+      let status: ReturnType<Addon["reap"]>;
+      try {
+        status = addon.reap(started.pid);
+      } catch {
+        // ECHILD: nothing left to wait for; report a plain exit rather than take the agent down.
+        settle({ code: null, signal: null });
+        return;
+      }
+      if (!status) return;
+      settle({ code: status.code, signal: status.signal === null ? null : (signalNames.get(status.signal) ?? null) });
     };
     // Usually the pipes close as the process exits, so look right away then; a process that keeps
     // running after closing them (or hands them to a background child) is polled for.
@@ -117,12 +129,14 @@ function spawnWithAddon(
       if (--open > 0) return;
       let tries = 0;
       const fast = setInterval(() => {
-        if (poll() || ++tries > 20) clearInterval(fast);
+        poll();
+        if (settled || ++tries > 20) clearInterval(fast);
       }, 1);
+      timers.push(fast);
     };
     stdout.once("close", onClose);
     stderr.once("close", onClose);
-    timer = setInterval(poll, 25);
+    timers.push(setInterval(poll, 25));
   });
   return { pid: started.pid, stdout, stderr, exit };
 }
