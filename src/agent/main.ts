@@ -7,7 +7,9 @@ import { Duplex } from "node:stream";
 import { Channel } from "../channel/channel.js";
 import { AGENT_NAME, type AgentInfoResult, AgentOp } from "../channel/protocol.js";
 import { execHandler } from "./exec.js";
+import { fileHandlers } from "./fileops.js";
 import { initSandbox } from "./init.js";
+import { tarHandlers } from "./tarops.js";
 
 // stdout is the protocol channel: nothing else may write to it.
 console.log = console.error;
@@ -27,7 +29,7 @@ initSandbox();
 const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
 const channel = new Channel(stream, {
   role: "server",
-  hello: { name: AGENT_NAME, version: agentVersion, capabilities: ["exec"] },
+  hello: { name: AGENT_NAME, version: agentVersion, capabilities: ["exec", "files", "tar"] },
   handlers: {
     [AgentOp.INFO]: async (): Promise<AgentInfoResult> => ({
       agent_version: agentVersion,
@@ -36,6 +38,8 @@ const channel = new Channel(stream, {
       uptime_ms: Date.now() - started,
     }),
     [AgentOp.EXEC]: execHandler,
+    ...fileHandlers(),
+    ...tarHandlers(),
   },
 });
 

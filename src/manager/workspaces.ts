@@ -85,7 +85,8 @@ function packDirectory(dir: string, skipped: string[]): Readable {
       cwd: dir,
       portable: true,
       follow: false,
-      filter: (path, entry) => {
+      filter: (entryPath, entry) => {
+        const path = entryPath.replace(/^\.\//, "");
         const st = entry as { isSymbolicLink?: () => boolean; isFile?: () => boolean; isDirectory?: () => boolean };
         if (st.isSymbolicLink?.()) {
           let target: string;

@@ -1,0 +1,239 @@
+// Owns the agent's file operations on /workspace: list, read (bounded UTF-8 text), atomic write,
+// delete, mkdir, and the tree manifest the host diffs against its baseline. Every path goes
+// through confine() first; symlinks are reported, never followed out of the workspace.
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { z } from "zod";
+import type { Handler } from "../channel/channel.js";
+import { PyroError } from "../contract/errors.js";
+import { confine } from "./confine.js";
+
+export const FileOp = {
+  LIST: "file.list",
+  READ: "file.read",
+  WRITE: "file.write",
+  DELETE: "file.delete",
+  MKDIR: "file.mkdir",
+  TREE: "tree.manifest",
+} as const;
+
+const ListParams = z.object({
+  path: z.string().optional(),
+  recursive: z.boolean().default(false),
+  max_entries: z.number().int().positive().default(10_000),
+});
+const ReadParams = z.object({ path: z.string().min(1), max_bytes: z.number().int().positive() });
+const WriteParams = z.object({
+  path: z.string().min(1),
+  content: z.string(),
+  mode: z.number().int().min(0).max(0o7777).optional(),
+});
+const DeleteParams = z.object({ path: z.string().min(1), recursive: z.boolean().default(false) });
+const PathParams = z.object({ path: z.string().optional() });
+
+function parse<S extends z.ZodType>(schema: S, raw: unknown, op: string): z.output<S> {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  throw new PyroError(
+    "INVALID_ARGUMENT",
+    `${op}: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+  );
+}
+
+type ArtifactType = "file" | "directory" | "symlink";
+
+interface ListEntry {
+  path: string;
+  artifact_type: ArtifactType;
+  size_bytes: number;
+  mode: number;
+  link_target?: string;
+}
+
+async function entryOf(path: string): Promise<ListEntry | undefined> {
+  const info = await lstat(path);
+  const type: ArtifactType | undefined = info.isSymbolicLink()
+    ? "symlink"
+    : info.isDirectory()
+      ? "directory"
+      : info.isFile()
+        ? "file"
+        : undefined;
+  if (!type) return undefined;
+  return {
+    path,
+    artifact_type: type,
+    size_bytes: type === "file" ? info.size : 0,
+    mode: info.mode & 0o7777,
+    ...(type === "symlink" ? { link_target: await readlink(path) } : {}),
+  };
+}
+
+function notFound(path: string): PyroError {
+  return new PyroError("INVALID_ARGUMENT", `${path} does not exist in the workspace`);
+}
+
+/** A cut multi-byte character at the end of a bounded read is not binary: back off to a whole one. */
+function decodeText(bytes: Buffer, cut: boolean, path: string): string {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  for (let back = 0; back <= (cut ? 3 : 0); back++) {
+    try {
+      const slice = bytes.subarray(0, bytes.length - back);
+      if (slice.includes(0)) break;
+      return decoder.decode(slice);
+    } catch {}
+  }
+  throw new PyroError("INVALID_ARGUMENT", `${path} is a binary file; file read returns text only: export it instead`);
+}
+
+/** Bounded-concurrency map: hashing thousands of files one by one would be slow, all at once runs out of fds. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+function sha256(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    createReadStream(path)
+      .on("data", (c) => hash.update(c))
+      .on("end", () => resolve(hash.digest("hex")))
+      .on("error", reject);
+  });
+}
+
+export function fileHandlers(root = "/workspace"): Record<string, Handler> {
+  return {
+    [FileOp.LIST]: async (raw) => {
+      const p = parse(ListParams, raw, FileOp.LIST);
+      const { abs } = await confine(root, p.path ?? root);
+      const top = await entryOf(abs).catch(() => undefined);
+      if (!top) throw notFound(p.path ?? root);
+      const entries: ListEntry[] = [];
+      let truncated = false;
+      const walk = async (dir: string): Promise<void> => {
+        const names = (await readdir(dir)).sort();
+        for (const name of names) {
+          if (entries.length >= p.max_entries) {
+            truncated = true;
+            return;
+          }
+          const entry = await entryOf(join(dir, name)).catch(() => undefined);
+          if (!entry) continue;
+          entries.push(entry);
+          if (p.recursive && entry.artifact_type === "directory") await walk(entry.path);
+        }
+      };
+      if (top.artifact_type === "directory") await walk(abs);
+      else entries.push(top);
+      return { path: abs, recursive: p.recursive, entries, truncated };
+    },
+
+    [FileOp.READ]: async (raw) => {
+      const p = parse(ReadParams, raw, FileOp.READ);
+      const { abs } = await confine(root, p.path);
+      const info = await stat(abs).catch(() => undefined);
+      if (!info) throw notFound(p.path);
+      if (!info.isFile())
+        throw new PyroError("INVALID_ARGUMENT", `${p.path} is not a regular file; list directories with file list`);
+      const handle = await open(abs, "r");
+      try {
+        const want = Math.min(info.size, p.max_bytes);
+        const buf = Buffer.alloc(want);
+        const { bytesRead } = await handle.read(buf, 0, want, 0);
+        const truncated = info.size > p.max_bytes;
+        return {
+          path: abs,
+          content: decodeText(buf.subarray(0, bytesRead), truncated, p.path),
+          size_bytes: info.size,
+          truncated,
+        };
+      } finally {
+        await handle.close();
+      }
+    },
+
+    [FileOp.WRITE]: async (raw) => {
+      const p = parse(WriteParams, raw, FileOp.WRITE);
+      const { abs, rel } = await confine(root, p.path);
+      if (!rel) throw new PyroError("INVALID_ARGUMENT", "cannot write over /workspace itself; name a file inside it");
+      const existing = await lstat(abs).catch(() => undefined);
+      if (existing?.isDirectory()) throw new PyroError("INVALID_ARGUMENT", `${p.path} is a directory; name a file`);
+      await mkdir(dirname(abs), { recursive: true });
+      // Temp file + rename: a crash never leaves half a file, and a symlink in the way is replaced,
+      // never written through.
+      const tmp = join(dirname(abs), `.${basename(abs)}.pyro-${randomBytes(4).toString("hex")}`);
+      const bytes = Buffer.from(p.content, "utf8");
+      try {
+        await writeFile(tmp, bytes, { flag: "wx" });
+        await chmod(tmp, p.mode ?? (existing?.isFile() ? existing.mode & 0o7777 : 0o644));
+        await rename(tmp, abs);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      return { path: abs, bytes_written: bytes.length };
+    },
+
+    [FileOp.DELETE]: async (raw) => {
+      const p = parse(DeleteParams, raw, FileOp.DELETE);
+      const { abs, rel } = await confine(root, p.path);
+      if (!rel) throw new PyroError("INVALID_ARGUMENT", "cannot delete /workspace itself");
+      const info = await lstat(abs).catch(() => undefined);
+      if (!info) return { path: abs, deleted: false };
+      if (info.isDirectory() && !p.recursive) {
+        throw new PyroError(
+          "INVALID_ARGUMENT",
+          `${p.path} is a directory; pass recursive to delete it with its contents`,
+        );
+      }
+      await rm(abs, { recursive: p.recursive, force: true });
+      return { path: abs, deleted: true };
+    },
+
+    [FileOp.MKDIR]: async (raw) => {
+      const p = parse(PathParams, raw, FileOp.MKDIR);
+      const { abs } = await confine(root, p.path ?? root);
+      await mkdir(abs, { recursive: true });
+      return { path: abs };
+    },
+
+    [FileOp.TREE]: async (raw) => {
+      const p = parse(PathParams, raw, FileOp.TREE);
+      const { abs } = await confine(root, p.path ?? root);
+      const found: Array<{ rel: string; full: string }> = [];
+      const walk = async (dir: string, prefix: string): Promise<void> => {
+        for (const name of (await readdir(dir)).sort()) {
+          const rel = prefix ? `${prefix}/${name}` : name;
+          found.push({ rel, full: join(dir, name) });
+          const info = await lstat(join(dir, name));
+          if (info.isDirectory()) await walk(join(dir, name), rel);
+        }
+      };
+      await walk(abs, "");
+      const entries = await mapLimit(found, 16, async ({ rel, full }) => {
+        const info = await lstat(full);
+        const mode = info.mode & 0o7777;
+        if (info.isFile()) return { path: rel, type: "file", mode, size: info.size, sha256: await sha256(full) };
+        if (info.isSymbolicLink()) {
+          const target = await readlink(full);
+          return { path: rel, type: "symlink", mode, size: Buffer.byteLength(target), link_target: target };
+        }
+        return { path: rel, type: info.isDirectory() ? "directory" : "other", mode, size: 0 };
+      });
+      entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      return { entries };
+    },
+  };
+}

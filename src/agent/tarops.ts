@@ -1,0 +1,152 @@
+// Owns tar streams in and out of /workspace. Export archives a confined path without following
+// symlinks. Import refuses hostile entries (`..`, absolute, devices, FIFOs, links that escape,
+// entries through links) and extracts into a staging directory first, so a refused archive
+// changes nothing; only a clean archive is moved into place.
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, normalize } from "node:path";
+import * as tar from "tar";
+import { z } from "zod";
+import type { Handler } from "../channel/channel.js";
+import { Stream } from "../channel/frame.js";
+import { PyroError } from "../contract/errors.js";
+import { confine } from "./confine.js";
+
+export const TarOp = { EXPORT: "tar.export", IMPORT: "tar.import" } as const;
+
+const ExportParams = z.object({ path: z.string().min(1) });
+const ImportParams = z.object({ dest: z.string().optional() });
+
+const ALLOWED = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link"]);
+
+/** Why an archive entry is refused, or undefined when it may be extracted. */
+export function entryProblem(
+  entry: { path: string; type: string; linkpath?: string },
+  links: Set<string>,
+): PyroError | undefined {
+  const name = entry.path;
+  if (isAbsolute(name))
+    return new PyroError(
+      "PATH_OUTSIDE_WORKSPACE",
+      `archive entry ${name} has an absolute path; archives must hold relative paths`,
+    );
+  const parts = name.split("/").filter((p) => p && p !== ".");
+  if (parts.includes(".."))
+    return new PyroError("PATH_OUTSIDE_WORKSPACE", `archive entry ${name} climbs out with ".."`);
+  if (!ALLOWED.has(entry.type)) {
+    return new PyroError(
+      "INVALID_ARGUMENT",
+      `archive entry ${name} is a ${entry.type}; only files, directories and links are accepted`,
+    );
+  }
+  const clean = parts.join("/");
+  for (let i = 1; i < parts.length; i++) {
+    const prefix = parts.slice(0, i).join("/");
+    if (links.has(prefix))
+      return new PyroError("PATH_OUTSIDE_WORKSPACE", `archive entry ${name} goes through the symlink ${prefix}`);
+  }
+  if (entry.type === "SymbolicLink" || entry.type === "Link") {
+    const target = entry.linkpath ?? "";
+    const base = entry.type === "SymbolicLink" ? dirname(clean) : ".";
+    const resolved = normalize(join(base, target));
+    if (isAbsolute(target) || resolved === ".." || resolved.startsWith("../")) {
+      return new PyroError(
+        "PATH_OUTSIDE_WORKSPACE",
+        `archive entry ${name} links to ${target}, outside the destination`,
+      );
+    }
+    if (entry.type === "SymbolicLink") links.add(clean);
+  }
+  return undefined;
+}
+
+/** Moves staged entries into dest: directories merge, anything else replaces; never follows a link in dest. */
+async function merge(src: string, dst: string): Promise<void> {
+  for (const name of await readdir(src)) {
+    const s = join(src, name);
+    const d = join(dst, name);
+    const [si, di] = await Promise.all([lstat(s), lstat(d).catch(() => undefined)]);
+    if (si.isDirectory() && di?.isDirectory()) {
+      await merge(s, d);
+      continue;
+    }
+    if (di && (di.isDirectory() || si.isDirectory())) await rm(d, { recursive: true, force: true });
+    await rename(s, d);
+  }
+}
+
+export function tarHandlers(root = "/workspace"): Record<string, Handler> {
+  return {
+    [TarOp.EXPORT]: async (raw, ctx) => {
+      const { path } = ExportParams.parse(raw);
+      const { abs } = await confine(root, path);
+      const info = await lstat(abs).catch(() => undefined);
+      if (!info) throw new PyroError("INVALID_ARGUMENT", `${path} does not exist in the workspace`);
+      const directory = info.isDirectory();
+      let entries = 0;
+      let bytes = 0;
+      const pack = tar.create(
+        { cwd: directory ? abs : dirname(abs), portable: true, follow: false, onWriteEntry: () => entries++ },
+        [directory ? "." : basename(abs)],
+      );
+      for await (const chunk of pack as AsyncIterable<Buffer>) {
+        if (ctx.signal.aborted) throw new PyroError("CHANNEL_CLOSED", "export cancelled");
+        bytes += chunk.length;
+        await ctx.send(Stream.STDOUT, chunk);
+      }
+      return { artifact_type: directory ? "directory" : "file", entry_count: entries, bytes };
+    },
+
+    [TarOp.IMPORT]: async (raw, ctx) => {
+      const dest = ImportParams.parse(raw).dest ?? root;
+      const { abs } = await confine(root, dest);
+      const existing = await lstat(abs).catch(() => undefined);
+      if (existing && !existing.isDirectory())
+        throw new PyroError("INVALID_ARGUMENT", `${dest} exists and is not a directory`);
+      await mkdir(abs, { recursive: true });
+      const staging = join(abs, `.pyro-import-${randomBytes(4).toString("hex")}`);
+      await mkdir(staging);
+      const links = new Set<string>();
+      let problem: PyroError | undefined;
+      let entryCount = 0;
+      let bytesWritten = 0;
+      try {
+        const unpack = new tar.Unpack({
+          cwd: staging,
+          strict: false,
+          preservePaths: false,
+          filter: (_path, entry) => {
+            const e = entry as tar.ReadEntry;
+            const why = entryProblem({ path: e.path, type: e.type, linkpath: e.linkpath }, links);
+            if (why) {
+              problem ??= why;
+              return false;
+            }
+            // No setuid or setgid bits from an archive.
+            if (e.mode !== undefined) e.mode &= 0o1777;
+            entryCount++;
+            if (e.type === "File" || e.type === "OldFile") bytesWritten += e.size ?? 0;
+            return true;
+          },
+        });
+        const done = new Promise<void>((res, rej) => {
+          unpack.on("close", () => res());
+          unpack.on("error", rej);
+        });
+        for await (const chunk of ctx.input) {
+          if (!unpack.write(chunk)) await new Promise((r) => unpack.once("drain", r));
+        }
+        unpack.end();
+        await done;
+        if (problem) throw problem;
+        await merge(staging, abs);
+      } catch (err) {
+        if (err instanceof PyroError) throw err;
+        throw new PyroError("INVALID_ARGUMENT", `the archive could not be read: ${(err as Error).message}`);
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+      return { entry_count: entryCount, bytes_written: bytesWritten };
+    },
+  };
+}

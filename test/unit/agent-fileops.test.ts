@@ -1,0 +1,164 @@
+// The agent's file and archive operations over the in-memory channel, rooted in a temp directory:
+// the confinement rules every workspace path depends on, and hostile archives.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
+import * as tar from "tar";
+import { fileHandlers } from "../../src/agent/fileops.js";
+import { tarHandlers } from "../../src/agent/tarops.js";
+import { Channel } from "../../src/channel/channel.js";
+import { memoryDuplexPair } from "../../src/channel/memory.js";
+import type { PyroError } from "../../src/contract/errors.js";
+
+const base = mkdtempSync(join(tmpdir(), "pyro-test-fileops-"));
+const root = join(base, "workspace");
+const outside = join(base, "outside");
+mkdirSync(root);
+mkdirSync(outside);
+writeFileSync(join(outside, "secret"), "host secret\n");
+const [a, b] = memoryDuplexPair();
+new Channel(b, {
+  role: "server",
+  hello: { name: "agent", version: "t", capabilities: [] },
+  handlers: { ...fileHandlers(root), ...tarHandlers(root) },
+});
+const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
+after(() => {
+  client.close();
+  rmSync(base, { recursive: true, force: true });
+});
+
+const call = (op: string, params: unknown, input?: Uint8Array) => client.request(op, params, input ? { input } : {});
+const refused = (code: string) => (e: PyroError) => e.code === code;
+
+describe("agent file operations", () => {
+  it("writes atomically, reads back, lists with types and link targets", async () => {
+    assert.deepEqual(await call("file.write", { path: "src/a.txt", content: "héllo\n" }), {
+      path: join(root, "src/a.txt"),
+      bytes_written: 7,
+    });
+    symlinkSync("a.txt", join(root, "src", "link"));
+    const read = (await call("file.read", { path: join(root, "src/a.txt"), max_bytes: 100 })) as { content: string };
+    assert.equal(read.content, "héllo\n");
+    const list = (await call("file.list", { path: "src" })) as {
+      entries: Array<{ path: string; artifact_type: string; link_target?: string }>;
+    };
+    assert.deepEqual(
+      list.entries.map((e) => [e.path.slice(root.length), e.artifact_type, e.link_target]),
+      [
+        ["/src/a.txt", "file", undefined],
+        ["/src/link", "symlink", "a.txt"],
+      ],
+    );
+  });
+
+  it("truncates at max_bytes without splitting a character, and refuses binary files", async () => {
+    await call("file.write", { path: "u.txt", content: "aé" });
+    const r = (await call("file.read", { path: "u.txt", max_bytes: 2 })) as {
+      content: string;
+      truncated: boolean;
+      size_bytes: number;
+    };
+    assert.deepEqual([r.content, r.truncated, r.size_bytes], ["a", true, 3]);
+    writeFileSync(join(root, "bin"), Buffer.from([0, 1, 2, 255]));
+    await assert.rejects(call("file.read", { path: "bin", max_bytes: 10 }), /binary file/);
+  });
+
+  it("refuses ../, absolute paths outside, and symlinks leading out", async () => {
+    symlinkSync(outside, join(root, "out"));
+    symlinkSync(join(outside, "secret"), join(root, "secret-link"));
+    symlinkSync("/nonexistent-target", join(root, "dangling"));
+    for (const path of ["../outside/secret", "/etc/passwd", "out/secret", "secret-link", "src/../../outside/secret"]) {
+      await assert.rejects(call("file.read", { path, max_bytes: 100 }), refused("PATH_OUTSIDE_WORKSPACE"), path);
+    }
+    for (const path of ["secret-link", "out/new", "dangling", "../x"]) {
+      await assert.rejects(call("file.write", { path, content: "x" }), refused("PATH_OUTSIDE_WORKSPACE"), path);
+    }
+    assert.equal(readFileSync(join(outside, "secret"), "utf8"), "host secret\n");
+    assert.equal(existsSync(join(outside, "new")), false);
+    assert.equal(existsSync("/nonexistent-target"), false);
+  });
+
+  it("the tree manifest fingerprints files, links and empty directories", async () => {
+    mkdirSync(join(root, "empty"));
+    const { entries } = (await call("tree.manifest", {})) as {
+      entries: Array<{ path: string; type: string; sha256?: string }>;
+    };
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    assert.equal(byPath.get("empty")?.type, "directory");
+    assert.equal(byPath.get("src/link")?.type, "symlink");
+    assert.match(byPath.get("src/a.txt")?.sha256 ?? "", /^[0-9a-f]{64}$/);
+  });
+});
+
+describe("agent archives", () => {
+  const pack = async (dir: string) => {
+    const chunks: Buffer[] = [];
+    for await (const c of tar.create({ cwd: dir, portable: true }, ["."]) as AsyncIterable<Buffer>) chunks.push(c);
+    return Buffer.concat(chunks);
+  };
+
+  it("round-trips a tree (gzip too) and merges into an existing destination", async () => {
+    const src = join(base, "src-tree");
+    mkdirSync(join(src, "d", "empty"), { recursive: true });
+    writeFileSync(join(src, "d", "f.txt"), "f\n");
+    symlinkSync("f.txt", join(src, "d", "l"));
+    const r = (await call("tar.import", { dest: "imported" }, gzipSync(await pack(src)))) as { entry_count: number };
+    assert.ok(r.entry_count >= 4);
+    assert.equal(readFileSync(join(root, "imported", "d", "f.txt"), "utf8"), "f\n");
+    assert.ok(existsSync(join(root, "imported", "d", "empty")));
+    const chunks: Buffer[] = [];
+    const out = (await client.request("tar.export", { path: "imported" }, { onData: (_s, c) => chunks.push(c) })) as {
+      artifact_type: string;
+    };
+    assert.equal(out.artifact_type, "directory");
+    const names: string[] = [];
+    await new Promise<void>((res) => {
+      const p = new tar.Parser({ onReadEntry: (e) => (names.push(e.path), e.resume()) });
+      p.on("end", () => res());
+      p.end(Buffer.concat(chunks));
+    });
+    assert.ok(names.includes("./d/l"), names.join(","));
+  });
+
+  const hostile: Array<[string, Array<Partial<tar.HeaderData>>, string]> = [
+    ["dot-dot", [{ path: "../evil", type: "File", size: 1 }], "PATH_OUTSIDE_WORKSPACE"],
+    ["absolute", [{ path: "/abs-evil", type: "File", size: 1 }], "PATH_OUTSIDE_WORKSPACE"],
+    ["char device", [{ path: "dev", type: "CharacterDevice" }], "INVALID_ARGUMENT"],
+    ["fifo", [{ path: "fifo", type: "FIFO" }], "INVALID_ARGUMENT"],
+    ["symlink out", [{ path: "esc", type: "SymbolicLink", linkpath: "/etc" }], "PATH_OUTSIDE_WORKSPACE"],
+    ["symlink up", [{ path: "up", type: "SymbolicLink", linkpath: "../.." }], "PATH_OUTSIDE_WORKSPACE"],
+    ["hard link out", [{ path: "hl", type: "Link", linkpath: "/etc/passwd" }], "PATH_OUTSIDE_WORKSPACE"],
+    [
+      "through a link",
+      [
+        { path: "in", type: "SymbolicLink", linkpath: "sub" },
+        { path: "in/x", type: "File", size: 1 },
+      ],
+      "PATH_OUTSIDE_WORKSPACE",
+    ],
+  ];
+  for (const [name, headers, code] of hostile) {
+    it(`refuses an archive with a ${name} entry and writes nothing`, async () => {
+      await assert.rejects(call("tar.import", { dest: "hostile" }, handTar(headers)), refused(code));
+      assert.equal(existsSync(join(root, "hostile", "x")), false);
+      assert.equal(existsSync(join(base, "evil")), false);
+      assert.equal(existsSync("/abs-evil"), false);
+    });
+  }
+});
+
+function handTar(headers: Array<Partial<tar.HeaderData>>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const h of headers) {
+    const block = Buffer.alloc(512);
+    new tar.Header({ mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, size: 0, ...h }).encode(block, 0);
+    blocks.push(block);
+    if (h.size) blocks.push(Buffer.alloc(512, "x"));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
