@@ -117,7 +117,12 @@ describe("agent archives", () => {
     assert.equal(out.artifact_type, "directory");
     const names: string[] = [];
     await new Promise<void>((res) => {
-      const p = new tar.Parser({ onReadEntry: (e) => (names.push(e.path), e.resume()) });
+      const p = new tar.Parser({
+        onReadEntry: (e) => {
+          names.push(e.path);
+          e.resume();
+        },
+      });
       p.on("end", () => res());
       p.end(Buffer.concat(chunks));
     });
