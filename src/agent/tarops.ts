@@ -100,53 +100,66 @@ export function tarHandlers(root = "/workspace"): Record<string, Handler> {
     [TarOp.IMPORT]: async (raw, ctx) => {
       const dest = ImportParams.parse(raw).dest ?? root;
       const { abs } = await confine(root, dest);
-      const existing = await lstat(abs).catch(() => undefined);
-      if (existing && !existing.isDirectory())
-        throw new PyroError("INVALID_ARGUMENT", `${dest} exists and is not a directory`);
-      await mkdir(abs, { recursive: true });
-      const staging = join(abs, `.pyro-import-${randomBytes(4).toString("hex")}`);
-      await mkdir(staging);
-      const links = new Set<string>();
-      let problem: PyroError | undefined;
-      let entryCount = 0;
-      let bytesWritten = 0;
-      try {
-        const unpack = new tar.Unpack({
-          cwd: staging,
-          strict: false,
-          preservePaths: false,
-          filter: (_path, entry) => {
-            const e = entry as tar.ReadEntry;
-            const why = entryProblem({ path: e.path, type: e.type, linkpath: e.linkpath }, links);
-            if (why) {
-              problem ??= why;
-              return false;
-            }
-            // No setuid or setgid bits from an archive.
-            if (e.mode !== undefined) e.mode &= 0o1777;
-            entryCount++;
-            if (e.type === "File" || e.type === "OldFile") bytesWritten += e.size ?? 0;
-            return true;
-          },
-        });
-        const done = new Promise<void>((res, rej) => {
-          unpack.on("close", () => res());
-          unpack.on("error", rej);
-        });
-        for await (const chunk of ctx.input) {
-          if (!unpack.write(chunk)) await new Promise((r) => unpack.once("drain", r));
-        }
-        unpack.end();
-        await done;
-        if (problem) throw problem;
-        await merge(staging, abs);
-      } catch (err) {
-        if (err instanceof PyroError) throw err;
-        throw new PyroError("INVALID_ARGUMENT", `the archive could not be read: ${(err as Error).message}`);
-      } finally {
-        await rm(staging, { recursive: true, force: true });
-      }
-      return { entry_count: entryCount, bytes_written: bytesWritten };
+      return extractArchive(ctx.input, abs);
     },
   };
+}
+
+/**
+ * Extracts a tar (or gzipped tar) stream into dest, which must already be confined. Entries go to a
+ * staging directory first and are refused whole on any hostile entry, so a refused archive changes
+ * nothing; a clean one is merged into place without following links already in dest. Used by the
+ * agent inside the sandbox and by the host to seed a workspace whose sandbox has not started.
+ */
+export async function extractArchive(
+  input: AsyncIterable<Uint8Array>,
+  dest: string,
+): Promise<{ entry_count: number; bytes_written: number }> {
+  const existing = await lstat(dest).catch(() => undefined);
+  if (existing && !existing.isDirectory())
+    throw new PyroError("INVALID_ARGUMENT", `${dest} exists and is not a directory`);
+  await mkdir(dest, { recursive: true });
+  const staging = join(dest, `.pyro-import-${randomBytes(4).toString("hex")}`);
+  await mkdir(staging);
+  const links = new Set<string>();
+  let problem: PyroError | undefined;
+  let entryCount = 0;
+  let bytesWritten = 0;
+  try {
+    const unpack = new tar.Unpack({
+      cwd: staging,
+      strict: false,
+      preservePaths: false,
+      filter: (_path, entry) => {
+        const e = entry as tar.ReadEntry;
+        const why = entryProblem({ path: e.path, type: e.type, linkpath: e.linkpath }, links);
+        if (why) {
+          problem ??= why;
+          return false;
+        }
+        // No setuid or setgid bits from an archive.
+        if (e.mode !== undefined) e.mode &= 0o1777;
+        entryCount++;
+        if (e.type === "File" || e.type === "OldFile") bytesWritten += e.size ?? 0;
+        return true;
+      },
+    });
+    const done = new Promise<void>((res, rej) => {
+      unpack.on("close", () => res());
+      unpack.on("error", rej);
+    });
+    for await (const chunk of input) {
+      if (!unpack.write(Buffer.from(chunk))) await new Promise((r) => unpack.once("drain", r));
+    }
+    unpack.end();
+    await done;
+    if (problem) throw problem;
+    await merge(staging, dest);
+  } catch (err) {
+    if (err instanceof PyroError) throw err;
+    throw new PyroError("INVALID_ARGUMENT", `the archive could not be read: ${(err as Error).message}`);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return { entry_count: entryCount, bytes_written: bytesWritten };
 }

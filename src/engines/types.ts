@@ -66,6 +66,13 @@ export interface Engine {
    * command as the container itself, so a one-shot run pays for nothing only persistent sandboxes
    * need (no supervisor, no agent); a microVM engine would boot and exec through its agent. */
   runOnce(spec: SandboxSpec, exec: OneShotExec): Promise<AgentExecResult>;
+  /** The host directory holding the guest's /workspace while the sandbox is not running, so a
+   * workspace can be seeded, reset and copied at host speed before its sandbox starts. */
+  workspaceLayer(runDir: string): string;
+  /** Runs fn with the running sandbox frozen and its /workspace readable on the host at `layer`
+   * (frozen, so a guest cannot swap files for links mid-read), or returns undefined when this
+   * engine cannot expose a running sandbox's files (the caller then asks the agent). */
+  withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined>;
   /** Releases what a dead owner left behind for this sandbox; returns what it cleaned. */
   cleanup(id: string, runDir: string): Promise<string[]>;
 }

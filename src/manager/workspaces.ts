@@ -1,12 +1,15 @@
 // Owns the workspace-core operations: a persistent sandbox per workspace under its own detached
 // supervisor, seeded from a directory or archive, with an immutable baseline taken at create that
 // diff and reset work against. Every guest path is confined again by the agent inside the sandbox.
+import { execFile } from "node:child_process";
 import { createReadStream, readlinkSync } from "node:fs";
 import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Readable } from "node:stream";
+import { promisify } from "node:util";
 import * as tar from "tar";
 import { z } from "zod";
+import { extractArchive } from "../agent/tarops.js";
 import { Stream } from "../channel/frame.js";
 import { type AgentExecResult, commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
@@ -43,10 +46,11 @@ import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
-import { buildDiff, compareTrees, type DiffResult, TreeEntry } from "./diff.js";
+import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
 import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 
+const run = promisify(execFile);
 const GUEST_ROOT = DEFAULTS.guestWorkspace;
 /** Bytes one tar stream may carry before the call is considered stuck. */
 const ARCHIVE_DEADLINE_MS = 10 * 60_000;
@@ -155,13 +159,19 @@ export class WorkspaceService {
       await names.release();
     }
     try {
-      await this.boot(record, environment);
+      // The sandbox is not running yet: seed its writable layer and take the baseline on the host,
+      // where a file costs a syscall instead of a trip through the sandbox's kernel.
+      const layer = getEngine(record.engine).workspaceLayer(this.records.paths(id).sandbox);
+      await mkdir(layer, { recursive: true, mode: 0o755 });
       if (seed) {
-        const pushed = await this.importSource(record, seed, GUEST_ROOT);
+        const skipped: string[] = [];
+        const input = seed.kind === "directory" ? packDirectory(seed.path, skipped) : createReadStream(seed.path);
+        const pushed = await extractArchive(input as AsyncIterable<Uint8Array>, layer);
         record.workspace_seed.entry_count = pushed.entry_count;
-        if (pushed.skipped.length) record.workspace_seed.skipped = pushed.skipped;
+        if (skipped.length) record.workspace_seed.skipped = skipped;
       }
-      await this.captureBaseline(record);
+      await this.captureBaseline(record, layer);
+      await this.boot(record, environment);
       await this.records.write(record);
       return this.info(record);
     } catch (err) {
@@ -413,16 +423,28 @@ export class WorkspaceService {
     const client = await this.client(record);
     const paths = this.records.paths(record.workspace_id);
     const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
-    const current = (
-      (await client.request("tree.manifest", { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS })) as {
-        entries: TreeEntry[];
-      }
-    ).entries;
-    const changes = compareTrees(baseline, current);
-    const result = await buildDiff(changes, {
-      readBaseline: (path) => readBaselineEntry(paths.baselineTree, path),
-      readCurrent: (path) => this.readGuestBytes(client, join(GUEST_ROOT, path)),
-    });
+    const readBaseline = (path: string) => readBaselineEntry(paths.baselineTree, path);
+    // Fast path: read the frozen sandbox's layer on the host; otherwise fingerprint in the guest.
+    const result =
+      (await getEngine(record.engine).withFrozenWorkspace(record.workspace_id, paths.sandbox, async (layer) =>
+        buildDiff(compareTrees(baseline, await manifestOfDir(layer)), {
+          readBaseline,
+          readCurrent: (path) => readFile(join(layer, path)),
+        }),
+      )) ??
+      (await (async () => {
+        const reply = (await client.request(
+          "tree.manifest",
+          { path: GUEST_ROOT },
+          { deadlineMs: ARCHIVE_DEADLINE_MS },
+        )) as {
+          entries: unknown;
+        };
+        return buildDiff(compareTrees(baseline, z.array(TreeEntry).parse(reply.entries)), {
+          readBaseline,
+          readCurrent: (path) => this.readGuestBytes(client, join(GUEST_ROOT, path)),
+        });
+      })());
     return { workspace_id: record.workspace_id, ...result };
   }
 
@@ -501,20 +523,13 @@ export class WorkspaceService {
     }
     const paths = this.records.paths(record.workspace_id);
     await this.halt(record);
-    // A fresh sandbox: the writable layer goes, the baseline comes back in.
+    // A fresh writable layer holding exactly the baseline, then a fresh sandbox on it.
+    const engine = getEngine(record.engine);
     for (const layer of ["upper", "work"]) await rm(join(paths.sandbox, layer), { recursive: true, force: true });
+    const layer = engine.workspaceLayer(paths.sandbox);
+    await mkdir(dirname(layer), { recursive: true });
+    await copyTree(paths.baselineTree, layer);
     await this.boot(record, await this.deps.ensureEnvironment(record.environment));
-    const client = await this.client(record);
-    await client.request(
-      "tar.import",
-      { dest: GUEST_ROOT },
-      {
-        deadlineMs: ARCHIVE_DEADLINE_MS,
-        input: tar.create({ cwd: paths.baselineTree, portable: true, follow: false }, [
-          ".",
-        ]) as unknown as AsyncIterable<Uint8Array>,
-      },
-    );
     const next = await this.records.mutate(record.workspace_id, (r) => ({
       ...r,
       desired_state: "running",
@@ -664,31 +679,12 @@ export class WorkspaceService {
     return { entry_count: result.entry_count, bytes_written: result.bytes_written, skipped };
   }
 
-  /** The immutable baseline: the guest's own fingerprint of /workspace and a host copy of its files. */
-  private async captureBaseline(record: WorkspaceRecord): Promise<void> {
-    const client = await this.client(record);
+  /** The immutable baseline: a host copy of /workspace at create and its fingerprint. */
+  private async captureBaseline(record: WorkspaceRecord, layer: string): Promise<void> {
     const paths = this.records.paths(record.workspace_id);
-    const manifest = (await client.request(
-      "tree.manifest",
-      { path: GUEST_ROOT },
-      { deadlineMs: ARCHIVE_DEADLINE_MS },
-    )) as {
-      entries: TreeEntry[];
-    };
-    await mkdir(paths.baselineTree, { recursive: true });
-    const extractor = tar.extract({ cwd: paths.baselineTree, strict: true, preservePaths: false });
-    const done = new Promise<void>((res, rej) => {
-      extractor.on("finish", () => res());
-      extractor.on("error", rej);
-    });
-    await client.request(
-      "tar.export",
-      { path: GUEST_ROOT },
-      { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => extractor.write(c) },
-    );
-    extractor.end();
-    await done;
-    await writeFile(paths.baselineManifest, JSON.stringify(manifest.entries));
+    await mkdir(dirname(paths.baselineTree), { recursive: true });
+    await copyTree(layer, paths.baselineTree);
+    await writeFile(paths.baselineManifest, JSON.stringify(await manifestOfDir(paths.baselineTree)));
   }
 
   /** Whole file bytes from the guest (binary-safe), through a one-entry tar export. */
@@ -715,6 +711,16 @@ function linkStaysInside(root: string, entryPath: string, target: string): boole
   if (isAbsolute(target)) return false;
   const resolved = resolve(root, dirname(entryPath), target);
   return resolved === root || !relative(root, resolved).startsWith("..");
+}
+
+/** cp -a: modes, symlinks (not followed), empty directories and timestamps, at host speed. */
+async function copyTree(from: string, to: string): Promise<void> {
+  await rm(to, { recursive: true, force: true });
+  try {
+    await run("cp", ["-a", "--no-target-directory", from, to]);
+  } catch (err) {
+    throw new PyroError("INTERNAL", `copying ${from} to ${to} failed: ${(err as { stderr?: string }).stderr ?? err}`);
+  }
 }
 
 /** buildDiff reads only files (symlinks come from their manifest entry). */

@@ -8,6 +8,7 @@ import { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import type { AgentExecResult } from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
+import { acquireLock } from "../../environments/lock.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "./network.js";
@@ -140,6 +141,29 @@ export class GvisorEngine implements Engine {
       }
     }
     return result;
+  }
+
+  /** The environment's /workspace is empty, so the overlay's upper layer holds all of it. */
+  workspaceLayer(runDir: string): string {
+    return join(gvisorDirs(runDir).upper, "workspace");
+  }
+
+  /** gVisor writes through to the upper layer as each guest syscall returns (tested), so a paused
+   * sandbox's layer is exactly its /workspace. The freeze lock keeps two readers from resuming
+   * each other's freeze. */
+  async withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
+    const { runscRoot } = gvisorDirs(runDir);
+    const lock = await acquireLock(join(runDir, "freeze.lock"), { timeoutMs: 60_000, pollMs: 5 });
+    try {
+      await runsc(runscRoot, ["pause", id]);
+      try {
+        return await fn(this.workspaceLayer(runDir));
+      } finally {
+        await runsc(runscRoot, ["resume", id]);
+      }
+    } finally {
+      await lock.release();
+    }
   }
 
   async cleanup(id: string, runDir: string): Promise<string[]> {
