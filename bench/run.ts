@@ -1,7 +1,8 @@
 // `npm run bench [-- --json]`: medians and p90s of pyro's hot paths next to the floors measured in
 // the same run, so the ratios mean something on a shared, noisy machine. A benchmark, not a test.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -9,6 +10,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { buildOciSpec } from "../src/engines/gvisor/oci.js";
 import { EnvironmentStore } from "../src/environments/index.js";
 import { resolvePaths } from "../src/manager/paths.js";
+import { Pyro } from "../src/sdk/pyro.js";
 import { PACKAGE_ROOT } from "../src/version.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
@@ -100,8 +102,7 @@ const cases: Array<[string, () => unknown, string | null]> = [
   ],
 ];
 const rows: Row[] = [];
-for (const [name, fn, floor] of cases) {
-  const { median, p90 } = await measure(fn);
+const addRow = (name: string, median: number, p90: number, floor: string | null) => {
   const base = floor ? rows.find((r) => r.name === floor) : undefined;
   rows.push({
     name,
@@ -110,9 +111,81 @@ for (const [name, fn, floor] of cases) {
     floor,
     ratio: base ? Number((median / base.median_ms).toFixed(2)) : null,
   });
+};
+for (const [name, fn, floor] of cases) {
+  const { median, p90 } = await measure(fn);
+  addRow(name, median, p90, floor);
 }
 await client.close();
+
+// ---- workspaces ----------------------------------------------------------------------------------
+const pyro = new Pyro({ stateDir: join(stateDir, "state") });
+const repo = join(stateDir, "repo");
+makeTree(repo, 2000);
+const ws = await pyro.createWorkspace({ environment: "debian:12" });
+// sandbox-spawn: spawning /bin/true from a loop already inside the same sandbox (median per spawn).
+const spawnLoop = await pyro.execWorkspace({
+  workspace: ws.workspace_id,
+  command: [
+    "python3",
+    "-c",
+    "import subprocess,time,statistics\nt=[]\nfor _ in range(60):\n s=time.perf_counter(); subprocess.run(['/bin/true']); t.append((time.perf_counter()-s)*1000)\nt.sort(); print(statistics.median(t), t[int(len(t)*0.9)])",
+  ],
+});
+const [spawnMedian, spawnP90] = spawnLoop.stdout.trim().split(" ").map(Number);
+addRow("sandbox-spawn", spawnMedian!, spawnP90!, null);
+const wsExec = await measure(() => pyro.execWorkspace({ workspace: ws.workspace_id, command: ["/bin/true"] }));
+addRow("workspace-exec", wsExec.median, wsExec.p90, "sandbox-spawn");
+await pyro.deleteWorkspace({ workspace: ws.workspace_id });
+
+// workspace-create-seeded (2,000 files) has no floor of its own; sandbox start is its context.
+const created: string[] = [];
+const createSeeded = await measure(async () => {
+  created.push((await pyro.createWorkspace({ environment: "debian:12", seed_path: repo })).workspace_id);
+});
+addRow("workspace-create-seeded", createSeeded.median, createSeeded.p90, null);
+for (const id of created.slice(1)) await pyro.deleteWorkspace({ workspace: id });
+const seeded = created[0]!;
+
+// workspace-diff: 2,000 files, 10 changed, against git diff --no-index of the same two trees.
+const changedTree = join(stateDir, "repo-changed");
+cpSync(repo, changedTree, { recursive: true });
+for (let i = 0; i < 10; i++) {
+  const rel = `dir${i}/file${i}.txt`;
+  appendFileSync(join(changedTree, rel), "changed\n");
+  await pyro.writeWorkspaceFile({
+    workspace: seeded,
+    path: rel,
+    text: `${readFileSync(join(repo, rel), "utf8")}changed\n`,
+  });
+}
+const gitDiff = await measure(() => spawnSync("git", ["diff", "--no-index", "--stat", repo, changedTree]));
+addRow("git-diff-no-index", gitDiff.median, gitDiff.p90, null);
+const wsDiff = await measure(() => pyro.diffWorkspace({ workspace: seeded }));
+addRow("workspace-diff", wsDiff.median, wsDiff.p90, "git-diff-no-index");
+
+// sync-push throughput (reported as ms for 64 MiB; MB/s in the notes) against tar | tar on the host.
+const blob = join(stateDir, "blob");
+mkdirSync(blob);
+for (let i = 0; i < 16; i++) writeFileSync(join(blob, `b${i}`), randomBytes(4 * 1024 * 1024));
+const tarTar = await measure(() => {
+  const out = join(stateDir, `tt-${Date.now()}`);
+  mkdirSync(out);
+  ok(spawnSync("sh", ["-c", `tar -C ${blob} -cf - . | tar -C ${out} -xf -`]), "tar | tar");
+  rmSync(out, { recursive: true, force: true });
+});
+addRow("tar-pipe-64MiB", tarTar.median, tarTar.p90, null);
+const push = await measure(() =>
+  pyro.pushWorkspaceSync({ workspace: seeded, source_path: blob, dest: "/workspace/blob" }),
+);
+addRow("sync-push-64MiB", push.median, push.p90, "tar-pipe-64MiB");
+await pyro.deleteWorkspace({ workspace: seeded });
+await pyro.close();
 rmSync(stateDir, { recursive: true, force: true });
+
+const pushRow = rows.find((r) => r.name === "sync-push-64MiB")!;
+const tarRow = rows.find((r) => r.name === "tar-pipe-64MiB")!;
+const mbps = (ms: number) => (64 / (ms / 1000)).toFixed(0);
 
 console.log(
   `pyro bench: ${RUNS} runs per case after one warm-up; ${cpus().length} cores; ${new Date().toISOString()}\n`,
@@ -124,4 +197,14 @@ for (const r of rows) {
     `| ${r.name} | ${r.median_ms} | ${r.p90_ms} | ${r.floor ?? "—"} | ${r.ratio === null ? "" : `${r.ratio}×`} |`,
   );
 }
+console.log(`\nsync-push: ${mbps(pushRow.median_ms)} MB/s; tar | tar on the host: ${mbps(tarRow.median_ms)} MB/s`);
 if (JSON_OUT) console.log(JSON.stringify({ rows }));
+
+/** A tree shaped like a small repository: nested directories of small text files. */
+function makeTree(root: string, files: number): void {
+  for (let i = 0; i < files; i++) {
+    const dir = join(root, `dir${i % 50}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `file${i}.txt`), `file ${i}\n${"line of text\n".repeat(20)}`);
+  }
+}

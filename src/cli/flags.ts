@@ -1,8 +1,13 @@
 // Owns checking CLI values against the contract schemas: the flags are gathered into the payload
 // object, parsed by the operation's zod schema, and any issue becomes a usage error (exit 2) that
-// names the flag the user typed rather than the payload field.
+// names the flag the user typed rather than the payload field. Also the two flag shapes the schemas
+// cannot see: repeated `KEY=VALUE` flags and `--text TEXT | --text-file FILE` pairs.
+import { isUtf8 } from "node:buffer";
+import { readFile } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { UsageError } from "clipanion";
 import type { z } from "zod";
+import { PyroError } from "../contract/errors.js";
 import { formatIssues } from "../sdk/validate.js";
 
 /** `mem_mib` → `--mem-mib`, unless `names` says otherwise (positionals such as ENV). */
@@ -11,7 +16,9 @@ export function parseFlags<S extends z.ZodType>(
   input: Record<string, unknown>,
   names: Readonly<Record<string, string>> = {},
 ): z.output<S> {
-  const parsed = schema.safeParse(input);
+  // A flag not given is left out, not passed as undefined: the operation sees only what was said.
+  const given = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
+  const parsed = schema.safeParse(given);
   if (parsed.success) return parsed.data;
   throw new UsageError(
     formatIssues(parsed.error, input, (path) => {
@@ -19,4 +26,59 @@ export function parseFlags<S extends z.ZodType>(
       return names[field] ?? `--${field.replaceAll("_", "-")}`;
     }),
   );
+}
+
+/** Repeated `--label K=V` flags as a record; the value may hold `=`, the key may not be empty. */
+export function keyValues(flag: string, values: readonly string[] | undefined): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const item of values ?? []) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} must be KEY=VALUE (got ${JSON.stringify(item)})`);
+    pairs[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return pairs;
+}
+
+export interface TextSource {
+  /** The inline flag and its value (`--text`). */
+  text: [flag: string, value: string | undefined];
+  /** The file flag and its value (`--text-file`); `-` reads stdin. */
+  file: [flag: string, value: string | undefined];
+}
+
+/** The content given by exactly one of an inline flag and a file flag, as UTF-8 text. */
+export async function textFrom(source: TextSource, stdin: Readable): Promise<string> {
+  const [textFlag, text] = source.text;
+  const [fileFlag, file] = source.file;
+  if (text !== undefined && file !== undefined) throw new UsageError(`give ${textFlag} or ${fileFlag}, not both`);
+  if (text !== undefined) return text;
+  if (file === undefined)
+    throw new UsageError(`give the content with ${textFlag} TEXT or ${fileFlag} FILE (- for stdin)`);
+  let bytes: Buffer;
+  try {
+    bytes = file === "-" ? await readAll(stdin) : await readFile(file);
+  } catch (err) {
+    throw new PyroError("INVALID_ARGUMENT", `cannot read ${fileFlag} ${file}: ${why(err)}`);
+  }
+  if (!isUtf8(bytes)) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `${fileFlag} ${file} is not UTF-8 text; copy binary files in with pyro workspace sync push`,
+    );
+  }
+  return bytes.toString("utf8");
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks);
+}
+
+function why(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "no such file";
+  if (code === "EISDIR") return "it is a directory";
+  if (code === "EACCES") return "permission denied";
+  return err instanceof Error ? err.message : String(err);
 }

@@ -27,6 +27,15 @@ function statusValue(value: Exclude<StatusValue, undefined>): string {
   return text === "" || /[\s"=]/.test(text) ? JSON.stringify(text) : text;
 }
 
+/**
+ * A guest command's stdout and stderr as pyro prints them (`run`, `workspace exec`): unchanged,
+ * except that stderr ends in a newline so the status line after it starts on a line of its own.
+ */
+export function guestStreams(result: { stdout: string; stderr: string }): { stdout: string; stderr: string } {
+  const { stdout, stderr } = result;
+  return { stdout, stderr: stderr === "" || stderr.endsWith("\n") ? stderr : `${stderr}\n` };
+}
+
 export class Output {
   private spinner: Ora | undefined;
 

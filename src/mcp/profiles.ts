@@ -8,9 +8,26 @@ export type McpProfile = z.infer<typeof McpProfile>;
 export const DEFAULT_PROFILE: McpProfile = "workspace-core";
 
 const VM_RUN = ["vm_run"] as const;
-// workspace_create, workspace_exec, ... join here as they are implemented.
-const WORKSPACE_CORE = [...VM_RUN] as const;
-const WORKSPACE_FULL = [...WORKSPACE_CORE, "vm_list_environments"] as const;
+const WORKSPACE_CORE = [
+  ...VM_RUN,
+  "workspace_create",
+  "workspace_list",
+  "workspace_update",
+  "workspace_status",
+  "workspace_logs",
+  "workspace_summary",
+  "workspace_delete",
+  "workspace_exec",
+  "workspace_sync_push",
+  "workspace_file_list",
+  "workspace_file_read",
+  "workspace_file_write",
+  "workspace_patch_apply",
+  "workspace_diff",
+  "workspace_export",
+  "workspace_reset",
+] as const;
+const WORKSPACE_FULL = [...WORKSPACE_CORE, "vm_list_environments", "workspace_stop", "workspace_start"] as const;
 
 export type ToolName = (typeof WORKSPACE_FULL)[number];
 

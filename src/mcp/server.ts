@@ -46,6 +46,19 @@ const INSTRUCTIONS = [
   "A command that exits non-zero is a normal result: read its exit_code, stdout and stderr.",
 ].join(" ");
 
+const WORKSPACE_INSTRUCTIONS = [
+  "For multi-step work (reproduce, edit, build, test) use a workspace instead: workspace_create with",
+  "seed_path set to the project directory copies it into /workspace; then workspace_exec runs commands,",
+  "workspace_file_read/workspace_file_write/workspace_patch_apply read and edit files, workspace_diff",
+  "shows everything changed since create, workspace_export copies results out and workspace_reset starts",
+  "over. Every `workspace` argument takes the id or the name. Delete workspaces with workspace_delete",
+  "when done.",
+].join(" ");
+
+function instructionsFor(profile: McpProfile): string {
+  return profile === "vm-run" ? INSTRUCTIONS : `${INSTRUCTIONS} ${WORKSPACE_INSTRUCTIONS}`;
+}
+
 function stderrLog(line: string): void {
   process.stderr.write(`${line}\n`);
 }
@@ -81,7 +94,7 @@ function buildServer(options: CreateServerOptions): BuiltServer {
   const lazy = new LazyManager(manager, managerOptions);
   const inflight = new Set<Promise<unknown>>();
 
-  const server = new McpServer({ name: "pyro", version: PYRO_VERSION }, { instructions: INSTRUCTIONS });
+  const server = new McpServer({ name: "pyro", version: PYRO_VERSION }, { instructions: instructionsFor(profile) });
 
   async function invoke(tool: PyroTool, args: unknown, extra: Extra): Promise<CallToolResult> {
     try {

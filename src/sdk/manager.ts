@@ -2,14 +2,38 @@
 // and a lazy loader so that `pyro --version`, `pyro help` and `import { Pyro }` do not pay for
 // loading engines and supervisors they may never use (process start-up is slow on nested hosts).
 import type { Manager, ManagerOptions } from "../manager/manager.js";
+import type { WorkspaceService } from "../manager/workspaces.js";
 
 export type { ManagerOptions, ProgressReporter } from "../manager/manager.js";
+
+/** The workspace-core operations the faces call: each takes its contract params, returns its payload. */
+export type WorkspaceApi = Pick<
+  WorkspaceService,
+  | "create"
+  | "list"
+  | "update"
+  | "status"
+  | "logs"
+  | "summary"
+  | "delete"
+  | "stop"
+  | "start"
+  | "exec"
+  | "syncPush"
+  | "export"
+  | "diff"
+  | "listFiles"
+  | "readFile"
+  | "writeFile"
+  | "applyPatch"
+  | "reset"
+>;
 
 /** What the faces use of the manager; tests hand in a fake with this shape. */
 export type ManagerApi = Pick<
   Manager,
   "run" | "listEnvironments" | "pullEnvironment" | "inspectEnvironment" | "pruneEnvironments" | "doctor" | "close"
->;
+> & { readonly workspaces: WorkspaceApi };
 
 export async function openManager(opts: ManagerOptions = {}): Promise<ManagerApi> {
   const { Manager } = await import("../manager/manager.js");

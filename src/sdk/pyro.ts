@@ -1,6 +1,7 @@
 // Owns the TypeScript SDK: `new Pyro()` and its camelCase methods. Each method takes one options
 // object whose fields are the contract's payload fields and returns the contract's payload, so code
 // moves between the SDK, `pyro ... --json` and MCP tool calls without renaming anything.
+import type { z } from "zod";
 import {
   type DoctorResult,
   EngineChoice,
@@ -11,6 +12,33 @@ import {
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
+import {
+  ExportParams,
+  type ExportResult,
+  FileListParams,
+  type FileListResult,
+  FileReadParams,
+  type FileReadResult,
+  FileWriteParams,
+  type FileWriteResult,
+  PatchApplyParams,
+  type PatchApplyResult,
+  ResetParams,
+  type ResetResult,
+  SyncPushParams,
+  type SyncPushResult,
+  WorkspaceCreateParams,
+  type WorkspaceDeleteResult,
+  type WorkspaceDiffResult,
+  WorkspaceExecParams,
+  type WorkspaceExecResult,
+  type WorkspaceInfo,
+  type WorkspaceListResult,
+  type WorkspaceLogsResult,
+  WorkspaceRefParams,
+  type WorkspaceSummary,
+  WorkspaceUpdateParams,
+} from "../contract/workspace.js";
 import { LazyManager, type ManagerApi, type ManagerOptions, type ProgressReporter } from "./manager.js";
 import { DoctorParams, EnvironmentParams, EnvironmentPullParams } from "./params.js";
 import { parseOrThrow } from "./validate.js";
@@ -33,6 +61,19 @@ export interface CallOptions {
 
 // Strict copies: a misspelt field (`memMib`) would otherwise be dropped and its default used.
 const RunRequest = RunParams.strict();
+const Strict = {
+  create: WorkspaceCreateParams.strict(),
+  update: WorkspaceUpdateParams.strict(),
+  ref: WorkspaceRefParams.strict(),
+  exec: WorkspaceExecParams.strict(),
+  syncPush: SyncPushParams.strict(),
+  export: ExportParams.strict(),
+  listFiles: FileListParams.strict(),
+  readFile: FileReadParams.strict(),
+  writeFile: FileWriteParams.strict(),
+  applyPatch: PatchApplyParams.strict(),
+  reset: ResetParams.strict(),
+};
 
 export class Pyro {
   readonly #manager: LazyManager;
@@ -87,8 +128,113 @@ export class Pyro {
     return (await this.#manager.get()).doctor(request);
   }
 
+  // ---- workspaces: persistent sandboxes; `workspace` is the id or the unique name ---------------
+
+  /**
+   * Creates and starts a persistent workspace, optionally seeded from a host directory or archive
+   * into /workspace; what it holds then is the baseline that diff and reset work against.
+   */
+  createWorkspace(params: WorkspaceCreateParams = {}): Promise<WorkspaceInfo> {
+    return this.#workspaces("createWorkspace", Strict.create, params, (ws, request) => ws.create(request));
+  }
+
+  /** Every workspace, most recently active first. */
+  async listWorkspaces(): Promise<WorkspaceListResult> {
+    return (await this.#manager.get()).workspaces.list();
+  }
+
+  /** Renames a workspace or sets (`labels`) and removes (`clear_labels`) labels. */
+  updateWorkspace(params: WorkspaceUpdateParams): Promise<WorkspaceInfo> {
+    return this.#workspaces("updateWorkspace", Strict.update, params, (ws, request) => ws.update(request));
+  }
+
+  statusWorkspace(params: WorkspaceRefParams): Promise<WorkspaceInfo> {
+    return this.#workspaces("statusWorkspace", Strict.ref, params, (ws, request) => ws.status(request));
+  }
+
+  /** The workspace's command history (exit codes, durations, output sizes; not the output). */
+  logsWorkspace(params: WorkspaceRefParams): Promise<WorkspaceLogsResult> {
+    return this.#workspaces("logsWorkspace", Strict.ref, params, (ws, request) => ws.logs(request));
+  }
+
+  /** Commands run, files changed since create, exports and resets, in one payload. */
+  summarizeWorkspace(params: WorkspaceRefParams): Promise<WorkspaceSummary> {
+    return this.#workspaces("summarizeWorkspace", Strict.ref, params, (ws, request) => ws.summary(request));
+  }
+
+  /** Stops the sandbox and removes everything the workspace kept; deleting one already gone succeeds. */
+  deleteWorkspace(params: WorkspaceRefParams): Promise<WorkspaceDeleteResult> {
+    return this.#workspaces("deleteWorkspace", Strict.ref, params, (ws, request) => ws.delete(request));
+  }
+
+  /** Stops the sandbox; /workspace is kept for startWorkspace. */
+  stopWorkspace(params: WorkspaceRefParams): Promise<WorkspaceInfo> {
+    return this.#workspaces("stopWorkspace", Strict.ref, params, (ws, request) => ws.stop(request));
+  }
+
+  startWorkspace(params: WorkspaceRefParams): Promise<WorkspaceInfo> {
+    return this.#workspaces("startWorkspace", Strict.ref, params, (ws, request) => ws.start(request));
+  }
+
+  /**
+   * Runs one command in the workspace. A command that runs and fails resolves with its
+   * `exit_code`; only a failure to run it rejects (PyroError).
+   */
+  execWorkspace(params: WorkspaceExecParams): Promise<WorkspaceExecResult> {
+    return this.#workspaces("execWorkspace", Strict.exec, params, (ws, request) => ws.exec(request));
+  }
+
+  /** Copies a host directory or .tar/.tar.gz/.tgz into the workspace (default /workspace). */
+  pushWorkspaceSync(params: SyncPushParams): Promise<SyncPushResult> {
+    return this.#workspaces("pushWorkspaceSync", Strict.syncPush, params, (ws, request) => ws.syncPush(request));
+  }
+
+  /** Copies a file or directory out of the workspace to a host path that does not exist yet. */
+  exportWorkspace(params: ExportParams): Promise<ExportResult> {
+    return this.#workspaces("exportWorkspace", Strict.export, params, (ws, request) => ws.export(request));
+  }
+
+  /** Everything changed in /workspace since create, as a summary, a file list and a unified patch. */
+  diffWorkspace(params: WorkspaceRefParams): Promise<WorkspaceDiffResult> {
+    return this.#workspaces("diffWorkspace", Strict.ref, params, (ws, request) => ws.diff(request));
+  }
+
+  listWorkspaceFiles(params: FileListParams): Promise<FileListResult> {
+    return this.#workspaces("listWorkspaceFiles", Strict.listFiles, params, (ws, request) => ws.listFiles(request));
+  }
+
+  readWorkspaceFile(params: FileReadParams): Promise<FileReadResult> {
+    return this.#workspaces("readWorkspaceFile", Strict.readFile, params, (ws, request) => ws.readFile(request));
+  }
+
+  /** Replaces a file's whole content (creating parent directories). */
+  writeWorkspaceFile(params: FileWriteParams): Promise<FileWriteResult> {
+    return this.#workspaces("writeWorkspaceFile", Strict.writeFile, params, (ws, request) => ws.writeFile(request));
+  }
+
+  /** Applies a unified diff to /workspace, all files or none. */
+  applyWorkspacePatch(params: PatchApplyParams): Promise<PatchApplyResult> {
+    return this.#workspaces("applyWorkspacePatch", Strict.applyPatch, params, (ws, request) => ws.applyPatch(request));
+  }
+
+  /** Puts /workspace back to the baseline taken at create, in a fresh sandbox. */
+  resetWorkspace(params: ResetParams): Promise<ResetResult> {
+    return this.#workspaces("resetWorkspace", Strict.reset, params, (ws, request) => ws.reset(request));
+  }
+
   /** Releases the runtime this instance opened. Calling a method afterwards opens it again. */
   async close(): Promise<void> {
     await this.#manager.close();
+  }
+
+  /** Validates `params` in the method's own name, then calls the workspace operation. */
+  async #workspaces<S extends z.ZodType, R>(
+    method: string,
+    schema: S,
+    params: unknown,
+    call: (workspaces: ManagerApi["workspaces"], request: z.output<S>) => Promise<R>,
+  ): Promise<R> {
+    const request = parseOrThrow(schema, params, method);
+    return call((await this.#manager.get()).workspaces, request);
   }
 }

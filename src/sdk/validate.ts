@@ -68,6 +68,10 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
     }
     case "unrecognized_keys":
       return `has unknown field${issue.keys.length === 1 ? "" : "s"} ${issue.keys.join(", ")}`;
+    case "invalid_key": {
+      const why = issue.issues.map((inner) => inner.message).join("; ");
+      return `has an invalid key ${show(issue.path[issue.path.length - 1])}${why ? ` (${why})` : ""}`;
+    }
     default:
       return `is not valid (${issue.message})`;
   }
@@ -78,7 +82,12 @@ export function formatIssues(error: z.ZodError, input: unknown, nameOf: FieldNam
   return error.issues
     .map((issue) => {
       // An unknown key belongs to the object that holds it, so name that object's keys instead.
-      const subject = issue.code === "unrecognized_keys" && issue.path.length === 0 ? "request" : nameOf(issue.path);
+      const subject =
+        issue.code === "unrecognized_keys" && issue.path.length === 0
+          ? "request"
+          : issue.code === "invalid_key"
+            ? nameOf(issue.path.slice(0, -1))
+            : nameOf(issue.path);
       return `${subject} ${describeIssue(issue, valueAt(input, issue.path))}`;
     })
     .join("; ");

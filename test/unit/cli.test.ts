@@ -83,6 +83,8 @@ function fakeManager(over: Partial<ManagerApi> = {}): Fake {
     ),
     doctor: record("doctor", over.doctor ?? (async () => DOCTOR)),
     close: record("close", over.close ?? (async () => {})),
+    // The workspace commands have their own suite (workspace-faces.test.ts).
+    workspaces: over.workspaces ?? ({} as ManagerApi["workspaces"]),
   };
 }
 

@@ -47,6 +47,8 @@ function fakeManager(run: ManagerApi["run"] = async () => RESULT): ManagerApi & 
     pruneEnvironments: async () => unexpected(),
     doctor: async () => unexpected(),
     close: async () => {},
+    // The workspace tools have their own suite (workspace-faces.test.ts).
+    workspaces: {} as ManagerApi["workspaces"],
   };
 }
 
@@ -60,11 +62,18 @@ async function connect(profile: McpProfile | undefined, manager: ManagerApi = fa
 }
 
 describe("MCP profiles", () => {
-  it("exposes vm_run only in vm-run and workspace-core, and everything in workspace-full", async () => {
+  it("exposes vm_run alone in vm-run, and vm_list_environments only in workspace-full", async () => {
+    const workspaceCore = PROFILE_TOOLS["workspace-core"].filter((name) => name.startsWith("workspace_"));
     const expected: Record<McpProfile, string[]> = {
       "vm-run": ["vm_run"],
-      "workspace-core": ["vm_run"],
-      "workspace-full": ["vm_list_environments", "vm_run"],
+      "workspace-core": ["vm_run", ...workspaceCore].sort(),
+      "workspace-full": [
+        "vm_list_environments",
+        "vm_run",
+        ...workspaceCore,
+        "workspace_start",
+        "workspace_stop",
+      ].sort(),
     };
     for (const profile of McpProfile.options) {
       const { client } = await connect(profile);

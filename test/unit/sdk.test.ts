@@ -43,6 +43,8 @@ function fakeManager() {
     close: async () => {
       calls.push({ method: "close", args: [] });
     },
+    // The workspace methods have their own suite (workspace-faces.test.ts).
+    workspaces: {} as ManagerApi["workspaces"],
   };
   return { manager, calls };
 }

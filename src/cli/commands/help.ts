@@ -8,13 +8,16 @@ import type { Output } from "../output.js";
 import { table } from "../table.js";
 
 /** Categories in the order a newcomer needs them; clipanion would sort them alphabetically. */
-const CATEGORY_ORDER = ["Sandboxes", "Environments", "MCP", "Host", "General"];
+const CATEGORY_ORDER = ["Sandboxes", "Workspaces", "Environments", "MCP", "Host", "General"];
 
 const FIRST_STEPS = `
 First steps:
   pyro doctor                            check the host and see which engine runs
   pyro env pull debian:12                build the default environment once
   pyro run debian:12 -- git --version    run a command in a throwaway sandbox
+  pyro workspace create debian:12 --seed-path . --name fix
+                                         a persistent sandbox holding a copy of this checkout
+  pyro workspace exec fix -- git status  run commands in it; then workspace diff, export, delete
   pyro mcp serve                         serve the tools to an agent over MCP
 
 Connect an agent:

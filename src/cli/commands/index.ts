@@ -11,11 +11,47 @@ import { HelpCommand } from "./help.js";
 import { McpServeCommand } from "./mcp/serve.js";
 import { RunCommand } from "./run.js";
 import { VersionCommand } from "./version.js";
+import { WorkspaceCreateCommand } from "./workspace/create.js";
+import { WorkspaceDeleteCommand } from "./workspace/delete.js";
+import { WorkspaceDiffCommand } from "./workspace/diff.js";
+import { WorkspaceExecCommand } from "./workspace/exec.js";
+import { WorkspaceExportCommand } from "./workspace/export.js";
+import { WorkspaceFileListCommand } from "./workspace/file/list.js";
+import { WorkspaceFileReadCommand } from "./workspace/file/read.js";
+import { WorkspaceFileWriteCommand } from "./workspace/file/write.js";
+import { WorkspaceListCommand } from "./workspace/list.js";
+import { WorkspaceLogsCommand } from "./workspace/logs.js";
+import { WorkspacePatchApplyCommand } from "./workspace/patch/apply.js";
+import { WorkspaceResetCommand } from "./workspace/reset.js";
+import { WorkspaceStartCommand } from "./workspace/start.js";
+import { WorkspaceStatusCommand } from "./workspace/status.js";
+import { WorkspaceStopCommand } from "./workspace/stop.js";
+import { WorkspaceSummaryCommand } from "./workspace/summary.js";
+import { WorkspaceSyncPushCommand } from "./workspace/sync/push.js";
+import { WorkspaceUpdateCommand } from "./workspace/update.js";
 
 export const COMMANDS: readonly CommandClass<PyroContext>[] = [
   HelpCommand,
   VersionCommand,
   RunCommand,
+  WorkspaceCreateCommand,
+  WorkspaceListCommand,
+  WorkspaceStatusCommand,
+  WorkspaceUpdateCommand,
+  WorkspaceExecCommand,
+  WorkspaceSyncPushCommand,
+  WorkspaceFileListCommand,
+  WorkspaceFileReadCommand,
+  WorkspaceFileWriteCommand,
+  WorkspacePatchApplyCommand,
+  WorkspaceDiffCommand,
+  WorkspaceExportCommand,
+  WorkspaceResetCommand,
+  WorkspaceLogsCommand,
+  WorkspaceSummaryCommand,
+  WorkspaceStopCommand,
+  WorkspaceStartCommand,
+  WorkspaceDeleteCommand,
   EnvListCommand,
   EnvPullCommand,
   EnvInspectCommand,

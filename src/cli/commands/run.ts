@@ -6,7 +6,7 @@ import { RunParams } from "../../contract/schemas.js";
 import { PyroCommand } from "../base.js";
 import { commandFromWords } from "../command-words.js";
 import { parseFlags } from "../flags.js";
-import type { Output } from "../output.js";
+import { guestStreams, type Output } from "../output.js";
 
 export class RunCommand extends PyroCommand {
   static override paths = [["run"]];
@@ -72,15 +72,13 @@ export class RunCommand extends PyroCommand {
     const manager = await this.context.manager();
     const { signal } = this.context;
     const result = await manager.run(params, { signal, progress: out.progress() });
-    // The status line that follows must start on a line of its own.
-    const stderr = result.stderr === "" || result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`;
     if (signal.aborted) {
       // Interrupted while the command ran: the guest was killed for us, so its exit code (137) is
       // not the command's. Show what it printed, as a terminal would have, and report the interrupt.
-      if (!out.json) out.result(result, { stdout: result.stdout, stderr });
+      if (!out.json) out.result(result, guestStreams(result));
       return out.interrupted(String(signal.reason));
     }
-    out.result(result, { stdout: result.stdout, stderr });
+    out.result(result, guestStreams(result));
     out.status({
       environment: result.environment,
       engine: result.execution_mode,

@@ -3,8 +3,44 @@ import type { ToolName } from "../profiles.js";
 import type { PyroTool } from "../tool.js";
 import { vmListEnvironments } from "./vm-list-environments.js";
 import { vmRun } from "./vm-run.js";
+import { workspaceCreate } from "./workspace-create.js";
+import { workspaceDelete } from "./workspace-delete.js";
+import { workspaceDiff } from "./workspace-diff.js";
+import { workspaceExec } from "./workspace-exec.js";
+import { workspaceExport } from "./workspace-export.js";
+import { workspaceFileList } from "./workspace-file-list.js";
+import { workspaceFileRead } from "./workspace-file-read.js";
+import { workspaceFileWrite } from "./workspace-file-write.js";
+import { workspaceList } from "./workspace-list.js";
+import { workspaceLogs } from "./workspace-logs.js";
+import { workspacePatchApply } from "./workspace-patch-apply.js";
+import { workspaceReset } from "./workspace-reset.js";
+import { workspaceStart } from "./workspace-start.js";
+import { workspaceStatus } from "./workspace-status.js";
+import { workspaceStop } from "./workspace-stop.js";
+import { workspaceSummary } from "./workspace-summary.js";
+import { workspaceSyncPush } from "./workspace-sync-push.js";
+import { workspaceUpdate } from "./workspace-update.js";
 
 export const TOOLS: Readonly<Record<ToolName, PyroTool>> = {
   vm_run: vmRun,
   vm_list_environments: vmListEnvironments,
+  workspace_create: workspaceCreate,
+  workspace_list: workspaceList,
+  workspace_update: workspaceUpdate,
+  workspace_status: workspaceStatus,
+  workspace_logs: workspaceLogs,
+  workspace_summary: workspaceSummary,
+  workspace_delete: workspaceDelete,
+  workspace_stop: workspaceStop,
+  workspace_start: workspaceStart,
+  workspace_exec: workspaceExec,
+  workspace_sync_push: workspaceSyncPush,
+  workspace_export: workspaceExport,
+  workspace_diff: workspaceDiff,
+  workspace_file_list: workspaceFileList,
+  workspace_file_read: workspaceFileRead,
+  workspace_file_write: workspaceFileWrite,
+  workspace_patch_apply: workspacePatchApply,
+  workspace_reset: workspaceReset,
 };

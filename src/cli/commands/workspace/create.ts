@@ -1,0 +1,88 @@
+// Owns `pyro workspace create`: a persistent sandbox, optionally seeded from a host directory or
+// archive; what /workspace holds when it returns is the baseline diff and reset work against.
+import { Command, Option } from "clipanion";
+import * as t from "typanion";
+import { DEFAULTS, LIMITS } from "../../../contract/defaults.js";
+import { WorkspaceCreateParams } from "../../../contract/workspace.js";
+import { PyroCommand } from "../../base.js";
+import { keyValues, parseFlags } from "../../flags.js";
+import type { Output } from "../../output.js";
+import { describeWorkspace, POSITIONALS } from "./render.js";
+
+export class WorkspaceCreateCommand extends PyroCommand {
+  static override paths = [["workspace", "create"]];
+
+  static override usage = Command.Usage({
+    category: "Workspaces",
+    description: "create and start a persistent workspace",
+    details: `
+      Starts a sandbox from \`ENV\` (default \`${DEFAULTS.environment}\`) that keeps its \`/workspace\` and its processes between commands, until it is deleted or stays idle for \`--ttl-seconds\` (default ${DEFAULTS.ttlSeconds}; 0 keeps it forever).
+
+      \`--seed-path\` copies a host directory or a .tar, .tar.gz or .tgz archive into \`/workspace\` first; symlinks that point outside it are left out. What \`/workspace\` holds when create returns is the baseline that \`pyro workspace diff\` compares against and \`pyro workspace reset\` restores.
+
+      A \`--name\` must be unique; every other command accepts it in place of the id. \`--label KEY=VALUE\` may be repeated. \`--id-only\` prints the new id alone, for scripts.
+    `,
+    examples: [
+      ["Create a workspace from a checkout", "$0 workspace create debian:12 --seed-path ./repo --name repro-fix"],
+      [
+        "Keep the id for later commands",
+        'WS=$($0 workspace create debian:12 --id-only) && $0 workspace exec "$WS" -- uname -a',
+      ],
+      ["Label it and never let it expire", "$0 workspace create debian:12 --label issue=123 --ttl-seconds 0"],
+    ],
+  });
+
+  environment = Option.String({ name: "ENV", required: false });
+  vcpuCount = Option.String("--vcpu-count", {
+    validator: t.isNumber(),
+    description: `Virtual CPUs (${LIMITS.vcpuCount.min}-${LIMITS.vcpuCount.max}, default ${DEFAULTS.vcpuCount})`,
+  });
+  memMib = Option.String("--mem-mib", {
+    validator: t.isNumber(),
+    description: `Memory in MiB (${LIMITS.memMib.min}-${LIMITS.memMib.max}, default ${DEFAULTS.memMib})`,
+  });
+  ttlSeconds = Option.String("--ttl-seconds", {
+    validator: t.isNumber(),
+    description: `Idle seconds before the workspace expires; 0 = never (default ${DEFAULTS.ttlSeconds})`,
+  });
+  engine = Option.String("--engine", { description: "auto, gvisor, qemu or firecracker (default auto)" });
+  seedPath = Option.String("--seed-path", {
+    description: "Host directory or .tar/.tar.gz/.tgz to copy into /workspace",
+  });
+  name = Option.String("--name", { description: "A unique name to use instead of the id" });
+  labels = Option.Array("--label", { description: "KEY=VALUE label (repeatable)" });
+  idOnly = Option.Boolean("--id-only", false, { description: "Print only the new workspace's id" });
+
+  protected async perform(out: Output): Promise<undefined> {
+    const params = parseFlags(
+      WorkspaceCreateParams,
+      {
+        environment: this.environment,
+        vcpu_count: this.vcpuCount,
+        mem_mib: this.memMib,
+        ttl_seconds: this.ttlSeconds,
+        engine: this.engine,
+        seed_path: this.seedPath,
+        name: this.name,
+        labels: keyValues("--label", this.labels),
+      },
+      { ...POSITIONALS, labels: "--label" },
+    );
+    const info = await (await this.context.manager()).workspaces.create(params);
+    if (this.idOnly) {
+      out.result(info, { stdout: `${info.workspace_id}\n` });
+      return undefined;
+    }
+    out.result(info, { stdout: describeWorkspace(info) });
+    out.status({
+      workspace_id: info.workspace_id,
+      name: info.name ?? undefined,
+      environment: info.environment,
+      engine: info.engine,
+      state: info.state,
+      seed: info.workspace_seed.mode,
+      seed_entries: info.workspace_seed.entry_count,
+    });
+    return undefined;
+  }
+}

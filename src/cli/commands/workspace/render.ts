@@ -1,0 +1,116 @@
+// Owns the text rendering of workspace payloads for the `pyro workspace` commands, and the names
+// their positionals go by in error messages.
+import type { Command } from "../../../contract/schemas.js";
+import type {
+  CommandLogEntry,
+  FileListResult,
+  WorkspaceInfo,
+  WorkspaceListResult,
+  WorkspaceSummary,
+} from "../../../contract/workspace.js";
+import { table } from "../../table.js";
+
+/** Payload fields → the positionals the usage line shows, for parseFlags. */
+export const POSITIONALS = { workspace: "WS", path: "PATH", source_path: "SOURCE_PATH", environment: "ENV" } as const;
+
+/** A word as a POSIX shell would need it quoted. */
+function shellWord(word: string): string {
+  return /^[\w./:=@%+,-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+export function commandText(command: Command): string {
+  return typeof command === "string" ? command : command.map(shellWord).join(" ");
+}
+
+function labelsText(labels: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+  return pairs.length === 0 ? "none" : pairs.join(", ");
+}
+
+function seedText(seed: WorkspaceInfo["workspace_seed"]): string {
+  if (seed.mode === "empty") return "empty";
+  const count = seed.entry_count === undefined ? "" : `, ${seed.entry_count} entries`;
+  const skipped = seed.skipped?.length ? `, ${seed.skipped.length} skipped` : "";
+  return `${seed.mode === "directory" ? "directory" : "archive"} ${seed.seed_path ?? ""}${count}${skipped}`;
+}
+
+/** `key:  value` lines describing one workspace (create, status, update, stop, start). */
+export function describeWorkspace(info: WorkspaceInfo): string {
+  const rows: [string, string][] = [
+    ["workspace", info.workspace_id],
+    ["name", info.name ?? "none"],
+    ["state", info.state],
+    ["environment", `${info.environment} on ${info.engine}`],
+    ["resources", `${info.vcpu_count} vCPU, ${info.mem_mib} MiB`],
+    ["network", info.network_policy],
+    ["seed", seedText(info.workspace_seed)],
+    ["labels", labelsText(info.labels)],
+    ["created", info.created_at],
+    ["last activity", info.last_activity_at],
+    ["expires", info.expires_at ?? "never (ttl 0)"],
+    ["commands", `${info.command_count} run, ${info.reset_count} reset${info.reset_count === 1 ? "" : "s"}`],
+  ];
+  const skipped = info.workspace_seed.skipped ?? [];
+  return (
+    table(rows.map(([key, value]) => [`${key}:`, value])) + skipped.map((entry) => `  not seeded: ${entry}\n`).join("")
+  );
+}
+
+export function workspaceRows(list: WorkspaceListResult): string {
+  if (list.count === 0) return "no workspaces; create one with pyro workspace create debian:12\n";
+  return table([
+    ["ID", "NAME", "STATE", "ENVIRONMENT", "LAST ACTIVITY", "LABELS"],
+    ...list.workspaces.map((w) => [
+      w.workspace_id,
+      w.name ?? "-",
+      w.state,
+      w.environment,
+      w.last_activity_at,
+      Object.keys(w.labels).length === 0 ? "-" : labelsText(w.labels),
+    ]),
+  ]);
+}
+
+function commandRow(entry: CommandLogEntry): string[] {
+  const outcome = entry.timed_out ? "timed out" : `exit ${entry.exit_code}`;
+  return [`#${entry.sequence}`, outcome, `${entry.duration_ms} ms`, entry.cwd, commandText(entry.command)];
+}
+
+export function commandRows(commands: readonly CommandLogEntry[]): string {
+  if (commands.length === 0) return "no commands run yet\n";
+  return table(commands.map(commandRow));
+}
+
+export function describeSummary(summary: WorkspaceSummary): string {
+  const { commands, changes } = summary;
+  let text = `workspace ${summary.workspace_id}${summary.name ? ` (${summary.name})` : ""}: ${summary.state}\n`;
+  text += `commands: ${commands.total} run, ${commands.failed} failed\n`;
+  if (commands.last.length > 0) text += table(commands.last.map((c) => ["  ", ...commandRow(c)]));
+  if (summary.state !== "running") text += "changes: unknown while the workspace is not running\n";
+  else if (!changes.changed) text += "changes: none since create\n";
+  else {
+    const counts = (["added", "modified", "deleted", "type_changed"] as const)
+      .filter((kind) => changes[kind] > 0)
+      .map((kind) => `${changes[kind]} ${kind.replace("_", " ")}`);
+    text += `changes: ${changes.total} since create (${counts.join(", ")})\n`;
+    text += table(changes.files.map((f) => ["  ", f.status, f.path]));
+  }
+  if (summary.exports.length > 0) {
+    text += "exports:\n";
+    text += table(summary.exports.map((e) => ["  ", e.workspace_path, "->", e.output_path]));
+  }
+  text += `resets: ${summary.reset_count}\n`;
+  return text;
+}
+
+export function fileRows(result: FileListResult): string {
+  if (result.entries.length === 0) return "";
+  return table(
+    result.entries.map((entry) => [
+      entry.path,
+      entry.artifact_type,
+      String(entry.size_bytes),
+      ...(entry.link_target === undefined ? [] : [`-> ${entry.link_target}`]),
+    ]),
+  );
+}
