@@ -258,7 +258,8 @@ export class WorkspaceService {
 
   // ---- commands ---------------------------------------------------------------------------------
 
-  async exec(input: unknown): Promise<WorkspaceExecResult> {
+  /** A cancelled signal cancels the request, and the agent kills the command's process group. */
+  async exec(input: unknown, opts: { signal?: AbortSignal } = {}): Promise<WorkspaceExecResult> {
     const params = parseParams(WorkspaceExecParams, input, "workspace exec");
     const record = await this.records.resolve(params.workspace);
     const client = await this.client(record);
@@ -277,6 +278,7 @@ export class WorkspaceService {
       },
       {
         deadlineMs: params.timeout_seconds * 1000 + 30_000,
+        signal: opts.signal,
         onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
       },
     )) as AgentExecResult;

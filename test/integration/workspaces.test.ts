@@ -65,6 +65,22 @@ describe("workspace basics", () => {
     );
   });
 
+  it("a cancelled exec kills the command's process group in the guest", async () => {
+    const abort = new AbortController();
+    const pending = ws.exec(
+      { workspace: id, command: "sleep 101 & sleep 102", timeout_seconds: 120 },
+      { signal: abort.signal },
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    abort.abort(new Error("stop"));
+    await assert.rejects(pending);
+    assert.ok(Date.now() - t0 < 2000);
+    await new Promise((r) => setTimeout(r, 300));
+    const left = await ws.exec({ workspace: id, command: "ps -eo args | grep -c '^sleep 10[12]' || true" });
+    assert.equal(left.stdout.trim(), "0");
+  });
+
   it("reads never bump last_activity_at; writes do", async () => {
     const before = (await ws.status({ workspace: id })).last_activity_at;
     await new Promise((r) => setTimeout(r, 20));

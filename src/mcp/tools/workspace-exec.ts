@@ -20,5 +20,5 @@ export const workspaceExec = defineTool({
   outputSchema: WorkspaceExecResult,
   // An arbitrary command can delete or overwrite what the workspace holds; it runs again on every call.
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-  call: (args, { manager }) => manager.workspaces.exec(args),
+  call: (args, { manager, signal }) => manager.workspaces.exec(args, { signal }),
 });

@@ -49,7 +49,14 @@ export class WorkspaceExecCommand extends PyroCommand {
       { workspace: this.workspace, command, cwd: this.cwd, timeout_seconds: this.timeoutSeconds },
       { ...POSITIONALS, command: "CMD" },
     );
-    const result = await (await this.context.manager()).workspaces.exec(params);
+    const { signal } = this.context;
+    const manager = await this.context.manager();
+    // Ctrl-C cancels the request; the agent kills the command's whole process group.
+    const result = await manager.workspaces.exec(params, { signal }).catch((err: unknown) => {
+      if (signal.aborted) return undefined;
+      throw err;
+    });
+    if (!result) return out.interrupted(String(signal.reason));
     out.result(result, guestStreams(result));
     out.status({
       workspace_id: result.workspace_id,
