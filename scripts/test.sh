@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-host.sh
 
 stage() { echo; echo "=== $1 ==="; }
+# Leftover checks count only what appeared after this moment, not what other work left in /tmp.
+started=$(date +%s)
 
 stage "lint"
 npx biome check src test scripts bench
@@ -20,4 +22,4 @@ stage "integration tests (real gVisor sandboxes, real MCP clients)"
 node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
 
 stage "nothing left behind"
-node --import tsx --test test/leftovers.test.ts
+PYRO_TEST_STARTED="$started" node --import tsx --test test/leftovers.test.ts

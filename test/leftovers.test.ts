@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { it } from "node:test";
 
 it("leaves no sandbox mounts", () => {
@@ -40,8 +41,9 @@ it("leaves no cgroups", () => {
 });
 
 it("leaves no temporary directories", () => {
+  const since = Number(process.env.PYRO_TEST_STARTED ?? 0) * 1000;
   assert.deepEqual(
-    readdirSync(tmpdir()).filter((d) => d.startsWith("pyro-test-")),
+    readdirSync(tmpdir()).filter((d) => d.startsWith("pyro-test-") && statSync(join(tmpdir(), d)).mtimeMs >= since),
     [],
   );
 });
