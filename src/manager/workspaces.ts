@@ -9,9 +9,10 @@ import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import * as tar from "tar";
 import { z } from "zod";
-import { extractArchive } from "../agent/tarops.js";
+import { FileOp } from "../agent/fileops.js";
+import { extractArchive, TarOp } from "../agent/tarops.js";
 import { Stream } from "../channel/frame.js";
-import { type AgentExecResult, commandToArgv } from "../channel/protocol.js";
+import { type AgentExecResult, AgentOp, commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
@@ -268,7 +269,7 @@ export class WorkspaceService {
     const err: Buffer[] = [];
     const cwd = guestPath(params.cwd);
     const result = (await client.request(
-      "exec",
+      AgentOp.EXEC,
       {
         argv: commandToArgv(params.command),
         cwd,
@@ -332,7 +333,7 @@ export class WorkspaceService {
     const result = (await (
       await this.client(record)
     ).request(
-      "file.list",
+      FileOp.LIST,
       { path: guestPath(params.path), recursive: params.recursive },
       { deadlineMs: FILE_OP_DEADLINE_MS },
     )) as Omit<FileListResult, "workspace_id">;
@@ -346,7 +347,7 @@ export class WorkspaceService {
     const result = (await (
       await this.client(record)
     ).request(
-      "file.read",
+      FileOp.READ,
       { path: guestPath(params.path), max_bytes: params.max_bytes },
       { deadlineMs: FILE_OP_DEADLINE_MS },
     )) as Omit<FileReadResult, "workspace_id">;
@@ -359,7 +360,7 @@ export class WorkspaceService {
     const result = (await (
       await this.client(record)
     ).request(
-      "file.write",
+      FileOp.WRITE,
       { path: guestPath(params.path), content: params.text },
       { deadlineMs: FILE_OP_DEADLINE_MS },
     )) as Omit<FileWriteResult, "workspace_id">;
@@ -376,7 +377,7 @@ export class WorkspaceService {
       read: async (path) => {
         try {
           const r = (await client.request(
-            "file.read",
+            FileOp.READ,
             { path: join(GUEST_ROOT, path), max_bytes: 5 * 1024 * 1024 },
             { deadlineMs: FILE_OP_DEADLINE_MS },
           )) as { content: string; truncated: boolean };
@@ -387,7 +388,7 @@ export class WorkspaceService {
             );
           }
           const entry = (await client.request(
-            "file.list",
+            FileOp.LIST,
             { path: join(GUEST_ROOT, path) },
             { deadlineMs: FILE_OP_DEADLINE_MS },
           )) as {
@@ -403,10 +404,10 @@ export class WorkspaceService {
     for (const file of plan.files) {
       const target = join(GUEST_ROOT, file.path);
       if (file.status === "deleted")
-        await client.request("file.delete", { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
+        await client.request(FileOp.DELETE, { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
       else
         await client.request(
-          "file.write",
+          FileOp.WRITE,
           { path: target, content: file.content ?? "", ...(file.mode === undefined ? {} : { mode: file.mode }) },
           { deadlineMs: FILE_OP_DEADLINE_MS },
         );
@@ -436,7 +437,7 @@ export class WorkspaceService {
       )) ??
       (await (async () => {
         const reply = (await client.request(
-          "tree.manifest",
+          FileOp.TREE,
           { path: GUEST_ROOT },
           { deadlineMs: ARCHIVE_DEADLINE_MS },
         )) as {
@@ -489,7 +490,7 @@ export class WorkspaceService {
         extractor.on("error", rej);
       });
       const result = (await client.request(
-        "tar.export",
+        TarOp.EXPORT,
         { path: exported },
         { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
       )) as { artifact_type: "file" | "directory" };
@@ -674,7 +675,7 @@ export class WorkspaceService {
     const skipped: string[] = [];
     const stream = source.kind === "directory" ? packDirectory(source.path, skipped) : createReadStream(source.path);
     const result = (await client.request(
-      "tar.import",
+      TarOp.IMPORT,
       { dest },
       { deadlineMs: ARCHIVE_DEADLINE_MS, input: stream as AsyncIterable<Uint8Array> },
     )) as { entry_count: number; bytes_written: number };
@@ -699,7 +700,7 @@ export class WorkspaceService {
     });
     const done = new Promise<void>((res) => parser.on("end", () => res()));
     await client.request(
-      "tar.export",
+      TarOp.EXPORT,
       { path },
       { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => parser.write(c) },
     );
