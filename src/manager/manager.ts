@@ -67,7 +67,7 @@ export class Manager {
       stateDir: this.paths.stateDir,
       environments: this.environments,
       engineChoice: this.engineChoice,
-      ensureEnvironment: (name) => this.ensureEnvironment(name),
+      ensureEnvironment: (name, progress) => this.ensureEnvironment(name, progress),
     });
     this.records = this.workspaces.records;
   }

@@ -48,6 +48,7 @@ import type { EnvironmentStore, InstalledEnvironment } from "../environments/ind
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
+import type { ProgressReporter } from "./manager.js";
 import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 
@@ -61,7 +62,7 @@ export interface WorkspaceDeps {
   stateDir: string;
   environments: EnvironmentStore;
   engineChoice: EngineChoice;
-  ensureEnvironment: (name: string) => Promise<InstalledEnvironment>;
+  ensureEnvironment: (name: string, progress?: ProgressReporter) => Promise<InstalledEnvironment>;
 }
 
 /** Relative guest paths are relative to /workspace; the agent confines every path again. */
@@ -126,11 +127,13 @@ export class WorkspaceService {
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
-  async create(input: unknown): Promise<WorkspaceInfo> {
+  /** Progress names the phases (pull when the environment is not built yet, seed, boot). */
+  async create(input: unknown, opts: { progress?: ProgressReporter } = {}): Promise<WorkspaceInfo> {
+    const progress = opts.progress;
     const params = parseParams(WorkspaceCreateParams, input, "workspace create");
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
     const { engine } = await selectEngine(params.engine === "auto" ? this.deps.engineChoice : params.engine);
-    const environment = await this.deps.ensureEnvironment(params.environment);
+    const environment = await this.deps.ensureEnvironment(params.environment, progress);
     const id = this.records.newId();
     const now = new Date().toISOString();
     const record: WorkspaceRecord = {
@@ -165,6 +168,7 @@ export class WorkspaceService {
       const layer = getEngine(record.engine).workspaceLayer(this.records.paths(id).sandbox);
       await mkdir(layer, { recursive: true, mode: 0o755 });
       if (seed) {
+        progress?.phase("seed", seed.path);
         const skipped: string[] = [];
         const input = seed.kind === "directory" ? packDirectory(seed.path, skipped) : createReadStream(seed.path);
         const pushed = await extractArchive(input as AsyncIterable<Uint8Array>, layer);
@@ -172,6 +176,7 @@ export class WorkspaceService {
         if (skipped.length) record.workspace_seed.skipped = skipped;
       }
       await this.captureBaseline(record, layer);
+      progress?.phase("boot", `${record.engine} sandbox ${id}`);
       await this.boot(record, environment);
       await this.records.write(record);
       return this.info(record);

@@ -21,5 +21,5 @@ export const workspaceCreate = defineTool({
   outputSchema: WorkspaceInfo,
   // Each call starts another sandbox; nothing reaches the network.
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  call: (args, { manager }) => manager.workspaces.create(args),
+  call: (args, { manager, progress }) => manager.workspaces.create(args, { progress }),
 });

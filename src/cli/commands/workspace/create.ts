@@ -68,7 +68,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
       },
       { ...POSITIONALS, labels: "--label" },
     );
-    const info = await (await this.context.manager()).workspaces.create(params);
+    const info = await (await this.context.manager()).workspaces.create(params, { progress: out.progress() });
     if (this.idOnly) {
       out.result(info, { stdout: `${info.workspace_id}\n` });
       return undefined;
