@@ -9,6 +9,8 @@ import { AGENT_NAME, type AgentInfoResult, AgentOp } from "../channel/protocol.j
 import { execHandler } from "./exec.js";
 import { fileHandlers } from "./fileops.js";
 import { initSandbox } from "./init.js";
+import { ServiceRegistry } from "./services.js";
+import { shellHandlers } from "./shells.js";
 import { tarHandlers } from "./tarops.js";
 
 // stdout is the protocol channel: nothing else may write to it.
@@ -25,11 +27,12 @@ const agentVersion = (() => {
 })();
 
 initSandbox();
+const services = new ServiceRegistry();
 
 const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
 const channel = new Channel(stream, {
   role: "server",
-  hello: { name: AGENT_NAME, version: agentVersion, capabilities: ["exec", "files", "tar"] },
+  hello: { name: AGENT_NAME, version: agentVersion, capabilities: ["exec", "files", "tar", "shells", "services"] },
   handlers: {
     [AgentOp.INFO]: async (): Promise<AgentInfoResult> => ({
       agent_version: agentVersion,
@@ -40,8 +43,15 @@ const channel = new Channel(stream, {
     [AgentOp.EXEC]: execHandler,
     ...fileHandlers(),
     ...tarHandlers(),
+    ...shellHandlers(),
+    ...services.handlers(),
   },
 });
 
-void channel.closed.then(() => process.exit(0));
-process.on("SIGTERM", () => process.exit(0));
+/** Services get a moment to stop cleanly; the sandbox ends with the agent either way. */
+async function shutdown(): Promise<never> {
+  await Promise.race([services.stopAll(1_000), new Promise((r) => setTimeout(r, 2_000))]);
+  process.exit(0);
+}
+void channel.closed.then(shutdown);
+process.on("SIGTERM", () => void shutdown());

@@ -1,7 +1,7 @@
 // Owns starting guest processes. It prefers pyro's posix_spawn addon (vfork: under gVisor a fork of
 // the agent costs twice what the command does) and falls back to child_process.spawn when the addon
 // cannot load. Either way the child has its own session and process group, /dev/null as stdin,
-// and pipes for stdout and stderr.
+// and pipes for stdout and stderr. Shells start on a pseudo-terminal, which only the addon offers.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -9,6 +9,7 @@ import { Socket } from "node:net";
 import { constants } from "node:os";
 import { PassThrough, type Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { PyroError } from "../contract/errors.js";
 
 export interface ProcessExit {
   code: number | null;
@@ -27,6 +28,23 @@ export interface Spawned {
 interface Addon {
   spawn(file: string, argv: string[], envp: string[], cwd: string): { pid: number; stdout: number; stderr: number };
   reap(pid: number): { code: number | null; signal: number | null } | null;
+  spawnPty(
+    file: string,
+    argv: string[],
+    envp: string[],
+    cwd: string,
+    cols: number,
+    rows: number,
+  ): { pid: number; master: number };
+  resizePty(fd: number, cols: number, rows: number): void;
+  foregroundPgrp(fd: number): number;
+}
+
+export interface SpawnedPty {
+  pid: number;
+  /** The terminal's master side (close-on-exec); the caller reads, writes and closes it. */
+  master: number;
+  exit: Promise<ProcessExit>;
 }
 
 const ADDON_NAME = "pyro-spawn.node";
@@ -101,7 +119,22 @@ function spawnWithAddon(
   }
   const stdout = new Socket({ fd: started.stdout, readable: true, writable: false });
   const stderr = new Socket({ fd: started.stderr, readable: true, writable: false });
-  const exit = new Promise<ProcessExit>((resolve) => {
+  // Usually the pipes close as the process exits, so look right away then; a process that keeps
+  // running after closing them (or hands them to a background child) is polled for.
+  const exit = pollExit(addon, started.pid, (lookNow) => {
+    let open = 2;
+    const onClose = () => {
+      if (--open === 0) lookNow();
+    };
+    stdout.once("close", onClose);
+    stderr.once("close", onClose);
+  });
+  return { pid: started.pid, stdout, stderr, exit };
+}
+
+/** Resolves when the child exits, polling reap() every 25 ms; `hint` may ask for a quick look. */
+function pollExit(addon: Addon, pid: number, hint?: (lookNow: () => void) => void): Promise<ProcessExit> {
+  return new Promise<ProcessExit>((resolve) => {
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
     const settle = (result: ProcessExit) => {
@@ -113,7 +146,7 @@ function spawnWithAddon(
       if (settled) return;
       let status: ReturnType<Addon["reap"]>;
       try {
-        status = addon.reap(started.pid);
+        status = addon.reap(pid);
       } catch {
         // ECHILD: nothing left to wait for; report a plain exit rather than take the agent down.
         settle({ code: null, signal: null });
@@ -122,21 +155,44 @@ function spawnWithAddon(
       if (!status) return;
       settle({ code: status.code, signal: status.signal === null ? null : (signalNames.get(status.signal) ?? null) });
     };
-    // Usually the pipes close as the process exits, so look right away then; a process that keeps
-    // running after closing them (or hands them to a background child) is polled for.
-    let open = 2;
-    const onClose = () => {
-      if (--open > 0) return;
+    hint?.(() => {
       let tries = 0;
       const fast = setInterval(() => {
         poll();
         if (settled || ++tries > 20) clearInterval(fast);
       }, 1);
       timers.push(fast);
-    };
-    stdout.once("close", onClose);
-    stderr.once("close", onClose);
+    });
     timers.push(setInterval(poll, 25));
   });
-  return { pid: started.pid, stdout, stderr, exit };
+}
+
+function requireAddon(): Addon {
+  if (addon) return addon;
+  throw new PyroError(
+    "INTERNAL",
+    `the guest agent could not load ${ADDON_NAME}, and shells need pyro's spawn addon for their terminals: rebuild pyro (npm run build) or set PYRO_SPAWN_ADDON to the addon's path`,
+  );
+}
+
+/** Starts `file` on a new pseudo-terminal of cols x rows, as the leader of its own session with
+ * the terminal as its controlling terminal. Throws (errno on the error) when it cannot start. */
+export function spawnPty(
+  file: string,
+  args: string[],
+  opts: { cwd: string; env: Record<string, string>; cols: number; rows: number },
+): SpawnedPty {
+  const native = requireAddon();
+  const envp = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
+  const { pid, master } = native.spawnPty(file, [file, ...args], envp, opts.cwd, opts.cols, opts.rows);
+  return { pid, master, exit: pollExit(native, pid) };
+}
+
+export function resizePty(master: number, cols: number, rows: number): void {
+  requireAddon().resizePty(master, cols, rows);
+}
+
+/** The terminal's foreground process group, asked through its master (gVisor refuses: ENOTTY). */
+export function foregroundPgrp(master: number): number {
+  return requireAddon().foregroundPgrp(master);
 }

@@ -49,3 +49,141 @@ export type AgentInfoResult = z.infer<typeof AgentInfoResult>;
 export function commandToArgv(command: string | string[]): string[] {
   return typeof command === "string" ? ["/bin/sh", "-lc", command] : command;
 }
+
+// ---- shells: a PTY session per shell, output kept in an append-only buffer read by cursor --------
+
+export const ShellOp = {
+  OPEN: "shell.open",
+  READ: "shell.read",
+  WRITE: "shell.write",
+  SIGNAL: "shell.signal",
+  CLOSE: "shell.close",
+  LIST: "shell.list",
+} as const;
+
+export const ShellSignal = z.enum(["INT", "TERM", "HUP", "KILL"]);
+export type ShellSignal = z.infer<typeof ShellSignal>;
+
+export const AgentShellOpenParams = z.object({
+  cwd: z.string().startsWith("/"),
+  cols: z.number().int().min(10).max(1000),
+  rows: z.number().int().min(5).max(500),
+  /** Added to BASE_ENV (TERM becomes xterm-256color for shells). */
+  env: z.record(z.string(), z.string()).default({}),
+  /** The program to run on the terminal; default an interactive bash (or sh when bash is absent). */
+  argv: z.array(z.string()).min(1).optional(),
+});
+export type AgentShellOpenParams = z.input<typeof AgentShellOpenParams>;
+
+export const AgentShellInfo = z.object({
+  shell_id: z.string(),
+  pid: z.number().int().nullable(),
+  state: z.enum(["running", "exited", "closed"]),
+  exit_code: z.number().int().nullable(),
+  cwd: z.string(),
+  cols: z.number().int(),
+  rows: z.number().int(),
+  started_at: z.string(),
+});
+export type AgentShellInfo = z.infer<typeof AgentShellInfo>;
+
+export const AgentShellRef = z.object({ shell_id: z.string().min(1) });
+
+export const AgentShellReadParams = z.object({
+  shell_id: z.string().min(1),
+  /** Absolute byte offset into the shell's output since it opened. */
+  cursor: z.number().int().min(0),
+  max_bytes: z.number().int().positive(),
+  /** Return once no output has arrived for this long (from the later of the call and the last output). */
+  wait_for_idle_ms: z.number().int().min(0).optional(),
+  /** Upper bound on any waiting. */
+  max_wait_ms: z.number().int().min(0).default(10_000),
+  /** Also send up to this many retained bytes before `cursor` (redaction look-behind, terminal state). */
+  history_max_bytes: z.number().int().min(0).default(0),
+});
+export type AgentShellReadParams = z.input<typeof AgentShellReadParams>;
+
+/** The bytes come as DATA on stream STDOUT: history (from history_start to cursor), then output
+ * (from cursor to next_cursor). */
+export const AgentShellReadResult = AgentShellInfo.extend({
+  history_start: z.number().int(),
+  /** Where the returned output starts: the requested cursor, or the oldest retained byte if later. */
+  cursor: z.number().int(),
+  next_cursor: z.number().int(),
+  /** The requested cursor was older than the buffer keeps: output between them is gone. */
+  truncated: z.boolean(),
+});
+export type AgentShellReadResult = z.infer<typeof AgentShellReadResult>;
+
+export const AgentShellWriteParams = z.object({ shell_id: z.string().min(1), input: z.string() });
+export const AgentShellWriteResult = z.object({ shell_id: z.string(), bytes_written: z.number().int() });
+export const AgentShellSignalParams = z.object({ shell_id: z.string().min(1), signal: ShellSignal });
+
+// ---- services: named long-running processes with readiness probes ---------------------------------
+
+export const ServiceOp = {
+  START: "service.start",
+  LIST: "service.list",
+  STATUS: "service.status",
+  LOGS: "service.logs",
+  STOP: "service.stop",
+} as const;
+
+export const ServiceName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
+
+export const Readiness = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("file"), path: z.string().min(1) }),
+  z.object({ type: z.literal("tcp"), host: z.string().min(1), port: z.number().int().min(1).max(65_535) }),
+  z.object({ type: z.literal("http"), url: z.string().url() }),
+  z.object({ type: z.literal("command"), command: z.union([z.string().min(1), z.array(z.string()).min(1)]) }),
+]);
+export type Readiness = z.infer<typeof Readiness>;
+
+export const ServiceState = z.enum(["starting", "running", "ready", "exited", "failed", "stopped"]);
+
+export const AgentServiceStartParams = z.object({
+  name: ServiceName,
+  argv: z.array(z.string()).min(1),
+  cwd: z.string().startsWith("/"),
+  env: z.record(z.string(), z.string()).default({}),
+  readiness: Readiness.nullable().default(null),
+  ready_timeout_ms: z.number().int().positive(),
+  ready_interval_ms: z.number().int().positive(),
+});
+export type AgentServiceStartParams = z.input<typeof AgentServiceStartParams>;
+
+export const AgentServiceInfo = z.object({
+  service_name: z.string(),
+  state: ServiceState,
+  pid: z.number().int().nullable(),
+  argv: z.array(z.string()),
+  cwd: z.string(),
+  started_at: z.string(),
+  ready_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+  exit_code: z.number().int().nullable(),
+  readiness: Readiness.nullable(),
+  /** Why it failed (readiness timed out, exited before ready, could not start), else null. */
+  reason: z.string().nullable(),
+});
+export type AgentServiceInfo = z.infer<typeof AgentServiceInfo>;
+
+export const AgentServiceRef = z.object({ name: ServiceName });
+
+export const AgentServiceLogsParams = z.object({
+  name: ServiceName,
+  /** Last N lines of each stream; omitted = everything retained. */
+  tail_lines: z.number().int().positive().optional(),
+});
+/** stdout bytes come as DATA on stream STDOUT, stderr on STDERR. */
+export const AgentServiceLogsResult = z.object({ service_name: z.string(), truncated: z.boolean() });
+
+export const AgentServiceStopParams = z.object({
+  name: ServiceName,
+  /** TERM first, KILL after this long. */
+  grace_ms: z.number().int().min(0).default(5_000),
+});

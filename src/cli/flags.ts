@@ -39,6 +39,45 @@ export function keyValues(flag: string, values: readonly string[] | undefined): 
   return pairs;
 }
 
+/** Repeated `--secret-env NAME[=ENV_VAR]` flags: secret name -> variable name (the same by default). */
+export function secretEnvFlags(values: readonly string[] | undefined): Record<string, string> {
+  const mapping: Record<string, string> = {};
+  for (const item of values ?? []) {
+    const [name = "", variable = name] = item.split("=", 2);
+    if (!name) throw new UsageError(`--secret-env must be NAME or NAME=ENV_VAR (got ${JSON.stringify(item)})`);
+    mapping[name] = variable;
+  }
+  return mapping;
+}
+
+/** `--secret NAME=VALUE` and `--secret-file NAME=PATH` flags as the contract's secret inputs. The
+ * value never appears in an error message. */
+export function secretFlags(
+  literals: readonly string[] | undefined,
+  files: readonly string[] | undefined,
+): Array<{ name: string; value?: string; file_path?: string }> {
+  const split = (flag: string, item: string): [string, string] => {
+    const eq = item.indexOf("=");
+    if (eq <= 0 || eq === item.length - 1) {
+      const name = eq > 0 ? item.slice(0, eq) : "";
+      throw new UsageError(
+        `${flag} must be NAME=${flag === "--secret" ? "VALUE" : "PATH"}${name ? ` (${name} has none)` : ""}`,
+      );
+    }
+    return [item.slice(0, eq), item.slice(eq + 1)];
+  };
+  return [
+    ...(literals ?? []).map((item) => {
+      const [name, value] = split("--secret", item);
+      return { name, value };
+    }),
+    ...(files ?? []).map((item) => {
+      const [name, file_path] = split("--secret-file", item);
+      return { name, file_path };
+    }),
+  ];
+}
+
 export interface TextSource {
   /** The inline flag and its value (`--text`). */
   text: [flag: string, value: string | undefined];

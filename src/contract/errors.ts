@@ -22,6 +22,12 @@ export const ERROR_CODES = {
   PATCH_DOES_NOT_APPLY: "a patch does not apply to the workspace's files",
   OUTPUT_EXISTS: "an export's output path already exists",
   COMMAND_NOT_FOUND: "the command to run does not exist in the sandbox",
+  SHELL_NOT_FOUND: "no shell with that id in the workspace",
+  SERVICE_NOT_FOUND: "no service with that name in the workspace",
+  SERVICE_EXISTS: "a service with that name is already running",
+  PORT_UNAVAILABLE: "a host port to publish is taken or not allowed",
+  SECRET_NOT_FOUND: "a secret named in secret_env was not given at create",
+  NETWORK_POLICY_DENIED: "the workspace's network policy does not allow this",
   INTERNAL: "an unexpected internal failure",
 } as const;
 

@@ -13,6 +13,34 @@ export const WorkspaceRef = z
 export const NetworkPolicy = z.enum(["off", "egress", "egress+published-ports"]);
 export type NetworkPolicy = z.infer<typeof NetworkPolicy>;
 
+// ---- secrets ---------------------------------------------------------------------------------------
+
+export const SecretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "secret names are like environment variable names: letters, digits, '_'");
+
+export const SecretInput = z
+  .object({
+    name: SecretName,
+    value: z.string().min(1).optional().describe("The secret itself."),
+    file_path: z.string().min(1).optional().describe("A host file whose content (UTF-8) is the secret."),
+  })
+  .refine((s) => (s.value === undefined) !== (s.file_path === undefined), {
+    message: "give each secret exactly one of value or file_path",
+  });
+export type SecretInput = z.input<typeof SecretInput>;
+
+export const SecretMeta = z.object({ name: z.string(), source_kind: z.enum(["literal", "file"]) });
+export type SecretMeta = z.infer<typeof SecretMeta>;
+
+export const SecretEnv = z
+  .record(
+    SecretName,
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "environment variable names use letters, digits and '_'"),
+  )
+  .default({})
+  .describe("Secrets to expose to this process: secret name -> environment variable name.");
+
 export const WorkspaceName = z
   .string()
   .min(1)
@@ -45,7 +73,7 @@ export const WorkspaceInfo = z.object({
   ttl_seconds: z.number().int(),
   network_policy: NetworkPolicy,
   workspace_seed: WorkspaceSeed,
-  secrets: z.array(z.object({ name: z.string(), source_kind: z.enum(["literal", "file"]) })),
+  secrets: z.array(SecretMeta),
   created_at: z.string(),
   last_activity_at: z.string(),
   expires_at: z.string().nullable(),
@@ -65,6 +93,13 @@ export const WorkspaceCreateParams = z.object({
   seed_path: z.string().optional().describe("Host directory or .tar/.tar.gz/.tgz to copy into /workspace."),
   name: WorkspaceName.optional(),
   labels: Labels.default({}),
+  network_policy: NetworkPolicy.default(DEFAULTS.networkPolicy).describe(
+    "off: loopback only; egress: outbound network; egress+published-ports: also services' ports on the host's 127.0.0.1.",
+  ),
+  secrets: z
+    .array(SecretInput)
+    .default([])
+    .describe("Secrets for this workspace, exposed per call through secret_env and redacted from all output."),
 });
 export type WorkspaceCreateParams = z.input<typeof WorkspaceCreateParams>;
 
@@ -87,6 +122,7 @@ export const WorkspaceExecParams = z.object({
   command: Command.describe("A shell string (run by /bin/sh -lc) or an argv array."),
   cwd: z.string().default(DEFAULTS.guestWorkspace).describe("Working directory, inside /workspace."),
   timeout_seconds: TimeoutSeconds.default(DEFAULTS.timeoutSeconds),
+  secret_env: SecretEnv,
 });
 export type WorkspaceExecParams = z.input<typeof WorkspaceExecParams>;
 

@@ -36,6 +36,10 @@ export interface Sandbox {
   readonly exited: Promise<SandboxExit>;
   /** Host processes that make up the sandbox, for liveness checks and leak assertions. */
   pids(): number[];
+  /** Publishes 127.0.0.1:hostPort on the host (0 = pick a free port) to guestPort in the sandbox;
+   * absent when the sandbox has no network to publish from (policy off). */
+  publishPort?(hostPort: number, guestPort: number): Promise<{ id: number; host_port: number }>;
+  unpublishPort?(id: number): Promise<void>;
   /** Stops the sandbox and releases every runtime resource (processes, mounts, network); idempotent.
    * The writable layer in runDir is kept: deleting it is the owner's decision. */
   stop(): Promise<void>;

@@ -31,6 +31,8 @@ import { findExecutable } from "../util/which.js";
 import { PYRO_VERSION } from "../version.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
 import type { RecordStore } from "./records.js";
+import { ServiceService } from "./services.js";
+import { ShellService } from "./shells.js";
 import { WorkspaceService } from "./workspaces.js";
 
 export interface ProgressReporter {
@@ -56,6 +58,9 @@ export class Manager {
   readonly environments: EnvironmentStore;
   /** The workspace-core operations (persistent sandboxes). */
   readonly workspaces: WorkspaceService;
+  /** PTY shells and services in workspaces (workspace-full). */
+  readonly shells: ShellService;
+  readonly services: ServiceService;
   private readonly records: RecordStore;
   private readonly engineChoice: EngineChoice;
 
@@ -70,6 +75,8 @@ export class Manager {
       ensureEnvironment: (name, progress) => this.ensureEnvironment(name, progress),
     });
     this.records = this.workspaces.records;
+    this.shells = new ShellService(this.workspaces);
+    this.services = new ServiceService(this.workspaces);
   }
 
   async run(input: RunParams, opts: { progress?: ProgressReporter; signal?: AbortSignal } = {}): Promise<RunResult> {

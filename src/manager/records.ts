@@ -5,7 +5,7 @@ import { appendFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs
 import { join } from "node:path";
 import { PyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
-import type { CommandLogEntry, NetworkPolicy } from "../contract/workspace.js";
+import type { CommandLogEntry, NetworkPolicy, SecretMeta } from "../contract/workspace.js";
 import { acquireLock, type LockHandle } from "../environments/lock.js";
 
 export const LAYOUT_VERSION = 1;
@@ -35,6 +35,8 @@ export interface WorkspaceRecord {
   command_count: number;
   reset_count: number;
   exports: Array<{ workspace_path: string; output_path: string; at: string }>;
+  /** Names and kinds only; the values live in `secrets.json` (mode 0600) beside the record. */
+  secrets?: SecretMeta[];
 }
 
 export interface WorkspacePaths {
@@ -44,6 +46,7 @@ export interface WorkspacePaths {
   baselineTree: string;
   baselineManifest: string;
   sandbox: string;
+  secrets: string;
   lock: string;
 }
 
@@ -63,6 +66,7 @@ export class RecordStore {
       baselineTree: join(dir, "baseline", "tree"),
       baselineManifest: join(dir, "baseline", "manifest.json"),
       sandbox: join(dir, "sandbox"),
+      secrets: join(dir, "secrets.json"),
       lock: join(dir, ".lock"),
     };
   }

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { FileOp } from "../agent/fileops.js";
 import { extractArchive, TarOp } from "../agent/tarops.js";
 import { Stream } from "../channel/frame.js";
-import { type AgentExecResult, AgentOp, commandToArgv } from "../channel/protocol.js";
+import { type AgentExecResult, AgentOp, type AgentServiceInfo, commandToArgv, ServiceOp } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
@@ -30,6 +30,8 @@ import {
   type PatchApplyResult,
   ResetParams,
   type ResetResult,
+  type SecretInput,
+  type SecretMeta,
   SyncPushParams,
   type SyncPushResult,
   WorkspaceCreateParams,
@@ -51,6 +53,7 @@ import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } fr
 import type { ProgressReporter } from "./manager.js";
 import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
+import { Redactor } from "./redact.js";
 
 const run = promisify(execFile);
 const GUEST_ROOT = DEFAULTS.guestWorkspace;
@@ -66,7 +69,7 @@ export interface WorkspaceDeps {
 }
 
 /** Relative guest paths are relative to /workspace; the agent confines every path again. */
-function guestPath(path: string): string {
+export function guestPath(path: string): string {
   return path.startsWith("/") ? path : join(GUEST_ROOT, path);
 }
 
@@ -120,6 +123,7 @@ function packDirectory(dir: string, skipped: string[]): Readable {
 export class WorkspaceService {
   readonly records: RecordStore;
   private readonly clients = new Map<string, SupervisorClient>();
+  private readonly redactors = new Map<string, Redactor>();
 
   constructor(private readonly deps: WorkspaceDeps) {
     this.records = new RecordStore(deps.stateDir);
@@ -132,6 +136,7 @@ export class WorkspaceService {
     const progress = opts.progress;
     const params = parseParams(WorkspaceCreateParams, input, "workspace create");
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
+    const secretValues = await loadSecrets(params.secrets);
     const { engine } = await selectEngine(params.engine === "auto" ? this.deps.engineChoice : params.engine);
     const environment = await this.deps.ensureEnvironment(params.environment, progress);
     const id = this.records.newId();
@@ -146,7 +151,8 @@ export class WorkspaceService {
       vcpu_count: params.vcpu_count,
       mem_mib: params.mem_mib,
       ttl_seconds: params.ttl_seconds,
-      network_policy: "off",
+      network_policy: params.network_policy,
+      secrets: params.secrets.map((s) => ({ name: s.name, source_kind: s.value === undefined ? "file" : "literal" })),
       workspace_seed: { mode: seed?.kind ?? "empty", seed_path: seed?.path ?? null },
       created_at: now,
       last_activity_at: now,
@@ -163,6 +169,7 @@ export class WorkspaceService {
       await names.release();
     }
     try {
+      if (secretValues.size > 0) await this.saveSecrets(id, secretValues);
       // The sandbox is not running yet: seed its writable layer and take the baseline on the host,
       // where a file costs a syscall instead of a trip through the sandbox's kernel.
       const layer = getEngine(record.engine).workspaceLayer(this.records.paths(id).sandbox);
@@ -268,6 +275,17 @@ export class WorkspaceService {
   async exec(input: unknown, opts: { signal?: AbortSignal } = {}): Promise<WorkspaceExecResult> {
     const params = parseParams(WorkspaceExecParams, input, "workspace exec");
     const record = await this.records.resolve(params.workspace);
+    const redactor = await this.redactor(record);
+    return this.redacting(redactor, () => this.execIn(record, params, redactor, opts.signal));
+  }
+
+  private async execIn(
+    record: WorkspaceRecord,
+    params: z.output<typeof WorkspaceExecParams>,
+    redactor: Redactor,
+    signal: AbortSignal | undefined,
+  ): Promise<WorkspaceExecResult> {
+    const env = await this.secretEnvironment(record, params.secret_env);
     const client = await this.client(record);
     const startedAt = new Date();
     const out: Buffer[] = [];
@@ -278,13 +296,13 @@ export class WorkspaceService {
       {
         argv: commandToArgv(params.command),
         cwd,
-        env: {},
+        env,
         timeout_ms: params.timeout_seconds * 1000,
         max_output_bytes: DEFAULTS.outputMaxBytes,
       },
       {
         deadlineMs: params.timeout_seconds * 1000 + 30_000,
-        signal: opts.signal,
+        signal,
         onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
       },
     )) as AgentExecResult;
@@ -295,7 +313,7 @@ export class WorkspaceService {
       sequence = r.command_count + 1;
       await this.records.appendCommand(r.workspace_id, {
         sequence,
-        command: params.command,
+        command: redactCommand(redactor, params.command),
         cwd,
         exit_code: result.exit_code,
         timed_out: result.timed_out,
@@ -310,8 +328,9 @@ export class WorkspaceService {
       workspace_id: record.workspace_id,
       sequence,
       cwd,
-      stdout: stdout.toString("utf8"),
-      stderr: stderr.toString("utf8"),
+      // Output cut at the cap may end in the first part of a secret: that part is dropped too.
+      stdout: redactor.redactPiece("", stdout.toString("utf8"), { holdBack: result.stdout_truncated }).text,
+      stderr: redactor.redactPiece("", stderr.toString("utf8"), { holdBack: result.stderr_truncated }).text,
       exit_code: result.exit_code,
       duration_ms: result.duration_ms,
       timed_out: result.timed_out,
@@ -356,7 +375,11 @@ export class WorkspaceService {
       { path: guestPath(params.path), max_bytes: params.max_bytes },
       { deadlineMs: FILE_OP_DEADLINE_MS },
     )) as Omit<FileReadResult, "workspace_id">;
-    return { workspace_id: record.workspace_id, ...result };
+    return {
+      workspace_id: record.workspace_id,
+      ...result,
+      content: (await this.redactor(record)).redact(result.content),
+    };
   }
 
   async writeFile(input: unknown): Promise<FileWriteResult> {
@@ -453,7 +476,7 @@ export class WorkspaceService {
           readCurrent: (path) => this.readGuestBytes(client, join(GUEST_ROOT, path)),
         });
       })());
-    return { workspace_id: record.workspace_id, ...result };
+    return { workspace_id: record.workspace_id, ...result, patch: (await this.redactor(record)).redact(result.patch) };
   }
 
   async export(input: unknown): Promise<ExportResult> {
@@ -586,6 +609,7 @@ export class WorkspaceService {
 
   async info(record: WorkspaceRecord): Promise<WorkspaceInfo> {
     const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
+    const services = live?.state === "ready" ? await this.serviceStates(record) : [];
     const expires =
       record.ttl_seconds > 0
         ? new Date(Date.parse(record.last_activity_at) + record.ttl_seconds * 1000).toISOString()
@@ -602,18 +626,95 @@ export class WorkspaceService {
       ttl_seconds: record.ttl_seconds,
       network_policy: record.network_policy,
       workspace_seed: record.workspace_seed,
-      secrets: [],
+      secrets: record.secrets ?? [],
       created_at: record.created_at,
       last_activity_at: record.last_activity_at,
       expires_at: expires,
       command_count: record.command_count,
       reset_count: record.reset_count,
-      service_count: 0,
-      running_service_count: 0,
+      service_count: services.length,
+      running_service_count: services.filter((s) => ["starting", "running", "ready"].includes(s.state)).length,
     };
   }
 
-  private async touch(id: string): Promise<void> {
+  /** The services of a running workspace (none when it is stopped or does not answer quickly). */
+  private async serviceStates(record: WorkspaceRecord): Promise<AgentServiceInfo[]> {
+    try {
+      const client = await this.client(record);
+      const reply = (await client.request(ServiceOp.LIST, {}, { deadlineMs: 5_000 })) as {
+        services: AgentServiceInfo[];
+      };
+      return reply.services;
+    } catch {
+      return [];
+    }
+  }
+
+  // ---- secrets ----------------------------------------------------------------------------------
+
+  /** Values go to a file of their own, created 0600 before anything is written into it. */
+  private async saveSecrets(id: string, values: Map<string, string>): Promise<void> {
+    await writeFile(this.records.paths(id).secrets, JSON.stringify(Object.fromEntries(values)), {
+      mode: 0o600,
+      flag: "wx",
+    });
+  }
+
+  private async secretValues(record: WorkspaceRecord): Promise<Record<string, string>> {
+    if (!record.secrets?.length) return {};
+    try {
+      return JSON.parse(await readFile(this.records.paths(record.workspace_id).secrets, "utf8")) as Record<
+        string,
+        string
+      >;
+    } catch {
+      throw new PyroError(
+        "INTERNAL",
+        `the secrets file of workspace ${record.workspace_id} is missing or unreadable; recreate the workspace with its secrets`,
+      );
+    }
+  }
+
+  /** Every value crossing back to a caller from this workspace goes through its redactor. */
+  async redactor(record: WorkspaceRecord): Promise<Redactor> {
+    let redactor = this.redactors.get(record.workspace_id);
+    if (!redactor) {
+      redactor = new Redactor(Object.values(await this.secretValues(record)));
+      this.redactors.set(record.workspace_id, redactor);
+    }
+    return redactor;
+  }
+
+  /** Runs fn and redacts the message of any error it throws. */
+  async redacting<T>(redactor: Redactor, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw redactor.redactError(err);
+    }
+  }
+
+  /** secret_env (secret name -> variable name) as the environment to hand the guest process. */
+  async secretEnvironment(record: WorkspaceRecord, mapping: Record<string, string>): Promise<Record<string, string>> {
+    const names = Object.keys(mapping);
+    if (names.length === 0) return {};
+    const values = await this.secretValues(record);
+    const env: Record<string, string> = {};
+    for (const name of names) {
+      const value = values[name];
+      if (value === undefined) {
+        const known = record.secrets?.map((s) => s.name).join(", ") || "none";
+        throw new PyroError(
+          "SECRET_NOT_FOUND",
+          `workspace ${record.workspace_id} has no secret named ${name} (it has: ${known}); secrets are given at create with --secret or --secret-file`,
+        );
+      }
+      env[mapping[name]!] = value;
+    }
+    return env;
+  }
+
+  async touch(id: string): Promise<void> {
     await this.records.mutate(id, (r) => ({ ...r, last_activity_at: new Date().toISOString() }));
   }
 
@@ -656,7 +757,7 @@ export class WorkspaceService {
     await rm(this.records.paths(id).dir, { recursive: true, force: true });
   }
 
-  private async client(record: WorkspaceRecord): Promise<SupervisorClient> {
+  async client(record: WorkspaceRecord): Promise<SupervisorClient> {
     const cached = this.clients.get(record.workspace_id);
     if (cached?.isOpen) return cached;
     const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
@@ -713,6 +814,38 @@ export class WorkspaceService {
     await done;
     return Buffer.concat(chunks);
   }
+}
+
+/** Secret values from their inputs: literals as given, files read as UTF-8 text. */
+async function loadSecrets(inputs: SecretInput[]): Promise<Map<string, string>> {
+  const values = new Map<string, string>();
+  for (const input of inputs) {
+    if (values.has(input.name)) {
+      throw new PyroError("INVALID_ARGUMENT", `secret ${input.name} is given twice; give each secret once`);
+    }
+    let value = input.value;
+    if (input.file_path !== undefined) {
+      const bytes = await readFile(input.file_path).catch((err: NodeJS.ErrnoException) => {
+        throw new PyroError(
+          "INVALID_ARGUMENT",
+          `cannot read the file of secret ${input.name} (${input.file_path}): ${err.code ?? err.message}`,
+        );
+      });
+      value = bytes.toString("utf8");
+      if (!Buffer.from(value, "utf8").equals(bytes)) {
+        throw new PyroError("INVALID_ARGUMENT", `the file of secret ${input.name} is not UTF-8 text`);
+      }
+      // A trailing newline is how files end, not part of the secret.
+      value = value.replace(/\r?\n$/, "");
+    }
+    if (!value) throw new PyroError("INVALID_ARGUMENT", `secret ${input.name} is empty; give it a value`);
+    values.set(input.name, value);
+  }
+  return values;
+}
+
+function redactCommand(redactor: Redactor, command: string | string[]): string | string[] {
+  return typeof command === "string" ? redactor.redact(command) : command.map((w) => redactor.redact(w));
 }
 
 function linkStaysInside(root: string, entryPath: string, target: string): boolean {

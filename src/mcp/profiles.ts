@@ -27,7 +27,22 @@ const WORKSPACE_CORE = [
   "workspace_export",
   "workspace_reset",
 ] as const;
-const WORKSPACE_FULL = [...WORKSPACE_CORE, "vm_list_environments", "workspace_stop", "workspace_start"] as const;
+const WORKSPACE_FULL = [
+  ...WORKSPACE_CORE,
+  "vm_list_environments",
+  "workspace_stop",
+  "workspace_start",
+  "shell_open",
+  "shell_read",
+  "shell_write",
+  "shell_signal",
+  "shell_close",
+  "service_start",
+  "service_list",
+  "service_status",
+  "service_logs",
+  "service_stop",
+] as const;
 
 export type ToolName = (typeof WORKSPACE_FULL)[number];
 

@@ -19,7 +19,7 @@ import { formatIssues } from "../sdk/validate.js";
 import { PYRO_VERSION } from "../version.js";
 import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "./profiles.js";
 import type { PyroTool } from "./tool.js";
-import { TOOLS } from "./tools/index.js";
+import { toolsFor } from "./tools/index.js";
 
 export interface CreateServerOptions extends ManagerOptions {
   /** Which tools to expose; default `workspace-core`. */
@@ -120,11 +120,10 @@ function buildServer(options: CreateServerOptions): BuiltServer {
   }
 
   const exposed = new Map<string, PyroTool>();
-  for (const name of PROFILE_TOOLS[profile]) {
-    const tool = TOOLS[name];
-    exposed.set(name, tool);
+  for (const tool of toolsFor(profile)) {
+    exposed.set(tool.name, tool);
     server.registerTool(
-      name,
+      tool.name,
       {
         title: tool.title,
         description: tool.description,

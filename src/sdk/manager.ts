@@ -2,6 +2,8 @@
 // and a lazy loader so that `pyro --version`, `pyro help` and `import { Pyro }` do not pay for
 // loading engines and supervisors they may never use (process start-up is slow on nested hosts).
 import type { Manager, ManagerOptions } from "../manager/manager.js";
+import type { ServiceService } from "../manager/services.js";
+import type { ShellService } from "../manager/shells.js";
 import type { WorkspaceService } from "../manager/workspaces.js";
 
 export type { ManagerOptions, ProgressReporter } from "../manager/manager.js";
@@ -33,7 +35,14 @@ export type WorkspaceApi = Pick<
 export type ManagerApi = Pick<
   Manager,
   "run" | "listEnvironments" | "pullEnvironment" | "inspectEnvironment" | "pruneEnvironments" | "doctor" | "close"
-> & { readonly workspaces: WorkspaceApi };
+> & {
+  readonly workspaces: WorkspaceApi;
+  readonly shells: ShellApi;
+  readonly services: ServiceApi;
+};
+
+export type ShellApi = Pick<ShellService, "open" | "read" | "write" | "signal" | "close">;
+export type ServiceApi = Pick<ServiceService, "start" | "list" | "status" | "logs" | "stop">;
 
 export async function openManager(opts: ManagerOptions = {}): Promise<ManagerApi> {
   const { Manager } = await import("../manager/manager.js");

@@ -3,6 +3,23 @@
 // moves between the SDK, `pyro ... --json` and MCP tool calls without renaming anything.
 import type { z } from "zod";
 import {
+  type ServiceInfo,
+  type ServiceListResult,
+  ServiceLogsParams,
+  type ServiceLogsResult,
+  ServiceRefParams,
+  ServiceStartParams,
+  ServiceStopParams,
+  type ShellInfo,
+  ShellOpenParams,
+  ShellReadParams,
+  type ShellReadResult,
+  ShellRefParams,
+  ShellSignalParams,
+  ShellWriteParams,
+  type ShellWriteResult,
+} from "../contract/interactive.js";
+import {
   type DoctorResult,
   EngineChoice,
   type EnvironmentInspect,
@@ -73,6 +90,16 @@ const Strict = {
   writeFile: FileWriteParams.strict(),
   applyPatch: PatchApplyParams.strict(),
   reset: ResetParams.strict(),
+  openShell: ShellOpenParams.strict(),
+  readShell: ShellReadParams.strict(),
+  writeShell: ShellWriteParams.strict(),
+  signalShell: ShellSignalParams.strict(),
+  shellRef: ShellRefParams.strict(),
+  startService: ServiceStartParams.strict(),
+  listServices: WorkspaceRefParams.strict(),
+  serviceRef: ServiceRefParams.strict(),
+  logsService: ServiceLogsParams.strict(),
+  stopService: ServiceStopParams.strict(),
 };
 
 export class Pyro {
@@ -222,6 +249,59 @@ export class Pyro {
     return this.#workspaces("resetWorkspace", Strict.reset, params, (ws, request) => ws.reset(request));
   }
 
+  /** Opens a PTY shell in the workspace (bash, `cols`×`rows`); it lives until closed or the workspace stops. */
+  openShell(params: ShellOpenParams): Promise<ShellInfo> {
+    return this.#call("openShell", Strict.openShell, params, (m, request) => m.shells.open(request));
+  }
+
+  /**
+   * Output from `cursor` (0, or the last read's `next_cursor`); `plain` renders it as the terminal
+   * shows it, `wait_for_idle_ms` waits for the output to go quiet first.
+   */
+  readShell(params: ShellReadParams): Promise<ShellReadResult> {
+    return this.#call("readShell", Strict.readShell, params, (m, request) => m.shells.read(request));
+  }
+
+  /** Types `input` into the shell, followed by Enter unless `append_newline` is false. */
+  writeShell(params: ShellWriteParams): Promise<ShellWriteResult> {
+    return this.#call("writeShell", Strict.writeShell, params, (m, request) => m.shells.write(request));
+  }
+
+  /** Sends INT (default), TERM, HUP or KILL to the shell's foreground job. */
+  signalShell(params: ShellSignalParams): Promise<ShellInfo> {
+    return this.#call("signalShell", Strict.signalShell, params, (m, request) => m.shells.signal(request));
+  }
+
+  /** Ends the shell and every process it started. */
+  closeShell(params: ShellRefParams): Promise<ShellInfo> {
+    return this.#call("closeShell", Strict.shellRef, params, (m, request) => m.shells.close(request));
+  }
+
+  /** Starts a named service and waits for its readiness probe; `publish` forwards ports to 127.0.0.1. */
+  startService(params: ServiceStartParams, options: Pick<CallOptions, "signal"> = {}): Promise<ServiceInfo> {
+    return this.#call("startService", Strict.startService, params, (m, request) =>
+      m.services.start(request, { signal: options.signal }),
+    );
+  }
+
+  listServices(params: WorkspaceRefParams): Promise<ServiceListResult> {
+    return this.#call("listServices", Strict.listServices, params, (m, request) => m.services.list(request));
+  }
+
+  statusService(params: ServiceRefParams): Promise<ServiceInfo> {
+    return this.#call("statusService", Strict.serviceRef, params, (m, request) => m.services.status(request));
+  }
+
+  /** The service's stdout and stderr: the last `tail_lines` (default 200), or everything kept with `all`. */
+  logsService(params: ServiceLogsParams): Promise<ServiceLogsResult> {
+    return this.#call("logsService", Strict.logsService, params, (m, request) => m.services.logs(request));
+  }
+
+  /** TERM, then KILL after `grace_seconds`; its published ports close. */
+  stopService(params: ServiceStopParams): Promise<ServiceInfo> {
+    return this.#call("stopService", Strict.stopService, params, (m, request) => m.services.stop(request));
+  }
+
   /** Releases the runtime this instance opened. Calling a method afterwards opens it again. */
   async close(): Promise<void> {
     await this.#manager.close();
@@ -234,7 +314,17 @@ export class Pyro {
     params: unknown,
     call: (workspaces: ManagerApi["workspaces"], request: z.output<S>) => Promise<R>,
   ): Promise<R> {
+    return this.#call(method, schema, params, (manager, request) => call(manager.workspaces, request));
+  }
+
+  /** Validates `params` in the method's own name, then calls the manager. */
+  async #call<S extends z.ZodType, R>(
+    method: string,
+    schema: S,
+    params: unknown,
+    call: (manager: ManagerApi, request: z.output<S>) => Promise<R>,
+  ): Promise<R> {
     const request = parseOrThrow(schema, params, method);
-    return call((await this.#manager.get()).workspaces, request);
+    return call(await this.#manager.get(), request);
   }
 }

@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { Channel, type RequestOptions } from "../channel/channel.js";
 import { PyroError } from "../contract/errors.js";
 import { PYRO_VERSION } from "../version.js";
-import { SupervisorOp } from "./protocol.js";
+import { type PublishedPort, SupervisorOp } from "./protocol.js";
 import type { SupervisorStatus } from "./supervisor.js";
 
 export class SupervisorClient {
@@ -46,6 +46,22 @@ export class SupervisorClient {
 
   status(): Promise<SupervisorStatus> {
     return this.channel.request(SupervisorOp.STATUS, {}, { deadlineMs: 5_000 }) as Promise<SupervisorStatus>;
+  }
+
+  async publish(owner: string, ports: Array<{ host_port: number; guest_port: number }>): Promise<PublishedPort[]> {
+    const reply = (await this.channel.request(SupervisorOp.PUBLISH, { owner, ports }, { deadlineMs: 15_000 })) as {
+      ports: PublishedPort[];
+    };
+    return reply.ports;
+  }
+
+  async unpublish(owner: string): Promise<void> {
+    await this.channel.request(SupervisorOp.UNPUBLISH, { owner }, { deadlineMs: 15_000 });
+  }
+
+  async ports(): Promise<PublishedPort[]> {
+    return ((await this.channel.request(SupervisorOp.PORTS, {}, { deadlineMs: 5_000 })) as { ports: PublishedPort[] })
+      .ports;
   }
 
   /** Asks for teardown and resolves once it has finished (the supervisor closes us last). */

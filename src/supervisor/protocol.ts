@@ -3,7 +3,21 @@
 export const SupervisorOp = {
   STATUS: "supervisor.status",
   SHUTDOWN: "supervisor.shutdown",
+  /** {owner, ports: [{host_port, guest_port}]} -> {ports: PublishedPort[]}; all or nothing. */
+  PUBLISH: "supervisor.publish",
+  /** {owner} -> {removed}: closes every port the owner published. */
+  UNPUBLISH: "supervisor.unpublish",
+  /** {} -> {ports: PublishedPort[]} */
+  PORTS: "supervisor.ports",
 } as const;
+
+/** A host port forwarded into the sandbox on behalf of an owner (a service name). */
+export interface PublishedPort {
+  owner: string;
+  host: "127.0.0.1";
+  host_port: number;
+  guest_port: number;
+}
 
 /** What the supervisor process reads at start (written by the launcher into its run dir). */
 export const SUPERVISOR_CONFIG_FILE = "supervisor.json";

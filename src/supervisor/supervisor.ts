@@ -9,7 +9,7 @@ import type { EngineName } from "../contract/schemas.js";
 import type { Engine, NetworkPolicy, Sandbox } from "../engines/types.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 import { PYRO_VERSION } from "../version.js";
-import { SupervisorOp } from "./protocol.js";
+import { type PublishedPort, SupervisorOp } from "./protocol.js";
 
 export interface SupervisorConfig {
   id: string;
@@ -37,11 +37,18 @@ export interface SupervisorStatus {
   agent: Hello | null;
 }
 
+interface PublishParams {
+  owner: string;
+  ports: Array<{ host_port: number; guest_port: number }>;
+}
+
 export class Supervisor {
   private sandbox: Sandbox | undefined;
   private agent: Channel | undefined;
   private server: Server | undefined;
   private readonly clients = new Set<Socket>();
+  /** Published ports by owner, with the engine's forward ids to close them by. */
+  private readonly forwards = new Map<string, Array<PublishedPort & { id: number }>>();
   private everConnected = false;
   private state: SupervisorState = "starting";
   private tearingDown: Promise<void> | undefined;
@@ -154,6 +161,11 @@ export class Supervisor {
       hello: { name: "pyro-supervisor", version: PYRO_VERSION, capabilities: ["proxy"] },
       handlers: {
         [SupervisorOp.STATUS]: async () => this.status(),
+        [SupervisorOp.PUBLISH]: async (params) => this.publish(params as PublishParams),
+        [SupervisorOp.UNPUBLISH]: async (params) => ({
+          removed: await this.unpublish((params as { owner: string }).owner),
+        }),
+        [SupervisorOp.PORTS]: async () => ({ ports: this.ports() }),
         [SupervisorOp.SHUTDOWN]: async () => {
           // Answer first, then tear down: the caller learns teardown ended when the socket closes.
           setImmediate(() => void this.teardown("shutdown requested"));
@@ -175,6 +187,51 @@ export class Supervisor {
           .catch((err) => this.explainLoss(op, err));
       },
     });
+  }
+
+  private ports(): PublishedPort[] {
+    return [...this.forwards.values()].flat().map(({ id: _id, ...port }) => port);
+  }
+
+  /** Publishes every port or none: a failure closes the ones this call opened. */
+  private async publish({ owner, ports }: PublishParams): Promise<{ ports: PublishedPort[] }> {
+    const sandbox = this.sandbox;
+    if (!sandbox?.publishPort || this.state !== "ready") {
+      throw new PyroError(
+        "NETWORK_POLICY_DENIED",
+        `sandbox ${this.config.id} cannot publish ports under network policy ${this.config.network}; create the workspace with --network-policy egress+published-ports`,
+      );
+    }
+    if (this.config.network !== "egress+published-ports") {
+      throw new PyroError(
+        "NETWORK_POLICY_DENIED",
+        `publishing ports needs network policy egress+published-ports (this workspace has ${this.config.network}); create a workspace with --network-policy egress+published-ports`,
+      );
+    }
+    const opened: Array<PublishedPort & { id: number }> = [];
+    try {
+      for (const port of ports) {
+        const { id, host_port } = await sandbox.publishPort(port.host_port, port.guest_port);
+        opened.push({ id, owner, host: "127.0.0.1", host_port, guest_port: port.guest_port });
+      }
+    } catch (err) {
+      for (const port of opened) await sandbox.unpublishPort?.(port.id).catch(() => {});
+      throw err;
+    }
+    this.forwards.set(owner, [...(this.forwards.get(owner) ?? []), ...opened]);
+    this.log(`published ${opened.map((p) => `127.0.0.1:${p.host_port}->${p.guest_port}`).join(", ")} for ${owner}`);
+    return { ports: opened.map(({ id: _id, ...port }) => port) };
+  }
+
+  private async unpublish(owner: string): Promise<number> {
+    const ports = this.forwards.get(owner) ?? [];
+    this.forwards.delete(owner);
+    for (const port of ports) {
+      await this.sandbox
+        ?.unpublishPort?.(port.id)
+        .catch((err: Error) => this.log(`unpublish ${port.host_port}: ${err.message}`));
+    }
+    return ports.length;
   }
 
   /** A request cut off by the sandbox dying gets the cause (out of memory, killed) rather than a

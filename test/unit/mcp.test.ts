@@ -49,6 +49,8 @@ function fakeManager(run: ManagerApi["run"] = async () => RESULT): ManagerApi & 
     close: async () => {},
     // The workspace tools have their own suite (workspace-faces.test.ts).
     workspaces: {} as ManagerApi["workspaces"],
+    shells: {} as ManagerApi["shells"],
+    services: {} as ManagerApi["services"],
   };
 }
 
@@ -73,6 +75,16 @@ describe("MCP profiles", () => {
         ...workspaceCore,
         "workspace_start",
         "workspace_stop",
+        "shell_open",
+        "shell_read",
+        "shell_write",
+        "shell_signal",
+        "shell_close",
+        "service_start",
+        "service_list",
+        "service_status",
+        "service_logs",
+        "service_stop",
       ].sort(),
     };
     for (const profile of McpProfile.options) {

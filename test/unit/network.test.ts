@@ -107,7 +107,7 @@ test("addHostfwdId needs a numeric forward id", () => {
 
 test("a taken host port is reported with the option to change", () => {
   const err = portInUseError(8080);
-  assert.equal(err.code, "INVALID_ARGUMENT");
+  assert.equal(err.code, "PORT_UNAVAILABLE");
   assert.equal(
     err.message,
     "host port 8080 is already in use on 127.0.0.1; choose another --publish host port or omit it",

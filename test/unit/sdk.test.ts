@@ -45,6 +45,8 @@ function fakeManager() {
     },
     // The workspace methods have their own suite (workspace-faces.test.ts).
     workspaces: {} as ManagerApi["workspaces"],
+    shells: {} as ManagerApi["shells"],
+    services: {} as ManagerApi["services"],
   };
   return { manager, calls };
 }

@@ -233,6 +233,8 @@ function fakeManager(over: Parameters<typeof fakeWorkspaces>[0] = {}) {
     doctor: async () => unexpected(),
     close: async () => {},
     workspaces,
+    shells: {} as ManagerApi["shells"],
+    services: {} as ManagerApi["services"],
   };
   return { manager, calls };
 }
@@ -282,7 +284,16 @@ describe("pyro workspace: every command reaches its operation with the contract 
     [
       ["workspace", "create"],
       "create",
-      { environment: "debian:12", vcpu_count: 1, mem_mib: 1024, ttl_seconds: 600, engine: "auto", labels: {} },
+      {
+        environment: "debian:12",
+        vcpu_count: 1,
+        mem_mib: 1024,
+        ttl_seconds: 600,
+        engine: "auto",
+        labels: {},
+        network_policy: "off",
+        secrets: [],
+      },
     ],
     [
       [
@@ -304,6 +315,12 @@ describe("pyro workspace: every command reaches its operation with the contract 
         "issue=123",
         "--label",
         "url=https://x/?a=b",
+        "--network-policy",
+        "egress+published-ports",
+        "--secret",
+        "TOKEN=a=b",
+        "--secret-file",
+        "KEY=./key.txt",
       ],
       "create",
       {
@@ -315,6 +332,11 @@ describe("pyro workspace: every command reaches its operation with the contract 
         seed_path: "./repo",
         name: "repro-fix",
         labels: { issue: "123", url: "https://x/?a=b" },
+        network_policy: "egress+published-ports",
+        secrets: [
+          { name: "TOKEN", value: "a=b" },
+          { name: "KEY", file_path: "./key.txt" },
+        ],
       },
     ],
     [["workspace", "list"], "list", undefined],
@@ -344,12 +366,12 @@ describe("pyro workspace: every command reaches its operation with the contract 
     [
       ["workspace", "exec", "repro-fix", "--timeout-seconds", "5", "--cwd", "src", "--", "git", "status"],
       "exec",
-      { workspace: "repro-fix", command: ["git", "status"], cwd: "src", timeout_seconds: 5 },
+      { workspace: "repro-fix", command: ["git", "status"], cwd: "src", timeout_seconds: 5, secret_env: {} },
     ],
     [
       ["workspace", "exec", "repro-fix", "--", "make && make test"],
       "exec",
-      { workspace: "repro-fix", command: "make && make test", cwd: "/workspace", timeout_seconds: 30 },
+      { workspace: "repro-fix", command: "make && make test", cwd: "/workspace", timeout_seconds: 30, secret_env: {} },
     ],
     [
       ["workspace", "sync", "push", "repro-fix", "./more", "--dest", "src"],
@@ -429,7 +451,7 @@ describe("pyro workspace create", () => {
     assert.match(stdout, /seed: +directory \/home\/me\/repo, 2001 entries/);
     assert.equal(
       stderr,
-      "[workspace create] workspace_id=ws-0123456789 name=repro-fix environment=debian:12 engine=gvisor state=running seed=directory seed_entries=2001\n",
+      "[workspace create] workspace_id=ws-0123456789 name=repro-fix environment=debian:12 engine=gvisor state=running network=off seed=directory seed_entries=2001\n",
     );
   });
 
@@ -729,6 +751,8 @@ describe("Pyro workspace methods", () => {
         seed_path: "./repo",
         name: "x",
         labels: {},
+        network_policy: "off",
+        secrets: [],
       },
     });
     const ref = { workspace: "x" };
@@ -750,7 +774,7 @@ describe("Pyro workspace methods", () => {
       [
         () => pyro.execWorkspace({ workspace: "x", command: "true" }),
         "exec",
-        { workspace: "x", command: "true", cwd: "/workspace", timeout_seconds: 30 },
+        { workspace: "x", command: "true", cwd: "/workspace", timeout_seconds: 30, secret_env: {} },
         EXEC,
       ],
       [
@@ -891,7 +915,22 @@ describe("MCP workspace tools", () => {
     const expected = {
       "vm-run": ["vm_run"],
       "workspace-core": CORE,
-      "workspace-full": [...CORE, "vm_list_environments", "workspace_stop", "workspace_start"],
+      "workspace-full": [
+        ...CORE,
+        "vm_list_environments",
+        "workspace_stop",
+        "workspace_start",
+        "shell_open",
+        "shell_read",
+        "shell_write",
+        "shell_signal",
+        "shell_close",
+        "service_start",
+        "service_list",
+        "service_status",
+        "service_logs",
+        "service_stop",
+      ],
     };
     for (const [profile, names] of Object.entries(expected)) {
       assert.deepEqual([...PROFILE_TOOLS[profile as keyof typeof expected]], names, profile);
@@ -944,11 +983,19 @@ describe("MCP workspace tools", () => {
       byName.get("workspace_diff")?.description ?? "",
       /everything changed in \/workspace since the workspace was created/,
     );
-    // The core profile's schemas leave out secrets and network policy.
-    const create = byName.get("workspace_create");
+    // workspace-full's create and exec take secrets, network policy and secret_env; workspace-core's do not.
+    const props = (list: typeof tools, name: string) =>
+      Object.keys(list.find((t) => t.name === name)?.inputSchema.properties ?? {});
+    assert.ok(props(tools, "workspace_create").includes("secrets"));
+    assert.ok(props(tools, "workspace_create").includes("network_policy"));
+    assert.ok(props(tools, "workspace_exec").includes("secret_env"));
+    const core = await connect("workspace-core");
+    const coreTools = (await core.client.listTools()).tools;
     for (const hidden of ["secrets", "network_policy"]) {
-      assert.equal(hidden in (create?.inputSchema.properties ?? {}), false, hidden);
+      assert.equal(props(coreTools, "workspace_create").includes(hidden), false, hidden);
     }
+    assert.equal(props(coreTools, "workspace_exec").includes("secret_env"), false);
+    await core.client.close();
     await client.close();
   });
 
@@ -974,7 +1021,7 @@ describe("MCP workspace tools", () => {
         "workspace_exec",
         { workspace: "x", command: ["git", "status"] },
         "exec",
-        { workspace: "x", command: ["git", "status"], cwd: "/workspace", timeout_seconds: 30 },
+        { workspace: "x", command: ["git", "status"], cwd: "/workspace", timeout_seconds: 30, secret_env: {} },
       ],
       [
         "workspace_sync_push",
@@ -1074,5 +1121,14 @@ describe("MCP workspace tools", () => {
 });
 
 function defaultsOfCreate() {
-  return { environment: "debian:12", vcpu_count: 1, mem_mib: 1024, ttl_seconds: 600, engine: "auto", labels: {} };
+  return {
+    environment: "debian:12",
+    vcpu_count: 1,
+    mem_mib: 1024,
+    ttl_seconds: 600,
+    engine: "auto",
+    labels: {},
+    network_policy: "off",
+    secrets: [],
+  };
 }

@@ -4,7 +4,8 @@
 // process with a large address space) costs about twice what the command itself costs to start.
 // posix_spawn() uses clone(CLONE_VM|CLONE_VFORK), which copies nothing, so an exec through the
 // agent costs about what a spawn from a shell costs. It does only the spawn; reading output,
-// timeouts and killing the process group stay in JavaScript.
+// timeouts and killing the process group stay in JavaScript. It also starts shells on a
+// pseudo-terminal (spawnPty) and sizes and inspects that terminal, which Node cannot do itself.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,9 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define CHECK(call)                                                      \
@@ -172,12 +175,133 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value int_property(napi_env env, napi_value object, const char *name, int32_t value) {
+  napi_value v;
+  if (napi_create_int32(env, value, &v) != napi_ok || napi_set_named_property(env, object, name, v) != napi_ok) {
+    napi_throw_error(env, "PYRO_SPAWN", "Node-API call failed: int_property");
+    return NULL;
+  }
+  return object;
+}
+
+// spawnPty(file, argv, envp, cwd, cols, rows) -> { pid, master }. The child runs in a session of
+// its own with the terminal's replica as stdin, stdout and stderr; opening the replica (without
+// O_NOCTTY) after setsid makes it the session's controlling terminal, on Linux and under gVisor,
+// so job control and ^C work. The master is returned close-on-exec, sized cols x rows.
+static napi_value SpawnPty(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value args[6];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 6) {
+    napi_throw_type_error(env, "PYRO_SPAWN", "spawnPty(file, argv, envp, cwd, cols, rows)");
+    return NULL;
+  }
+  char file[4096], cwd[4096];
+  size_t len;
+  int32_t cols, rows;
+  CHECK(napi_get_value_string_utf8(env, args[0], file, sizeof file, &len));
+  CHECK(napi_get_value_string_utf8(env, args[3], cwd, sizeof cwd, &len));
+  CHECK(napi_get_value_int32(env, args[4], &cols));
+  CHECK(napi_get_value_int32(env, args[5], &rows));
+
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return throw_errno(env, errno, "posix_openpt");
+  char replica[128];
+  struct winsize size = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+  const char *failed = NULL;
+  if (grantpt(master) != 0) failed = "grantpt";
+  else if (unlockpt(master) != 0) failed = "unlockpt";
+  else if (ptsname_r(master, replica, sizeof replica) != 0) failed = "ptsname";
+  else if (ioctl(master, TIOCSWINSZ, &size) != 0) failed = "ioctl(TIOCSWINSZ)";
+  if (failed) {
+    int e = errno;
+    close(master);
+    return throw_errno(env, e, failed);
+  }
+
+  char **argv = to_strv(env, args[1]);
+  char **envp = argv ? to_strv(env, args[2]) : NULL;
+  if (!envp) {
+    free_strv(argv);
+    close(master);
+    return NULL;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, replica, O_RDWR, 0);
+  posix_spawn_file_actions_adddup2(&actions, 0, 1);
+  posix_spawn_file_actions_adddup2(&actions, 0, 2);
+  posix_spawn_file_actions_addchdir_np(&actions, cwd);
+  posix_spawnattr_init(&attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  // glibc applies SETSID before the file actions, so the replica opens in the new session.
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, file, &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  free_strv(argv);
+  free_strv(envp);
+  if (rc != 0) {
+    close(master);
+    return throw_errno(env, rc, "posix_spawn");
+  }
+
+  napi_value result;
+  CHECK(napi_create_object(env, &result));
+  if (!int_property(env, result, "pid", pid) || !int_property(env, result, "master", master)) return NULL;
+  return result;
+}
+
+// resizePty(fd, cols, rows): sets the terminal's window size (the kernel sends SIGWINCH).
+static napi_value ResizePty(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  int32_t fd, cols, rows;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  CHECK(napi_get_value_int32(env, args[0], &fd));
+  CHECK(napi_get_value_int32(env, args[1], &cols));
+  CHECK(napi_get_value_int32(env, args[2], &rows));
+  struct winsize size = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+  if (ioctl(fd, TIOCSWINSZ, &size) != 0) return throw_errno(env, errno, "ioctl(TIOCSWINSZ)");
+  napi_value result;
+  CHECK(napi_get_undefined(env, &result));
+  return result;
+}
+
+// foregroundPgrp(fd) -> the terminal's foreground process group, asked through the master.
+// Linux answers; gVisor answers only the terminal's own session (ENOTTY here).
+static napi_value ForegroundPgrp(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  CHECK(napi_get_value_int32(env, args[0], &fd));
+  pid_t pgrp = tcgetpgrp(fd);
+  if (pgrp < 0) return throw_errno(env, errno, "tcgetpgrp");
+  napi_value result;
+  CHECK(napi_create_int32(env, pgrp, &result));
+  return result;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
   napi_create_function(env, "reap", NAPI_AUTO_LENGTH, Reap, NULL, &fn);
   napi_set_named_property(env, exports, "reap", fn);
+  napi_create_function(env, "spawnPty", NAPI_AUTO_LENGTH, SpawnPty, NULL, &fn);
+  napi_set_named_property(env, exports, "spawnPty", fn);
+  napi_create_function(env, "resizePty", NAPI_AUTO_LENGTH, ResizePty, NULL, &fn);
+  napi_set_named_property(env, exports, "resizePty", fn);
+  napi_create_function(env, "foregroundPgrp", NAPI_AUTO_LENGTH, ForegroundPgrp, NULL, &fn);
+  napi_set_named_property(env, exports, "foregroundPgrp", fn);
   return exports;
 }
 

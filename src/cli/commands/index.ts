@@ -23,6 +23,16 @@ import { WorkspaceListCommand } from "./workspace/list.js";
 import { WorkspaceLogsCommand } from "./workspace/logs.js";
 import { WorkspacePatchApplyCommand } from "./workspace/patch/apply.js";
 import { WorkspaceResetCommand } from "./workspace/reset.js";
+import { ServiceListCommand } from "./workspace/service/list.js";
+import { ServiceLogsCommand } from "./workspace/service/logs.js";
+import { ServiceStartCommand } from "./workspace/service/start.js";
+import { ServiceStatusCommand } from "./workspace/service/status.js";
+import { ServiceStopCommand } from "./workspace/service/stop.js";
+import { ShellCloseCommand } from "./workspace/shell/close.js";
+import { ShellOpenCommand } from "./workspace/shell/open.js";
+import { ShellReadCommand } from "./workspace/shell/read.js";
+import { ShellSignalCommand } from "./workspace/shell/signal.js";
+import { ShellWriteCommand } from "./workspace/shell/write.js";
 import { WorkspaceStartCommand } from "./workspace/start.js";
 import { WorkspaceStatusCommand } from "./workspace/status.js";
 import { WorkspaceStopCommand } from "./workspace/stop.js";
@@ -52,6 +62,16 @@ export const COMMANDS: readonly CommandClass<PyroContext>[] = [
   WorkspaceStopCommand,
   WorkspaceStartCommand,
   WorkspaceDeleteCommand,
+  ShellOpenCommand,
+  ShellReadCommand,
+  ShellWriteCommand,
+  ShellSignalCommand,
+  ShellCloseCommand,
+  ServiceStartCommand,
+  ServiceListCommand,
+  ServiceStatusCommand,
+  ServiceLogsCommand,
+  ServiceStopCommand,
   EnvListCommand,
   EnvPullCommand,
   EnvInspectCommand,

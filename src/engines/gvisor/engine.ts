@@ -229,6 +229,15 @@ class GvisorSandbox implements Sandbox {
     return this.child.pid === undefined ? [] : [this.child.pid];
   }
 
+  publishPort(hostPort: number, guestPort: number): Promise<{ id: number; host_port: number }> {
+    if (!this.network) throw new PyroError("NETWORK_POLICY_DENIED", "this sandbox has no network to publish from");
+    return this.network.addHostForward(hostPort, guestPort);
+  }
+
+  async unpublishPort(id: number): Promise<void> {
+    await this.network?.removeHostForward(id);
+  }
+
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;

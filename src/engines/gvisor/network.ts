@@ -161,7 +161,7 @@ export function addHostfwdId(value: Record<string, unknown>): number {
 
 export function portInUseError(hostPort: number): PyroError {
   return new PyroError(
-    "INVALID_ARGUMENT",
+    "PORT_UNAVAILABLE",
     `host port ${hostPort} is already in use on 127.0.0.1; choose another --publish host port or omit it`,
   );
 }

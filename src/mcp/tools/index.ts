@@ -1,12 +1,22 @@
 // Owns the registry of implemented MCP tools, keyed by name; profiles.ts decides which are exposed.
-import type { ToolName } from "../profiles.js";
+import { type McpProfile, PROFILE_TOOLS, type ToolName } from "../profiles.js";
 import type { PyroTool } from "../tool.js";
+import { serviceList } from "./service-list.js";
+import { serviceLogs } from "./service-logs.js";
+import { serviceStart } from "./service-start.js";
+import { serviceStatus } from "./service-status.js";
+import { serviceStop } from "./service-stop.js";
+import { shellClose } from "./shell-close.js";
+import { shellOpen } from "./shell-open.js";
+import { shellRead } from "./shell-read.js";
+import { shellSignal } from "./shell-signal.js";
+import { shellWrite } from "./shell-write.js";
 import { vmListEnvironments } from "./vm-list-environments.js";
 import { vmRun } from "./vm-run.js";
-import { workspaceCreate } from "./workspace-create.js";
+import { workspaceCreate, workspaceCreateFull } from "./workspace-create.js";
 import { workspaceDelete } from "./workspace-delete.js";
 import { workspaceDiff } from "./workspace-diff.js";
-import { workspaceExec } from "./workspace-exec.js";
+import { workspaceExec, workspaceExecFull } from "./workspace-exec.js";
 import { workspaceExport } from "./workspace-export.js";
 import { workspaceFileList } from "./workspace-file-list.js";
 import { workspaceFileRead } from "./workspace-file-read.js";
@@ -43,4 +53,22 @@ export const TOOLS: Readonly<Record<ToolName, PyroTool>> = {
   workspace_file_write: workspaceFileWrite,
   workspace_patch_apply: workspacePatchApply,
   workspace_reset: workspaceReset,
+  shell_open: shellOpen,
+  shell_read: shellRead,
+  shell_write: shellWrite,
+  shell_signal: shellSignal,
+  shell_close: shellClose,
+  service_start: serviceStart,
+  service_list: serviceList,
+  service_status: serviceStatus,
+  service_logs: serviceLogs,
+  service_stop: serviceStop,
 };
+
+/** The tools a profile exposes: workspace-full's create and exec also take secrets, network policy
+ * and secret_env, which the smaller profiles leave out of their schemas. */
+export function toolsFor(profile: McpProfile): PyroTool[] {
+  const full: Partial<Record<ToolName, PyroTool>> =
+    profile === "workspace-full" ? { workspace_create: workspaceCreateFull, workspace_exec: workspaceExecFull } : {};
+  return PROFILE_TOOLS[profile].map((name) => full[name] ?? TOOLS[name]);
+}

@@ -16,9 +16,16 @@ export const workspaceExec = defineTool({
     "exit_code is a normal result describing the command, not a failure of the tool; exit_code 124 with",
     "timed_out true means timeout_seconds was hit.",
   ].join(" "),
-  inputSchema: WorkspaceExecParams,
+  inputSchema: WorkspaceExecParams.omit({ secret_env: true }),
   outputSchema: WorkspaceExecResult,
   // An arbitrary command can delete or overwrite what the workspace holds; it runs again on every call.
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   call: (args, { manager, signal }) => manager.workspaces.exec(args, { signal }),
+});
+
+/** workspace-full's exec: also `secret_env`. */
+export const workspaceExecFull = defineTool({
+  ...workspaceExec,
+  description: `${workspaceExec.description} \`secret_env\` ({SECRET_NAME: 'ENV_VAR'}) exposes workspace secrets to the command as environment variables; their values are redacted from the output.`,
+  inputSchema: WorkspaceExecParams,
 });

@@ -5,7 +5,7 @@ import * as t from "typanion";
 import { DEFAULTS, LIMITS } from "../../../contract/defaults.js";
 import { WorkspaceCreateParams } from "../../../contract/workspace.js";
 import { PyroCommand } from "../../base.js";
-import { keyValues, parseFlags } from "../../flags.js";
+import { keyValues, parseFlags, secretFlags } from "../../flags.js";
 import type { Output } from "../../output.js";
 import { describeWorkspace, POSITIONALS } from "./render.js";
 
@@ -20,6 +20,10 @@ export class WorkspaceCreateCommand extends PyroCommand {
 
       \`--seed-path\` copies a host directory or a .tar, .tar.gz or .tgz archive into \`/workspace\` first; symlinks that point outside it are left out. What \`/workspace\` holds when create returns is the baseline that \`pyro workspace diff\` compares against and \`pyro workspace reset\` restores.
 
+      \`--network-policy\` is \`off\` (default: loopback only), \`egress\` (outbound network through a network namespace of its own) or \`egress+published-ports\` (also lets \`pyro workspace service start --publish\` forward ports to the host's 127.0.0.1). The host's own loopback services are unreachable under every policy.
+
+      \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only root can read, reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
+
       A \`--name\` must be unique; every other command accepts it in place of the id. \`--label KEY=VALUE\` may be repeated. \`--id-only\` prints the new id alone, for scripts.
     `,
     examples: [
@@ -29,6 +33,10 @@ export class WorkspaceCreateCommand extends PyroCommand {
         'WS=$($0 workspace create debian:12 --id-only) && $0 workspace exec "$WS" -- uname -a',
       ],
       ["Label it and never let it expire", "$0 workspace create debian:12 --label issue=123 --ttl-seconds 0"],
+      [
+        "A dev server reachable from the host, with a token",
+        "$0 workspace create debian:12 --network-policy egress+published-ports --secret-file API_TOKEN=./token.txt",
+      ],
     ],
   });
 
@@ -51,6 +59,11 @@ export class WorkspaceCreateCommand extends PyroCommand {
   });
   name = Option.String("--name", { description: "A unique name to use instead of the id" });
   labels = Option.Array("--label", { description: "KEY=VALUE label (repeatable)" });
+  networkPolicy = Option.String("--network-policy", {
+    description: "off, egress or egress+published-ports (default off)",
+  });
+  secrets = Option.Array("--secret", { description: "NAME=VALUE secret (repeatable)" });
+  secretFiles = Option.Array("--secret-file", { description: "NAME=PATH secret read from a host file (repeatable)" });
   idOnly = Option.Boolean("--id-only", false, { description: "Print only the new workspace's id" });
 
   protected async perform(out: Output): Promise<undefined> {
@@ -65,8 +78,10 @@ export class WorkspaceCreateCommand extends PyroCommand {
         seed_path: this.seedPath,
         name: this.name,
         labels: keyValues("--label", this.labels),
+        network_policy: this.networkPolicy,
+        secrets: secretFlags(this.secrets, this.secretFiles),
       },
-      { ...POSITIONALS, labels: "--label" },
+      { ...POSITIONALS, labels: "--label", secrets: "--secret" },
     );
     const info = await (await this.context.manager()).workspaces.create(params, { progress: out.progress() });
     if (this.idOnly) {
@@ -80,6 +95,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
       environment: info.environment,
       engine: info.engine,
       state: info.state,
+      network: info.network_policy,
       seed: info.workspace_seed.mode,
       seed_entries: info.workspace_seed.entry_count,
     });

@@ -5,7 +5,7 @@ import { DEFAULTS, LIMITS } from "../../../contract/defaults.js";
 import { WorkspaceExecParams } from "../../../contract/workspace.js";
 import { PyroCommand } from "../../base.js";
 import { commandFromWords } from "../../command-words.js";
-import { parseFlags } from "../../flags.js";
+import { parseFlags, secretEnvFlags } from "../../flags.js";
 import { guestStreams, type Output } from "../../output.js";
 import { POSITIONALS } from "./render.js";
 
@@ -24,6 +24,7 @@ export class WorkspaceExecCommand extends PyroCommand {
       ["Check a seeded checkout", "$0 workspace exec repro-fix -- git status --short"],
       ["Run a shell pipeline in a subdirectory", "$0 workspace exec repro-fix --cwd src -- 'make && make test'"],
       ["Allow a slow test suite ten minutes", "$0 workspace exec repro-fix --timeout-seconds 600 -- npm test"],
+      ["Use a secret as $GITHUB_TOKEN", "$0 workspace exec repro-fix --secret-env GH=GITHUB_TOKEN -- gh auth status"],
     ],
   });
 
@@ -34,6 +35,9 @@ export class WorkspaceExecCommand extends PyroCommand {
   });
   cwd = Option.String("--cwd", {
     description: `Working directory inside /workspace (default ${DEFAULTS.guestWorkspace})`,
+  });
+  secretEnv = Option.Array("--secret-env", {
+    description: "Expose a workspace secret as an environment variable: NAME or NAME=ENV_VAR (repeatable)",
   });
   words = Option.Rest({ name: "CMD" });
 
@@ -46,8 +50,14 @@ export class WorkspaceExecCommand extends PyroCommand {
     }
     const params = parseFlags(
       WorkspaceExecParams,
-      { workspace: this.workspace, command, cwd: this.cwd, timeout_seconds: this.timeoutSeconds },
-      { ...POSITIONALS, command: "CMD" },
+      {
+        workspace: this.workspace,
+        command,
+        cwd: this.cwd,
+        timeout_seconds: this.timeoutSeconds,
+        secret_env: secretEnvFlags(this.secretEnv),
+      },
+      { ...POSITIONALS, command: "CMD", secret_env: "--secret-env" },
     );
     const { signal } = this.context;
     const manager = await this.context.manager();

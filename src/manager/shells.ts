@@ -1,0 +1,139 @@
+// Owns the host side of PTY shells: open, read by cursor (raw or rendered as a person would see
+// the terminal, optionally waiting for the output to go quiet), write, signal and close. The agent
+// keeps each shell and its output buffer inside the sandbox, so a shell outlives the process that
+// opened it; every read is redacted here, including a secret split between two reads.
+import { type AgentShellInfo, type AgentShellReadResult, ShellOp } from "../channel/protocol.js";
+import {
+  type ShellInfo,
+  ShellOpenParams,
+  ShellReadParams,
+  type ShellReadResult,
+  ShellRefParams,
+  ShellSignalParams,
+  ShellWriteParams,
+  type ShellWriteResult,
+} from "../contract/interactive.js";
+import { parseParams } from "../contract/parse.js";
+import type { WorkspaceRecord } from "./records.js";
+import { renderPlain } from "./screen.js";
+import { guestPath, type WorkspaceService } from "./workspaces.js";
+
+const SHELL_OP_DEADLINE_MS = 30_000;
+/** What the agent keeps of a shell's output; a plain read replays it to know the terminal's state. */
+const SHELL_BUFFER_BYTES = 1_048_576;
+
+export class ShellService {
+  constructor(private readonly workspaces: WorkspaceService) {}
+
+  async open(input: unknown): Promise<ShellInfo> {
+    const params = parseParams(ShellOpenParams, input, "shell open");
+    return this.withWorkspace(params.workspace, async (record) => {
+      const env = await this.workspaces.secretEnvironment(record, params.secret_env);
+      const client = await this.workspaces.client(record);
+      const info = (await client.request(
+        ShellOp.OPEN,
+        { cwd: guestPath(params.cwd), cols: params.cols, rows: params.rows, env },
+        { deadlineMs: SHELL_OP_DEADLINE_MS },
+      )) as AgentShellInfo;
+      await this.workspaces.touch(record.workspace_id);
+      return shellInfo(record, info);
+    });
+  }
+
+  /** A read: it never bumps last_activity_at. */
+  async read(input: unknown): Promise<ShellReadResult> {
+    const params = parseParams(ShellReadParams, input, "shell read");
+    return this.withWorkspace(params.workspace, async (record) => {
+      const redactor = await this.workspaces.redactor(record);
+      const client = await this.workspaces.client(record);
+      const chunks: Buffer[] = [];
+      const reply = (await client.request(
+        ShellOp.READ,
+        {
+          shell_id: params.shell_id,
+          cursor: params.cursor,
+          max_bytes: params.max_chars,
+          wait_for_idle_ms: params.wait_for_idle_ms,
+          max_wait_ms: params.max_wait_ms,
+          history_max_bytes: params.plain ? SHELL_BUFFER_BYTES : redactor.lookbehindBytes,
+        },
+        { deadlineMs: params.max_wait_ms + SHELL_OP_DEADLINE_MS, onData: (_stream, chunk) => chunks.push(chunk) },
+      )) as AgentShellReadResult;
+      const bytes = Buffer.concat(chunks);
+      const historyLength = reply.cursor - reply.history_start;
+      const history = bytes.subarray(0, historyLength);
+      let output = bytes.subarray(historyLength);
+      // A running shell's output may end in the first part of a secret: leave that for the next read.
+      const raw = output.toString("utf8");
+      const piece = redactor.redactPiece(history.toString("utf8"), raw, { holdBack: reply.state === "running" });
+      const heldBytes = Buffer.byteLength(raw.slice(raw.length - piece.held));
+      if (heldBytes > 0) output = output.subarray(0, output.length - heldBytes);
+      const text = params.plain
+        ? redactor.redact(await renderPlain(history, output, reply.cols, reply.rows))
+        : piece.text;
+      return {
+        ...shellInfo(record, reply),
+        output: text,
+        cursor: reply.cursor,
+        next_cursor: reply.next_cursor - heldBytes,
+        truncated: reply.truncated,
+        plain: params.plain,
+      };
+    });
+  }
+
+  async write(input: unknown): Promise<ShellWriteResult> {
+    const params = parseParams(ShellWriteParams, input, "shell write");
+    return this.withWorkspace(params.workspace, async (record) => {
+      const client = await this.workspaces.client(record);
+      // Enter on a terminal sends a carriage return; the line discipline turns it into a newline.
+      const text = params.append_newline ? `${params.input}\r` : params.input;
+      const reply = (await client.request(
+        ShellOp.WRITE,
+        { shell_id: params.shell_id, input: text },
+        { deadlineMs: SHELL_OP_DEADLINE_MS },
+      )) as { bytes_written: number };
+      await this.workspaces.touch(record.workspace_id);
+      return { workspace_id: record.workspace_id, shell_id: params.shell_id, bytes_written: reply.bytes_written };
+    });
+  }
+
+  async signal(input: unknown): Promise<ShellInfo> {
+    const params = parseParams(ShellSignalParams, input, "shell signal");
+    return this.call(params.workspace, ShellOp.SIGNAL, { shell_id: params.shell_id, signal: params.signal });
+  }
+
+  async close(input: unknown): Promise<ShellInfo> {
+    const params = parseParams(ShellRefParams, input, "shell close");
+    return this.call(params.workspace, ShellOp.CLOSE, { shell_id: params.shell_id });
+  }
+
+  private call(workspace: string, op: string, agentParams: Record<string, unknown>): Promise<ShellInfo> {
+    return this.withWorkspace(workspace, async (record) => {
+      const client = await this.workspaces.client(record);
+      const info = (await client.request(op, agentParams, { deadlineMs: SHELL_OP_DEADLINE_MS })) as AgentShellInfo;
+      await this.workspaces.touch(record.workspace_id);
+      return shellInfo(record, info);
+    });
+  }
+
+  /** Resolves the workspace and redacts any error on the way out. */
+  private async withWorkspace<T>(ref: string, fn: (record: WorkspaceRecord) => Promise<T>): Promise<T> {
+    const record = await this.workspaces.records.resolve(ref);
+    return this.workspaces.redacting(await this.workspaces.redactor(record), () => fn(record));
+  }
+}
+
+function shellInfo(record: WorkspaceRecord, info: AgentShellInfo): ShellInfo {
+  return {
+    workspace_id: record.workspace_id,
+    shell_id: info.shell_id,
+    state: info.state,
+    exit_code: info.exit_code,
+    cwd: info.cwd,
+    cols: info.cols,
+    rows: info.rows,
+    started_at: info.started_at,
+    execution_mode: record.engine,
+  };
+}
