@@ -358,7 +358,20 @@ export class Channel {
     // Data already queued for this request must reach the caller before its response.
     await entry.lastSend.catch(() => {});
     this.incoming.delete(id);
-    if (!this.isClosed) this.enqueue(encodeJsonFrame(FrameType.RESPONSE, id, response), true);
+    if (this.isClosed) return;
+    let frame: Buffer;
+    try {
+      frame = encodeJsonFrame(FrameType.RESPONSE, id, response);
+    } catch (err) {
+      // A result too large for one frame is the handler's failure, not the channel's: answer with an
+      // error instead of leaving the caller waiting (or taking the serving process down).
+      const e = toPyroError(err);
+      frame = encodeJsonFrame(FrameType.RESPONSE, id, {
+        ok: false,
+        error: { code: e.code, message: `the result of ${body.op} could not be sent: ${e.message}` },
+      });
+    }
+    this.enqueue(frame, true);
   }
 
   private enqueue(buf: Buffer, isData: boolean): Promise<void> {

@@ -55,8 +55,17 @@ const WORKSPACE_INSTRUCTIONS = [
   "when done.",
 ].join(" ");
 
+const FULL_INSTRUCTIONS = [
+  "For a dev server or database use service_start with a readiness probe (and publish to reach it from",
+  "the host); for an interactive program use shell_open, shell_write and shell_read with plain true and",
+  "wait_for_idle_ms. Credentials go in workspace_create's secrets and reach a command only through",
+  "secret_env; they are shown as [REDACTED].",
+].join(" ");
+
 function instructionsFor(profile: McpProfile): string {
-  return profile === "vm-run" ? INSTRUCTIONS : `${INSTRUCTIONS} ${WORKSPACE_INSTRUCTIONS}`;
+  if (profile === "vm-run") return INSTRUCTIONS;
+  const workspace = `${INSTRUCTIONS} ${WORKSPACE_INSTRUCTIONS}`;
+  return profile === "workspace-full" ? `${workspace} ${FULL_INSTRUCTIONS}` : workspace;
 }
 
 function stderrLog(line: string): void {

@@ -108,6 +108,67 @@ describe("pyro mcp serve over stdio (real SDK client)", () => {
   });
 });
 
+describe("workspace-full over stdio: shells, services, published ports and secrets (real SDK client)", () => {
+  it("drives a shell, serves HTTP on a published port and never shows a secret", async () => {
+    const { client, transportErrors } = await connect("workspace-full");
+    const call = async (name: string, args: Record<string, unknown>) => {
+      const result = await client.callTool({ name, arguments: args });
+      assert.notEqual(result.isError, true, `${name}: ${JSON.stringify(result.content)}`);
+      const text = (result.content as Array<{ text: string }>)[0]?.text ?? "";
+      assert.ok(!text.includes(SECRET), `${name} showed the secret`);
+      return result.structuredContent as Record<string, any>;
+    };
+    const SECRET = "mcp-secret-4c1f7e2a9b";
+    let workspace: string | undefined;
+    try {
+      const created = await call("workspace_create", {
+        network_policy: "egress+published-ports",
+        secrets: [{ name: "TOKEN", value: SECRET }],
+      });
+      workspace = created.workspace_id as string;
+      assert.deepEqual(created.secrets, [{ name: "TOKEN", source_kind: "literal" }]);
+
+      const shell = await call("shell_open", { workspace, secret_env: { TOKEN: "TOKEN" } });
+      await call("shell_write", {
+        workspace,
+        shell_id: shell.shell_id,
+        input: "printf '\\033[32mgreen\\033[0m %s\\n' \"$TOKEN\"",
+      });
+      const read = await call("shell_read", {
+        workspace,
+        shell_id: shell.shell_id,
+        plain: true,
+        wait_for_idle_ms: 500,
+      });
+      assert.match(read.output, /^green \[REDACTED\]$/m);
+      assert.ok(!read.output.includes("\x1b"));
+      await call("shell_close", { workspace, shell_id: shell.shell_id });
+
+      const web = await call("service_start", {
+        workspace,
+        service_name: "web",
+        command: "python3 -m http.server 8000",
+        readiness: { type: "http", url: "http://127.0.0.1:8000/" },
+        publish: [{ guest_port: 8000 }],
+      });
+      assert.equal(web.state, "ready");
+      const port = web.published_ports[0].host_port as number;
+      const response = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(response.status, 200);
+      await response.arrayBuffer();
+      const listed = await call("service_list", { workspace });
+      assert.equal(listed.running_count, 1);
+      const stopped = await call("service_stop", { workspace, service_name: "web" });
+      assert.equal(stopped.state, "stopped");
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
+      assert.deepEqual(transportErrors, []);
+    } finally {
+      if (workspace) await client.callTool({ name: "workspace_delete", arguments: { workspace } });
+      await client.close();
+    }
+  });
+});
+
 describe("pyro mcp serve under the MCP Inspector CLI", () => {
   const exec = promisify(execFile);
   // inspector-cli 1.0.3 finds its own package.json relative to the working directory, so it runs

@@ -177,3 +177,19 @@ describe("Channel", () => {
     assert.deepEqual(order, ["ping", "bulk"]);
   });
 });
+
+describe("a result too large for one frame", () => {
+  it("is answered with an error, and the channel keeps serving", async () => {
+    const { client, server } = pair({
+      huge: async () => ({ blob: "x".repeat(MAX_FRAME_BYTES + 10) }),
+      small: async () => ({ ok: 1 }),
+    });
+    await assert.rejects(
+      client.request("huge", {}),
+      (e: PyroError) => e.code === "FRAME_TOO_LARGE" && e.message.includes("the result of huge could not be sent"),
+    );
+    assert.deepEqual(await client.request("small", {}), { ok: 1 });
+    client.close();
+    server.close();
+  });
+});
