@@ -263,7 +263,7 @@ describe("published ports", () => {
     try {
       await assert.rejects(net.addHostForward(taken.port, 8000), (err: unknown) => {
         assert.ok(err instanceof PyroError);
-        assert.equal(err.code, "INVALID_ARGUMENT");
+        assert.equal(err.code, "PORT_UNAVAILABLE");
         assert.equal(
           err.message,
           `host port ${taken.port} is already in use on 127.0.0.1; choose another --publish host port or omit it`,
