@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   WORKSPACE_NOT_FOUND: "no workspace has that id or name",
   WORKSPACE_NAME_TAKEN: "another workspace already has that name",
   WORKSPACE_NOT_RUNNING: "the workspace's sandbox is not running",
+  WORKSPACE_RUNNING: "the operation needs the workspace stopped",
+  SNAPSHOT_NOT_FOUND: "no snapshot with that name in the workspace",
   PATCH_DOES_NOT_APPLY: "a patch does not apply to the workspace's files",
   OUTPUT_EXISTS: "an export's output path already exists",
   COMMAND_NOT_FOUND: "the command to run does not exist in the sandbox",

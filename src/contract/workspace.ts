@@ -192,7 +192,10 @@ export type ExportResult = z.infer<typeof ExportResult>;
 
 export const ResetParams = z.object({
   workspace: WorkspaceRef,
-  snapshot: z.string().default("baseline").describe('"baseline" (the state at create).'),
+  snapshot: z
+    .string()
+    .default("baseline")
+    .describe('A snapshot name, or "baseline" (the state at create, the default).'),
 });
 export type ResetParams = z.input<typeof ResetParams>;
 
@@ -327,3 +330,51 @@ export type DiffResult = z.infer<typeof DiffResult>;
 
 export const WorkspaceDiffResult = DiffResult.extend({ workspace_id: z.string() });
 export type WorkspaceDiffResult = z.infer<typeof WorkspaceDiffResult>;
+
+// ---- snapshots and disk tools ----------------------------------------------------------------------
+
+export const SnapshotName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "use letters, digits, '.', '_' and '-', starting with a letter or digit")
+  .refine((name) => name !== "baseline", { message: '"baseline" is reserved for the state at create' });
+
+export const SnapshotParams = z.object({ workspace: WorkspaceRef, snapshot_name: SnapshotName });
+export type SnapshotParams = z.input<typeof SnapshotParams>;
+
+export const SnapshotInfo = z.object({
+  workspace_id: z.string(),
+  snapshot_name: z.string(),
+  created_at: z.string(),
+  size_bytes: z.number().int().describe("Bytes of file content the snapshot holds."),
+  file_count: z.number().int(),
+  shared_bytes: z.number().int().describe("Of size_bytes, how much is shared with other snapshots or the baseline."),
+});
+export type SnapshotInfo = z.infer<typeof SnapshotInfo>;
+
+export const SnapshotListResult = z.object({
+  workspace_id: z.string(),
+  count: z.number().int(),
+  snapshots: z.array(SnapshotInfo),
+});
+export type SnapshotListResult = z.infer<typeof SnapshotListResult>;
+
+export const SnapshotDeleteResult = z.object({
+  workspace_id: z.string(),
+  snapshot_name: z.string(),
+  deleted: z.boolean(),
+});
+export type SnapshotDeleteResult = z.infer<typeof SnapshotDeleteResult>;
+
+export const DiskExportParams = z.object({
+  workspace: WorkspaceRef,
+  output_path: z.string().min(1).describe("Host path for the raw ext4 image; must not exist yet."),
+});
+export type DiskExportParams = z.input<typeof DiskExportParams>;
+
+export const DiskExportResult = z.object({
+  workspace_id: z.string(),
+  output_path: z.string(),
+  size_bytes: z.number().int(),
+  entry_count: z.number().int(),
+});
+export type DiskExportResult = z.infer<typeof DiskExportResult>;

@@ -77,6 +77,8 @@ export interface Engine {
    * (frozen, so a guest cannot swap files for links mid-read), or returns undefined when this
    * engine cannot expose a running sandbox's files (the caller then asks the agent). */
   withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined>;
+  /** Resumes a sandbox left frozen by a process that died inside withFrozenWorkspace. */
+  thawAbandoned(id: string, runDir: string): Promise<void>;
   /** Releases what a dead owner left behind for this sandbox; returns what it cleaned. */
   cleanup(id: string, runDir: string): Promise<string[]>;
 }

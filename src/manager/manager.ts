@@ -166,6 +166,11 @@ export class Manager {
    * Finds sandboxes whose supervisor is gone and releases what they left (runsc containers, mounts,
    * network namespaces, cgroups). One-shot run directories are removed; they hold nothing to keep.
    */
+  /** Stops workspaces idle past their TTL (see WorkspaceService.reapExpired). */
+  reapExpired(): Promise<string[]> {
+    return this.workspaces.reapExpired();
+  }
+
   async reapLeftovers(opts: { workspaces?: boolean } = {}): Promise<string[]> {
     const cleaned: string[] = [];
     for (const { id, runDir, oneShot } of await this.sandboxDirs(opts.workspaces ?? false)) {

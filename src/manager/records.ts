@@ -37,6 +37,8 @@ export interface WorkspaceRecord {
   exports: Array<{ workspace_path: string; output_path: string; at: string }>;
   /** Names and kinds only; the values live in `secrets.json` (mode 0600) beside the record. */
   secrets?: SecretMeta[];
+  /** Set when the TTL reaper stopped the workspace (its state reads `expired` until started). */
+  expired_at?: string | null;
 }
 
 export interface WorkspacePaths {
@@ -47,6 +49,7 @@ export interface WorkspacePaths {
   baselineManifest: string;
   sandbox: string;
   secrets: string;
+  snapshots: string;
   lock: string;
 }
 
@@ -67,6 +70,7 @@ export class RecordStore {
       baselineManifest: join(dir, "baseline", "manifest.json"),
       sandbox: join(dir, "sandbox"),
       secrets: join(dir, "secrets.json"),
+      snapshots: join(dir, "snapshots"),
       lock: join(dir, ".lock"),
     };
   }

@@ -18,6 +18,8 @@ import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
 import type { EngineChoice } from "../contract/schemas.js";
 import {
+  DiskExportParams,
+  type DiskExportResult,
   ExportParams,
   type ExportResult,
   FileListParams,
@@ -32,6 +34,10 @@ import {
   type ResetResult,
   type SecretInput,
   type SecretMeta,
+  type SnapshotDeleteResult,
+  type SnapshotInfo,
+  type SnapshotListResult,
+  SnapshotParams,
   SyncPushParams,
   type SyncPushResult,
   WorkspaceCreateParams,
@@ -50,10 +56,12 @@ import type { EnvironmentStore, InstalledEnvironment } from "../environments/ind
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
+import { exportLayerImage, listLayer, readLayer } from "./disk.js";
 import type { ProgressReporter } from "./manager.js";
 import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 import { Redactor } from "./redact.js";
+import { SnapshotStore } from "./snapshots.js";
 
 const run = promisify(execFile);
 const GUEST_ROOT = DEFAULTS.guestWorkspace;
@@ -257,16 +265,17 @@ export class WorkspaceService {
   async start(input: unknown): Promise<WorkspaceInfo> {
     const { workspace } = parseParams(WorkspaceRefParams, input, "workspace start");
     const record = await this.records.resolve(workspace);
+    // Activity first, so no TTL reaper in another process takes the new sandbox for an idle one.
+    const updated = await this.records.mutate(record.workspace_id, (r) => ({
+      ...r,
+      desired_state: "running",
+      expired_at: null,
+      last_activity_at: new Date().toISOString(),
+    }));
     if (!(await liveSupervisor(this.records.paths(record.workspace_id).sandbox))) {
       await this.boot(record, await this.deps.ensureEnvironment(record.environment));
     }
-    return this.info(
-      await this.records.mutate(record.workspace_id, (r) => ({
-        ...r,
-        desired_state: "running",
-        last_activity_at: new Date().toISOString(),
-      })),
-    );
+    return this.info(updated);
   }
 
   // ---- commands ---------------------------------------------------------------------------------
@@ -287,6 +296,8 @@ export class WorkspaceService {
   ): Promise<WorkspaceExecResult> {
     const env = await this.secretEnvironment(record, params.secret_env);
     const client = await this.client(record);
+    // A long command is activity from its start: the TTL reaper must not stop it midway.
+    await this.touch(record.workspace_id);
     const startedAt = new Date();
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -546,28 +557,142 @@ export class WorkspaceService {
   async reset(input: unknown): Promise<ResetResult> {
     const params = parseParams(ResetParams, input, "workspace reset");
     const record = await this.records.resolve(params.workspace);
-    if (params.snapshot !== "baseline") {
-      throw new PyroError(
-        "INVALID_ARGUMENT",
-        `unknown snapshot "${params.snapshot}"; this release resets to "baseline" only`,
-      );
-    }
+    await this.touch(record.workspace_id);
     const paths = this.records.paths(record.workspace_id);
+    const source =
+      params.snapshot === "baseline"
+        ? paths.baselineTree
+        : await this.snapshotStore(record)
+            .get(params.snapshot)
+            .then(() => this.snapshotStore(record).treePath(params.snapshot));
     await this.halt(record);
-    // A fresh writable layer holding exactly the baseline, then a fresh sandbox on it.
+    // A fresh writable layer holding exactly the source tree is built beside the old one and swapped
+    // in, so a crash leaves one whole layer or the other; then a fresh sandbox starts on it.
     const engine = getEngine(record.engine);
-    for (const layer of ["upper", "work"]) await rm(join(paths.sandbox, layer), { recursive: true, force: true });
-    const layer = engine.workspaceLayer(paths.sandbox);
-    await mkdir(dirname(layer), { recursive: true });
-    await copyTree(paths.baselineTree, layer);
+    const next = join(paths.sandbox, "upper.next");
+    const old = join(paths.sandbox, "upper.old");
+    await rm(next, { recursive: true, force: true });
+    const nextLayer = join(next, relative(join(paths.sandbox, "upper"), engine.workspaceLayer(paths.sandbox)));
+    await mkdir(dirname(nextLayer), { recursive: true });
+    await copyTree(source, nextLayer);
+    await rm(old, { recursive: true, force: true });
+    await rename(join(paths.sandbox, "upper"), old).catch(() => {});
+    await rename(next, join(paths.sandbox, "upper"));
+    for (const dir of [old, join(paths.sandbox, "work")]) await rm(dir, { recursive: true, force: true });
     await this.boot(record, await this.deps.ensureEnvironment(record.environment));
-    const next = await this.records.mutate(record.workspace_id, (r) => ({
+    const updated = await this.records.mutate(record.workspace_id, (r) => ({
       ...r,
       desired_state: "running",
+      expired_at: null,
       reset_count: r.reset_count + 1,
       last_activity_at: new Date().toISOString(),
     }));
-    return { workspace_id: record.workspace_id, snapshot: "baseline", reset_count: next.reset_count };
+    return { workspace_id: record.workspace_id, snapshot: params.snapshot, reset_count: updated.reset_count };
+  }
+
+  // ---- snapshots and disk tools -----------------------------------------------------------------
+
+  private snapshotStore(record: WorkspaceRecord): SnapshotStore {
+    return new SnapshotStore(this.records.paths(record.workspace_id).snapshots);
+  }
+
+  /** A running workspace is frozen for the moment its layer is copied, so the snapshot is consistent. */
+  async snapshotCreate(input: unknown): Promise<SnapshotInfo> {
+    const params = parseParams(SnapshotParams, input, "snapshot create");
+    const record = await this.records.resolve(params.workspace);
+    const paths = this.records.paths(record.workspace_id);
+    const engine = getEngine(record.engine);
+    const store = this.snapshotStore(record);
+    const take = (layer: string) => store.create(params.snapshot_name, layer, { shareWith: [paths.baselineTree] });
+    const live = await liveSupervisor(paths.sandbox);
+    const info = live
+      ? await engine.withFrozenWorkspace(record.workspace_id, paths.sandbox, take)
+      : await take(engine.workspaceLayer(paths.sandbox));
+    if (!info) throw new PyroError("INTERNAL", `the ${record.engine} engine cannot snapshot a running workspace`);
+    await this.touch(record.workspace_id);
+    return { workspace_id: record.workspace_id, ...snapshotFields(info) };
+  }
+
+  async snapshotList(input: unknown): Promise<SnapshotListResult> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "snapshot list");
+    const record = await this.records.resolve(workspace);
+    const list = await this.snapshotStore(record).list();
+    return {
+      workspace_id: record.workspace_id,
+      count: list.count,
+      snapshots: list.snapshots.map((s) => ({ workspace_id: record.workspace_id, ...snapshotFields(s) })),
+    };
+  }
+
+  async snapshotDelete(input: unknown): Promise<SnapshotDeleteResult> {
+    const params = parseParams(SnapshotParams, input, "snapshot delete");
+    const record = await this.records.resolve(params.workspace);
+    await this.snapshotStore(record).delete(params.snapshot_name);
+    return { workspace_id: record.workspace_id, snapshot_name: params.snapshot_name, deleted: true };
+  }
+
+  /** The layer of a stopped workspace, read on the host without starting a sandbox. */
+  private async stoppedLayer(record: WorkspaceRecord, what: string): Promise<string> {
+    const paths = this.records.paths(record.workspace_id);
+    if (await liveSupervisor(paths.sandbox)) {
+      throw new PyroError(
+        "WORKSPACE_RUNNING",
+        `${what} reads a stopped workspace's disk; stop ${record.name ?? record.workspace_id} first (pyro workspace stop), or use the workspace file tools while it runs`,
+      );
+    }
+    return getEngine(record.engine).workspaceLayer(paths.sandbox);
+  }
+
+  async diskList(input: unknown): Promise<FileListResult> {
+    const params = parseParams(FileListParams, input, "disk list");
+    const record = await this.records.resolve(params.workspace);
+    const layer = await this.stoppedLayer(record, "disk list");
+    return { workspace_id: record.workspace_id, ...(await listLayer(layer, guestPath(params.path), params.recursive)) };
+  }
+
+  async diskRead(input: unknown): Promise<FileReadResult> {
+    const params = parseParams(FileReadParams, input, "disk read");
+    const record = await this.records.resolve(params.workspace);
+    const layer = await this.stoppedLayer(record, "disk read");
+    const result = await readLayer(layer, guestPath(params.path), params.max_bytes);
+    return {
+      workspace_id: record.workspace_id,
+      ...result,
+      content: (await this.redactor(record)).redact(result.content),
+    };
+  }
+
+  async diskExport(input: unknown): Promise<DiskExportResult> {
+    const params = parseParams(DiskExportParams, input, "disk export");
+    const record = await this.records.resolve(params.workspace);
+    const layer = await this.stoppedLayer(record, "disk export");
+    const result = await exportLayerImage(layer, resolve(params.output_path));
+    return { workspace_id: record.workspace_id, ...result };
+  }
+
+  // ---- TTL ----------------------------------------------------------------------------------------
+
+  /** Stops running workspaces idle for longer than their ttl_seconds (their disk stays until
+   * delete). Any pyro command and a running MCP server call this; returns the ids it stopped. */
+  async reapExpired(now = Date.now()): Promise<string[]> {
+    const stopped: string[] = [];
+    for (const record of await this.records.all()) {
+      if (record.ttl_seconds <= 0 || record.desired_state !== "running") continue;
+      if (Date.parse(record.last_activity_at) + record.ttl_seconds * 1000 > now) continue;
+      if (!(await liveSupervisor(this.records.paths(record.workspace_id).sandbox))) continue;
+      try {
+        await this.halt(record);
+        await this.records.mutate(record.workspace_id, (r) => ({
+          ...r,
+          desired_state: "stopped",
+          expired_at: new Date(now).toISOString(),
+        }));
+        stopped.push(record.workspace_id);
+      } catch {
+        // Deleted meanwhile, or another process is stopping it: the next reaper pass will see.
+      }
+    }
+    return stopped;
   }
 
   async summary(input: unknown): Promise<WorkspaceSummary> {
@@ -620,7 +745,14 @@ export class WorkspaceService {
       labels: record.labels,
       environment: record.environment,
       engine: record.engine,
-      state: live?.state === "ready" ? "running" : live?.state === "failed" ? "failed" : "stopped",
+      state:
+        live?.state === "ready"
+          ? "running"
+          : live?.state === "failed"
+            ? "failed"
+            : record.expired_at
+              ? "expired"
+              : "stopped",
       vcpu_count: record.vcpu_count,
       mem_mib: record.mem_mib,
       ttl_seconds: record.ttl_seconds,
@@ -767,6 +899,7 @@ export class WorkspaceService {
         `workspace ${record.name ?? record.workspace_id} is not running; start it with pyro workspace start ${record.workspace_id} (workspace_start)`,
       );
     }
+    await getEngine(record.engine).thawAbandoned(record.workspace_id, this.records.paths(record.workspace_id).sandbox);
     const client = await SupervisorClient.connect(live.socket);
     this.clients.set(record.workspace_id, client);
     return client;
@@ -814,6 +947,17 @@ export class WorkspaceService {
     await done;
     return Buffer.concat(chunks);
   }
+}
+
+function snapshotFields(info: {
+  snapshot_name: string;
+  created_at: string;
+  size_bytes: number;
+  file_count: number;
+  shared_bytes: number;
+}) {
+  const { snapshot_name, created_at, size_bytes, file_count, shared_bytes } = info;
+  return { snapshot_name, created_at, size_bytes, file_count, shared_bytes };
 }
 
 /** Secret values from their inputs: literals as given, files read as UTF-8 text. */

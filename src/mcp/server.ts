@@ -55,6 +55,9 @@ const WORKSPACE_INSTRUCTIONS = [
   "when done.",
 ].join(" ");
 
+/** How often a running MCP server looks for workspaces idle past their TTL. */
+const TTL_REAP_INTERVAL_MS = 30_000;
+
 const FULL_INSTRUCTIONS = [
   "For a dev server or database use service_start with a readiness probe (and publish to reach it from",
   "the host); for an interactive program use shell_open, shell_write and shell_read with plain true and",
@@ -169,8 +172,20 @@ function buildServer(options: CreateServerOptions): BuiltServer {
   const closed = new Promise<void>((resolve) => {
     closedResolve = resolve;
   });
+  // A long-running server reaps expired workspaces itself, once its runtime is open.
+  const reaper = setInterval(() => {
+    void lazy
+      .peek()
+      ?.then((m) => m.reapExpired?.())
+      .then((ids) => {
+        if (ids?.length) log(`[mcp] stopped expired workspaces: ${ids.join(", ")}`);
+      })
+      .catch(() => {});
+  }, TTL_REAP_INTERVAL_MS);
+  reaper.unref();
   const previousOnclose = server.server.onclose;
   server.server.onclose = () => {
+    clearInterval(reaper);
     previousOnclose?.();
     // Closing aborted the calls in flight; let their sandboxes tear down before the manager goes.
     void Promise.allSettled([...inflight])

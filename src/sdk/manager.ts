@@ -29,6 +29,12 @@ export type WorkspaceApi = Pick<
   | "writeFile"
   | "applyPatch"
   | "reset"
+  | "snapshotCreate"
+  | "snapshotList"
+  | "snapshotDelete"
+  | "diskExport"
+  | "diskList"
+  | "diskRead"
 >;
 
 /** What the faces use of the manager; tests hand in a fake with this shape. */
@@ -39,6 +45,8 @@ export type ManagerApi = Pick<
   readonly workspaces: WorkspaceApi;
   readonly shells: ShellApi;
   readonly services: ServiceApi;
+  /** Stops workspaces idle past their TTL; absent in test fakes. */
+  reapExpired?(): Promise<string[]>;
 };
 
 export type ShellApi = Pick<ShellService, "open" | "read" | "write" | "signal" | "close">;
@@ -46,7 +54,10 @@ export type ServiceApi = Pick<ServiceService, "start" | "list" | "status" | "log
 
 export async function openManager(opts: ManagerOptions = {}): Promise<ManagerApi> {
   const { Manager } = await import("../manager/manager.js");
-  return new Manager(opts);
+  const manager = new Manager(opts);
+  // TTL needs no daemon: every process that opens the runtime stops what has expired.
+  await manager.reapExpired().catch(() => {});
+  return manager;
 }
 
 /** Opens the manager once, on first use, and closes it only if it was opened here. */
@@ -64,6 +75,11 @@ export class LazyManager {
 
   get(): Promise<ManagerApi> {
     this.pending ??= openManager(this.opts);
+    return this.pending;
+  }
+
+  /** The manager if it has been opened (or injected), without opening it. */
+  peek(): Promise<ManagerApi> | undefined {
     return this.pending;
   }
 

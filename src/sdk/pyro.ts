@@ -30,6 +30,8 @@ import {
   type RunResult,
 } from "../contract/schemas.js";
 import {
+  DiskExportParams,
+  type DiskExportResult,
   ExportParams,
   type ExportResult,
   FileListParams,
@@ -42,6 +44,10 @@ import {
   type PatchApplyResult,
   ResetParams,
   type ResetResult,
+  type SnapshotDeleteResult,
+  type SnapshotInfo,
+  type SnapshotListResult,
+  SnapshotParams,
   SyncPushParams,
   type SyncPushResult,
   WorkspaceCreateParams,
@@ -90,6 +96,8 @@ const Strict = {
   writeFile: FileWriteParams.strict(),
   applyPatch: PatchApplyParams.strict(),
   reset: ResetParams.strict(),
+  snapshot: SnapshotParams.strict(),
+  diskExport: DiskExportParams.strict(),
   openShell: ShellOpenParams.strict(),
   readShell: ShellReadParams.strict(),
   writeShell: ShellWriteParams.strict(),
@@ -247,6 +255,34 @@ export class Pyro {
   /** Puts /workspace back to the baseline taken at create, in a fresh sandbox. */
   resetWorkspace(params: ResetParams): Promise<ResetResult> {
     return this.#workspaces("resetWorkspace", Strict.reset, params, (ws, request) => ws.reset(request));
+  }
+
+  /** Saves /workspace as a named snapshot; unchanged files are shared with earlier snapshots. */
+  createSnapshot(params: SnapshotParams): Promise<SnapshotInfo> {
+    return this.#workspaces("createSnapshot", Strict.snapshot, params, (ws, request) => ws.snapshotCreate(request));
+  }
+
+  listSnapshots(params: WorkspaceRefParams): Promise<SnapshotListResult> {
+    return this.#workspaces("listSnapshots", Strict.ref, params, (ws, request) => ws.snapshotList(request));
+  }
+
+  deleteSnapshot(params: SnapshotParams): Promise<SnapshotDeleteResult> {
+    return this.#workspaces("deleteSnapshot", Strict.snapshot, params, (ws, request) => ws.snapshotDelete(request));
+  }
+
+  /** Writes a stopped workspace's files as a raw ext4 image, without starting a sandbox. */
+  exportWorkspaceDisk(params: DiskExportParams): Promise<DiskExportResult> {
+    return this.#workspaces("exportWorkspaceDisk", Strict.diskExport, params, (ws, request) => ws.diskExport(request));
+  }
+
+  /** Lists a stopped workspace's files without starting a sandbox. */
+  listWorkspaceDisk(params: FileListParams): Promise<FileListResult> {
+    return this.#workspaces("listWorkspaceDisk", Strict.listFiles, params, (ws, request) => ws.diskList(request));
+  }
+
+  /** Reads a stopped workspace's file without starting a sandbox. */
+  readWorkspaceDisk(params: FileReadParams): Promise<FileReadResult> {
+    return this.#workspaces("readWorkspaceDisk", Strict.readFile, params, (ws, request) => ws.diskRead(request));
   }
 
   /** Opens a PTY shell in the workspace (bash, `cols`×`rows`); it lives until closed or the workspace stops. */

@@ -178,6 +178,15 @@ const PATCHED: PatchApplyResult = {
 // ---- a fake manager whose workspaces record every call ---------------------------------------------
 
 type Method = keyof WorkspaceApi;
+
+const SNAPSHOT = {
+  workspace_id: "ws-0123456789",
+  snapshot_name: "before",
+  created_at: "2026-11-21T10:00:00.000Z",
+  size_bytes: 5_000_000,
+  file_count: 3,
+  shared_bytes: 0,
+};
 interface Call {
   method: Method;
   params: unknown;
@@ -204,6 +213,12 @@ function fakeWorkspaces(over: Partial<Record<Method, (params: unknown) => Promis
     writeFile: { workspace_id: INFO.workspace_id, path: "/workspace/notes.md", bytes_written: 5 },
     applyPatch: PATCHED,
     reset: { workspace_id: INFO.workspace_id, snapshot: "baseline", reset_count: 1 },
+    snapshotCreate: SNAPSHOT,
+    snapshotList: { workspace_id: INFO.workspace_id, count: 1, snapshots: [SNAPSHOT] },
+    snapshotDelete: { workspace_id: INFO.workspace_id, snapshot_name: "before", deleted: true },
+    diskExport: { workspace_id: INFO.workspace_id, output_path: "/tmp/ws.img", size_bytes: 33554432, entry_count: 3 },
+    diskList: FILES,
+    diskRead: READ,
   };
   const workspaces = Object.fromEntries(
     (Object.keys(canned) as Method[]).map((method) => [
@@ -908,6 +923,9 @@ const HINTS: Record<string, Hints> = {
   workspace_file_write: [false, true, true],
   workspace_patch_apply: [false, true, false],
   workspace_reset: [false, true, true],
+  workspace_disk_export: [false, false, false],
+  workspace_disk_list: [true, false, true],
+  workspace_disk_read: [true, false, true],
 };
 
 describe("MCP workspace tools", () => {
@@ -920,6 +938,12 @@ describe("MCP workspace tools", () => {
         "vm_list_environments",
         "workspace_stop",
         "workspace_start",
+        "workspace_disk_export",
+        "workspace_disk_list",
+        "workspace_disk_read",
+        "snapshot_create",
+        "snapshot_list",
+        "snapshot_delete",
         "shell_open",
         "shell_read",
         "shell_write",

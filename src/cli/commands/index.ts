@@ -14,6 +14,9 @@ import { VersionCommand } from "./version.js";
 import { WorkspaceCreateCommand } from "./workspace/create.js";
 import { WorkspaceDeleteCommand } from "./workspace/delete.js";
 import { WorkspaceDiffCommand } from "./workspace/diff.js";
+import { DiskExportCommand } from "./workspace/disk/export.js";
+import { DiskListCommand } from "./workspace/disk/list.js";
+import { DiskReadCommand } from "./workspace/disk/read.js";
 import { WorkspaceExecCommand } from "./workspace/exec.js";
 import { WorkspaceExportCommand } from "./workspace/export.js";
 import { WorkspaceFileListCommand } from "./workspace/file/list.js";
@@ -33,6 +36,9 @@ import { ShellOpenCommand } from "./workspace/shell/open.js";
 import { ShellReadCommand } from "./workspace/shell/read.js";
 import { ShellSignalCommand } from "./workspace/shell/signal.js";
 import { ShellWriteCommand } from "./workspace/shell/write.js";
+import { SnapshotCreateCommand } from "./workspace/snapshot/create.js";
+import { SnapshotDeleteCommand } from "./workspace/snapshot/delete.js";
+import { SnapshotListCommand } from "./workspace/snapshot/list.js";
 import { WorkspaceStartCommand } from "./workspace/start.js";
 import { WorkspaceStatusCommand } from "./workspace/status.js";
 import { WorkspaceStopCommand } from "./workspace/stop.js";
@@ -62,6 +68,12 @@ export const COMMANDS: readonly CommandClass<PyroContext>[] = [
   WorkspaceStopCommand,
   WorkspaceStartCommand,
   WorkspaceDeleteCommand,
+  SnapshotCreateCommand,
+  SnapshotListCommand,
+  SnapshotDeleteCommand,
+  DiskExportCommand,
+  DiskListCommand,
+  DiskReadCommand,
   ShellOpenCommand,
   ShellReadCommand,
   ShellWriteCommand,

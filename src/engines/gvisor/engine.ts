@@ -2,7 +2,8 @@
 // overlay, the agent as the container process speaking over runsc's stdio pipes, and (for
 // egress policies) a per-sandbox network namespace that runsc joins with --network=host.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
 import { promisify } from "node:util";
@@ -18,6 +19,8 @@ import { runOnceGvisor } from "./oneshot.js";
 const run = promisify(execFile);
 const RUNSC = "runsc";
 const CGROUP_ROOT = "/sys/fs/cgroup";
+/** Present in a run dir while its sandbox is paused by withFrozenWorkspace. */
+const FROZEN_MARK = "frozen";
 
 export function gvisorDirs(runDir: string) {
   return {
@@ -153,14 +156,34 @@ export class GvisorEngine implements Engine {
    * each other's freeze. */
   async withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
     const { runscRoot } = gvisorDirs(runDir);
+    const mark = join(runDir, FROZEN_MARK);
     const lock = await acquireLock(join(runDir, "freeze.lock"), { timeoutMs: 60_000, pollMs: 5 });
     try {
+      // A mark left under a free lock means whoever froze the sandbox died before thawing it.
+      if (existsSync(mark)) await runsc(runscRoot, ["resume", id]).catch(() => {});
+      await writeFile(mark, `${process.pid}\n`);
       await runsc(runscRoot, ["pause", id]);
       try {
         return await fn(this.workspaceLayer(runDir));
       } finally {
         await runsc(runscRoot, ["resume", id]);
+        await rm(mark, { force: true });
       }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** A process killed while the sandbox was frozen (a snapshot, a diff) leaves it paused; the next
+   * one to connect thaws it. Costs one stat when nothing was abandoned. */
+  async thawAbandoned(id: string, runDir: string): Promise<void> {
+    const mark = join(runDir, FROZEN_MARK);
+    if (!existsSync(mark)) return;
+    const lock = await acquireLock(join(runDir, "freeze.lock"), { timeoutMs: 60_000, pollMs: 5 });
+    try {
+      if (!existsSync(mark)) return;
+      await runsc(gvisorDirs(runDir).runscRoot, ["resume", id]).catch(() => {});
+      await rm(mark, { force: true });
     } finally {
       await lock.release();
     }

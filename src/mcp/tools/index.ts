@@ -11,11 +11,17 @@ import { shellOpen } from "./shell-open.js";
 import { shellRead } from "./shell-read.js";
 import { shellSignal } from "./shell-signal.js";
 import { shellWrite } from "./shell-write.js";
+import { snapshotCreate } from "./snapshot-create.js";
+import { snapshotDelete } from "./snapshot-delete.js";
+import { snapshotList } from "./snapshot-list.js";
 import { vmListEnvironments } from "./vm-list-environments.js";
 import { vmRun } from "./vm-run.js";
 import { workspaceCreate, workspaceCreateFull } from "./workspace-create.js";
 import { workspaceDelete } from "./workspace-delete.js";
 import { workspaceDiff } from "./workspace-diff.js";
+import { workspaceDiskExport } from "./workspace-disk-export.js";
+import { workspaceDiskList } from "./workspace-disk-list.js";
+import { workspaceDiskRead } from "./workspace-disk-read.js";
 import { workspaceExec, workspaceExecFull } from "./workspace-exec.js";
 import { workspaceExport } from "./workspace-export.js";
 import { workspaceFileList } from "./workspace-file-list.js";
@@ -53,6 +59,12 @@ export const TOOLS: Readonly<Record<ToolName, PyroTool>> = {
   workspace_file_write: workspaceFileWrite,
   workspace_patch_apply: workspacePatchApply,
   workspace_reset: workspaceReset,
+  workspace_disk_export: workspaceDiskExport,
+  workspace_disk_list: workspaceDiskList,
+  workspace_disk_read: workspaceDiskRead,
+  snapshot_create: snapshotCreate,
+  snapshot_list: snapshotList,
+  snapshot_delete: snapshotDelete,
   shell_open: shellOpen,
   shell_read: shellRead,
   shell_write: shellWrite,

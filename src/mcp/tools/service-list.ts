@@ -9,6 +9,7 @@ export const serviceList = defineTool({
   description: [
     "List the services started in a workspace with their state (starting, running, ready, exited,",
     "failed, stopped), exit codes and published ports. Returns count, running_count and services.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: WorkspaceRefParams,
   outputSchema: ServiceListResult,

@@ -9,6 +9,7 @@ export const serviceLogs = defineTool({
     "Read a service's stdout and stderr: the last `tail_lines` lines of each (default 200), or everything",
     "kept (the last 1 MiB of each) with `all: true`. Works after the service has ended. Returns stdout,",
     "stderr and truncated.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ServiceLogsParams,
   outputSchema: ServiceLogsResult,

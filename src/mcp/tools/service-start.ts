@@ -15,6 +15,7 @@ export const serviceStart = defineTool({
     "host; it needs network policy egress+published-ports, and the service must listen on 0.0.0.0.",
     "Returns the service: state ready or running, or failed with `reason` and `log_tail` (the last log",
     "lines); published_ports gives the host ports. Read more output with service_logs.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ServiceStartParams,
   outputSchema: ServiceInfo,

@@ -8,6 +8,7 @@ export const serviceStatus = defineTool({
   description: [
     "Show one service: state (starting, running, ready, exited, failed, stopped), pid, ready_at,",
     "exit_code, the failure reason, readiness and published_ports.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ServiceRefParams,
   outputSchema: ServiceInfo,

@@ -8,6 +8,7 @@ export const serviceStop = defineTool({
   description: [
     "Stop a service: TERM to it and everything it started, KILL after `grace_seconds` (default 5). Its",
     "published ports close. Stopping an ended service does nothing. Returns the service, state stopped.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ServiceStopParams,
   outputSchema: ServiceInfo,

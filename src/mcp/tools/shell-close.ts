@@ -9,6 +9,7 @@ export const shellClose = defineTool({
     "Close a shell: every process it started, including background jobs, is ended. Its output stays",
     "readable with shell_read until the workspace stops. Closing a closed shell does nothing. Returns",
     "the shell with state closed.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ShellRefParams,
   outputSchema: ShellInfo,

@@ -12,6 +12,7 @@ export const shellOpen = defineTool({
     "(default /workspace) with a `cols`×`rows` terminal (default 120×30); `secret_env` maps workspace",
     "secrets to environment variables. It stays open across calls until shell_close or workspace stop.",
     "Returns shell_id (pass it to shell_read, shell_write, shell_signal, shell_close), state, cwd, cols, rows.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ShellOpenParams,
   outputSchema: ShellInfo,

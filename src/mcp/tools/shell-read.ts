@@ -13,6 +13,7 @@ export const shellRead = defineTool({
     "been quiet that long, so a command's output arrives whole (bounded by `max_wait_ms`, default 10000).",
     "Returns output, cursor, next_cursor, truncated (true when older output was dropped from the 1 MiB",
     "buffer), plain, and the shell's state (running, exited with exit_code, closed).",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ShellReadParams,
   outputSchema: ShellReadResult,

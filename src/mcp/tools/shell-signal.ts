@@ -9,6 +9,7 @@ export const shellSignal = defineTool({
     "Send `signal` (INT, the default and what Ctrl-C does; TERM; HUP; KILL) to the job running in the",
     "shell's foreground, e.g. to stop a command that hangs. After INT the shell is back at its prompt and",
     "usable. Returns the shell's state.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ShellSignalParams,
   outputSchema: ShellInfo,

@@ -10,6 +10,7 @@ export const shellWrite = defineTool({
     "alone, e.g. 'dd' or an Escape '\\u001b' to a full-screen program like vi). Then read the result with shell_read",
     "(`plain: true, wait_for_idle_ms: 500`). To interrupt a running command use shell_signal, not ^C text.",
     "Returns bytes_written.",
+    "`workspace` takes the id or the name.",
   ].join(" "),
   inputSchema: ShellWriteParams,
   outputSchema: ShellWriteResult,

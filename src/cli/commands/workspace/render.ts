@@ -4,6 +4,7 @@ import type { Command } from "../../../contract/schemas.js";
 import type {
   CommandLogEntry,
   FileListResult,
+  SnapshotInfo,
   WorkspaceInfo,
   WorkspaceListResult,
   WorkspaceSummary,
@@ -113,4 +114,17 @@ export function fileRows(result: FileListResult): string {
       ...(entry.link_target === undefined ? [] : [`-> ${entry.link_target}`]),
     ]),
   );
+}
+
+export function snapshotRows(snapshots: readonly SnapshotInfo[]): string {
+  return table([
+    ["SNAPSHOT", "CREATED", "FILES", "BYTES", "SHARED"],
+    ...snapshots.map((s) => [
+      s.snapshot_name,
+      s.created_at,
+      String(s.file_count),
+      String(s.size_bytes),
+      String(s.shared_bytes),
+    ]),
+  ]);
 }

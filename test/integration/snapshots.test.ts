@@ -1,0 +1,236 @@
+// Snapshots, reset, stop/start, disk tools, TTL and crash recovery on real gVisor workspaces: what
+// an agent relies on when it retries, checkpoints, parks a workspace or loses a process.
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import type { PyroError } from "../../src/contract/errors.js";
+import { Manager } from "../../src/manager/manager.js";
+
+const run = promisify(execFile);
+const PYRO = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
+const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-snap-"));
+const host = mkdtempSync(join(tmpdir(), "pyro-test-snaphost-"));
+const manager = new Manager({ stateDir });
+const ws = manager.workspaces;
+const created: string[] = [];
+
+async function create(extra: Record<string, unknown> = {}) {
+  const info = await ws.create({ environment: "debian:12", ...extra });
+  created.push(info.workspace_id);
+  return info;
+}
+
+const code = (c: string) => (e: PyroError) => e.code === c;
+
+/** sha256, mode and type of every entry under /workspace, as the guest sees them. */
+async function fingerprint(workspace: string): Promise<string> {
+  const result = await ws.exec({
+    workspace,
+    command:
+      "cd /workspace && find . -mindepth 1 | LC_ALL=C sort | while read -r p; do " +
+      'if [ -L "$p" ]; then echo "$p link $(readlink "$p")"; ' +
+      'elif [ -d "$p" ]; then echo "$p dir $(stat -c %a "$p")"; ' +
+      'else echo "$p file $(stat -c %a "$p") $(sha256sum < "$p" | cut -c1-16)"; fi; done',
+  });
+  assert.equal(result.exit_code, 0, result.stderr);
+  return result.stdout;
+}
+
+after(async () => {
+  for (const id of created) await ws.delete({ workspace: id }).catch(() => {});
+  await manager.close();
+  rmSync(stateDir, { recursive: true, force: true });
+  rmSync(host, { recursive: true, force: true });
+});
+
+describe("snapshots and reset", () => {
+  let id: string;
+  let seeded: string;
+  before(async () => {
+    const seed = join(host, "seed");
+    mkdirSync(join(seed, "src"), { recursive: true });
+    mkdirSync(join(seed, "empty"));
+    writeFileSync(join(seed, "big.bin"), randomBytes(5 * 1024 * 1024));
+    writeFileSync(join(seed, "src", "a.txt"), "alpha\n");
+    writeFileSync(join(seed, "run.sh"), "#!/bin/sh\necho hi\n", { mode: 0o755 });
+    id = (await create({ seed_path: seed, name: "snaps" })).workspace_id;
+    seeded = await fingerprint(id);
+  });
+
+  it("resets to a snapshot exactly, and to the baseline", async () => {
+    await ws.exec({ workspace: id, command: "echo beta > src/b.txt && ln -s src/b.txt link && chmod 600 src/a.txt" });
+    const atSnapshot = await fingerprint(id);
+    const snap = await ws.snapshotCreate({ workspace: id, snapshot_name: "s1" });
+    assert.equal(snap.snapshot_name, "s1");
+    assert.ok(snap.size_bytes >= 5 * 1024 * 1024);
+    assert.ok(snap.shared_bytes >= 5 * 1024 * 1024, "the unchanged 5 MB file is shared with the baseline");
+
+    await ws.exec({
+      workspace: id,
+      command:
+        "head -c 1000 /dev/urandom > big.bin && rm -r src empty && echo x > extra && mkdir more && chmod 700 run.sh",
+    });
+    assert.notEqual(await fingerprint(id), atSnapshot);
+    const reset = await ws.reset({ workspace: id, snapshot: "s1" });
+    assert.equal(reset.snapshot, "s1");
+    assert.equal(await fingerprint(id), atSnapshot);
+
+    await ws.reset({ workspace: id, snapshot: "baseline" });
+    assert.equal(await fingerprint(id), seeded);
+    const info = await ws.status({ workspace: id });
+    assert.equal(info.reset_count, 2);
+    assert.equal(info.name, "snaps");
+
+    const list = await ws.snapshotList({ workspace: id });
+    assert.deepEqual(
+      list.snapshots.map((s) => s.snapshot_name),
+      ["s1"],
+    );
+    await assert.rejects(ws.snapshotCreate({ workspace: id, snapshot_name: "s1" }));
+    await assert.rejects(ws.reset({ workspace: id, snapshot: "nope" }));
+    await ws.snapshotDelete({ workspace: id, snapshot_name: "s1" });
+    assert.equal((await ws.snapshotList({ workspace: id })).count, 0);
+  });
+
+  it("a reset clears shells and services and keeps secrets", async () => {
+    const secretWs = await create({ secrets: [{ name: "T", value: "keep-me-secret-1234" }] });
+    const shell = await manager.shells.open({ workspace: secretWs.workspace_id });
+    await manager.services.start({ workspace: secretWs.workspace_id, service_name: "s", command: "sleep 100" });
+    await ws.reset({ workspace: secretWs.workspace_id });
+    await assert.rejects(manager.shells.read({ workspace: secretWs.workspace_id, shell_id: shell.shell_id }));
+    assert.equal((await manager.services.list({ workspace: secretWs.workspace_id })).count, 0);
+    const out = await ws.exec({
+      workspace: secretWs.workspace_id,
+      command: 'test "$T" = keep-me-secret-1234 && echo kept',
+      secret_env: { T: "T" },
+    });
+    assert.equal(out.stdout, "kept\n");
+  });
+});
+
+describe("stop, disk tools and start", () => {
+  it("reads, lists and exports a stopped workspace's disk without a sandbox; start gives it back", async () => {
+    const { workspace_id: id } = await create();
+    await ws.writeFile({ workspace: id, path: "notes/today.md", text: "stopped but readable\n" });
+    await ws.exec({ workspace: id, command: "ln -s notes/today.md latest && ln -s /etc/passwd escape" });
+    await assert.rejects(ws.diskList({ workspace: id }), code("WORKSPACE_RUNNING"));
+
+    const stopped = await ws.stop({ workspace: id });
+    assert.equal(stopped.state, "stopped");
+    assert.equal((await ws.status({ workspace: id })).state, "stopped");
+    const sandboxProcs = await run("pgrep", ["-f", `runsc.*${id}`]).catch(() => ({ stdout: "" }));
+    assert.equal(sandboxProcs.stdout.trim(), "", "a stopped workspace runs no processes");
+
+    const listing = await ws.diskList({ workspace: id, recursive: true });
+    const paths = listing.entries.map((e) => e.path);
+    assert.ok(paths.includes("/workspace/notes/today.md"));
+    assert.equal(listing.entries.find((e) => e.path === "/workspace/latest")?.artifact_type, "symlink");
+    const read = await ws.diskRead({ workspace: id, path: "latest" });
+    assert.equal(read.content, "stopped but readable\n");
+    await assert.rejects(ws.diskRead({ workspace: id, path: "escape" }), code("PATH_OUTSIDE_WORKSPACE"));
+
+    const image = join(host, "ws.img");
+    const exported = await ws.diskExport({ workspace: id, output_path: image });
+    assert.ok(exported.size_bytes > 0);
+    const { stdout: type } = await run("blkid", ["-o", "value", "-s", "TYPE", image]);
+    assert.equal(type.trim(), "ext4");
+    const mnt = mkdtempSync(join(tmpdir(), "pyro-test-mnt-"));
+    await run("mount", ["-o", "loop,ro", image, mnt]);
+    try {
+      assert.equal(readFileSync(join(mnt, "notes", "today.md"), "utf8"), "stopped but readable\n");
+    } finally {
+      await run("umount", [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
+    await assert.rejects(ws.diskExport({ workspace: id, output_path: image }), code("OUTPUT_EXISTS"));
+
+    const started = await ws.start({ workspace: id });
+    assert.equal(started.state, "running");
+    const back = await ws.readFile({ workspace: id, path: "notes/today.md" });
+    assert.equal(back.content, "stopped but readable\n");
+  });
+});
+
+describe("TTL", () => {
+  it("stops (never deletes) a workspace idle past its ttl, and start brings it back", async () => {
+    const { workspace_id: id } = await create({ ttl_seconds: 2 });
+    await ws.writeFile({ workspace: id, path: "kept.txt", text: "still here\n" });
+    const before = await ws.status({ workspace: id });
+    assert.ok(before.expires_at);
+    assert.deepEqual(await ws.reapExpired(), []);
+    await new Promise((r) => setTimeout(r, 2_500));
+    // Any pyro command reaps: here the CLI listing workspaces.
+    const { stdout } = await run("node", [PYRO, "workspace", "list", "--json"], {
+      env: { ...process.env, PYRO_STATE_DIR: stateDir },
+    });
+    const listed = JSON.parse(stdout) as { workspaces: Array<{ workspace_id: string; state: string }> };
+    assert.equal(listed.workspaces.find((w) => w.workspace_id === id)?.state, "expired");
+    assert.equal((await ws.status({ workspace: id })).state, "expired");
+    assert.equal((await ws.diskRead({ workspace: id, path: "kept.txt" })).content, "still here\n");
+    const started = await ws.start({ workspace: id });
+    assert.equal(started.state, "running");
+    assert.equal((await ws.readFile({ workspace: id, path: "kept.txt" })).content, "still here\n");
+  });
+});
+
+describe("crash recovery", () => {
+  /** Runs the CLI and SIGKILLs it once `ready` says so (or after ms). */
+  async function killCliDuring(args: string[], ms: number): Promise<void> {
+    const child = spawn("node", [PYRO, ...args], {
+      env: { ...process.env, PYRO_STATE_DIR: stateDir },
+      stdio: "ignore",
+    });
+    const exited = new Promise((r) => child.once("exit", r));
+    await new Promise((r) => setTimeout(r, ms));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  it("a CLI killed during sync push or snapshot create leaves a workspace that status describes and that works", async () => {
+    const { workspace_id: id } = await create({ name: "crashy" });
+    await ws.writeFile({ workspace: id, path: "before.txt", text: "written before the kill\n" });
+    const bulk = join(host, "bulk");
+    mkdirSync(bulk);
+    for (let i = 0; i < 1500; i++) writeFileSync(join(bulk, `f${i}.txt`), `file ${i}\n`);
+
+    await killCliDuring(["workspace", "sync", "push", "crashy", bulk, "--dest", "bulk"], 1_500);
+    assert.equal((await ws.status({ workspace: id })).state, "running");
+    assert.equal((await ws.readFile({ workspace: id, path: "before.txt" })).content, "written before the kill\n");
+    // Writing big files makes the snapshot take long enough to be killed in the middle.
+    await ws.exec({
+      workspace: id,
+      command: "for i in 1 2 3 4 5 6 7 8; do head -c 20000000 /dev/urandom > big$i; done",
+    });
+    await killCliDuring(["workspace", "snapshot", "create", "crashy", "half"], 900);
+    const exec = await ws.exec({ workspace: id, command: "cat before.txt", timeout_seconds: 10 });
+    assert.equal(exec.stdout, "written before the kill\n", "a sandbox frozen by the killed CLI is thawed");
+    const snaps = await ws.snapshotList({ workspace: id });
+    assert.ok(snaps.snapshots.every((s) => s.snapshot_name === "half"));
+    if (snaps.count === 0) await ws.snapshotCreate({ workspace: id, snapshot_name: "half" });
+    await ws.reset({ workspace: id, snapshot: "half" });
+    assert.equal((await ws.readFile({ workspace: id, path: "before.txt" })).content, "written before the kill\n");
+    assert.equal((await ws.status({ workspace: id })).state, "running");
+  });
+
+  it("kill -9 of the supervisor during a long exec: status says stopped, start and reset work, data stays", async () => {
+    const { workspace_id: id } = await create();
+    await ws.writeFile({ workspace: id, path: "data.txt", text: "precious\n" });
+    const pending = ws.exec({ workspace: id, command: "sleep 60", timeout_seconds: 120 }).catch((e: PyroError) => e);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const statePath = join(ws.records.paths(id).sandbox, "supervisor.state.json");
+    const { pid } = JSON.parse(readFileSync(statePath, "utf8")) as { pid: number };
+    process.kill(pid, "SIGKILL");
+    const outcome = await pending;
+    assert.ok(outcome instanceof Error);
+    assert.equal((await ws.status({ workspace: id })).state, "stopped");
+    await ws.start({ workspace: id });
+    assert.equal((await ws.readFile({ workspace: id, path: "data.txt" })).content, "precious\n");
+    await ws.reset({ workspace: id });
+    assert.ok(!existsSync(join(ws.records.paths(id).sandbox, "upper.old")));
+  });
+});
