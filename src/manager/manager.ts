@@ -174,10 +174,14 @@ export class Manager {
   async reapLeftovers(opts: { workspaces?: boolean } = {}): Promise<string[]> {
     const cleaned: string[] = [];
     for (const { id, runDir, oneShot } of await this.sandboxDirs(opts.workspaces ?? false)) {
-      if (await this.sandboxOwned(runDir)) continue;
       const owner = await readJson<OwnerRecord>(join(runDir, OWNER_FILE));
       const config = await readJson<SupervisorConfig>(join(runDir, SUPERVISOR_CONFIG_FILE));
       const engineName: EngineName = owner?.engine ?? config?.engine ?? "gvisor";
+      if (await this.sandboxOwned(runDir)) {
+        // A live sandbox left paused by a process that died mid-freeze is thawed.
+        if (!oneShot) await getEngine(engineName).thawAbandoned(id, runDir).catch(() => {});
+        continue;
+      }
       try {
         cleaned.push(...(await getEngine(engineName).cleanup(id, runDir)));
       } catch (err) {
@@ -189,6 +193,9 @@ export class Manager {
         await rm(runDir, { recursive: true, force: true });
         cleaned.push(`run directory ${runDir}`);
       }
+    }
+    if (opts.workspaces) {
+      cleaned.push(...(await this.workspaces.sweepTrash()).map((dir) => `half-deleted workspace ${dir}`));
     }
     return cleaned;
   }

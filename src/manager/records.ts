@@ -39,6 +39,8 @@ export interface WorkspaceRecord {
   secrets?: SecretMeta[];
   /** Set when the TTL reaper stopped the workspace (its state reads `expired` until started). */
   expired_at?: string | null;
+  /** True from the first write of create until it finishes. */
+  incomplete?: boolean;
 }
 
 export interface WorkspacePaths {

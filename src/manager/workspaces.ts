@@ -3,7 +3,7 @@
 // diff and reset work against. Every guest path is confined again by the agent inside the sandbox.
 import { execFile } from "node:child_process";
 import { createReadStream, readlinkSync } from "node:fs";
-import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
@@ -56,6 +56,8 @@ import type { EnvironmentStore, InstalledEnvironment } from "../environments/ind
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
+import { faultPoint } from "../util/fault.js";
+import { processAlive } from "../util/process.js";
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
 import type { ProgressReporter } from "./manager.js";
 import { planPatch } from "./patch.js";
@@ -168,6 +170,8 @@ export class WorkspaceService {
       command_count: 0,
       reset_count: 0,
       exports: [],
+      // Until create finishes, a crash leaves a workspace that reads as failed and can be deleted.
+      incomplete: true,
     };
     const names = await this.records.namesLock();
     try {
@@ -177,6 +181,7 @@ export class WorkspaceService {
       await names.release();
     }
     try {
+      faultPoint("create:recorded");
       if (secretValues.size > 0) await this.saveSecrets(id, secretValues);
       // The sandbox is not running yet: seed its writable layer and take the baseline on the host,
       // where a file costs a syscall instead of a trip through the sandbox's kernel.
@@ -190,7 +195,12 @@ export class WorkspaceService {
         record.workspace_seed.entry_count = pushed.entry_count;
         if (skipped.length) record.workspace_seed.skipped = skipped;
       }
+      faultPoint("create:seeded");
       await this.captureBaseline(record, layer);
+      // From here the workspace is whole: a crash while booting leaves it stopped, and start works.
+      record.incomplete = false;
+      await this.records.write(record);
+      faultPoint("create:baselined");
       progress?.phase("boot", `${record.engine} sandbox ${id}`);
       await this.boot(record, environment);
       await this.records.write(record);
@@ -259,12 +269,14 @@ export class WorkspaceService {
     const { workspace } = parseParams(WorkspaceRefParams, input, "workspace stop");
     const record = await this.records.resolve(workspace);
     await this.halt(record);
+    faultPoint("stop:halted");
     return this.info(await this.records.mutate(record.workspace_id, (r) => ({ ...r, desired_state: "stopped" })));
   }
 
   async start(input: unknown): Promise<WorkspaceInfo> {
     const { workspace } = parseParams(WorkspaceRefParams, input, "workspace start");
     const record = await this.records.resolve(workspace);
+    this.assertComplete(record);
     // Activity first, so no TTL reaper in another process takes the new sandbox for an idle one.
     const updated = await this.records.mutate(record.workspace_id, (r) => ({
       ...r,
@@ -557,6 +569,7 @@ export class WorkspaceService {
   async reset(input: unknown): Promise<ResetResult> {
     const params = parseParams(ResetParams, input, "workspace reset");
     const record = await this.records.resolve(params.workspace);
+    this.assertComplete(record);
     await this.touch(record.workspace_id);
     const paths = this.records.paths(record.workspace_id);
     const source =
@@ -575,8 +588,10 @@ export class WorkspaceService {
     const nextLayer = join(next, relative(join(paths.sandbox, "upper"), engine.workspaceLayer(paths.sandbox)));
     await mkdir(dirname(nextLayer), { recursive: true });
     await copyTree(source, nextLayer);
+    faultPoint("reset:built");
     await rm(old, { recursive: true, force: true });
     await rename(join(paths.sandbox, "upper"), old).catch(() => {});
+    faultPoint("reset:swapping");
     await rename(next, join(paths.sandbox, "upper"));
     for (const dir of [old, join(paths.sandbox, "work")]) await rm(dir, { recursive: true, force: true });
     await this.boot(record, await this.deps.ensureEnvironment(record.environment));
@@ -603,7 +618,10 @@ export class WorkspaceService {
     const paths = this.records.paths(record.workspace_id);
     const engine = getEngine(record.engine);
     const store = this.snapshotStore(record);
-    const take = (layer: string) => store.create(params.snapshot_name, layer, { shareWith: [paths.baselineTree] });
+    const take = (layer: string) => {
+      faultPoint("snapshot:frozen");
+      return store.create(params.snapshot_name, layer, { shareWith: [paths.baselineTree] });
+    };
     const live = await liveSupervisor(paths.sandbox);
     const info = live
       ? await engine.withFrozenWorkspace(record.workspace_id, paths.sandbox, take)
@@ -675,6 +693,7 @@ export class WorkspaceService {
   /** Stops running workspaces idle for longer than their ttl_seconds (their disk stays until
    * delete). Any pyro command and a running MCP server call this; returns the ids it stopped. */
   async reapExpired(now = Date.now()): Promise<string[]> {
+    await this.sweepTrash();
     const stopped: string[] = [];
     for (const record of await this.records.all()) {
       if (record.ttl_seconds <= 0 || record.desired_state !== "running") continue;
@@ -750,9 +769,11 @@ export class WorkspaceService {
           ? "running"
           : live?.state === "failed"
             ? "failed"
-            : record.expired_at
-              ? "expired"
-              : "stopped",
+            : record.incomplete
+              ? "failed"
+              : record.expired_at
+                ? "expired"
+                : "stopped",
       vcpu_count: record.vcpu_count,
       mem_mib: record.mem_mib,
       ttl_seconds: record.ttl_seconds,
@@ -853,8 +874,10 @@ export class WorkspaceService {
   /** Starts the workspace's supervisor on its (possibly existing) writable layer. */
   private async boot(record: WorkspaceRecord, environment: InstalledEnvironment): Promise<void> {
     const sandbox = this.records.paths(record.workspace_id).sandbox;
-    // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts.
+    // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts,
+    // and a reset cut off mid-swap is finished.
     await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
+    await recoverLayerSwap(sandbox);
     await launchSupervisor({
       id: record.workspace_id,
       runDir: sandbox,
@@ -883,13 +906,42 @@ export class WorkspaceService {
     await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
   }
 
+  /** Halts, then moves the directory out of sight in one rename before removing it, so a crash
+   * mid-delete leaves either the whole workspace or an unlisted trash directory (swept later). */
   private async destroy(id: string): Promise<void> {
     const record = await this.records.read(id);
     if (record) await this.halt(record);
-    await rm(this.records.paths(id).dir, { recursive: true, force: true });
+    faultPoint("delete:halted");
+    const trash = join(this.records.root, `.trash-${id}-${process.pid}`);
+    await rename(this.records.paths(id).dir, trash).catch(() => {});
+    faultPoint("delete:moved");
+    await rm(trash, { recursive: true, force: true });
+  }
+
+  /** Removes trash of deletes whose process died before finishing. */
+  async sweepTrash(): Promise<string[]> {
+    const swept: string[] = [];
+    for (const name of await readdir(this.records.root).catch(() => [] as string[])) {
+      const owner = /^\.trash-.+-(\d+)$/.exec(name);
+      if (!owner || processAlive(Number(owner[1]))) continue;
+      await rm(join(this.records.root, name), { recursive: true, force: true });
+      swept.push(join(this.records.root, name));
+    }
+    return swept;
+  }
+
+  private assertComplete(record: WorkspaceRecord): void {
+    if (record.incomplete) {
+      throw new PyroError(
+        "WORKSPACE_NOT_RUNNING",
+        `workspace ${record.workspace_id} was not fully created (its creating process died); delete it with pyro workspace delete ${record.workspace_id} and create it again`,
+      );
+    }
   }
 
   async client(record: WorkspaceRecord): Promise<SupervisorClient> {
+    // A sandbox some dead process left frozen answers nothing until thawed (one stat otherwise).
+    await getEngine(record.engine).thawAbandoned(record.workspace_id, this.records.paths(record.workspace_id).sandbox);
     const cached = this.clients.get(record.workspace_id);
     if (cached?.isOpen) return cached;
     const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
@@ -899,7 +951,6 @@ export class WorkspaceService {
         `workspace ${record.name ?? record.workspace_id} is not running; start it with pyro workspace start ${record.workspace_id} (workspace_start)`,
       );
     }
-    await getEngine(record.engine).thawAbandoned(record.workspace_id, this.records.paths(record.workspace_id).sandbox);
     const client = await SupervisorClient.connect(live.socket);
     this.clients.set(record.workspace_id, client);
     return client;
@@ -996,6 +1047,21 @@ function linkStaysInside(root: string, entryPath: string, target: string): boole
   if (isAbsolute(target)) return false;
   const resolved = resolve(root, dirname(entryPath), target);
   return resolved === root || !relative(root, resolved).startsWith("..");
+}
+
+/** Finishes a reset's layer swap that a crash cut off: the new layer (upper.next) is complete once
+ * the old one has been moved aside, so it goes into place; the old one is removed. */
+async function recoverLayerSwap(sandbox: string): Promise<void> {
+  const upper = join(sandbox, "upper");
+  const next = join(sandbox, "upper.next");
+  const old = join(sandbox, "upper.old");
+  const exists = (p: string) => stat(p).then(() => true, () => false);
+  if (!(await exists(upper))) {
+    if (await exists(next)) await rename(next, upper);
+    else if (await exists(old)) await rename(old, upper);
+  }
+  await rm(next, { recursive: true, force: true });
+  await rm(old, { recursive: true, force: true });
 }
 
 /** cp -a: modes, symlinks (not followed), empty directories and timestamps, at host speed. */

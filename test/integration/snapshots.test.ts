@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -232,5 +232,84 @@ describe("crash recovery", () => {
     assert.equal((await ws.readFile({ workspace: id, path: "data.txt" })).content, "precious\n");
     await ws.reset({ workspace: id });
     assert.ok(!existsSync(join(ws.records.paths(id).sandbox, "upper.old")));
+  });
+});
+
+describe("fault injection: a CLI killed at each step leaves a workspace status describes and a command takes forward", () => {
+  const env = { ...process.env, PYRO_STATE_DIR: stateDir };
+
+  /** Runs the CLI with PYRO_FAULT=point and checks that it died there (SIGKILL). */
+  async function crashAt(point: string, args: string[]): Promise<void> {
+    const child = spawn("node", [PYRO, ...args], { env: { ...env, PYRO_FAULT: point }, stdio: "ignore" });
+    const signal = await new Promise((r) => child.once("exit", (_code, sig) => r(sig)));
+    assert.equal(signal, "SIGKILL", `${point} was not reached`);
+  }
+
+  const stateOf = async (name: string) =>
+    (await ws.list()).workspaces.find((w) => w.name === name || w.workspace_id === name)?.state;
+
+  for (const point of ["create:recorded", "create:seeded"]) {
+    it(`${point}: the workspace reads as failed, start says to delete it, delete works`, async () => {
+      const name = `crash-${point.replace(":", "-")}`;
+      await crashAt(point, ["workspace", "create", "debian:12", "--name", name, "--secret", "K=never-leaks-123"]);
+      assert.equal(await stateOf(name), "failed");
+      await assert.rejects(ws.start({ workspace: name }), /delete it/);
+      assert.equal((await ws.delete({ workspace: name })).deleted, true);
+      assert.equal(await stateOf(name), undefined);
+    });
+  }
+
+  it("create:baselined: the workspace is stopped and start brings it up", async () => {
+    await crashAt("create:baselined", ["workspace", "create", "debian:12", "--name", "crash-baselined"]);
+    assert.equal(await stateOf("crash-baselined"), "stopped");
+    await ws.start({ workspace: "crash-baselined" });
+    created.push((await ws.status({ workspace: "crash-baselined" })).workspace_id);
+    assert.equal((await ws.exec({ workspace: "crash-baselined", command: "echo up" })).stdout, "up\n");
+  });
+
+  it("reset:built and reset:swapping: stopped, then start gives one whole layer, and reset works", async () => {
+    const { workspace_id: id } = await create({ name: "crash-reset" });
+    await ws.writeFile({ workspace: id, path: "mine.txt", text: "changed after create\n" });
+    await crashAt("reset:built", ["workspace", "reset", id]);
+    assert.equal(await stateOf(id), "stopped");
+    await ws.start({ workspace: id });
+    assert.equal((await ws.readFile({ workspace: id, path: "mine.txt" })).content, "changed after create\n");
+    await crashAt("reset:swapping", ["workspace", "reset", id]);
+    assert.equal(await stateOf(id), "stopped");
+    await ws.start({ workspace: id });
+    // The swap had begun: the new layer (the baseline) is what comes up, whole.
+    await assert.rejects(ws.readFile({ workspace: id, path: "mine.txt" }));
+    await ws.reset({ workspace: id });
+    assert.equal(await stateOf(id), "running");
+  });
+
+  it("snapshot:frozen: the paused sandbox is thawed by the next command, no half snapshot is listed", async () => {
+    const { workspace_id: id } = await create({ name: "crash-snap" });
+    await crashAt("snapshot:frozen", ["workspace", "snapshot", "create", id, "s"]);
+    assert.equal(await stateOf(id), "running");
+    assert.equal((await ws.exec({ workspace: id, command: "echo thawed", timeout_seconds: 10 })).stdout, "thawed\n");
+    assert.equal((await ws.snapshotList({ workspace: id })).count, 0);
+    await ws.snapshotCreate({ workspace: id, snapshot_name: "s" });
+    assert.equal((await ws.snapshotList({ workspace: id })).count, 1);
+  });
+
+  it("stop:halted: status says stopped, start works", async () => {
+    const { workspace_id: id } = await create({ name: "crash-stop" });
+    await crashAt("stop:halted", ["workspace", "stop", id]);
+    assert.equal(await stateOf(id), "stopped");
+    await ws.start({ workspace: id });
+    assert.equal(await stateOf(id), "running");
+  });
+
+  it("delete:halted and delete:moved: delete finishes, and a half-deleted directory is swept", async () => {
+    const { workspace_id: id } = await create({ name: "crash-delete" });
+    await crashAt("delete:halted", ["workspace", "delete", id]);
+    assert.equal(await stateOf(id), "stopped");
+    await crashAt("delete:moved", ["workspace", "delete", id]);
+    assert.equal(await stateOf(id), undefined);
+    const trash = () => readdirSync(ws.records.root).filter((n) => n.startsWith(".trash-"));
+    assert.equal(trash().length, 1);
+    await run("node", [PYRO, "workspace", "list"], { env });
+    assert.deepEqual(trash(), []);
   });
 });
