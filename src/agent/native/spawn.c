@@ -70,6 +70,24 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
   return NULL;
 }
 
+// posix_spawnp in a session (and process group) of its own, with default signal dispositions (Node
+// ignores SIGPIPE; a child must not inherit that) and an empty signal mask. Consumes `actions`.
+static int spawn_in_session(pid_t *pid, const char *file, posix_spawn_file_actions_t *actions, char **argv,
+                            char **envp) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  int rc = posix_spawnp(pid, file, actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(actions);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
 // spawn(file, argv, envp, cwd) -> { pid, stdout, stderr } (pipe read ends). The child gets
 // /dev/null as stdin, a session (and process group) of its own, default signal dispositions
 // (Node ignores SIGPIPE; a child must not inherit that) and an empty signal mask.
@@ -106,24 +124,13 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   }
 
   posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   posix_spawn_file_actions_addchdir_np(&actions, cwd);
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, file, &actions, &attr, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  int rc = spawn_in_session(&pid, file, &actions, argv, envp);
   close(out[1]);
   close(err[1]);
   free_strv(argv);
@@ -227,25 +234,14 @@ static napi_value SpawnPty(napi_env env, napi_callback_info info) {
     return NULL;
   }
   posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, replica, O_RDWR, 0);
   posix_spawn_file_actions_adddup2(&actions, 0, 1);
   posix_spawn_file_actions_adddup2(&actions, 0, 2);
   posix_spawn_file_actions_addchdir_np(&actions, cwd);
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
   // glibc applies SETSID before the file actions, so the replica opens in the new session.
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, file, &actions, &attr, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  int rc = spawn_in_session(&pid, file, &actions, argv, envp);
   free_strv(argv);
   free_strv(envp);
   if (rc != 0) {
