@@ -179,7 +179,10 @@ export class Manager {
       const engineName: EngineName = owner?.engine ?? config?.engine ?? "gvisor";
       if (await this.sandboxOwned(runDir)) {
         // A live sandbox left paused by a process that died mid-freeze is thawed.
-        if (!oneShot) await getEngine(engineName).thawAbandoned(id, runDir).catch(() => {});
+        if (!oneShot)
+          await getEngine(engineName)
+            .thawAbandoned(id, runDir)
+            .catch(() => {});
         continue;
       }
       try {

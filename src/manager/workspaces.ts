@@ -55,9 +55,9 @@ import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
-import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
 import { faultPoint } from "../util/fault.js";
 import { processAlive } from "../util/process.js";
+import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
 import type { ProgressReporter } from "./manager.js";
 import { planPatch } from "./patch.js";
@@ -1055,7 +1055,11 @@ async function recoverLayerSwap(sandbox: string): Promise<void> {
   const upper = join(sandbox, "upper");
   const next = join(sandbox, "upper.next");
   const old = join(sandbox, "upper.old");
-  const exists = (p: string) => stat(p).then(() => true, () => false);
+  const exists = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    );
   if (!(await exists(upper))) {
     if (await exists(next)) await rename(next, upper);
     else if (await exists(old)) await rename(old, upper);
