@@ -33,7 +33,6 @@ import {
   ResetParams,
   type ResetResult,
   type SecretInput,
-  type SecretMeta,
   type SnapshotDeleteResult,
   type SnapshotInfo,
   type SnapshotListResult,

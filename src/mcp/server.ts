@@ -17,7 +17,7 @@ import { sortKeys, stableJson } from "../sdk/json.js";
 import { LazyManager, type ManagerApi, type ManagerOptions, type ProgressReporter } from "../sdk/manager.js";
 import { formatIssues } from "../sdk/validate.js";
 import { PYRO_VERSION } from "../version.js";
-import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "./profiles.js";
+import { DEFAULT_PROFILE, McpProfile } from "./profiles.js";
 import type { PyroTool } from "./tool.js";
 import { toolsFor } from "./tools/index.js";
 

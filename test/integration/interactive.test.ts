@@ -411,6 +411,8 @@ describe("secrets", () => {
     await manager.shells.write({
       workspace: id,
       shell_id: shell.shell_id,
+      // Shell parameter expansion, not a template: the first 8 characters, then the rest.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
       input: 'printf "%s" "${TOKEN:0:8}"; sleep 1; printf "%s\\n" "${TOKEN:8}"',
     });
     const first = await manager.shells.read({ workspace: id, shell_id: shell.shell_id, wait_for_idle_ms: 500 });

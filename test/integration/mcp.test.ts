@@ -116,6 +116,7 @@ describe("workspace-full over stdio: shells, services, published ports and secre
       assert.notEqual(result.isError, true, `${name}: ${JSON.stringify(result.content)}`);
       const text = (result.content as Array<{ text: string }>)[0]?.text ?? "";
       assert.ok(!text.includes(SECRET), `${name} showed the secret`);
+      // biome-ignore lint/suspicious/noExplicitAny: payload fields are checked by the assertions below
       return result.structuredContent as Record<string, any>;
     };
     const SECRET = "mcp-secret-4c1f7e2a9b";
