@@ -235,6 +235,24 @@ describe("crash recovery", () => {
   });
 });
 
+describe("a killed runsc", () => {
+  it("kill -9 of every runsc process of a workspace: status says stopped, start brings the data back", async () => {
+    const { workspace_id: id } = await create();
+    await ws.writeFile({ workspace: id, path: "data.txt", text: "survives runsc\n" });
+    const { stdout } = await run("pgrep", ["-f", `runsc.*${id}`]);
+    const pids = stdout.split("\n").filter(Boolean).map(Number);
+    assert.ok(pids.length > 0);
+    for (const pid of pids) process.kill(pid, "SIGKILL");
+    const t0 = Date.now();
+    while ((await ws.status({ workspace: id })).state === "running" && Date.now() - t0 < 10_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await ws.status({ workspace: id })).state, "stopped");
+    await ws.start({ workspace: id });
+    assert.equal((await ws.readFile({ workspace: id, path: "data.txt" })).content, "survives runsc\n");
+  });
+});
+
 describe("fault injection: a CLI killed at each step leaves a workspace status describes and a command takes forward", () => {
   const env = { ...process.env, PYRO_STATE_DIR: stateDir };
 

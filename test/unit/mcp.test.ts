@@ -2,7 +2,7 @@
 // tools per profile, schemas and annotations, results, protocol errors for bad arguments and
 // isError for failed operations.
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
@@ -271,5 +271,31 @@ describe("MCP tool calls", () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(signal.aborted, true);
     await client.close();
+  });
+});
+
+describe("TTL reaping inside a running MCP server", () => {
+  it("asks the runtime to stop expired workspaces every 30 s, and stops asking once closed", async () => {
+    mock.timers.enable({ apis: ["setInterval"] });
+    try {
+      let reaped = 0;
+      const manager = { ...fakeManager(), reapExpired: async () => (reaped++, ["ws-expired"]) };
+      const { client, log } = await connect("workspace-core", manager);
+      mock.timers.tick(29_000);
+      assert.equal(reaped, 0);
+      mock.timers.tick(1_000);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(reaped, 1);
+      await new Promise((r) => setImmediate(r));
+      assert.ok(
+        log.some((l) => l.includes("stopped expired workspaces: ws-expired")),
+        log.join("\n"),
+      );
+      await client.close();
+      mock.timers.tick(60_000);
+      assert.equal(reaped, 1);
+    } finally {
+      mock.timers.reset();
+    }
   });
 });
