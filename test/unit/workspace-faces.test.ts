@@ -355,6 +355,24 @@ describe("pyro workspace: every command reaches its operation with the contract 
       },
     ],
     [["workspace", "list"], "list", undefined],
+    [["workspace", "snapshot", "create", "x", "before"], "snapshotCreate", { workspace: "x", snapshot_name: "before" }],
+    [["workspace", "snapshot", "list", "x"], "snapshotList", { workspace: "x" }],
+    [["workspace", "snapshot", "delete", "x", "before"], "snapshotDelete", { workspace: "x", snapshot_name: "before" }],
+    [
+      ["workspace", "disk", "export", "x", "--output", "/tmp/ws.img"],
+      "diskExport",
+      { workspace: "x", output_path: "/tmp/ws.img" },
+    ],
+    [
+      ["workspace", "disk", "list", "x", "--recursive"],
+      "diskList",
+      { workspace: "x", path: "/workspace", recursive: true },
+    ],
+    [
+      ["workspace", "disk", "read", "x", "a.txt", "--max-bytes", "10"],
+      "diskRead",
+      { workspace: "x", path: "a.txt", max_bytes: 10 },
+    ],
     [["workspace", "status", "repro-fix"], "status", { workspace: "repro-fix" }],
     [["workspace", "logs", "repro-fix"], "logs", { workspace: "repro-fix" }],
     [["workspace", "summary", "repro-fix"], "summary", { workspace: "repro-fix" }],
@@ -773,6 +791,42 @@ describe("Pyro workspace methods", () => {
     const ref = { workspace: "x" };
     const cases: Array<[() => Promise<unknown>, Method, unknown, unknown]> = [
       [() => pyro.listWorkspaces(), "list", undefined, { count: 1, workspaces: [INFO] }],
+      [
+        () => pyro.createSnapshot({ workspace: "x", snapshot_name: "before" }),
+        "snapshotCreate",
+        { workspace: "x", snapshot_name: "before" },
+        SNAPSHOT,
+      ],
+      [
+        () => pyro.listSnapshots(ref),
+        "snapshotList",
+        ref,
+        { workspace_id: INFO.workspace_id, count: 1, snapshots: [SNAPSHOT] },
+      ],
+      [
+        () => pyro.deleteSnapshot({ workspace: "x", snapshot_name: "before" }),
+        "snapshotDelete",
+        { workspace: "x", snapshot_name: "before" },
+        { workspace_id: INFO.workspace_id, snapshot_name: "before", deleted: true },
+      ],
+      [
+        () => pyro.exportWorkspaceDisk({ workspace: "x", output_path: "/tmp/ws.img" }),
+        "diskExport",
+        { workspace: "x", output_path: "/tmp/ws.img" },
+        { workspace_id: INFO.workspace_id, output_path: "/tmp/ws.img", size_bytes: 33554432, entry_count: 3 },
+      ],
+      [
+        () => pyro.listWorkspaceDisk({ workspace: "x", recursive: true }),
+        "diskList",
+        { workspace: "x", path: "/workspace", recursive: true },
+        FILES,
+      ],
+      [
+        () => pyro.readWorkspaceDisk({ workspace: "x", path: "a.txt" }),
+        "diskRead",
+        { workspace: "x", path: "a.txt", max_bytes: 65536 },
+        READ,
+      ],
       [() => pyro.statusWorkspace(ref), "status", ref, INFO],
       [() => pyro.logsWorkspace(ref), "logs", ref, LOGS],
       [() => pyro.summarizeWorkspace(ref), "summary", ref, SUMMARY],
