@@ -94,13 +94,13 @@ function progressFor(extra: Extra): ProgressReporter | undefined {
   };
 }
 
-interface BuiltServer {
+export interface BuiltServer {
   server: McpServer;
   /** Resolves once the connection closed, in-flight calls settled and an owned manager closed. */
   closed: Promise<void>;
 }
 
-function buildServer(options: CreateServerOptions): BuiltServer {
+export function buildServer(options: CreateServerOptions): BuiltServer {
   const { profile: requestedProfile, manager, log = stderrLog, ...managerOptions } = options;
   const profile = McpProfile.parse(requestedProfile ?? DEFAULT_PROFILE);
   const lazy = new LazyManager(manager, managerOptions);

@@ -1,7 +1,7 @@
 // `pyro mcp serve` as an agent host runs it: the real binary over stdio, driven by the MCP SDK's
 // own Client and by the MCP Inspector CLI, against real sandboxes.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { RunResult } from "../../src/contract/schemas.js";
 import { PROFILE_TOOLS } from "../../src/mcp/profiles.js";
@@ -166,6 +167,46 @@ describe("workspace-full over stdio: shells, services, published ports and secre
     } finally {
       if (workspace) await client.callTool({ name: "workspace_delete", arguments: { workspace } });
       await client.close();
+    }
+  });
+});
+
+describe("pyro mcp serve --transport http (real binary, real SDK client)", () => {
+  it("refuses a request without the token and lists the tools with it", async () => {
+    const child = spawn(process.execPath, [MAIN, "mcp", "serve", "--transport", "http", "--json"], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const announced = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        // One JSON object (pretty-printed) announces the URL and the token.
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+          if (out.trimEnd().endsWith("}")) resolve(out);
+        });
+        child.once("exit", (code) => reject(new Error(`mcp serve exited ${code}`)));
+      });
+      const { url, token } = JSON.parse(announced) as { url: string; token: string };
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+      const refused = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      });
+      assert.equal(refused.status, 401);
+      const client = new Client({ name: "pyro-http", version: "1" });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(url), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name).sort(), [...PROFILE_TOOLS["workspace-core"]].sort());
+      await client.close();
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
     }
   });
 });

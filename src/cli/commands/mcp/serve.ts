@@ -1,7 +1,9 @@
 // Owns `pyro mcp serve`: pyro's MCP server on stdio, for Claude Code, Codex, Cursor and friends.
 import { Command, Option } from "clipanion";
+import * as t from "typanion";
 import { z } from "zod";
 import { EngineChoice } from "../../../contract/schemas.js";
+import { serveHttp } from "../../../mcp/http.js";
 import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "../../../mcp/profiles.js";
 import { serveStdio } from "../../../mcp/server.js";
 import { PyroCommand } from "../../base.js";
@@ -11,6 +13,9 @@ import type { Output } from "../../output.js";
 const ServeFlags = z.object({
   profile: McpProfile.default(DEFAULT_PROFILE),
   engine: EngineChoice.default("auto"),
+  transport: z.enum(["stdio", "http"]).default("stdio"),
+  port: z.number().int().min(0).max(65_535).default(0),
+  token: z.string().min(16, "must be at least 16 characters").optional(),
 });
 
 export class McpServeCommand extends PyroCommand {
@@ -18,15 +23,18 @@ export class McpServeCommand extends PyroCommand {
 
   static override usage = Command.Usage({
     category: "MCP",
-    description: "serve pyro's tools to an agent over MCP (stdio)",
+    description: "serve pyro's tools to an agent over MCP (stdio or HTTP)",
     details: `
       Speaks the Model Context Protocol on stdin/stdout until the client disconnects; logs go to stderr. An agent host starts it for you once it is registered, e.g. \`claude mcp add pyro -- npx -y pyro-mcp mcp serve\`.
+
+      \`--transport http\` serves Streamable HTTP instead, for clients that cannot start a process: on 127.0.0.1 only (\`--port\`, default a free one), at \`/mcp\`, with a bearer token that every request must send (\`--token\`, or \`$PYRO_MCP_TOKEN\`, or one generated and printed on stderr), and with DNS-rebinding protection (requests whose Host or Origin is not this server are refused).
 
       \`--profile\` chooses the tools: \`vm-run\` exposes only \`vm_run\`; \`workspace-core\` (the default) adds the persistent-workspace tools; \`workspace-full\` exposes every tool. \`--engine\` is the engine for calls that leave it at \`auto\`.
     `,
     examples: [
       ["Serve the default profile", "$0 mcp serve"],
       ["Serve only vm_run", "$0 mcp serve --profile vm-run"],
+      ["Serve over HTTP on a fixed port", "$0 mcp serve --transport http --port 8765"],
       ["Register with Claude Code", "claude mcp add pyro -- npx -y pyro-mcp mcp serve"],
     ],
   });
@@ -35,12 +43,43 @@ export class McpServeCommand extends PyroCommand {
     description: "vm-run, workspace-core or workspace-full (default workspace-core)",
   });
   engine = Option.String("--engine", { description: "auto, gvisor, qemu or firecracker (default auto)" });
+  transport = Option.String("--transport", { description: "stdio or http (default stdio)" });
+  port = Option.String("--port", {
+    validator: t.isNumber(),
+    description: "HTTP port on 127.0.0.1 (default: a free one)",
+  });
+  token = Option.String("--token", { description: "HTTP bearer token (default $PYRO_MCP_TOKEN, or a generated one)" });
 
   protected override readonly handlesInterrupt = true;
 
   protected async perform(out: Output): Promise<undefined> {
-    const { profile, engine } = parseFlags(ServeFlags, { profile: this.profile, engine: this.engine });
+    const { profile, engine, transport, port, token } = parseFlags(ServeFlags, {
+      profile: this.profile,
+      engine: this.engine,
+      transport: this.transport,
+      port: this.port,
+      token: this.token ?? process.env.PYRO_MCP_TOKEN,
+    });
     const { stdin, stdout, stderr, signal } = this.context;
+    const log = (line: string) => stderr.write(`${line}\n`);
+    if (transport === "http") {
+      const manager = await this.context.manager({ engine });
+      await serveHttp({
+        profile,
+        manager,
+        port,
+        token,
+        signal,
+        log,
+        // The token goes to the operator: stderr in text mode, the JSON line on stdout with --json.
+        onListening: ({ url, token: bearer }) =>
+          out.result(
+            { transport, url, token: bearer, profile },
+            { stderr: `pyro MCP server (${profile}) at ${url}\nAuthorization: Bearer ${bearer}\n` },
+          ),
+      });
+      return undefined;
+    }
     if (stdout === process.stdout) {
       // A stray console.log anywhere in the process would corrupt the protocol stream.
       console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args);
