@@ -17,13 +17,16 @@ import { sortKeys, stableJson } from "../sdk/json.js";
 import { LazyManager, type ManagerApi, type ManagerOptions, type ProgressReporter } from "../sdk/manager.js";
 import { formatIssues } from "../sdk/validate.js";
 import { PYRO_VERSION } from "../version.js";
+import { applyMode, McpMode, MODES } from "./modes.js";
 import { DEFAULT_PROFILE, McpProfile } from "./profiles.js";
 import type { PyroTool } from "./tool.js";
 import { toolsFor } from "./tools/index.js";
 
 export interface CreateServerOptions extends ManagerOptions {
-  /** Which tools to expose; default `workspace-core`. */
+  /** Which tools to expose; default `workspace-core` (`workspace-full` when a mode is given). */
   profile?: McpProfile;
+  /** Narrows the profile to one use case's tools, framed for it. */
+  mode?: McpMode;
   /** An already open manager; the caller keeps ownership. Otherwise one is opened on first call. */
   manager?: ManagerApi;
   /** Where diagnostics go; never stdout. Default: stderr. */
@@ -101,12 +104,18 @@ export interface BuiltServer {
 }
 
 export function buildServer(options: CreateServerOptions): BuiltServer {
-  const { profile: requestedProfile, manager, log = stderrLog, ...managerOptions } = options;
-  const profile = McpProfile.parse(requestedProfile ?? DEFAULT_PROFILE);
+  const { profile: requestedProfile, mode: requestedMode, manager, log = stderrLog, ...managerOptions } = options;
+  const mode = requestedMode === undefined ? undefined : McpMode.parse(requestedMode);
+  const profile = McpProfile.parse(requestedProfile ?? (mode ? "workspace-full" : DEFAULT_PROFILE));
   const lazy = new LazyManager(manager, managerOptions);
   const inflight = new Set<Promise<unknown>>();
 
-  const server = new McpServer({ name: "pyro", version: PYRO_VERSION }, { instructions: instructionsFor(profile) });
+  const server = new McpServer(
+    { name: "pyro", version: PYRO_VERSION },
+    {
+      instructions: mode ? `${instructionsFor(profile)} ${MODES[mode].instructions}` : instructionsFor(profile),
+    },
+  );
 
   async function invoke(tool: PyroTool, args: unknown, extra: Extra): Promise<CallToolResult> {
     try {
@@ -132,7 +141,8 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
   }
 
   const exposed = new Map<string, PyroTool>();
-  for (const tool of toolsFor(profile)) {
+  const tools = mode ? applyMode(mode, toolsFor(profile)) : toolsFor(profile);
+  for (const tool of tools) {
     exposed.set(tool.name, tool);
     server.registerTool(
       tool.name,

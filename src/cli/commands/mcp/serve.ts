@@ -4,14 +4,17 @@ import * as t from "typanion";
 import { z } from "zod";
 import { EngineChoice } from "../../../contract/schemas.js";
 import { serveHttp } from "../../../mcp/http.js";
+import { applyMode, McpMode } from "../../../mcp/modes.js";
 import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "../../../mcp/profiles.js";
 import { serveStdio } from "../../../mcp/server.js";
+import { toolsFor } from "../../../mcp/tools/index.js";
 import { PyroCommand } from "../../base.js";
 import { parseFlags } from "../../flags.js";
 import type { Output } from "../../output.js";
 
 const ServeFlags = z.object({
-  profile: McpProfile.default(DEFAULT_PROFILE),
+  profile: McpProfile.optional(),
+  mode: McpMode.optional(),
   engine: EngineChoice.default("auto"),
   transport: z.enum(["stdio", "http"]).default("stdio"),
   port: z.number().int().min(0).max(65_535).default(0),
@@ -27,6 +30,8 @@ export class McpServeCommand extends PyroCommand {
     details: `
       Speaks the Model Context Protocol on stdin/stdout until the client disconnects; logs go to stderr. An agent host starts it for you once it is registered, e.g. \`claude mcp add pyro -- npx -y pyro-mcp mcp serve\`.
 
+      \`--mode\` narrows the tools to one use case and words their descriptions for it: \`repro-fix\` (reproduce, fix, diff), \`inspect\` (untrusted code: no network, no file writes), \`cold-start\` (install, build, test and start a repository from scratch) or \`review-eval\` (apply a candidate change and measure it). With a mode the profile defaults to \`workspace-full\`.
+
       \`--transport http\` serves Streamable HTTP instead, for clients that cannot start a process: on 127.0.0.1 only (\`--port\`, default a free one), at \`/mcp\`, with a bearer token that every request must send (\`--token\`, or \`$PYRO_MCP_TOKEN\`, or one generated and printed on stderr), and with DNS-rebinding protection (requests whose Host or Origin is not this server are refused).
 
       \`--profile\` chooses the tools: \`vm-run\` exposes only \`vm_run\`; \`workspace-core\` (the default) adds the persistent-workspace tools; \`workspace-full\` exposes every tool. \`--engine\` is the engine for calls that leave it at \`auto\`.
@@ -34,6 +39,7 @@ export class McpServeCommand extends PyroCommand {
     examples: [
       ["Serve the default profile", "$0 mcp serve"],
       ["Serve only vm_run", "$0 mcp serve --profile vm-run"],
+      ["Serve the tools for inspecting untrusted code", "$0 mcp serve --mode inspect"],
       ["Serve over HTTP on a fixed port", "$0 mcp serve --transport http --port 8765"],
       ["Register with Claude Code", "claude mcp add pyro -- npx -y pyro-mcp mcp serve"],
     ],
@@ -43,6 +49,9 @@ export class McpServeCommand extends PyroCommand {
     description: "vm-run, workspace-core or workspace-full (default workspace-core)",
   });
   engine = Option.String("--engine", { description: "auto, gvisor, qemu or firecracker (default auto)" });
+  mode = Option.String("--mode", {
+    description: "repro-fix, inspect, cold-start or review-eval: only that use case's tools",
+  });
   transport = Option.String("--transport", { description: "stdio or http (default stdio)" });
   port = Option.String("--port", {
     validator: t.isNumber(),
@@ -53,19 +62,23 @@ export class McpServeCommand extends PyroCommand {
   protected override readonly handlesInterrupt = true;
 
   protected async perform(out: Output): Promise<undefined> {
-    const { profile, engine, transport, port, token } = parseFlags(ServeFlags, {
+    const flags = parseFlags(ServeFlags, {
       profile: this.profile,
+      mode: this.mode,
       engine: this.engine,
       transport: this.transport,
       port: this.port,
       token: this.token ?? process.env.PYRO_MCP_TOKEN,
     });
+    const { engine, transport, port, token, mode } = flags;
+    const profile = flags.profile ?? (mode ? "workspace-full" : DEFAULT_PROFILE);
     const { stdin, stdout, stderr, signal } = this.context;
     const log = (line: string) => stderr.write(`${line}\n`);
     if (transport === "http") {
       const manager = await this.context.manager({ engine });
       await serveHttp({
         profile,
+        mode,
         manager,
         port,
         token,
@@ -85,9 +98,11 @@ export class McpServeCommand extends PyroCommand {
       console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args);
     }
     const manager = await this.context.manager({ engine });
-    out.status({ profile, engine, tools: PROFILE_TOOLS[profile].join(","), transport: "stdio" });
+    const tools = mode ? applyMode(mode, toolsFor(profile)).map((t) => t.name) : PROFILE_TOOLS[profile];
+    out.status({ profile, mode, engine, tools: tools.join(","), transport: "stdio" });
     await serveStdio({
       profile,
+      mode,
       manager,
       stdin,
       stdout,
