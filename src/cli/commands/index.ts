@@ -8,6 +8,9 @@ import { EnvListCommand } from "./env/list.js";
 import { EnvPruneCommand } from "./env/prune.js";
 import { EnvPullCommand } from "./env/pull.js";
 import { HelpCommand } from "./help.js";
+import { HostConnectCommand } from "./host/connect.js";
+import { HostDoctorCommand } from "./host/doctor.js";
+import { HostPrintConfigCommand } from "./host/print-config.js";
 import { McpServeCommand } from "./mcp/serve.js";
 import { RunCommand } from "./run.js";
 import { VersionCommand } from "./version.js";
@@ -90,4 +93,7 @@ export const COMMANDS: readonly CommandClass<PyroContext>[] = [
   EnvPruneCommand,
   DoctorCommand,
   McpServeCommand,
+  HostPrintConfigCommand,
+  HostConnectCommand,
+  HostDoctorCommand,
 ];
