@@ -279,7 +279,13 @@ describe("TTL reaping inside a running MCP server", () => {
     mock.timers.enable({ apis: ["setInterval"] });
     try {
       let reaped = 0;
-      const manager = { ...fakeManager(), reapExpired: async () => (reaped++, ["ws-expired"]) };
+      const manager = {
+        ...fakeManager(),
+        reapExpired: async () => {
+          reaped++;
+          return ["ws-expired"];
+        },
+      };
       const { client, log } = await connect("workspace-core", manager);
       mock.timers.tick(29_000);
       assert.equal(reaped, 0);
