@@ -211,6 +211,49 @@ describe("pyro mcp serve --transport http (real binary, real SDK client)", () =>
   });
 });
 
+describe("pyro host print-config: every host's config starts a server that answers", () => {
+  /** The command and args each host would run, read back from its own format. */
+  function launch(host: string, text: string): { command: string; args: string[] } {
+    switch (host) {
+      case "claude-desktop":
+      case "cursor":
+        return JSON.parse(text).mcpServers.pyro;
+      case "vscode":
+        return JSON.parse(text).servers.pyro;
+      case "opencode": {
+        const [command, ...args] = JSON.parse(text).mcp.pyro.command as string[];
+        return { command: command!, args };
+      }
+      case "codex":
+        return {
+          command: JSON.parse(/^command = (.+)$/m.exec(text)![1]!),
+          args: JSON.parse(/^args = (.+)$/m.exec(text)![1]!),
+        };
+      default: {
+        // claude-code: `claude mcp add pyro -- COMMAND ARGS...`, words without shell quoting here.
+        const words = text.trim().split(" ");
+        const [command, ...args] = words.slice(words.indexOf("--") + 1);
+        return { command: command!, args };
+      }
+    }
+  }
+
+  for (const host of ["claude-desktop", "cursor", "vscode", "opencode", "codex", "claude-code"]) {
+    it(host, async () => {
+      const { stdout } = await promisify(execFile)(process.execPath, [MAIN, "host", "print-config", host, "--json"], {
+        env,
+      });
+      const { text } = JSON.parse(stdout) as { text: string };
+      const { command, args } = launch(host, text);
+      const client = new Client({ name: `as-${host}`, version: "1" });
+      await client.connect(new StdioClientTransport({ command, args, env, stderr: "pipe" }));
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((t) => t.name === "vm_run"));
+      await client.close();
+    });
+  }
+});
+
 describe("pyro mcp serve under the MCP Inspector CLI", () => {
   const exec = promisify(execFile);
   // inspector-cli 1.0.3 finds its own package.json relative to the working directory, so it runs

@@ -192,14 +192,14 @@ describe("host config", () => {
 
 describe("pyro host print-config", () => {
   it("prints the text on stdout and the path hint in the status line", async () => {
-    const { code, stdout, stderr } = await cli(["host", "print-config", "cursor"]);
+    const { code, stdout, stderr } = await cli(["host", "print-config", "cursor", "--launcher", "npx"]);
     assert.equal(code, 0, stderr);
     assert.equal(stdout, printConfig("cursor").text);
     assert.match(stderr, /^\[host print-config\] host=cursor format=json path=".cursor\/mcp.json \(project\)/);
   });
 
   it("--json is the payload", async () => {
-    const { code, stdout } = await cli(["host", "print-config", "claude-desktop", "--json"]);
+    const { code, stdout } = await cli(["host", "print-config", "claude-desktop", "--json", "--launcher", "npx"]);
     assert.equal(code, 0);
     const payload = JSON.parse(stdout);
     assert.deepEqual(payload, printConfig("claude-desktop"));
@@ -208,7 +208,15 @@ describe("pyro host print-config", () => {
   });
 
   it("--profile reaches the args", async () => {
-    const { code, stdout } = await cli(["host", "print-config", "vscode", "--profile", "workspace-full"]);
+    const { code, stdout } = await cli([
+      "host",
+      "print-config",
+      "vscode",
+      "--profile",
+      "workspace-full",
+      "--launcher",
+      "npx",
+    ]);
     assert.equal(code, 0);
     assert.deepEqual(JSON.parse(stdout).servers.pyro.args.slice(-2), ["--profile", "workspace-full"]);
   });
@@ -223,7 +231,7 @@ describe("pyro host print-config", () => {
     assert.equal(json.code, 2);
     assert.equal(JSON.parse(json.stdout).error.code, "INVALID_ARGUMENT");
 
-    const profile = await cli(["host", "print-config", "cursor", "--profile", "everything"]);
+    const profile = await cli(["host", "print-config", "cursor", "--profile", "everything", "--launcher", "npx"]);
     assert.equal(profile.code, 2);
     assert.match(profile.stderr, /--profile/);
   });
@@ -233,13 +241,15 @@ describe("pyro host connect", () => {
   it("--dry-run prints the exact command and runs nothing", async () => {
     const dir = await tempDir();
     await fakeProgram(dir, "claude", `touch ${join(dir, "ran")}`);
-    const { code, stdout, stderr } = await cli(["host", "connect", "claude-code", "--dry-run"], { PATH: dir });
+    const { code, stdout, stderr } = await cli(["host", "connect", "claude-code", "--dry-run", "--launcher", "npx"], {
+      PATH: dir,
+    });
     assert.equal(code, 0, stderr);
     assert.equal(stdout, "claude mcp add pyro -- npx -y pyro-mcp mcp serve\n");
     assert.match(stderr, /ran=false/);
     await assert.rejects(readFile(join(dir, "ran")));
 
-    const json = await cli(["host", "connect", "codex", "--dry-run", "--json"], { PATH: dir });
+    const json = await cli(["host", "connect", "codex", "--dry-run", "--json", "--launcher", "npx"], { PATH: dir });
     assert.equal(json.code, 0);
     assert.deepEqual(JSON.parse(json.stdout), {
       command: "codex mcp add pyro -- npx -y pyro-mcp mcp serve",
@@ -251,12 +261,15 @@ describe("pyro host connect", () => {
 
   it("prints the command when the host CLI is not on PATH", async () => {
     const empty = await tempDir();
-    const { code, stdout, stderr } = await cli(["host", "connect", "codex", "--profile", "vm-run"], { PATH: empty });
+    const { code, stdout, stderr } = await cli(
+      ["host", "connect", "codex", "--profile", "vm-run", "--launcher", "npx"],
+      { PATH: empty },
+    );
     assert.equal(code, 0, stderr);
     assert.equal(stdout, "codex mcp add pyro -- npx -y pyro-mcp mcp serve --profile vm-run\n");
     assert.match(stderr, /codex CLI not found on PATH; run the printed command/);
 
-    const json = await cli(["host", "connect", "claude-code", "--json"], { PATH: empty });
+    const json = await cli(["host", "connect", "claude-code", "--json", "--launcher", "npx"], { PATH: empty });
     assert.equal(json.code, 0);
     const payload = JSON.parse(json.stdout);
     assert.equal(payload.ran, false);
@@ -267,7 +280,7 @@ describe("pyro host connect", () => {
     const dir = await tempDir();
     const record = join(dir, "argv.txt");
     await fakeProgram(dir, "claude", `printf '%s\\n' "$@" > '${record}'\necho "Added stdio MCP server pyro"`);
-    const { code, stdout, stderr } = await cli(["host", "connect", "claude-code"], { PATH: dir });
+    const { code, stdout, stderr } = await cli(["host", "connect", "claude-code", "--launcher", "npx"], { PATH: dir });
     assert.equal(code, 0, stderr);
     assert.equal(stdout, "Added stdio MCP server pyro\n");
     assert.match(stderr, /ran=true exit_code=0/);
@@ -283,7 +296,10 @@ describe("pyro host connect", () => {
       "serve",
     ]);
 
-    const json = await cli(["host", "connect", "claude-code", "--json", "--profile", "workspace-full"], { PATH: dir });
+    const json = await cli(
+      ["host", "connect", "claude-code", "--json", "--profile", "workspace-full", "--launcher", "npx"],
+      { PATH: dir },
+    );
     assert.equal(json.code, 0);
     assert.deepEqual(JSON.parse(json.stdout), {
       command: "claude mcp add pyro -- npx -y pyro-mcp mcp serve --profile workspace-full",
@@ -298,7 +314,7 @@ describe("pyro host connect", () => {
   it("reports the host CLI's failure (exit 1)", async () => {
     const dir = await tempDir();
     await fakeProgram(dir, "codex", `echo "pyro already exists" >&2\nexit 3`);
-    const { code, stdout } = await cli(["host", "connect", "codex", "--json"], { PATH: dir });
+    const { code, stdout } = await cli(["host", "connect", "codex", "--json", "--launcher", "npx"], { PATH: dir });
     assert.equal(code, 1);
     const payload = JSON.parse(stdout);
     assert.equal(payload.ran, true);
@@ -307,7 +323,7 @@ describe("pyro host connect", () => {
   });
 
   it("other hosts are a usage error pointing at print-config", async () => {
-    const { code, stderr } = await cli(["host", "connect", "cursor"], { PATH: "" });
+    const { code, stderr } = await cli(["host", "connect", "cursor", "--launcher", "npx"], { PATH: "" });
     assert.equal(code, 2);
     assert.match(stderr, /pyro host print-config cursor/);
     const unknown = await cli(["host", "connect", "zed"], { PATH: "" });

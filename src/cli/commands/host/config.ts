@@ -2,8 +2,10 @@
 // start pyro's MCP server, each host's config snippet in its own format (JSON, TOML or a shell
 // line), the `mcp add` argv of hosts that have a CLI for it, and finding a host program on a PATH.
 import { access, constants, stat } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { delimiter, join, sep } from "node:path";
+import { UsageError } from "clipanion";
 import { PyroError } from "../../../contract/errors.js";
+import { PACKAGE_ROOT } from "../../../version.js";
 
 export const HOSTS = ["claude-desktop", "cursor", "vscode", "opencode", "codex", "claude-code"] as const;
 export type HostName = (typeof HOSTS)[number];
@@ -28,6 +30,17 @@ export const SERVER_NAME = "pyro";
 export interface ServerOptions {
   /** An MCP profile (`vm-run`, `workspace-core`, `workspace-full`); the server's default when absent. */
   profile?: string;
+  /** `npx` runs the published package; `local` runs this installation with this Node.js. */
+  launcher?: Launcher;
+}
+
+export const LAUNCHERS = ["npx", "local"] as const;
+export type Launcher = (typeof LAUNCHERS)[number];
+
+/** `npx` when pyro runs as an installed package, `local` from a checkout (whose package npx would
+ * not find): either way the printed command runs on this machine. */
+export function defaultLauncher(): Launcher {
+  return PACKAGE_ROOT.split(sep).includes("node_modules") ? "npx" : "local";
 }
 
 export interface ServerCommand {
@@ -53,10 +66,11 @@ export function isConnectable(name: string): name is ConnectableHost {
 
 /** The command an agent host runs to start pyro's MCP server on stdio. */
 export function serverCommand(opts: ServerOptions = {}): ServerCommand {
-  return {
-    command: "npx",
-    args: ["-y", "pyro-mcp", "mcp", "serve", ...(opts.profile ? ["--profile", opts.profile] : [])],
-  };
+  const serve = ["mcp", "serve", ...(opts.profile ? ["--profile", opts.profile] : [])];
+  if (opts.launcher === "local") {
+    return { command: process.execPath, args: [join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs"), ...serve] };
+  }
+  return { command: "npx", args: ["-y", "pyro-mcp", ...serve] };
 }
 
 function unknownHost(name: string): PyroError {
@@ -165,4 +179,11 @@ export async function findOnPath(name: string, pathVar: string | undefined): Pro
     } catch {}
   }
   return undefined;
+}
+
+/** A `--launcher` value (or none) as a launcher; anything else is a usage error. */
+export function resolveLauncher(value: string | undefined): Launcher {
+  if (value === undefined) return defaultLauncher();
+  if ((LAUNCHERS as readonly string[]).includes(value)) return value as Launcher;
+  throw new UsageError(`--launcher must be npx or local (got ${value})`);
 }

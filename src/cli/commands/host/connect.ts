@@ -8,7 +8,16 @@ import { McpProfile } from "../../../mcp/profiles.js";
 import { PyroCommand } from "../../base.js";
 import { parseFlags } from "../../flags.js";
 import type { Output } from "../../output.js";
-import { CONNECTABLE_HOSTS, connectCommand, findOnPath, HOSTS, isConnectable, isHost, shellLine } from "./config.js";
+import {
+  CONNECTABLE_HOSTS,
+  connectCommand,
+  findOnPath,
+  HOSTS,
+  isConnectable,
+  isHost,
+  resolveLauncher,
+  shellLine,
+} from "./config.js";
 
 const ConnectFlags = z.object({ host: z.string(), profile: McpProfile.optional() });
 
@@ -66,6 +75,9 @@ export class HostConnectCommand extends PyroCommand {
   profile = Option.String("--profile", {
     description: "vm-run, workspace-core or workspace-full (default: the server's, workspace-core)",
   });
+  launcher = Option.String("--launcher", {
+    description: "npx (the published package) or local (this installation); default: local from a checkout, else npx",
+  });
   dryRun = Option.Boolean("--dry-run", false, { description: "Print the command instead of running it" });
 
   protected async perform(out: Output): Promise<number> {
@@ -77,7 +89,7 @@ export class HostConnectCommand extends PyroCommand {
           : `unknown host ${JSON.stringify(host)}; connect takes ${CONNECTABLE_HOSTS.join(" or ")} (for ${HOSTS.filter((h) => !isConnectable(h)).join(", ")} use pyro host print-config NAME)`,
       );
     }
-    const argv = connectCommand(host, { profile });
+    const argv = connectCommand(host, { profile, launcher: resolveLauncher(this.launcher) });
     const [cli = "", ...args] = argv;
     const command = shellLine(argv);
     const found = this.dryRun ? undefined : await findOnPath(cli, this.context.env.PATH);

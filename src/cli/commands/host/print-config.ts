@@ -6,7 +6,7 @@ import { McpProfile } from "../../../mcp/profiles.js";
 import { PyroCommand } from "../../base.js";
 import { parseFlags } from "../../flags.js";
 import type { Output } from "../../output.js";
-import { HOSTS, isHost, printConfig } from "./config.js";
+import { HOSTS, isHost, printConfig, resolveLauncher } from "./config.js";
 
 const PrintConfigFlags = z.object({ host: z.string(), profile: McpProfile.optional() });
 
@@ -34,6 +34,9 @@ export class HostPrintConfigCommand extends PyroCommand {
   profile = Option.String("--profile", {
     description: "vm-run, workspace-core or workspace-full (default: the server's, workspace-core)",
   });
+  launcher = Option.String("--launcher", {
+    description: "npx (the published package) or local (this installation); default: local from a checkout, else npx",
+  });
 
   protected async perform(out: Output): Promise<undefined> {
     const { host, profile } = parseFlags(
@@ -42,7 +45,7 @@ export class HostPrintConfigCommand extends PyroCommand {
       { host: "NAME" },
     );
     if (!isHost(host)) throw new UsageError(`unknown host ${JSON.stringify(host)}; use one of ${HOSTS.join(", ")}`);
-    const config = printConfig(host, { profile });
+    const config = printConfig(host, { profile, launcher: resolveLauncher(this.launcher) });
     out.result(config, { stdout: config.text });
     out.status({ host: config.host, format: config.format, path: config.path_hint });
     return undefined;
