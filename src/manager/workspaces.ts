@@ -4,7 +4,7 @@
 import { execFile } from "node:child_process";
 import { createReadStream, readlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import * as tar from "tar";
@@ -55,6 +55,7 @@ import type { EnvironmentStore, InstalledEnvironment } from "../environments/ind
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { faultPoint } from "../util/fault.js";
+import { linkStaysInside } from "../util/links.js";
 import { processAlive } from "../util/process.js";
 import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
@@ -141,7 +142,11 @@ export class WorkspaceService {
   // ---- lifecycle -------------------------------------------------------------------------------
 
   /** Progress names the phases (pull when the environment is not built yet, seed, boot). */
-  async create(input: unknown, opts: { progress?: ProgressReporter } = {}): Promise<WorkspaceInfo> {
+  /** `seedOrigin` names what a generated seed came from (a project checkout), for the record. */
+  async create(
+    input: unknown,
+    opts: { progress?: ProgressReporter; seedOrigin?: string } = {},
+  ): Promise<WorkspaceInfo> {
     const progress = opts.progress;
     const params = parseParams(WorkspaceCreateParams, input, "workspace create");
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
@@ -162,7 +167,7 @@ export class WorkspaceService {
       ttl_seconds: params.ttl_seconds,
       network_policy: params.network_policy,
       secrets: params.secrets.map((s) => ({ name: s.name, source_kind: s.value === undefined ? "file" : "literal" })),
-      workspace_seed: { mode: seed?.kind ?? "empty", seed_path: seed?.path ?? null },
+      workspace_seed: { mode: seed?.kind ?? "empty", seed_path: opts.seedOrigin ?? seed?.path ?? null },
       created_at: now,
       last_activity_at: now,
       desired_state: "running",
@@ -1040,12 +1045,6 @@ async function loadSecrets(inputs: SecretInput[]): Promise<Map<string, string>> 
 
 function redactCommand(redactor: Redactor, command: string | string[]): string | string[] {
   return typeof command === "string" ? redactor.redact(command) : command.map((w) => redactor.redact(w));
-}
-
-function linkStaysInside(root: string, entryPath: string, target: string): boolean {
-  if (isAbsolute(target)) return false;
-  const resolved = resolve(root, dirname(entryPath), target);
-  return resolved === root || !relative(root, resolved).startsWith("..");
 }
 
 /** Finishes a reset's layer swap that a crash cut off: the new layer (upper.next) is complete once

@@ -19,6 +19,7 @@ import { formatIssues } from "../sdk/validate.js";
 import { PYRO_VERSION } from "../version.js";
 import { applyMode, McpMode, MODES } from "./modes.js";
 import { DEFAULT_PROFILE, McpProfile } from "./profiles.js";
+import type { ProjectSource } from "./project.js";
 import type { PyroTool } from "./tool.js";
 import { toolsFor } from "./tools/index.js";
 
@@ -27,6 +28,8 @@ export interface CreateServerOptions extends ManagerOptions {
   profile?: McpProfile;
   /** Narrows the profile to one use case's tools, framed for it. */
   mode?: McpMode;
+  /** Seeds workspaces created without seed_path (see project.ts). */
+  project?: ProjectSource;
   /** An already open manager; the caller keeps ownership. Otherwise one is opened on first call. */
   manager?: ManagerApi;
   /** Where diagnostics go; never stdout. Default: stderr. */
@@ -104,7 +107,14 @@ export interface BuiltServer {
 }
 
 export function buildServer(options: CreateServerOptions): BuiltServer {
-  const { profile: requestedProfile, mode: requestedMode, manager, log = stderrLog, ...managerOptions } = options;
+  const {
+    profile: requestedProfile,
+    mode: requestedMode,
+    project,
+    manager,
+    log = stderrLog,
+    ...managerOptions
+  } = options;
   const mode = requestedMode === undefined ? undefined : McpMode.parse(requestedMode);
   const profile = McpProfile.parse(requestedProfile ?? (mode ? "workspace-full" : DEFAULT_PROFILE));
   const lazy = new LazyManager(manager, managerOptions);
@@ -123,6 +133,7 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
         manager: await lazy.get(),
         signal: extra.signal,
         progress: progressFor(extra),
+        project,
       });
       // Parsing strips anything outside the contract and catches a result that breaks it.
       const parsed = tool.outputSchema.safeParse(result);
@@ -142,7 +153,14 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
 
   const exposed = new Map<string, PyroTool>();
   const tools = mode ? applyMode(mode, toolsFor(profile)) : toolsFor(profile);
-  for (const tool of tools) {
+  for (const listed of tools) {
+    const tool =
+      project && listed.name === "workspace_create"
+        ? {
+            ...listed,
+            description: `${listed.description} Without seed_path, /workspace starts with ${project.description}; pass seed_path to use something else.`,
+          }
+        : listed;
     exposed.set(tool.name, tool);
     server.registerTool(
       tool.name,

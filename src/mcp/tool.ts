@@ -5,6 +5,7 @@ import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
 import type { ManagerApi, ProgressReporter } from "../sdk/manager.js";
 import type { ToolName } from "./profiles.js";
+import type { ProjectSource } from "./project.js";
 
 export interface ToolContext {
   manager: ManagerApi;
@@ -12,6 +13,8 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Forwards phases as MCP progress notifications when the client asked for them. */
   progress: ProgressReporter | undefined;
+  /** What seeds a workspace created without seed_path (project-aware startup), if anything. */
+  project?: ProjectSource;
 }
 
 /** Every hint is required so that no tool ships with the protocol's pessimistic defaults by accident. */

@@ -254,6 +254,107 @@ describe("pyro host print-config: every host's config starts a server that answe
   }
 });
 
+describe("project-aware startup (real binary, real SDK client, real sandboxes)", () => {
+  const sh = (cwd: string, script: string) => promisify(execFile)("sh", ["-c", script], { cwd, env });
+
+  async function serveIn(cwd: string, args: string[] = []) {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [MAIN, "mcp", "serve", ...args],
+      cwd,
+      env,
+      stderr: "pipe",
+    });
+    const client = new Client({ name: "pyro-project", version: "1" });
+    await client.connect(transport);
+    return client;
+  }
+
+  async function filesOf(client: Client): Promise<string[]> {
+    const created = await client.callTool({ name: "workspace_create", arguments: {} });
+    assert.notEqual(created.isError, true, JSON.stringify(created.content));
+    const workspace = (created.structuredContent as { workspace_id: string }).workspace_id;
+    try {
+      const listed = await client.callTool({
+        name: "workspace_exec",
+        arguments: { workspace, command: "find . -path ./.git -prune -o -type f -print | sort" },
+      });
+      return (listed.structuredContent as { stdout: string }).stdout.split("\n").filter(Boolean);
+    } finally {
+      await client.callTool({ name: "workspace_delete", arguments: { workspace } });
+    }
+  }
+
+  it("started in a checkout, a new workspace holds exactly its tracked files and the checkout is untouched", async () => {
+    const repo = mkdtempSync(join(tmpdir(), "pyro-test-project-"));
+    try {
+      await sh(
+        repo,
+        "git init -q && git config user.email t@t && git config user.name t && " +
+          "mkdir src && echo one > src/a.txt && echo 'ignored.log' > .gitignore && echo keep > README && " +
+          "git add -A && git commit -qm init && " +
+          "echo changed > src/a.txt && echo new > untracked.txt && echo noise > ignored.log",
+      );
+      const before = (await sh(repo, "git --no-optional-locks status --porcelain --ignored && stat -c %Y .git/index")).stdout;
+      const client = await serveIn(repo);
+      try {
+        const { tools } = await client.listTools();
+        const create = tools.find((t) => t.name === "workspace_create");
+        assert.match(create?.description ?? "", /git-tracked files of/);
+        assert.deepEqual(await filesOf(client), ["./.gitignore", "./README", "./src/a.txt"]);
+      } finally {
+        await client.close();
+      }
+      assert.equal((await sh(repo, "git --no-optional-locks status --porcelain --ignored && stat -c %Y .git/index")).stdout, before);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  it("--repo-url of a local bare repository gives a clean clone of --repo-ref", async () => {
+    const root = mkdtempSync(join(tmpdir(), "pyro-test-bare-"));
+    try {
+      await sh(
+        root,
+        "git init -q --bare origin.git && git init -q work && cd work && git config user.email t@t && " +
+          "git config user.name t && echo v1 > version && git add -A && git commit -qm v1 && git tag v1 && " +
+          "echo v2 > version && echo later > added && git add -A && git commit -qm v2 && " +
+          "git push -q ../origin.git HEAD:refs/heads/main --tags",
+      );
+      const v1 = (await sh(join(root, "work"), "git rev-parse v1")).stdout.trim();
+      const client = await serveIn(root, ["--repo-url", join(root, "origin.git"), "--repo-ref", "v1"]);
+      try {
+        const created = await client.callTool({ name: "workspace_create", arguments: {} });
+        const workspace = (created.structuredContent as { workspace_id: string }).workspace_id;
+        const out = await client.callTool({
+          name: "workspace_exec",
+          arguments: { workspace, command: "cat version; ls; git rev-parse HEAD; git status --porcelain | wc -l" },
+        });
+        assert.equal((out.structuredContent as { stdout: string }).stdout, `v1\nversion\n${v1}\n0\n`);
+        await client.callTool({ name: "workspace_delete", arguments: { workspace } });
+      } finally {
+        await client.close();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("--no-project-source starts workspaces empty; a bad --project-path says what to do", async () => {
+    const client = await serveIn(PACKAGE_ROOT, ["--no-project-source"]);
+    try {
+      assert.deepEqual(await filesOf(client), []);
+    } finally {
+      await client.close();
+    }
+    const bad = await promisify(execFile)(process.execPath, [MAIN, "mcp", "serve", "--project-path", tmpdir()], {
+      env,
+    }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((bad as { code: number }).code, 1);
+    assert.match((bad as { stderr: string }).stderr, /not inside a git checkout.*--no-project-source/);
+  });
+});
+
 describe("pyro mcp serve under the MCP Inspector CLI", () => {
   const exec = promisify(execFile);
   // inspector-cli 1.0.3 finds its own package.json relative to the working directory, so it runs

@@ -1,5 +1,6 @@
 // Owns the `workspace_create` tool: a persistent sandbox, optionally seeded from the host.
 import { WorkspaceCreateParams, WorkspaceInfo } from "../../contract/workspace.js";
+import { withProjectSeed } from "../project.js";
 import { defineTool } from "../tool.js";
 
 const description = (network: string) =>
@@ -26,7 +27,13 @@ export const workspaceCreate = defineTool({
   outputSchema: WorkspaceInfo,
   // Each call starts another sandbox; nothing reaches the network.
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  call: (args, { manager, progress }) => manager.workspaces.create(args, { progress }),
+  call: (args, { manager, progress, project }) => {
+    if (args.seed_path !== undefined || !project) return manager.workspaces.create(args, { progress });
+    // The project source is produced afresh for each workspace and removed once it is seeded.
+    return withProjectSeed(project, (seed_path) =>
+      manager.workspaces.create({ ...args, seed_path }, { progress, seedOrigin: project.origin }),
+    );
+  },
 });
 
 /** workspace-full's create: also a network policy and secrets. */

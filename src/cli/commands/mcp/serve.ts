@@ -1,11 +1,12 @@
 // Owns `pyro mcp serve`: pyro's MCP server on stdio, for Claude Code, Codex, Cursor and friends.
-import { Command, Option } from "clipanion";
+import { Command, Option, UsageError } from "clipanion";
 import * as t from "typanion";
 import { z } from "zod";
 import { EngineChoice } from "../../../contract/schemas.js";
 import { serveHttp } from "../../../mcp/http.js";
 import { applyMode, McpMode } from "../../../mcp/modes.js";
 import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "../../../mcp/profiles.js";
+import { resolveProjectSource } from "../../../mcp/project.js";
 import { serveStdio } from "../../../mcp/server.js";
 import { toolsFor } from "../../../mcp/tools/index.js";
 import { PyroCommand } from "../../base.js";
@@ -32,6 +33,8 @@ export class McpServeCommand extends PyroCommand {
 
       \`--mode\` narrows the tools to one use case and words their descriptions for it: \`repro-fix\` (reproduce, fix, diff), \`inspect\` (untrusted code: no network, no file writes), \`cold-start\` (install, build, test and start a repository from scratch) or \`review-eval\` (apply a candidate change and measure it). With a mode the profile defaults to \`workspace-full\`.
 
+      Started inside a git checkout, new workspaces created without \`seed_path\` start with that checkout's git-tracked files as they are on disk (untracked and ignored files are left out; the checkout is never written). \`--project-path P\` names another checkout, \`--repo-url URL [--repo-ref REF]\` uses a clean clone instead, and \`--no-project-source\` starts them empty.
+
       \`--transport http\` serves Streamable HTTP instead, for clients that cannot start a process: on 127.0.0.1 only (\`--port\`, default a free one), at \`/mcp\`, with a bearer token that every request must send (\`--token\`, or \`$PYRO_MCP_TOKEN\`, or one generated and printed on stderr), and with DNS-rebinding protection (requests whose Host or Origin is not this server are refused).
 
       \`--profile\` chooses the tools: \`vm-run\` exposes only \`vm_run\`; \`workspace-core\` (the default) adds the persistent-workspace tools; \`workspace-full\` exposes every tool. \`--engine\` is the engine for calls that leave it at \`auto\`.
@@ -51,6 +54,14 @@ export class McpServeCommand extends PyroCommand {
   engine = Option.String("--engine", { description: "auto, gvisor, qemu or firecracker (default auto)" });
   mode = Option.String("--mode", {
     description: "repro-fix, inspect, cold-start or review-eval: only that use case's tools",
+  });
+  projectPath = Option.String("--project-path", {
+    description: "Seed new workspaces with this git checkout's tracked files (default: the checkout pyro runs in)",
+  });
+  repoUrl = Option.String("--repo-url", { description: "Seed new workspaces with a clean clone of this repository" });
+  repoRef = Option.String("--repo-ref", { description: "The branch, tag or commit of --repo-url (default its HEAD)" });
+  noProjectSource = Option.Boolean("--no-project-source", false, {
+    description: "New workspaces start empty unless seed_path is given",
   });
   transport = Option.String("--transport", { description: "stdio or http (default stdio)" });
   port = Option.String("--port", {
@@ -72,6 +83,15 @@ export class McpServeCommand extends PyroCommand {
     });
     const { engine, transport, port, token, mode } = flags;
     const profile = flags.profile ?? (mode ? "workspace-full" : DEFAULT_PROFILE);
+    if ([this.projectPath, this.repoUrl, this.noProjectSource || undefined].filter((v) => v !== undefined).length > 1) {
+      throw new UsageError("give at most one of --project-path, --repo-url and --no-project-source");
+    }
+    const project = await resolveProjectSource({
+      projectPath: this.projectPath,
+      repoUrl: this.repoUrl,
+      repoRef: this.repoRef,
+      noProjectSource: this.noProjectSource,
+    });
     const { stdin, stdout, stderr, signal } = this.context;
     const log = (line: string) => stderr.write(`${line}\n`);
     if (transport === "http") {
@@ -79,6 +99,7 @@ export class McpServeCommand extends PyroCommand {
       await serveHttp({
         profile,
         mode,
+        project,
         manager,
         port,
         token,
@@ -99,10 +120,11 @@ export class McpServeCommand extends PyroCommand {
     }
     const manager = await this.context.manager({ engine });
     const tools = mode ? applyMode(mode, toolsFor(profile)).map((t) => t.name) : PROFILE_TOOLS[profile];
-    out.status({ profile, mode, engine, tools: tools.join(","), transport: "stdio" });
+    out.status({ profile, mode, engine, seed: project?.origin, tools: tools.join(","), transport: "stdio" });
     await serveStdio({
       profile,
       mode,
+      project,
       manager,
       stdin,
       stdout,
