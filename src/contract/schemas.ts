@@ -108,8 +108,33 @@ export const DoctorCheck = z.object({
   detail: z.string(),
   fix: z.string().optional(),
 });
+export const DailyLoop = z.object({
+  environment: z.string(),
+  state: z
+    .enum(["warm", "cold", "stale"])
+    .describe(
+      "warm: prepared with this environment build and agent; cold: never prepared (or not installed); stale: prepared with another build, agent or pyro.",
+    ),
+  prepared_at: z.string().nullable(),
+  detail: z.string(),
+});
+export type DailyLoop = z.infer<typeof DailyLoop>;
+
+export const PrepareParams = z.object({ environment: z.string().default(DEFAULTS.environment) });
+export type PrepareParams = z.input<typeof PrepareParams>;
+
+export const PrepareResult = z.object({
+  environment: z.string(),
+  engine: EngineName,
+  steps: z.array(z.object({ step: z.string(), duration_ms: z.number().int() })),
+  total_ms: z.number().int(),
+  daily_loop: DailyLoop,
+});
+export type PrepareResult = z.infer<typeof PrepareResult>;
+
 export const DoctorResult = z.object({
   ok: z.boolean(),
+  daily_loop: DailyLoop.optional().describe("With --environment: whether pyro prepare has warmed it."),
   platform: z.string(),
   pyro_version: z.string(),
   engine: z.object({

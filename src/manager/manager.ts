@@ -16,6 +16,8 @@ import {
   type EnvironmentList,
   type EnvironmentPruneResult,
   type EnvironmentPullResult,
+  PrepareParams,
+  type PrepareResult,
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
@@ -30,6 +32,7 @@ import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../
 import { findExecutable } from "../util/which.js";
 import { PYRO_VERSION } from "../version.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
+import { dailyLoopState, prepare } from "./prepare.js";
 import type { RecordStore } from "./records.js";
 import { ServiceService } from "./services.js";
 import { ShellService } from "./shells.js";
@@ -166,6 +169,20 @@ export class Manager {
    * Finds sandboxes whose supervisor is gone and releases what they left (runsc containers, mounts,
    * network namespaces, cgroups). One-shot run directories are removed; they hold nothing to keep.
    */
+  /** `pyro prepare`: one create, exec, reset and delete in `environment`, recorded as warm. */
+  async prepare(input: unknown, opts: { progress?: ProgressReporter } = {}): Promise<PrepareResult> {
+    const { environment } = parseParams(PrepareParams, input, "prepare");
+    return prepare(
+      {
+        stateDir: this.paths.stateDir,
+        workspaces: this.workspaces,
+        inspect: (name) => this.environments.inspect(name),
+      },
+      environment,
+      opts.progress,
+    );
+  }
+
   /** Stops workspaces idle past their TTL (see WorkspaceService.reapExpired). */
   reapExpired(): Promise<string[]> {
     return this.workspaces.reapExpired();
@@ -273,8 +290,10 @@ export class Manager {
         ? "/dev/kvm exists; whether it runs stock guest kernels is decided by the qemu engine's boot probe"
         : "/dev/kvm is absent: microVM engines would use software emulation",
     });
+    let dailyLoop: DoctorResult["daily_loop"];
     if (opts.environment) {
       const env = await this.environments.inspect(opts.environment);
+      dailyLoop = await dailyLoopState(this.paths.stateDir, env);
       checks.push({
         name: `environment ${env.name}`,
         ok: env.installed && env.agent_current,
@@ -299,6 +318,7 @@ export class Manager {
     }));
     return {
       ok: selected !== null && checks.every((c) => c.ok),
+      ...(dailyLoop ? { daily_loop: dailyLoop } : {}),
       environments,
       platform: `${process.platform}-${process.arch}`,
       pyro_version: PYRO_VERSION,

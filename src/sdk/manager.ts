@@ -40,7 +40,14 @@ export type WorkspaceApi = Pick<
 /** What the faces use of the manager; tests hand in a fake with this shape. */
 export type ManagerApi = Pick<
   Manager,
-  "run" | "listEnvironments" | "pullEnvironment" | "inspectEnvironment" | "pruneEnvironments" | "doctor" | "close"
+  | "run"
+  | "listEnvironments"
+  | "pullEnvironment"
+  | "inspectEnvironment"
+  | "pruneEnvironments"
+  | "doctor"
+  | "prepare"
+  | "close"
 > & {
   readonly workspaces: WorkspaceApi;
   readonly shells: ShellApi;

@@ -295,7 +295,8 @@ describe("project-aware startup (real binary, real SDK client, real sandboxes)",
           "git add -A && git commit -qm init && " +
           "echo changed > src/a.txt && echo new > untracked.txt && echo noise > ignored.log",
       );
-      const before = (await sh(repo, "git --no-optional-locks status --porcelain --ignored && stat -c %Y .git/index")).stdout;
+      const before = (await sh(repo, "git --no-optional-locks status --porcelain --ignored && stat -c %Y .git/index"))
+        .stdout;
       const client = await serveIn(repo);
       try {
         const { tools } = await client.listTools();
@@ -305,7 +306,10 @@ describe("project-aware startup (real binary, real SDK client, real sandboxes)",
       } finally {
         await client.close();
       }
-      assert.equal((await sh(repo, "git --no-optional-locks status --porcelain --ignored && stat -c %Y .git/index")).stdout, before);
+      assert.equal(
+        (await sh(repo, "git --no-optional-locks status --porcelain --ignored && stat -c %Y .git/index")).stdout,
+        before,
+      );
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }

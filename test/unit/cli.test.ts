@@ -85,6 +85,7 @@ function fakeManager(over: Partial<ManagerApi> = {}): Fake {
     close: record("close", over.close ?? (async () => {})),
     // The workspace commands have their own suite (workspace-faces.test.ts).
     workspaces: over.workspaces ?? ({} as ManagerApi["workspaces"]),
+    prepare: record("prepare", over.prepare ?? (async () => Promise.reject(new Error("not expected")))),
     shells: over.shells ?? ({} as ManagerApi["shells"]),
     services: over.services ?? ({} as ManagerApi["services"]),
   };

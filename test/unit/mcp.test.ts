@@ -49,6 +49,9 @@ function fakeManager(run: ManagerApi["run"] = async () => RESULT): ManagerApi & 
     close: async () => {},
     // The workspace tools have their own suite (workspace-faces.test.ts).
     workspaces: {} as ManagerApi["workspaces"],
+    prepare: async () => {
+      throw new Error("not expected in this test");
+    },
     shells: {} as ManagerApi["shells"],
     services: {} as ManagerApi["services"],
   };

@@ -45,6 +45,9 @@ function fakeManager() {
     },
     // The workspace methods have their own suite (workspace-faces.test.ts).
     workspaces: {} as ManagerApi["workspaces"],
+    prepare: async () => {
+      throw new Error("not expected in this test");
+    },
     shells: {} as ManagerApi["shells"],
     services: {} as ManagerApi["services"],
   };

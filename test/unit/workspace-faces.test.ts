@@ -248,6 +248,9 @@ function fakeManager(over: Parameters<typeof fakeWorkspaces>[0] = {}) {
     doctor: async () => unexpected(),
     close: async () => {},
     workspaces,
+    prepare: async () => {
+      throw new Error("not expected in this test");
+    },
     shells: {} as ManagerApi["shells"],
     services: {} as ManagerApi["services"],
   };

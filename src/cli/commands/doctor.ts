@@ -36,6 +36,11 @@ function render(report: DoctorResult): string {
   lines.push("environments:\n");
   for (const env of report.environments)
     lines.push(`  ${env.name.padEnd(16)} ${env.installed ? "installed" : "not installed"}\n`);
+  if (report.daily_loop) {
+    lines.push(
+      `daily loop: ${report.daily_loop.environment} is ${report.daily_loop.state} (${report.daily_loop.detail})\n`,
+    );
+  }
   const { found, repaired, items } = report.leftovers;
   lines.push(`leftovers: ${found} found, ${repaired} repaired\n`);
   for (const item of items) lines.push(`  ${item}\n`);
@@ -52,7 +57,7 @@ export class DoctorCommand extends PyroCommand {
     details: `
       Checks the host programs and capabilities pyro needs, shows which engine \`--engine auto\` selects and why the others were passed over, and lists what crashed sandboxes left behind (mounts, network namespaces, sandbox directories). Each failed check says how to fix it.
 
-      \`--environment ENV\` also checks that \`ENV\` is installed and its guest agent is current. \`--repair\` cleans up the leftovers it finds.
+      \`--environment ENV\` also checks that \`ENV\` is installed and its guest agent is current, and says whether its daily loop is warm (prepared with this build by \`pyro prepare\`), cold (never prepared) or stale (prepared with another build, agent or pyro). \`--repair\` cleans up the leftovers it finds.
 
       Exits 1 when a check fails or no engine can run.
     `,
@@ -76,6 +81,7 @@ export class DoctorCommand extends PyroCommand {
       engine: report.engine.selected,
       failed_checks: failed,
       leftovers: report.leftovers.found - report.leftovers.repaired,
+      daily_loop: report.daily_loop?.state,
     });
     if (report.ok) return 0;
     const why = report.engine.selected === null ? "no engine can run here" : `${failed} check(s) failed`;

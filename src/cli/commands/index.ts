@@ -12,6 +12,7 @@ import { HostConnectCommand } from "./host/connect.js";
 import { HostDoctorCommand } from "./host/doctor.js";
 import { HostPrintConfigCommand } from "./host/print-config.js";
 import { McpServeCommand } from "./mcp/serve.js";
+import { PrepareCommand } from "./prepare.js";
 import { RunCommand } from "./run.js";
 import { VersionCommand } from "./version.js";
 import { WorkspaceCreateCommand } from "./workspace/create.js";
@@ -53,6 +54,7 @@ export const COMMANDS: readonly CommandClass<PyroContext>[] = [
   HelpCommand,
   VersionCommand,
   RunCommand,
+  PrepareCommand,
   WorkspaceCreateCommand,
   WorkspaceListCommand,
   WorkspaceStatusCommand,
