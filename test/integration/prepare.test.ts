@@ -14,6 +14,7 @@ const env = { ...process.env, PYRO_STATE_DIR: stateDir };
 
 after(() => rmSync(stateDir, { recursive: true, force: true }));
 
+// biome-ignore lint/suspicious/noExplicitAny: the payloads are checked field by field below
 async function pyroJson(args: string[]): Promise<Record<string, any>> {
   const { stdout } = await run("node", [PYRO, ...args, "--json"], { env, timeout: 300_000 }).catch(
     (e: { stdout: string }) => e,
