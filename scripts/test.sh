@@ -21,5 +21,8 @@ node --import tsx --test --test-concurrency=2 test/unit/*.test.ts
 stage "integration tests (real gVisor sandboxes, real MCP clients)"
 node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
 
+stage "use-case recipes (docs/use-cases) through pyro mcp serve --mode"
+node --import tsx --test --test-concurrency=1 test/smoke/use-cases.test.ts
+
 stage "nothing left behind"
 PYRO_TEST_STARTED="$started" node --import tsx --test test/leftovers.test.ts
