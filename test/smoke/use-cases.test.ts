@@ -94,7 +94,7 @@ function check(actual: unknown, expected: unknown, where: string): void {
   if (Array.isArray(expected)) {
     assert.ok(Array.isArray(actual), `${where}: expected a list, got ${JSON.stringify(actual)}`);
     assert.equal(actual.length, expected.length, `${where}: ${JSON.stringify(actual)}`);
-    expected.forEach((item, i) => check(actual[i], item, `${where}[${i}]`));
+    for (const [i, item] of expected.entries()) check(actual[i], item, `${where}[${i}]`);
     return;
   }
   if (expected && typeof expected === "object") {
