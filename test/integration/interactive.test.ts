@@ -3,29 +3,18 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
-import { Manager } from "../../src/manager/manager.js";
 import { createOutsideNamespace, type OutsideNamespace, startHostLoopbackServer } from "../helpers/netns.js";
+import { code, PYRO_BIN, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const execFileP = promisify(execFile);
-const PYRO = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
-const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-int-"));
-const host = mkdtempSync(join(tmpdir(), "pyro-test-inthost-"));
-const manager = new Manager({ stateDir });
-const ws = manager.workspaces;
-const created: string[] = [];
-
-async function create(extra: Record<string, unknown> = {}) {
-  const info = await ws.create({ environment: "debian:12", ...extra });
-  created.push(info.workspace_id);
-  return info;
-}
+const PYRO = PYRO_BIN;
+const { stateDir, host, manager, ws, create } = workspaceSuite("int");
 
 async function pyro(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
@@ -39,8 +28,6 @@ async function pyro(args: string[]): Promise<{ stdout: string; stderr: string; c
     return { stdout: e.stdout, stderr: e.stderr, code: e.code };
   }
 }
-
-const code = (c: string) => (e: PyroError) => e.code === c;
 
 /** A free port on the host's 127.0.0.1 (free when this returns). */
 async function freePort(): Promise<number> {
@@ -81,13 +68,6 @@ try:
     s = socket.create_connection(('${hostName}', ${port}), 3); print('OK', s.recv(100).decode().strip())
 except Exception as e:
     print('FAIL', type(e).__name__)"`;
-
-after(async () => {
-  for (const id of created) await ws.delete({ workspace: id }).catch(() => {});
-  await manager.close();
-  rmSync(stateDir, { recursive: true, force: true });
-  rmSync(host, { recursive: true, force: true });
-});
 
 describe("shells", () => {
   let id: string;

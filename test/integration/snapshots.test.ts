@@ -6,26 +6,14 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
-import { Manager } from "../../src/manager/manager.js";
+import { code, PYRO_BIN, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
-const PYRO = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
-const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-snap-"));
-const host = mkdtempSync(join(tmpdir(), "pyro-test-snaphost-"));
-const manager = new Manager({ stateDir });
-const ws = manager.workspaces;
-const created: string[] = [];
-
-async function create(extra: Record<string, unknown> = {}) {
-  const info = await ws.create({ environment: "debian:12", ...extra });
-  created.push(info.workspace_id);
-  return info;
-}
-
-const code = (c: string) => (e: PyroError) => e.code === c;
+const PYRO = PYRO_BIN;
+const { stateDir, host, manager, ws, created, create } = workspaceSuite("snap");
 
 /** sha256, mode and type of every entry under /workspace, as the guest sees them. */
 async function fingerprint(workspace: string): Promise<string> {
@@ -40,13 +28,6 @@ async function fingerprint(workspace: string): Promise<string> {
   assert.equal(result.exit_code, 0, result.stderr);
   return result.stdout;
 }
-
-after(async () => {
-  for (const id of created) await ws.delete({ workspace: id }).catch(() => {});
-  await manager.close();
-  rmSync(stateDir, { recursive: true, force: true });
-  rmSync(host, { recursive: true, force: true });
-});
 
 describe("snapshots and reset", () => {
   let id: string;

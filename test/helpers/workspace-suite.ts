@@ -1,0 +1,38 @@
+// Owns the setup every workspace integration suite shares: a state dir and a host scratch dir of
+// its own (named pyro-test-…), a Manager on them, `create` that remembers what it made, and the
+// clean-up that deletes those workspaces and both dirs when the file's tests end.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import type { PyroError } from "../../src/contract/errors.js";
+import { Manager } from "../../src/manager/manager.js";
+
+/** The built CLI, for tests that need a second process. */
+export const PYRO_BIN = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
+
+/** An assert.rejects predicate: the error has this code. */
+export const code = (c: string) => (e: PyroError) => e.code === c;
+
+export function workspaceSuite(name: string) {
+  const stateDir = mkdtempSync(join(tmpdir(), `pyro-test-${name}-`));
+  const host = mkdtempSync(join(tmpdir(), `pyro-test-${name}host-`));
+  const manager = new Manager({ stateDir });
+  const ws = manager.workspaces;
+  const created: string[] = [];
+
+  async function create(extra: Record<string, unknown> = {}) {
+    const info = await ws.create({ environment: "debian:12", ...extra });
+    created.push(info.workspace_id);
+    return info;
+  }
+
+  after(async () => {
+    for (const id of created) await ws.delete({ workspace: id }).catch(() => {});
+    await manager.close();
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(host, { recursive: true, force: true });
+  });
+
+  return { stateDir, host, manager, ws, created, create };
+}
