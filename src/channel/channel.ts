@@ -16,6 +16,11 @@ import {
 
 export const PROTOCOL_VERSION = 1;
 
+/** Above this many unread input bytes the channel stops reading its transport; below the low mark
+ * it reads again. */
+const INPUT_HIGH_WATER = 8 * 1024 * 1024;
+const INPUT_LOW_WATER = 2 * 1024 * 1024;
+
 export interface Hello {
   protocol: number;
   name: string;
@@ -71,14 +76,31 @@ interface Incoming {
 }
 
 /** A tiny async queue for bytes the caller streams in. */
+/** Bytes streamed into a request's handler, held until it reads them. `onDrop` hears of every
+ * byte that leaves the queue (read or discarded), which is how the channel keeps all queues bounded. */
 class InputQueue implements AsyncIterable<Buffer> {
   private items: Buffer[] = [];
   private done = false;
+  private discarded = false;
   private waiter: (() => void) | undefined;
 
+  constructor(private readonly onDrop: (bytes: number) => void = () => {}) {}
+
   push(chunk: Buffer): void {
+    if (this.discarded) {
+      this.onDrop(chunk.length);
+      return;
+    }
     this.items.push(chunk);
     this.wake();
+  }
+
+  /** Drops what the handler never read (it returned early), and whatever still arrives. */
+  discard(): void {
+    this.discarded = true;
+    for (const item of this.items) this.onDrop(item.length);
+    this.items = [];
+    this.end();
   }
 
   end(): void {
@@ -96,6 +118,7 @@ class InputQueue implements AsyncIterable<Buffer> {
     for (;;) {
       const next = this.items.shift();
       if (next) {
+        this.onDrop(next.length);
         yield next;
         continue;
       }
@@ -122,6 +145,9 @@ export class Channel {
   private readonly control: Queued[] = [];
   private readonly data: Queued[] = [];
   private flushing = false;
+  /** Bytes received for requests' inputs and not yet read by their handlers. */
+  private inputBytes = 0;
+  private pausedForInput = false;
   private nextId = 1;
   private closeError: Error | undefined;
   private isClosed = false;
@@ -285,7 +311,18 @@ export class Channel {
       }
       case FrameType.DATA: {
         if (this.options.role === "client") this.pending.get(frame.id)?.onData?.(frame.stream, frame.payload);
-        else this.incoming.get(frame.id)?.input.push(frame.payload);
+        else {
+          const input = this.incoming.get(frame.id)?.input;
+          if (!input) return;
+          this.inputBytes += frame.payload.length;
+          input.push(frame.payload);
+          // Handlers slower than the sender (a big archive into a slow disk) must not fill memory:
+          // stop reading the transport until they catch up; the sender then waits on the pipe.
+          if (this.inputBytes > INPUT_HIGH_WATER && !this.pausedForInput) {
+            this.pausedForInput = true;
+            this.stream.pause();
+          }
+        }
         return;
       }
       case FrameType.END: {
@@ -311,7 +348,7 @@ export class Channel {
 
   private async serve(id: number, body: { op: string; params: unknown; deadline_ms?: number }): Promise<void> {
     const abort = new AbortController();
-    const entry: Incoming = { abort, input: new InputQueue(), lastSend: Promise.resolve() };
+    const entry: Incoming = { abort, input: new InputQueue((n) => this.inputConsumed(n)), lastSend: Promise.resolve() };
     this.incoming.set(id, entry);
     const timer =
       body.deadline_ms !== undefined
@@ -353,7 +390,7 @@ export class Channel {
       response = { ok: false, error: { code: e.code, message: e.message, details: e.details } };
     } finally {
       if (timer) clearTimeout(timer);
-      entry.input.end();
+      entry.input.discard();
     }
     // Data already queued for this request must reach the caller before its response.
     await entry.lastSend.catch(() => {});
@@ -372,6 +409,19 @@ export class Channel {
       });
     }
     this.enqueue(frame, true);
+  }
+
+  private inputConsumed(bytes: number): void {
+    this.inputBytes -= bytes;
+    if (this.pausedForInput && this.inputBytes <= INPUT_LOW_WATER) {
+      this.pausedForInput = false;
+      this.stream.resume();
+    }
+  }
+
+  /** Input bytes received and not yet read by handlers (bounded by flow control). */
+  get bufferedInputBytes(): number {
+    return this.inputBytes;
   }
 
   private enqueue(buf: Buffer, isData: boolean): Promise<void> {

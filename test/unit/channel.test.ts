@@ -193,3 +193,38 @@ describe("a result too large for one frame", () => {
     server.close();
   });
 });
+
+describe("flow control of request input", () => {
+  it("a slow handler keeps at most about 8 MiB of unread input, and still gets every byte", async () => {
+    let peak = 0;
+    let serverChannel: Channel | undefined;
+    const { client, server } = pair({
+      slow: async (_params, ctx) => {
+        let total = 0;
+        for await (const chunk of ctx.input) {
+          total += chunk.length;
+          peak = Math.max(peak, serverChannel?.bufferedInputBytes ?? 0);
+          // Slower than the sender, so unread input piles up until flow control stops reading.
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        return { total };
+      },
+      early: async () => ({ ignored: true }),
+    });
+    serverChannel = server;
+    const size = 32 * 1024 * 1024;
+    async function* source() {
+      const piece = Buffer.alloc(256 * 1024, 7);
+      for (let sent = 0; sent < size; sent += piece.length) yield piece;
+    }
+    assert.deepEqual(await client.request("slow", {}, { input: source() }), { total: size });
+    assert.ok(peak <= 9 * 1024 * 1024, `peak unread input ${peak}`);
+    assert.ok(peak > 4 * 1024 * 1024, `peak unread input ${peak}: the handler was never behind`);
+    // A handler that returns without reading its input does not leave the channel paused.
+    assert.deepEqual(await client.request("early", {}, { input: source() }), { ignored: true });
+    assert.deepEqual(await client.request("slow", {}, { input: Buffer.alloc(10) }), { total: 10 });
+    assert.equal(server.bufferedInputBytes, 0);
+    client.close();
+    server.close();
+  });
+});
