@@ -3,15 +3,16 @@
 import { PyroError } from "../contract/errors.js";
 import type { EngineChoice, EngineName } from "../contract/schemas.js";
 import { GvisorEngine } from "./gvisor/engine.js";
+import { QemuEngine } from "./qemu/engine.js";
 import type { Engine, EngineProbe } from "./types.js";
 
 const ENGINES: Partial<Record<EngineName, Engine>> = {
   gvisor: new GvisorEngine(),
+  qemu: new QemuEngine(),
 };
 
 /** Engines named by the contract that this build does not ship yet, with the honest reason. */
 const NOT_SHIPPED: Partial<Record<EngineName, string>> = {
-  qemu: "the qemu engine is not part of this release yet",
   firecracker:
     "the firecracker engine is not part of this release yet (it also needs a KVM host that runs stock guest kernels)",
 };
@@ -48,7 +49,7 @@ export async function selectEngine(choice: EngineChoice): Promise<{ engine: Engi
   }
   autoChoice ??= (async () => {
     const probes = await probeEngines();
-    const pick = probes.find((p) => p.available);
+    const pick = probes.find((p) => p.available && p.auto !== false);
     if (!pick) {
       throw new PyroError(
         "ENGINE_UNAVAILABLE",
@@ -59,7 +60,7 @@ export async function selectEngine(choice: EngineChoice): Promise<{ engine: Engi
       (p) => p.name !== pick.name && AUTO_ORDER.indexOf(p.name) < AUTO_ORDER.indexOf(pick.name),
     );
     const reason = skipped.length
-      ? `auto: ${pick.name} (${skipped.map((p) => `${p.name} unavailable: ${p.detail}`).join("; ")})`
+      ? `auto: ${pick.name} (${skipped.map((p) => `${p.name} ${p.available ? "not chosen" : "unavailable"}: ${p.detail}`).join("; ")})`
       : `auto: ${pick.name}`;
     return { engine: getEngine(pick.name), reason };
   })();

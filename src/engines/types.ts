@@ -60,6 +60,8 @@ export interface OneShotExec {
 export interface EngineProbe {
   available: boolean;
   detail: string;
+  /** False when the engine runs only when asked for by name, never as `auto`'s pick. */
+  auto?: boolean;
 }
 
 export interface Engine {

@@ -1,0 +1,157 @@
+// Owns what a QEMU guest boots: Debian's cloud kernel unpacked from its package (fetched through the
+// host's apt, never from a hard-coded address), an initramfs (busybox-static, the virtio modules in
+// load order, and pyro's init), and an ext4 image of each environment's root. Each is built once,
+// under a lock, and cached beside the environments.
+import { execFile } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { PyroError } from "../../contract/errors.js";
+import { acquireLock } from "../../environments/lock.js";
+
+const run = promisify(execFile);
+
+/** Modules the init loads, in dependency order: the ring and core before the PCI transport, then
+ * the devices (DESIGN.md: the order matters). */
+export const GUEST_MODULES = [
+  "virtio_ring",
+  "virtio",
+  "virtio_pci_legacy_dev",
+  "virtio_pci_modern_dev",
+  "virtio_pci",
+  "virtio_console",
+  "virtio_blk",
+  "overlay",
+  "qemu_fw_cfg",
+] as const;
+
+/** The initramfs's /init: mounts the environment read-only under a memory-backed overlay, runs the
+ * script QEMU hands over through fw_cfg in a chroot with stdout, stderr and the exit code on
+ * virtio-serial ports of their own, and powers off. `pyro.probe` on the command line just reports. */
+const INIT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in ${GUEST_MODULES.join(" ")}; do insmod /lib/modules/$m.ko 2>/dev/null || echo "pyro-init: cannot load $m" > /dev/console; done
+case " $(cat /proc/cmdline) " in *" pyro.probe "*) echo "PYRO-PROBE-OK $(uname -r)" > /dev/console; poweroff -f;; esac
+port() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name")" = "$1" ] && echo "/dev/\${p##*/}"; done; }
+mkdir -p /lower /upper /newroot
+mount -t ext4 -o ro /dev/vda /lower
+mount -t tmpfs tmpfs /upper
+mkdir -p /upper/up /upper/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot
+mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount --bind /dev /newroot/dev
+mkdir -p /newroot/run/pyro /newroot/workspace
+cat /sys/firmware/qemu_fw_cfg/by_name/opt/pyro/script/raw > /newroot/run/pyro/script
+chroot /newroot /bin/sh /run/pyro/script > "$(port pyro.stdout)" 2> "$(port pyro.stderr)" < /dev/null
+echo $? > "$(port pyro.exit)"
+poweroff -f
+`;
+
+export interface GuestKernel {
+  kernel: string;
+  initrd: string;
+  /** `uname -r` of the guest. */
+  release: string;
+  package: string;
+}
+
+const BUSYBOX = "/bin/busybox";
+
+/** The cloud kernel and pyro's initramfs, built on first use into `dir`. */
+export async function ensureGuestKernel(dir: string): Promise<GuestKernel> {
+  const manifestPath = join(dir, "kernel.json");
+  const cached = await readFile(manifestPath, "utf8").then(
+    (t) => JSON.parse(t) as GuestKernel,
+    () => undefined,
+  );
+  if (cached) return cached;
+  await mkdir(dir, { recursive: true });
+  const lock = await acquireLock(join(dir, "build.lock"), { timeoutMs: 10 * 60_000, pollMs: 100 });
+  try {
+    const again = await readFile(manifestPath, "utf8").then(
+      (t) => JSON.parse(t) as GuestKernel,
+      () => undefined,
+    );
+    if (again) return again;
+    if (!(await stat(BUSYBOX).catch(() => undefined))) {
+      throw new PyroError("HOST_REQUIREMENT_MISSING", "busybox-static is missing; apt-get install busybox-static");
+    }
+    const work = await mkdtemp(join(dir, ".build-"));
+    try {
+      // The meta package names the current versioned image package, which apt downloads.
+      const { stdout: deps } = await run("apt-cache", ["depends", "linux-image-cloud-amd64"]);
+      const pkg = /Depends: (linux-image-[\w.-]+-cloud-amd64)/.exec(deps)?.[1];
+      if (!pkg)
+        throw new PyroError("PACKAGE_ARCHIVE_UNREACHABLE", "apt knows no linux-image-cloud-amd64; run apt-get update");
+      await run("apt-get", ["download", "-q", pkg], { cwd: work, timeout: 10 * 60_000 }).catch((err) => {
+        throw new PyroError(
+          "PACKAGE_ARCHIVE_UNREACHABLE",
+          `apt-get download ${pkg} failed: ${(err as { stderr?: string }).stderr ?? err}; check the host's apt sources`,
+        );
+      });
+      const deb = (await readdir(work)).find((f) => f.endsWith(".deb"))!;
+      const unpacked = join(work, "pkg");
+      await run("dpkg-deb", ["-x", join(work, deb), unpacked]);
+      const release = (await readdir(join(unpacked, "lib", "modules")))[0]!;
+      const kernel = join(dir, `vmlinuz-${release}`);
+      await copyFile(join(unpacked, "boot", `vmlinuz-${release}`), kernel);
+      const initrd = join(dir, `initrd-${release}.gz`);
+      await buildInitramfs(join(unpacked, "lib", "modules", release), join(work, "initramfs"), initrd);
+      const manifest: GuestKernel = { kernel, initrd, release, package: pkg };
+      await writeFile(`${manifestPath}.tmp`, JSON.stringify(manifest, null, 2));
+      await rename(`${manifestPath}.tmp`, manifestPath);
+      return manifest;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+async function buildInitramfs(modulesDir: string, tree: string, output: string): Promise<void> {
+  await mkdir(join(tree, "bin"), { recursive: true });
+  await mkdir(join(tree, "lib", "modules"), { recursive: true });
+  for (const d of ["dev", "proc", "sys"]) await mkdir(join(tree, d));
+  await copyFile(BUSYBOX, join(tree, "bin", "busybox"));
+  const { stdout } = await run("find", [modulesDir, "-name", "*.ko"], { maxBuffer: 64 * 1024 * 1024 });
+  const byName = new Map(
+    stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((p) => [p.slice(p.lastIndexOf("/") + 1, -3), p]),
+  );
+  for (const name of GUEST_MODULES) {
+    const path = byName.get(name);
+    if (!path) throw new PyroError("INTERNAL", `the guest kernel has no ${name} module`);
+    await copyFile(path, join(tree, "lib", "modules", `${name}.ko`));
+  }
+  await writeFile(join(tree, "init"), INIT, { mode: 0o755 });
+  await run("sh", [
+    "-c",
+    `cd "$1" && find . | ${BUSYBOX} cpio -o -H newc 2>/dev/null | gzip -1 > "$2.tmp"`,
+    "sh",
+    tree,
+    output,
+  ]);
+  await rename(`${output}.tmp`, output);
+}
+
+/** An ext4 image of an environment's root, beside it; shared read-only by every VM. */
+export async function ensureRootImage(rootDir: string): Promise<string> {
+  const image = join(dirname(rootDir), "qemu-root.img");
+  if (await stat(image).catch(() => undefined)) return image;
+  const lock = await acquireLock(join(dirname(rootDir), "qemu-root.lock"), { timeoutMs: 10 * 60_000, pollMs: 100 });
+  try {
+    if (await stat(image).catch(() => undefined)) return image;
+    const { stdout } = await run("du", ["-sm", rootDir]);
+    const sizeMib = Math.ceil(Number(stdout.split("\t")[0]) * 1.3) + 256;
+    await run("mkfs.ext4", ["-q", "-F", "-d", rootDir, "-L", "pyro-root", `${image}.tmp`, `${sizeMib}M`], {
+      timeout: 10 * 60_000,
+    });
+    await rename(`${image}.tmp`, image);
+    return image;
+  } finally {
+    await lock.release();
+  }
+}
