@@ -1,15 +1,15 @@
 // Owns services inside the sandbox: named long-running processes, each in its own process group,
 // with a readiness probe (file, tcp, http or command) run from here, the last 1 MiB of each output
 // stream kept in memory (never on disk), and stop as TERM to the group, then KILL after a grace.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
-import { constants } from "node:os";
 import { resolve } from "node:path";
 import type { z } from "zod";
 import type { Handler, HandlerContext } from "../channel/channel.js";
 import { DATA_CHUNK_BYTES, Stream } from "../channel/frame.js";
+import { signalExitCode } from "../channel/output.js";
 import {
   type AgentServiceInfo,
   AgentServiceLogsParams,
@@ -23,6 +23,7 @@ import {
 } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
+import { processes, sendSignal, wait, whenAborted } from "./procs.js";
 import { type ProcessExit, type Spawned, spawnProcess } from "./spawner.js";
 
 /** Output kept per stream; the oldest bytes go first. */
@@ -85,9 +86,7 @@ export function tailLines(data: Buffer, n: number): { data: Buffer; cut: boolean
 }
 
 function exitCodeOf(exit: ProcessExit): number {
-  if (exit.code !== null) return exit.code;
-  const signal = exit.signal as keyof typeof constants.signals | null;
-  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+  return exit.code ?? signalExitCode(exit.signal);
 }
 
 function spawnFailure(file: string, error: NodeJS.ErrnoException): string {
@@ -100,44 +99,9 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
-/** Sends sig to every process in the group; a group already gone is fine. */
-function signalGroup(pgid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, sig);
-  } catch {}
-}
-
 /** Whether any process of the group is still running; zombies waiting for init to reap them are not. */
 function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch {
-    return false;
-  }
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")".
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(pgrp) === pgid && state !== "Z") return true;
-  }
-  return false;
-}
-
-/** Resolves after ms, or as soon as one of `until` settles, leaving no timer behind. */
-async function wait(ms: number, ...until: Promise<unknown>[]): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), ...until]);
-  clearTimeout(timer);
-}
-
-function abortedPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+  return processes().some((p) => p.pgrp === pgid && p.state !== "Z");
 }
 
 // ---- readiness probes -------------------------------------------------------------------------
@@ -219,7 +183,7 @@ async function probeCommand(argv: string[], ctx: ProbeContext, timeoutMs: number
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
+    if (child.pid !== undefined) sendSignal(-child.pid, "SIGKILL");
   }, timeoutMs);
   const exit = await child.exit;
   clearTimeout(timer);
@@ -293,7 +257,7 @@ class Service {
       this.state = "running";
       return;
     }
-    const cancelled = abortedPromise(signal);
+    const cancelled = whenAborted(signal);
     const deadline = Date.now() + this.params.ready_timeout_ms;
     const ctx = { cwd: this.params.cwd, env: this.env, intervalMs: this.params.ready_interval_ms };
     while (this.state === "starting") {
@@ -322,14 +286,14 @@ class Service {
     const pgid = this.child.pid;
     if (!this.live || pgid === undefined) return this.ended;
     this.ending ??= ending;
-    signalGroup(pgid, "SIGTERM");
+    sendSignal(-pgid, "SIGTERM");
     const deadline = Date.now() + graceMs;
     await wait(graceMs, this.ended);
     // The service itself has gone (or the grace is up): give what it started the rest of the grace.
     while (Date.now() < deadline && groupAlive(pgid)) {
       await wait(Math.min(GROUP_POLL_MS, deadline - Date.now()));
     }
-    signalGroup(pgid, "SIGKILL");
+    sendSignal(-pgid, "SIGKILL");
     return this.ended;
   }
 
@@ -453,8 +417,4 @@ export class ServiceRegistry {
     }
     return service;
   }
-}
-
-export function serviceHandlers(): Record<string, Handler> {
-  return new ServiceRegistry().handlers();
 }

@@ -3,7 +3,7 @@
 // offsets) read by cursor, and input, signals and close go to the terminal's processes. A shell
 // lives as long as the agent, not as long as the request that opened it.
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { ReadStream } from "node:tty";
 import type { z } from "zod";
 import type { Handler, HandlerContext } from "../channel/channel.js";
@@ -22,6 +22,7 @@ import {
 } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
+import { processes, sendSignal, wait, whenAborted } from "./procs.js";
 import { foregroundPgrp, spawnPty } from "./spawner.js";
 
 /** Output kept per shell; the oldest bytes go first. */
@@ -81,51 +82,6 @@ function completeUtf8Length(bytes: Buffer): number {
     return bytes.length - i < need ? i : bytes.length;
   }
   return bytes.length;
-}
-
-interface SessionProcess {
-  pid: number;
-  /** One letter, as in ps: R, S, T, Z (zombie) ... */
-  state: string;
-  pgrp: number;
-  /** Start time in clock ticks since boot. */
-  started: number;
-}
-
-/** Every process whose session is `sid`, from /proc. */
-function sessionProcesses(sid: number): SessionProcess[] {
-  const found: SessionProcess[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    // "pid (comm) state ppid pgrp session ... starttime(22)": comm may hold spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[3]) !== sid) continue;
-    found.push({ pid: Number(entry), state: fields[0]!, pgrp: Number(fields[2]), started: Number(fields[19]) });
-  }
-  return found;
-}
-
-function kill(target: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(target, sig);
-  } catch {}
-}
-
-/** Resolves after ms, or as soon as one of `until` settles, leaving no timer behind. */
-async function wait(ms: number, ...until: Promise<unknown>[]): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), ...until]);
-  clearTimeout(timer);
-}
-
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
 }
 
 function defaultArgv(): string[] {
@@ -198,7 +154,9 @@ class Shell {
     } catch {}
     // 0 would mean "my own group" to kill(): never signal the agent.
     if (pgrp > 0) return pgrp;
-    const jobs = sessionProcesses(this.pid).filter((p) => p.pgrp !== this.pid && p.state !== "Z");
+    const jobs = processes()
+      .filter((p) => p.session === this.pid)
+      .filter((p) => p.pgrp !== this.pid && p.state !== "Z");
     const newest = jobs.sort((a, b) => b.started - a.started || b.pid - a.pid)[0];
     return newest?.pgrp ?? this.pid;
   }
@@ -208,8 +166,8 @@ class Shell {
     const wasRunning = this.state === "running";
     this.state = "closed";
     const signalAll = (sig: NodeJS.Signals) => {
-      if (wasRunning) kill(-this.pid, sig);
-      for (const p of sessionProcesses(this.pid)) kill(p.pid, sig);
+      if (wasRunning) sendSignal(-this.pid, sig);
+      for (const p of processes().filter((p) => p.session === this.pid)) sendSignal(p.pid, sig);
     };
     signalAll("SIGHUP");
     await wait(CLOSE_GRACE_MS);
@@ -284,7 +242,7 @@ export class ShellRegistry {
 
   signal(params: z.output<typeof AgentShellSignalParams>): AgentShellInfo {
     const shell = this.running(params.shell_id);
-    kill(-shell.foregroundGroup(), `SIG${params.signal}`);
+    sendSignal(-shell.foregroundGroup(), `SIG${params.signal}`);
     return shell.info();
   }
 
@@ -325,7 +283,7 @@ export class ShellRegistry {
   private async waitForIdle(shell: Shell, idleMs: number, maxWaitMs: number, signal: AbortSignal): Promise<void> {
     const began = Date.now();
     const deadline = began + maxWaitMs;
-    const gaveUp = aborted(signal);
+    const gaveUp = whenAborted(signal);
     let ended = false;
     const outputEnded = shell.outputEnded.then(() => {
       ended = true;

@@ -36,7 +36,6 @@ interface Addon {
     cols: number,
     rows: number,
   ): { pid: number; master: number };
-  resizePty(fd: number, cols: number, rows: number): void;
   foregroundPgrp(fd: number): number;
 }
 
@@ -186,10 +185,6 @@ export function spawnPty(
   const envp = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
   const { pid, master } = native.spawnPty(file, [file, ...args], envp, opts.cwd, opts.cols, opts.rows);
   return { pid, master, exit: pollExit(native, pid) };
-}
-
-export function resizePty(master: number, cols: number, rows: number): void {
-  requireAddon().resizePty(master, cols, rows);
 }
 
 /** The terminal's foreground process group, asked through its master (gVisor refuses: ENOTTY). */

@@ -1,5 +1,7 @@
 // Owns the output cap shared by every exec path (the guest agent and the host's one-shot runner):
 // pass bytes through up to a limit, drop the rest, remember that something was dropped.
+import { constants } from "node:os";
+
 export class OutputCap {
   private sent = 0;
   truncated = false;
@@ -17,18 +19,9 @@ export class OutputCap {
   }
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGPIPE: 13,
-  SIGTERM: 15,
-};
-
 /** The shell's convention for a process ended by a signal: 128 + the signal number. */
 export function signalExitCode(signal: string | null): number {
-  return 128 + (SIGNAL_NUMBERS[signal ?? ""] ?? 0);
+  return 128 + ((constants.signals as Record<string, number>)[signal ?? ""] ?? 0);
 }
 
 /** Exit code reported when the timeout killed the command (as timeout(1) does). */

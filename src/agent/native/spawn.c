@@ -255,22 +255,6 @@ static napi_value SpawnPty(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// resizePty(fd, cols, rows): sets the terminal's window size (the kernel sends SIGWINCH).
-static napi_value ResizePty(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value args[3];
-  int32_t fd, cols, rows;
-  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  CHECK(napi_get_value_int32(env, args[0], &fd));
-  CHECK(napi_get_value_int32(env, args[1], &cols));
-  CHECK(napi_get_value_int32(env, args[2], &rows));
-  struct winsize size = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-  if (ioctl(fd, TIOCSWINSZ, &size) != 0) return throw_errno(env, errno, "ioctl(TIOCSWINSZ)");
-  napi_value result;
-  CHECK(napi_get_undefined(env, &result));
-  return result;
-}
-
 // foregroundPgrp(fd) -> the terminal's foreground process group, asked through the master.
 // Linux answers; gVisor answers only the terminal's own session (ENOTTY here).
 static napi_value ForegroundPgrp(napi_env env, napi_callback_info info) {
@@ -294,8 +278,6 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "reap", fn);
   napi_create_function(env, "spawnPty", NAPI_AUTO_LENGTH, SpawnPty, NULL, &fn);
   napi_set_named_property(env, exports, "spawnPty", fn);
-  napi_create_function(env, "resizePty", NAPI_AUTO_LENGTH, ResizePty, NULL, &fn);
-  napi_set_named_property(env, exports, "resizePty", fn);
   napi_create_function(env, "foregroundPgrp", NAPI_AUTO_LENGTH, ForegroundPgrp, NULL, &fn);
   napi_set_named_property(env, exports, "foregroundPgrp", fn);
   return exports;
