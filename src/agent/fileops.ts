@@ -8,6 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import type { Handler } from "../channel/channel.js";
 import { PyroError } from "../contract/errors.js";
+import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
 import { confine } from "./confine.js";
 
 export const FileOp = {
@@ -40,35 +41,6 @@ function parse<S extends z.ZodType>(schema: S, raw: unknown, op: string): z.outp
     "INVALID_ARGUMENT",
     `${op}: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
   );
-}
-
-type ArtifactType = "file" | "directory" | "symlink";
-
-interface ListEntry {
-  path: string;
-  artifact_type: ArtifactType;
-  size_bytes: number;
-  mode: number;
-  link_target?: string;
-}
-
-async function entryOf(path: string): Promise<ListEntry | undefined> {
-  const info = await lstat(path);
-  const type: ArtifactType | undefined = info.isSymbolicLink()
-    ? "symlink"
-    : info.isDirectory()
-      ? "directory"
-      : info.isFile()
-        ? "file"
-        : undefined;
-  if (!type) return undefined;
-  return {
-    path,
-    artifact_type: type,
-    size_bytes: type === "file" ? info.size : 0,
-    mode: info.mode & 0o7777,
-    ...(type === "symlink" ? { link_target: await readlink(path) } : {}),
-  };
 }
 
 function notFound(path: string): PyroError {
@@ -118,9 +90,9 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
     [FileOp.LIST]: async (raw) => {
       const p = parse(ListParams, raw, FileOp.LIST);
       const { abs } = await confine(root, p.path ?? root);
-      const top = await entryOf(abs).catch(() => undefined);
+      const top = await describeEntry(abs).catch(() => undefined);
       if (!top) throw notFound(p.path ?? root);
-      const entries: ListEntry[] = [];
+      const entries: TreeEntryInfo[] = [];
       let truncated = false;
       const walk = async (dir: string): Promise<void> => {
         const names = (await readdir(dir)).sort();
@@ -129,7 +101,7 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
             truncated = true;
             return;
           }
-          const entry = await entryOf(join(dir, name)).catch(() => undefined);
+          const entry = await describeEntry(join(dir, name)).catch(() => undefined);
           if (!entry) continue;
           entries.push(entry);
           if (p.recursive && entry.artifact_type === "directory") await walk(entry.path);

@@ -9,6 +9,7 @@ import { access, link as hardLink, lstat, mkdir, open, readdir, readlink, rename
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
+import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
 import { findExecutable } from "../util/which.js";
 
 const run = promisify(execFile);
@@ -19,21 +20,10 @@ export const MAX_SYMLINK_HOPS = 40;
 export const MAX_LIST_ENTRIES = 10_000;
 const MIB = 1024 * 1024;
 
-export type ArtifactType = "file" | "directory" | "symlink";
-
-export interface LayerEntry {
-  /** Guest absolute path, e.g. /workspace/src/a.ts. */
-  path: string;
-  artifact_type: ArtifactType;
-  size_bytes: number;
-  mode: number;
-  link_target?: string;
-}
-
 export interface LayerList {
   path: string;
   recursive: boolean;
-  entries: LayerEntry[];
+  entries: TreeEntryInfo[];
   truncated: boolean;
 }
 
@@ -161,25 +151,6 @@ export async function resolveInLayer(
   return { hostPath: join(layer, ...stack.slice(1)), guestPath: guestOf(stack) };
 }
 
-async function entryOf(hostPath: string, guestPath: string): Promise<LayerEntry | undefined> {
-  const info = await lstat(hostPath);
-  const type: ArtifactType | undefined = info.isSymbolicLink()
-    ? "symlink"
-    : info.isDirectory()
-      ? "directory"
-      : info.isFile()
-        ? "file"
-        : undefined;
-  if (!type) return undefined;
-  return {
-    path: guestPath,
-    artifact_type: type,
-    size_bytes: type === "file" ? info.size : 0,
-    mode: info.mode & 0o7777,
-    ...(type === "symlink" ? { link_target: await readlink(hostPath) } : {}),
-  };
-}
-
 const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /**
@@ -191,17 +162,17 @@ export async function listLayer(layer: string, guestPath = GUEST_WORKSPACE, recu
   const where = await resolveInLayer(layer, guestPath, { followFinal: false });
   // Reported under the caller's (normalised) path, as the in-guest file list does.
   const shown = lexicalGuestPath(guestPath);
-  const top = await entryOf(where.hostPath, shown);
+  const top = await describeEntry(where.hostPath, shown);
   if (!top) {
     throw new PyroError("INVALID_ARGUMENT", `${guestPath} is not a file, directory or symlink; nothing to list`);
   }
-  const entries: LayerEntry[] = [];
+  const entries: TreeEntryInfo[] = [];
   let truncated = false;
   const walk = async (host: string, guest: string): Promise<void> => {
     for (const name of (await readdir(host)).sort()) {
       // One past the cap proves truncation; the extra entry is dropped after sorting.
       if (entries.length > MAX_LIST_ENTRIES) return;
-      const entry = await entryOf(join(host, name), posix.join(guest, name)).catch(() => undefined);
+      const entry = await describeEntry(join(host, name), posix.join(guest, name)).catch(() => undefined);
       if (!entry) continue;
       entries.push(entry);
       if (recursive && entry.artifact_type === "directory") await walk(join(host, name), entry.path);
