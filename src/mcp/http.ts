@@ -9,7 +9,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { PyroError } from "../contract/errors.js";
 import type { ManagerApi } from "../sdk/manager.js";
-import { buildServer, type CreateServerOptions } from "./server.js";
+import { buildServer, type CreateServerOptions, startReaper } from "./server.js";
 
 export const MCP_PATH = "/mcp";
 
@@ -75,7 +75,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     // The runtime is shared and owned here: a session's server must not close it.
-    const { server } = buildServer({ ...serverOptions, manager, log });
+    const { server } = buildServer({ ...serverOptions, manager, log, reapExpired: false });
     await server.connect(transport);
     await transport.handleRequest(req, res, body);
   };
@@ -96,6 +96,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
     );
     http.listen(port, "127.0.0.1", () => resolve());
   });
+  const stopReaper = startReaper(() => Promise.resolve(manager), log);
   const bound = (http.address() as AddressInfo).port;
   allowedHosts = [`127.0.0.1:${bound}`, `localhost:${bound}`];
   onListening?.({ url: `http://127.0.0.1:${bound}${MCP_PATH}`, token, port: bound });
@@ -104,6 +105,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
     if (signal?.aborted) return resolve();
     signal?.addEventListener("abort", () => resolve(), { once: true });
   });
+  stopReaper();
   for (const transport of sessions.values()) await transport.close().catch(() => {});
   http.closeAllConnections();
   await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -30,6 +30,8 @@ export interface CreateServerOptions extends ManagerOptions {
   mode?: McpMode;
   /** Seeds workspaces created without seed_path (see project.ts). */
   project?: ProjectSource;
+  /** Stop workspaces idle past their TTL every 30 s (default true). */
+  reapExpired?: boolean;
   /** An already open manager; the caller keeps ownership. Otherwise one is opened on first call. */
   manager?: ManagerApi;
   /** Where diagnostics go; never stdout. Default: stderr. */
@@ -100,6 +102,20 @@ function progressFor(extra: Extra): ProgressReporter | undefined {
   };
 }
 
+/** Every 30 s, asks the runtime (once it is open) to stop expired workspaces; returns the stopper. */
+export function startReaper(runtime: () => Promise<ManagerApi> | undefined, log: (line: string) => void): () => void {
+  const timer = setInterval(() => {
+    void runtime()
+      ?.then((m) => m.reapExpired?.())
+      .then((ids) => {
+        if (ids?.length) log(`[mcp] stopped expired workspaces: ${ids.join(", ")}`);
+      })
+      .catch(() => {});
+  }, TTL_REAP_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export interface BuiltServer {
   server: McpServer;
   /** Resolves once the connection closed, in-flight calls settled and an owned manager closed. */
@@ -113,6 +129,7 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
     project,
     manager,
     log = stderrLog,
+    reapExpired: _reapExpired,
     ...managerOptions
   } = options;
   const mode = requestedMode === undefined ? undefined : McpMode.parse(requestedMode);
@@ -200,20 +217,12 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
   const closed = new Promise<void>((resolve) => {
     closedResolve = resolve;
   });
-  // A long-running server reaps expired workspaces itself, once its runtime is open.
-  const reaper = setInterval(() => {
-    void lazy
-      .peek()
-      ?.then((m) => m.reapExpired?.())
-      .then((ids) => {
-        if (ids?.length) log(`[mcp] stopped expired workspaces: ${ids.join(", ")}`);
-      })
-      .catch(() => {});
-  }, TTL_REAP_INTERVAL_MS);
-  reaper.unref();
+  // A long-running server reaps expired workspaces itself, once its runtime is open; an HTTP
+  // server runs one reaper for all its sessions instead.
+  const stopReaper = options.reapExpired === false ? () => {} : startReaper(() => lazy.peek(), log);
   const previousOnclose = server.server.onclose;
   server.server.onclose = () => {
-    clearInterval(reaper);
+    stopReaper();
     previousOnclose?.();
     // Closing aborted the calls in flight; let their sandboxes tear down before the manager goes.
     void Promise.allSettled([...inflight])
