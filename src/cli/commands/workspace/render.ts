@@ -4,11 +4,13 @@ import type { Command } from "../../../contract/schemas.js";
 import type {
   CommandLogEntry,
   FileListResult,
+  FileReadResult,
   SnapshotInfo,
   WorkspaceInfo,
   WorkspaceListResult,
   WorkspaceSummary,
 } from "../../../contract/workspace.js";
+import type { Output } from "../../output.js";
 import { table } from "../../table.js";
 
 /** Payload fields → the positionals the usage line shows, for parseFlags. */
@@ -127,4 +129,28 @@ export function snapshotRows(snapshots: readonly SnapshotInfo[]): string {
       String(s.shared_bytes),
     ]),
   ]);
+}
+
+/** A file listing (file list on a running workspace, disk list on a stopped one). */
+export function showFileList(out: Output, result: FileListResult): void {
+  out.result(result, { stdout: fileRows(result) });
+  out.status({
+    workspace_id: result.workspace_id,
+    path: result.path,
+    recursive: result.recursive,
+    count: result.entries.length,
+    truncated: result.truncated || undefined,
+  });
+}
+
+/** A file's content on stdout and, unless `contentOnly`, a status line saying if it was cut short. */
+export function showFileRead(out: Output, result: FileReadResult, contentOnly = false): void {
+  out.result(result, { stdout: result.content });
+  if (contentOnly) return;
+  out.status({
+    workspace_id: result.workspace_id,
+    path: result.path,
+    size_bytes: result.size_bytes,
+    truncated: result.truncated,
+  });
 }

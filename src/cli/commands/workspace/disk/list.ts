@@ -4,7 +4,7 @@ import { FileListParams } from "../../../../contract/workspace.js";
 import { PyroCommand } from "../../../base.js";
 import { parseFlags } from "../../../flags.js";
 import type { Output } from "../../../output.js";
-import { fileRows, POSITIONALS } from "../render.js";
+import { POSITIONALS, showFileList } from "../render.js";
 
 export class DiskListCommand extends PyroCommand {
   static override paths = [["workspace", "disk", "list"]];
@@ -28,13 +28,7 @@ export class DiskListCommand extends PyroCommand {
       POSITIONALS,
     );
     const result = await (await this.context.manager()).workspaces.diskList(params);
-    out.result(result, { stdout: fileRows(result) });
-    out.status({
-      workspace_id: result.workspace_id,
-      path: result.path,
-      count: result.entries.length,
-      truncated: result.truncated || undefined,
-    });
+    showFileList(out, result);
     return undefined;
   }
 }

@@ -6,7 +6,7 @@ import { FileReadParams } from "../../../../contract/workspace.js";
 import { PyroCommand } from "../../../base.js";
 import { parseFlags } from "../../../flags.js";
 import type { Output } from "../../../output.js";
-import { POSITIONALS } from "../render.js";
+import { POSITIONALS, showFileRead } from "../render.js";
 
 export class DiskReadCommand extends PyroCommand {
   static override paths = [["workspace", "disk", "read"]];
@@ -32,13 +32,7 @@ export class DiskReadCommand extends PyroCommand {
       POSITIONALS,
     );
     const result = await (await this.context.manager()).workspaces.diskRead(params);
-    out.result(result, { stdout: result.content });
-    out.status({
-      workspace_id: result.workspace_id,
-      path: result.path,
-      size_bytes: result.size_bytes,
-      truncated: result.truncated,
-    });
+    showFileRead(out, result);
     return undefined;
   }
 }

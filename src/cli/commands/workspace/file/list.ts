@@ -5,7 +5,7 @@ import { FileListParams } from "../../../../contract/workspace.js";
 import { PyroCommand } from "../../../base.js";
 import { parseFlags } from "../../../flags.js";
 import type { Output } from "../../../output.js";
-import { fileRows, POSITIONALS } from "../render.js";
+import { POSITIONALS, showFileList } from "../render.js";
 
 export class WorkspaceFileListCommand extends PyroCommand {
   static override paths = [["workspace", "file", "list"]];
@@ -33,14 +33,7 @@ export class WorkspaceFileListCommand extends PyroCommand {
       POSITIONALS,
     );
     const result = await (await this.context.manager()).workspaces.listFiles(params);
-    out.result(result, { stdout: fileRows(result) });
-    out.status({
-      workspace_id: result.workspace_id,
-      path: result.path,
-      recursive: result.recursive,
-      count: result.entries.length,
-      truncated: result.truncated || undefined,
-    });
+    showFileList(out, result);
     return undefined;
   }
 }

@@ -6,7 +6,7 @@ import { FileReadParams } from "../../../../contract/workspace.js";
 import { PyroCommand } from "../../../base.js";
 import { parseFlags } from "../../../flags.js";
 import type { Output } from "../../../output.js";
-import { POSITIONALS } from "../render.js";
+import { POSITIONALS, showFileRead } from "../render.js";
 
 export class WorkspaceFileReadCommand extends PyroCommand {
   static override paths = [["workspace", "file", "read"]];
@@ -38,14 +38,7 @@ export class WorkspaceFileReadCommand extends PyroCommand {
       POSITIONALS,
     );
     const result = await (await this.context.manager()).workspaces.readFile(params);
-    out.result(result, { stdout: result.content });
-    if (this.contentOnly) return undefined;
-    out.status({
-      workspace_id: result.workspace_id,
-      path: result.path,
-      size_bytes: result.size_bytes,
-      truncated: result.truncated,
-    });
+    showFileRead(out, result, this.contentOnly);
     return undefined;
   }
 }
