@@ -70,21 +70,43 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
   return NULL;
 }
 
-// posix_spawnp in a session (and process group) of its own, with default signal dispositions (Node
-// ignores SIGPIPE; a child must not inherit that) and an empty signal mask. Consumes `actions`.
-static int spawn_in_session(pid_t *pid, const char *file, posix_spawn_file_actions_t *actions, char **argv,
-                            char **envp) {
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  int rc = posix_spawnp(pid, file, actions, &attr, argv, envp);
+static napi_value int_property(napi_env env, napi_value object, const char *name, int32_t value) {
+  napi_value v;
+  if (napi_create_int32(env, value, &v) != napi_ok || napi_set_named_property(env, object, name, v) != napi_ok) {
+    napi_throw_error(env, "PYRO_SPAWN", "Node-API call failed: int_property");
+    return NULL;
+  }
+  return object;
+}
+
+// Spawns args[0] (file) with args[1] (argv) and args[2] (envp) in args[3] (cwd), in a session (and
+// process group) of its own, with default signal dispositions (Node ignores SIGPIPE; a child must
+// not inherit that) and an empty signal mask. Consumes `actions`. Returns 0, posix_spawn's error
+// number, or -1 with a JS exception pending when an argument is not what it should be.
+static int spawn_in_session(napi_env env, napi_value *args, posix_spawn_file_actions_t *actions, pid_t *pid) {
+  char file[4096], cwd[4096];
+  size_t len;
+  char **argv = NULL, **envp = NULL;
+  int rc = -1;
+  if (napi_get_value_string_utf8(env, args[0], file, sizeof file, &len) != napi_ok ||
+      napi_get_value_string_utf8(env, args[3], cwd, sizeof cwd, &len) != napi_ok) {
+    napi_throw_type_error(env, "PYRO_SPAWN", "file and cwd must be strings");
+  } else if ((argv = to_strv(env, args[1])) && (envp = to_strv(env, args[2]))) {
+    posix_spawn_file_actions_addchdir_np(actions, cwd);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    rc = posix_spawnp(pid, file, actions, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+  }
   posix_spawn_file_actions_destroy(actions);
-  posix_spawnattr_destroy(&attr);
+  free_strv(argv);
+  free_strv(envp);
   return rc;
 }
 
@@ -99,18 +121,6 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "PYRO_SPAWN", "spawn(file, argv, envp, cwd)");
     return NULL;
   }
-  char file[4096], cwd[4096];
-  size_t len;
-  CHECK(napi_get_value_string_utf8(env, args[0], file, sizeof file, &len));
-  CHECK(napi_get_value_string_utf8(env, args[3], cwd, sizeof cwd, &len));
-  char **argv = to_strv(env, args[1]);
-  if (!argv) return NULL;
-  char **envp = to_strv(env, args[2]);
-  if (!envp) {
-    free_strv(argv);
-    return NULL;
-  }
-
   int out[2] = {-1, -1}, err[2] = {-1, -1};
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     int e = errno;
@@ -118,8 +128,6 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
       if (out[i] >= 0) close(out[i]);
       if (err[i] >= 0) close(err[i]);
     }
-    free_strv(argv);
-    free_strv(envp);
     return throw_errno(env, e, "pipe2");
   }
 
@@ -128,27 +136,21 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawn_file_actions_addchdir_np(&actions, cwd);
   pid_t pid = 0;
-  int rc = spawn_in_session(&pid, file, &actions, argv, envp);
+  int rc = spawn_in_session(env, args, &actions, &pid);
   close(out[1]);
   close(err[1]);
-  free_strv(argv);
-  free_strv(envp);
   if (rc != 0) {
     close(out[0]);
     close(err[0]);
-    return throw_errno(env, rc, "posix_spawn");
+    return rc < 0 ? NULL : throw_errno(env, rc, "posix_spawn");
   }
 
-  napi_value result, v;
+  napi_value result;
   CHECK(napi_create_object(env, &result));
-  CHECK(napi_create_int32(env, pid, &v));
-  CHECK(napi_set_named_property(env, result, "pid", v));
-  CHECK(napi_create_int32(env, out[0], &v));
-  CHECK(napi_set_named_property(env, result, "stdout", v));
-  CHECK(napi_create_int32(env, err[0], &v));
-  CHECK(napi_set_named_property(env, result, "stderr", v));
+  if (!int_property(env, result, "pid", pid) || !int_property(env, result, "stdout", out[0]) ||
+      !int_property(env, result, "stderr", err[0]))
+    return NULL;
   return result;
 }
 
@@ -182,14 +184,6 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value int_property(napi_env env, napi_value object, const char *name, int32_t value) {
-  napi_value v;
-  if (napi_create_int32(env, value, &v) != napi_ok || napi_set_named_property(env, object, name, v) != napi_ok) {
-    napi_throw_error(env, "PYRO_SPAWN", "Node-API call failed: int_property");
-    return NULL;
-  }
-  return object;
-}
 
 // spawnPty(file, argv, envp, cwd, cols, rows) -> { pid, master }. The child runs in a session of
 // its own with the terminal's replica as stdin, stdout and stderr; opening the replica (without
@@ -203,11 +197,7 @@ static napi_value SpawnPty(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "PYRO_SPAWN", "spawnPty(file, argv, envp, cwd, cols, rows)");
     return NULL;
   }
-  char file[4096], cwd[4096];
-  size_t len;
   int32_t cols, rows;
-  CHECK(napi_get_value_string_utf8(env, args[0], file, sizeof file, &len));
-  CHECK(napi_get_value_string_utf8(env, args[3], cwd, sizeof cwd, &len));
   CHECK(napi_get_value_int32(env, args[4], &cols));
   CHECK(napi_get_value_int32(env, args[5], &rows));
 
@@ -226,27 +216,17 @@ static napi_value SpawnPty(napi_env env, napi_callback_info info) {
     return throw_errno(env, e, failed);
   }
 
-  char **argv = to_strv(env, args[1]);
-  char **envp = argv ? to_strv(env, args[2]) : NULL;
-  if (!envp) {
-    free_strv(argv);
-    close(master);
-    return NULL;
-  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, replica, O_RDWR, 0);
   posix_spawn_file_actions_adddup2(&actions, 0, 1);
   posix_spawn_file_actions_adddup2(&actions, 0, 2);
-  posix_spawn_file_actions_addchdir_np(&actions, cwd);
   // glibc applies SETSID before the file actions, so the replica opens in the new session.
   pid_t pid = 0;
-  int rc = spawn_in_session(&pid, file, &actions, argv, envp);
-  free_strv(argv);
-  free_strv(envp);
+  int rc = spawn_in_session(env, args, &actions, &pid);
   if (rc != 0) {
     close(master);
-    return throw_errno(env, rc, "posix_spawn");
+    return rc < 0 ? NULL : throw_errno(env, rc, "posix_spawn");
   }
 
   napi_value result;
