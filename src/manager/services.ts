@@ -40,7 +40,7 @@ export class ServiceService {
       const env = await this.workspaces.secretEnvironment(record, params.secret_env);
       const client = await this.workspaces.client(record);
       // Ports a previous service of this name left open (it exited on its own) go first.
-      await client.unpublish(params.service_name);
+      if (record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
       const info = (await client.request(
         ServiceOp.START,
         {
@@ -154,7 +154,7 @@ export class ServiceService {
         { name: params.service_name, grace_ms: params.grace_seconds * 1000 },
         { deadlineMs: params.grace_seconds * 1000 + SERVICE_OP_DEADLINE_MS },
       )) as AgentServiceInfo;
-      await client.unpublish(params.service_name);
+      if (record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
       await this.workspaces.touch(record.workspace_id);
       return serviceInfo(record, info, [], redactor);
     });

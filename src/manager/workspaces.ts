@@ -133,7 +133,8 @@ function packDirectory(dir: string, skipped: string[]): Readable {
 export class WorkspaceService {
   readonly records: RecordStore;
   private readonly clients = new Map<string, SupervisorClient>();
-  private readonly redactors = new Map<string, Redactor>();
+  /** Secret values and their redactor per workspace, read once (secrets are fixed at create). */
+  private readonly secretsCache = new Map<string, { values: Record<string, string>; redactor: Redactor }>();
 
   constructor(private readonly deps: WorkspaceDeps) {
     this.records = new RecordStore(deps.stateDir);
@@ -817,29 +818,31 @@ export class WorkspaceService {
     });
   }
 
-  private async secretValues(record: WorkspaceRecord): Promise<Record<string, string>> {
-    if (!record.secrets?.length) return {};
-    try {
-      return JSON.parse(await readFile(this.records.paths(record.workspace_id).secrets, "utf8")) as Record<
-        string,
-        string
-      >;
-    } catch {
-      throw new PyroError(
-        "INTERNAL",
-        `the secrets file of workspace ${record.workspace_id} is missing or unreadable; recreate the workspace with its secrets`,
-      );
+  private async secrets(record: WorkspaceRecord): Promise<{ values: Record<string, string>; redactor: Redactor }> {
+    const cached = this.secretsCache.get(record.workspace_id);
+    if (cached) return cached;
+    let values: Record<string, string> = {};
+    if (record.secrets?.length) {
+      try {
+        values = JSON.parse(await readFile(this.records.paths(record.workspace_id).secrets, "utf8")) as Record<
+          string,
+          string
+        >;
+      } catch {
+        throw new PyroError(
+          "INTERNAL",
+          `the secrets file of workspace ${record.workspace_id} is missing or unreadable; recreate the workspace with its secrets`,
+        );
+      }
     }
+    const loaded = { values, redactor: new Redactor(Object.values(values)) };
+    this.secretsCache.set(record.workspace_id, loaded);
+    return loaded;
   }
 
   /** Every value crossing back to a caller from this workspace goes through its redactor. */
   async redactor(record: WorkspaceRecord): Promise<Redactor> {
-    let redactor = this.redactors.get(record.workspace_id);
-    if (!redactor) {
-      redactor = new Redactor(Object.values(await this.secretValues(record)));
-      this.redactors.set(record.workspace_id, redactor);
-    }
-    return redactor;
+    return (await this.secrets(record)).redactor;
   }
 
   /** Runs fn and redacts the message of any error it throws. */
@@ -855,7 +858,7 @@ export class WorkspaceService {
   async secretEnvironment(record: WorkspaceRecord, mapping: Record<string, string>): Promise<Record<string, string>> {
     const names = Object.keys(mapping);
     if (names.length === 0) return {};
-    const values = await this.secretValues(record);
+    const { values } = await this.secrets(record);
     const env: Record<string, string> = {};
     for (const name of names) {
       const value = values[name];
