@@ -1,10 +1,12 @@
 // Owns the setup every workspace integration suite shares: a state dir and a host scratch dir of
 // its own (named pyro-test-…), a Manager on them, `create` that remembers what it made, and the
 // clean-up that deletes those workspaces and both dirs when the file's tests end.
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
+import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
 
@@ -35,4 +37,24 @@ export function workspaceSuite(name: string) {
   });
 
   return { stateDir, host, manager, ws, created, create };
+}
+
+export interface CliOutcome {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Runs the built CLI against `stateDir` and returns what a user would see, whatever the exit code. */
+export async function runCli(stateDir: string, args: string[], timeoutMs = 300_000): Promise<CliOutcome> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)("node", [PYRO_BIN, ...args], {
+      env: { ...process.env, PYRO_STATE_DIR: stateDir },
+      timeout: timeoutMs,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
 }

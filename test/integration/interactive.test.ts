@@ -1,33 +1,18 @@
 // Shells, services, published ports, secrets and network policy on real gVisor workspaces, through
 // the manager (and the CLI where a second process matters): what an agent sees in each case.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
 import { createOutsideNamespace, type OutsideNamespace, startHostLoopbackServer } from "../helpers/netns.js";
-import { code, PYRO_BIN, workspaceSuite } from "../helpers/workspace-suite.js";
+import { code, runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
-const execFileP = promisify(execFile);
-const PYRO = PYRO_BIN;
 const { stateDir, host, manager, ws, create } = workspaceSuite("int");
 
-async function pyro(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await execFileP("node", [PYRO, ...args], {
-      env: { ...process.env, PYRO_STATE_DIR: stateDir },
-      timeout: 60_000,
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const pyro = (args: string[]) => runCli(stateDir, args, 60_000);
 
 /** A free port on the host's 127.0.0.1 (free when this returns). */
 async function freePort(): Promise<number> {

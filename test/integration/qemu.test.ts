@@ -7,22 +7,13 @@ import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { runCli } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
-const PYRO = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-qemu-"));
-const env = { ...process.env, PYRO_STATE_DIR: stateDir };
 after(() => rmSync(stateDir, { recursive: true, force: true }));
 
-async function pyro(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run("node", [PYRO, ...args], { env, timeout: 300_000 });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const pyro = (args: string[]) => runCli(stateDir, args);
 
 describe("pyro run --engine qemu", () => {
   it("prints the guest's Debian kernel version, not the host's and not gVisor's", async () => {
