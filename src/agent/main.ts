@@ -12,6 +12,7 @@ import { initSandbox } from "./init.js";
 import { ServiceRegistry } from "./services.js";
 import { shellHandlers } from "./shells.js";
 import { tarHandlers } from "./tarops.js";
+import { findVirtioPort, guestHandlers, virtioPortStream } from "./vm.js";
 
 // stdout is the protocol channel: nothing else may write to it.
 console.log = console.error;
@@ -29,7 +30,12 @@ const agentVersion = (() => {
 initSandbox();
 const services = new ServiceRegistry();
 
-const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
+// In a microVM the channel is a virtio-serial port (`--virtio-port NAME`); elsewhere stdio.
+const portFlag = process.argv.indexOf("--virtio-port");
+const portName = portFlag > 0 ? process.argv[portFlag + 1] : undefined;
+const stream = portName
+  ? virtioPortStream(findVirtioPort(portName))
+  : Duplex.from({ readable: process.stdin, writable: process.stdout });
 const channel = new Channel(stream, {
   role: "server",
   hello: { name: AGENT_NAME, version: agentVersion, capabilities: ["exec", "files", "tar", "shells", "services"] },
@@ -45,8 +51,11 @@ const channel = new Channel(stream, {
     ...tarHandlers(),
     ...shellHandlers(),
     ...services.handlers(),
+    ...(portName ? guestHandlers() : {}),
   },
 });
+// The VM's init waits for this line before it is saved as an image to restore sandboxes from.
+if (portName) console.error("PYRO-AGENT-READY");
 
 /** Services get a moment to stop cleanly; the sandbox ends with the agent either way. */
 async function shutdown(): Promise<never> {

@@ -37,6 +37,9 @@ interface Addon {
     rows: number,
   ): { pid: number; master: number };
   foregroundPgrp(fd: number): number;
+  reseedRandom(entropy: Buffer): void;
+  setClock(epochMs: number): void;
+  mountFs(source: string, target: string, type: string): void;
 }
 
 export interface SpawnedPty {
@@ -67,6 +70,11 @@ function loadAddon(): Addon | undefined {
 
 const addon = loadAddon();
 export const SPAWNER = addon ? "posix_spawn" : "child_process";
+
+/** The addon's system calls for a restored VM (reseedRandom, setClock, mountFs), when it loaded. */
+export const vmSyscalls = addon
+  ? { reseedRandom: addon.reseedRandom, setClock: addon.setClock, mountFs: addon.mountFs }
+  : undefined;
 
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));

@@ -45,6 +45,36 @@ export const AgentInfoResult = z.object({
 });
 export type AgentInfoResult = z.infer<typeof AgentInfoResult>;
 
+// ---- VM guests: what a microVM's agent does once the host connects -----------------------------
+
+export const GuestOp = {
+  SETUP: "guest.setup",
+} as const;
+
+/** Sent right after the hello to an agent in a VM: a VM restored from a saved image wakes with the
+ * image's clock, random state and identity, which must become this sandbox's own. */
+export const AgentGuestSetupParams = z.object({
+  /** Host entropy (base64) credited to the guest kernel's pool before its CRNG is rekeyed. */
+  entropy: z.string().min(1),
+  /** The host's wall clock when the request was sent. */
+  time_ms: z.number().int().positive(),
+  hostname: z.string().min(1).max(64),
+  /** A fresh /etc/machine-id (32 hex digits). */
+  machine_id: z.string().regex(/^[0-9a-f]{32}$/),
+  /** Shared directories to mount (virtio-fs tags), waiting for hot-plugged devices to appear. */
+  mounts: z.array(z.object({ tag: z.string().min(1), target: z.string().startsWith("/") })).default([]),
+  mount_timeout_ms: z.number().int().positive().default(20_000),
+});
+export type AgentGuestSetupParams = z.input<typeof AgentGuestSetupParams>;
+
+export const AgentGuestSetupResult = z.object({
+  /** False when only a write to /dev/urandom (no CRNG rekey) was possible. */
+  crng_reseeded: z.boolean(),
+  mounted: z.array(z.string()),
+  duration_ms: z.number().int(),
+});
+export type AgentGuestSetupResult = z.infer<typeof AgentGuestSetupResult>;
+
 /** Turns the contract's command (string or argv) into argv: strings run through a login shell. */
 export function commandToArgv(command: string | string[]): string[] {
   return typeof command === "string" ? ["/bin/sh", "-lc", command] : command;

@@ -2,6 +2,7 @@
 // src/engines knows which engine runs: the supervisor gets a byte stream to the agent, an exit
 // promise and a stop function, whatever boots underneath.
 import type { Duplex } from "node:stream";
+import type { Channel } from "../channel/channel.js";
 import type { AgentExecResult } from "../channel/protocol.js";
 import type { EngineName } from "../contract/schemas.js";
 import type { InstalledEnvironment } from "../environments/index.js";
@@ -34,6 +35,9 @@ export interface Sandbox {
   readonly channel: Duplex;
   /** Settles once when the sandbox is gone, however it went. */
   readonly exited: Promise<SandboxExit>;
+  /** Runs once the agent has said hello, before anyone else is served (a restored VM takes on an
+   * identity of its own and mounts its /workspace here). */
+  setup?(agent: Channel): Promise<void>;
   /** Host processes that make up the sandbox, for liveness checks and leak assertions. */
   pids(): number[];
   /** Publishes 127.0.0.1:hostPort on the host (0 = pick a free port) to guestPort in the sandbox;

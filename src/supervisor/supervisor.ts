@@ -104,6 +104,7 @@ export class Supervisor {
         ),
       ]);
       this.log(`agent ready: ${hello.name} ${hello.version} protocol ${hello.protocol}`);
+      await this.sandbox.setup?.(this.agent);
       // The exit watcher: whatever ends the sandbox or its channel ends the supervisor, once.
       void this.sandbox.exited.then(() => this.teardown("sandbox exited"));
       void this.agent.closed.then(() => this.teardown("agent channel closed"));

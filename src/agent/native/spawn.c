@@ -5,7 +5,9 @@
 // posix_spawn() uses clone(CLONE_VM|CLONE_VFORK), which copies nothing, so an exec through the
 // agent costs about what a spawn from a shell costs. It does only the spawn; reading output,
 // timeouts and killing the process group stay in JavaScript. It also starts shells on a
-// pseudo-terminal (spawnPty) and sizes and inspects that terminal, which Node cannot do itself.
+// pseudo-terminal (spawnPty) and sizes and inspects that terminal, which Node cannot do itself, and
+// does what a VM restored from a saved image needs at once, without spawning tools: reseed the
+// kernel's random number generator (reseedRandom), set the clock (setClock), mount a share (mountFs).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <time.h>
 #include <sys/wait.h>
+#include <linux/random.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -250,6 +255,65 @@ static napi_value ForegroundPgrp(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// A restored VM resumes with the same kernel CRNG state as every other VM restored from the same
+// image: credit fresh host entropy to the input pool, then force the CRNG to rekey from it, so the
+// next read of /dev/urandom differs from every sibling's. Needs CAP_SYS_ADMIN (the agent is root).
+static napi_value ReseedRandom(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  void *data;
+  size_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  CHECK(napi_get_buffer_info(env, args[0], &data, &len));
+  struct rand_pool_info *pool = malloc(sizeof(*pool) + len);
+  if (!pool) return throw_errno(env, ENOMEM, "malloc");
+  pool->entropy_count = (int)(len * 8);
+  pool->buf_size = (int)len;
+  memcpy(pool->buf, data, len);
+  int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    free(pool);
+    return throw_errno(env, err, "open /dev/urandom");
+  }
+  int rc = ioctl(fd, RNDADDENTROPY, pool);
+  int err = errno;
+  free(pool);
+  if (rc == 0) {
+    rc = ioctl(fd, RNDRESEEDCRNG);
+    err = errno;
+  }
+  close(fd);
+  if (rc != 0) return throw_errno(env, err, "ioctl RNDADDENTROPY/RNDRESEEDCRNG");
+  return NULL;
+}
+
+// Sets the wall clock (a restored VM wakes with the time it was saved at).
+static napi_value SetClock(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  double ms;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  CHECK(napi_get_value_double(env, args[0], &ms));
+  struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+  if (clock_settime(CLOCK_REALTIME, &ts) != 0) return throw_errno(env, errno, "clock_settime");
+  return NULL;
+}
+
+// mount(2) of a filesystem that needs no options (a virtio-fs share by its tag).
+static napi_value MountFs(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  char source[256], target[4096], type[64];
+  size_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  CHECK(napi_get_value_string_utf8(env, args[0], source, sizeof source, &len));
+  CHECK(napi_get_value_string_utf8(env, args[1], target, sizeof target, &len));
+  CHECK(napi_get_value_string_utf8(env, args[2], type, sizeof type, &len));
+  if (mount(source, target, type, 0, NULL) != 0) return throw_errno(env, errno, "mount");
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
@@ -260,6 +324,12 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "spawnPty", fn);
   napi_create_function(env, "foregroundPgrp", NAPI_AUTO_LENGTH, ForegroundPgrp, NULL, &fn);
   napi_set_named_property(env, exports, "foregroundPgrp", fn);
+  napi_create_function(env, "reseedRandom", NAPI_AUTO_LENGTH, ReseedRandom, NULL, &fn);
+  napi_set_named_property(env, exports, "reseedRandom", fn);
+  napi_create_function(env, "setClock", NAPI_AUTO_LENGTH, SetClock, NULL, &fn);
+  napi_set_named_property(env, exports, "setClock", fn);
+  napi_create_function(env, "mountFs", NAPI_AUTO_LENGTH, MountFs, NULL, &fn);
+  napi_set_named_property(env, exports, "mountFs", fn);
   return exports;
 }
 

@@ -2,14 +2,13 @@
 // overlay, the agent as the container process speaking over runsc's stdio pipes, and (for
 // egress policies) a per-sandbox network namespace that runsc joins with --network=host.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, readdir, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import type { AgentExecResult } from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
-import { acquireLock } from "../../environments/lock.js";
+import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "./network.js";
@@ -19,8 +18,6 @@ import { runOnceGvisor } from "./oneshot.js";
 const run = promisify(execFile);
 const RUNSC = "runsc";
 const CGROUP_ROOT = "/sys/fs/cgroup";
-/** Present in a run dir while its sandbox is paused by withFrozenWorkspace. */
-const FROZEN_MARK = "frozen";
 
 export function gvisorDirs(runDir: string) {
   return {
@@ -72,6 +69,11 @@ async function killedForMemory(id: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+function runscFreezer(id: string, runDir: string): Freezer {
+  const { runscRoot } = gvisorDirs(runDir);
+  return { pause: () => runsc(runscRoot, ["pause", id]), resume: () => runsc(runscRoot, ["resume", id]) };
 }
 
 function waitExit(exited: Promise<SandboxExit>, ms: number): Promise<boolean> {
@@ -152,41 +154,13 @@ export class GvisorEngine implements Engine {
   }
 
   /** gVisor writes through to the upper layer as each guest syscall returns (tested), so a paused
-   * sandbox's layer is exactly its /workspace. The freeze lock keeps two readers from resuming
-   * each other's freeze. */
+   * sandbox's layer is exactly its /workspace. */
   async withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
-    const { runscRoot } = gvisorDirs(runDir);
-    const mark = join(runDir, FROZEN_MARK);
-    const lock = await acquireLock(join(runDir, "freeze.lock"), { timeoutMs: 60_000, pollMs: 5 });
-    try {
-      // A mark left under a free lock means whoever froze the sandbox died before thawing it.
-      if (existsSync(mark)) await runsc(runscRoot, ["resume", id]).catch(() => {});
-      await writeFile(mark, `${process.pid}\n`);
-      await runsc(runscRoot, ["pause", id]);
-      try {
-        return await fn(this.workspaceLayer(runDir));
-      } finally {
-        await runsc(runscRoot, ["resume", id]);
-        await rm(mark, { force: true });
-      }
-    } finally {
-      await lock.release();
-    }
+    return withFrozen(runDir, runscFreezer(id, runDir), () => fn(this.workspaceLayer(runDir)));
   }
 
-  /** A process killed while the sandbox was frozen (a snapshot, a diff) leaves it paused; the next
-   * one to connect thaws it. Costs one stat when nothing was abandoned. */
   async thawAbandoned(id: string, runDir: string): Promise<void> {
-    const mark = join(runDir, FROZEN_MARK);
-    if (!existsSync(mark)) return;
-    const lock = await acquireLock(join(runDir, "freeze.lock"), { timeoutMs: 60_000, pollMs: 5 });
-    try {
-      if (!existsSync(mark)) return;
-      await runsc(gvisorDirs(runDir).runscRoot, ["resume", id]).catch(() => {});
-      await rm(mark, { force: true });
-    } finally {
-      await lock.release();
-    }
+    await thawAbandoned(runDir, runscFreezer(id, runDir));
   }
 
   async cleanup(id: string, runDir: string): Promise<string[]> {

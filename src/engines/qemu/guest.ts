@@ -3,10 +3,12 @@
 // load order, and pyro's init), and an ext4 image of each environment's root. Each is built once,
 // under a lock, and cached beside the environments.
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../../contract/errors.js";
+import { AGENT_ARGV, type InstalledEnvironment } from "../../environments/index.js";
 import { acquireLock } from "../../environments/lock.js";
 
 const run = promisify(execFile);
@@ -23,29 +25,69 @@ export const GUEST_MODULES = [
   "virtio_blk",
   "overlay",
   "qemu_fw_cfg",
+  "failover",
+  "net_failover",
+  "virtio_net",
+  "fuse",
+  "virtiofs",
 ] as const;
 
-/** The initramfs's /init: mounts the environment read-only under a memory-backed overlay, runs the
- * script QEMU hands over through fw_cfg in a chroot with stdout, stderr and the exit code on
- * virtio-serial ports of their own, and powers off. `pyro.probe` on the command line just reports. */
+/** The virtio-serial port the agent speaks on, and the line it prints once it waits there. */
+export const AGENT_PORT = "pyro.agent";
+export const AGENT_READY_LINE = "PYRO-AGENT-READY";
+/** QEMU user networking's fixed addresses, as the guest is configured for them. */
+export const GUEST_NET = { address: "10.0.2.15/24", gateway: "10.0.2.2", dns: "10.0.2.3" } as const;
+
+/** The initramfs's /init. `pyro.mode=agent` (sandboxes): the root disk is mounted read-write and
+ * the agent runs chrooted into it on a virtio-serial port; when it exits, the disk is synced and
+ * the VM powers off. `pyro.mode=oneshot`: the environment image is mounted read-only under a
+ * memory-backed overlay, the script QEMU hands over through fw_cfg runs with stdout, stderr and the
+ * exit code on virtio-serial ports of their own, and the VM powers off. `pyro.probe` just reports. */
 const INIT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in ${GUEST_MODULES.join(" ")}; do insmod /lib/modules/$m.ko 2>/dev/null || echo "pyro-init: cannot load $m" > /dev/console; done
-case " $(cat /proc/cmdline) " in *" pyro.probe "*) echo "PYRO-PROBE-OK $(uname -r)" > /dev/console; poweroff -f;; esac
+cmdline=" $(cat /proc/cmdline) "
+case "$cmdline" in *" pyro.probe "*) echo "PYRO-PROBE-OK $(uname -r)" > /dev/console; poweroff -f;; esac
 port() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name")" = "$1" ] && echo "/dev/\${p##*/}"; done; }
-mkdir -p /lower /upper /newroot
+guestfs() {
+  mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devtmpfs dev /newroot/dev
+  mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/run/pyro /newroot/workspace /newroot/tmp
+  mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
+  mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
+}
+ip link set lo up
+hostname pyro
+mkdir -p /newroot
+case "$cmdline" in *" pyro.mode=agent "*)
+  mount -t ext4 /dev/vda /newroot || { echo "pyro-init: cannot mount the root disk" > /dev/console; poweroff -f; }
+  guestfs
+  if [ -e /sys/class/net/eth0 ]; then
+    ip link set eth0 up; ip addr add ${GUEST_NET.address} dev eth0; ip route add default via ${GUEST_NET.gateway}
+    echo "nameserver ${GUEST_NET.dns}" > /newroot/etc/resolv.conf
+  fi
+  chroot /newroot ${AGENT_ARGV.join(" ")} --virtio-port ${AGENT_PORT} < /dev/null > /dev/console 2>&1
+  sync; umount /newroot/dev/pts /newroot/dev/shm /newroot/dev /newroot/sys /newroot/proc; mount -o remount,ro /newroot; sync
+  poweroff -f;;
+esac
+mkdir -p /lower /upper
 mount -t ext4 -o ro /dev/vda /lower
 mount -t tmpfs tmpfs /upper
 mkdir -p /upper/up /upper/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot
-mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount --bind /dev /newroot/dev
-mkdir -p /newroot/run/pyro /newroot/workspace
+guestfs
 cat /sys/firmware/qemu_fw_cfg/by_name/opt/pyro/script/raw > /newroot/run/pyro/script
 chroot /newroot /bin/sh /run/pyro/script > "$(port pyro.stdout)" 2> "$(port pyro.stderr)" < /dev/null
 echo $? > "$(port pyro.exit)"
 poweroff -f
 `;
+
+/** Names the initramfs by what goes in it, so a changed init or module list is rebuilt. */
+export const INITRAMFS_DIGEST = createHash("sha256")
+  .update(INIT)
+  .update(GUEST_MODULES.join(","))
+  .digest("hex")
+  .slice(0, 16);
 
 export interface GuestKernel {
   kernel: string;
@@ -53,6 +95,7 @@ export interface GuestKernel {
   /** `uname -r` of the guest. */
   release: string;
   package: string;
+  initramfs_digest: string;
 }
 
 const BUSYBOX = "/bin/busybox";
@@ -60,18 +103,16 @@ const BUSYBOX = "/bin/busybox";
 /** The cloud kernel and pyro's initramfs, built on first use into `dir`. */
 export async function ensureGuestKernel(dir: string): Promise<GuestKernel> {
   const manifestPath = join(dir, "kernel.json");
-  const cached = await readFile(manifestPath, "utf8").then(
-    (t) => JSON.parse(t) as GuestKernel,
-    () => undefined,
-  );
+  const current = (t: string) => {
+    const k = JSON.parse(t) as GuestKernel;
+    return k.initramfs_digest === INITRAMFS_DIGEST ? k : undefined;
+  };
+  const cached = await readFile(manifestPath, "utf8").then(current, () => undefined);
   if (cached) return cached;
   await mkdir(dir, { recursive: true });
   const lock = await acquireLock(join(dir, "build.lock"), { timeoutMs: 10 * 60_000, pollMs: 100 });
   try {
-    const again = await readFile(manifestPath, "utf8").then(
-      (t) => JSON.parse(t) as GuestKernel,
-      () => undefined,
-    );
+    const again = await readFile(manifestPath, "utf8").then(current, () => undefined);
     if (again) return again;
     if (!(await stat(BUSYBOX).catch(() => undefined))) {
       throw new PyroError("HOST_REQUIREMENT_MISSING", "busybox-static is missing; apt-get install busybox-static");
@@ -95,9 +136,9 @@ export async function ensureGuestKernel(dir: string): Promise<GuestKernel> {
       const release = (await readdir(join(unpacked, "lib", "modules")))[0]!;
       const kernel = join(dir, `vmlinuz-${release}`);
       await copyFile(join(unpacked, "boot", `vmlinuz-${release}`), kernel);
-      const initrd = join(dir, `initrd-${release}.gz`);
+      const initrd = join(dir, `initrd-${release}-${INITRAMFS_DIGEST}.gz`);
       await buildInitramfs(join(unpacked, "lib", "modules", release), join(work, "initramfs"), initrd);
-      const manifest: GuestKernel = { kernel, initrd, release, package: pkg };
+      const manifest: GuestKernel = { kernel, initrd, release, package: pkg, initramfs_digest: INITRAMFS_DIGEST };
       await writeFile(`${manifestPath}.tmp`, JSON.stringify(manifest, null, 2));
       await rename(`${manifestPath}.tmp`, manifestPath);
       return manifest;
@@ -137,15 +178,24 @@ async function buildInitramfs(modulesDir: string, tree: string, output: string):
   await rename(`${output}.tmp`, output);
 }
 
-/** An ext4 image of an environment's root, beside it; shared read-only by every VM. */
-export async function ensureRootImage(rootDir: string): Promise<string> {
-  const image = join(dirname(rootDir), "qemu-root.img");
+/** Room the root disk has beyond the environment's files, for what sandboxes install (the image
+ * file is sparse: unused room costs nothing on the host). */
+const ROOT_HEADROOM_MIB = 2048;
+
+/** An ext4 image of an environment's root, beside it, named by the root and agent it holds (a
+ * re-pulled environment or a new agent gets a new image); shared read-only by every VM. Older images
+ * stay: stopped workspaces' disks are overlays on the image they were created from. */
+export async function ensureRootImage(environment: InstalledEnvironment): Promise<string> {
+  const { rootDir, manifest } = environment;
+  const key = createHash("sha256").update(`${manifest.rootfs_digest} ${manifest.agent_digest}`).digest("hex");
+  const envDir = dirname(rootDir);
+  const image = join(envDir, `qemu-root-${key.slice(0, 12)}.img`);
   if (await stat(image).catch(() => undefined)) return image;
-  const lock = await acquireLock(join(dirname(rootDir), "qemu-root.lock"), { timeoutMs: 10 * 60_000, pollMs: 100 });
+  const lock = await acquireLock(join(envDir, "qemu-root.lock"), { timeoutMs: 10 * 60_000, pollMs: 100 });
   try {
     if (await stat(image).catch(() => undefined)) return image;
     const { stdout } = await run("du", ["-sm", rootDir]);
-    const sizeMib = Math.ceil(Number(stdout.split("\t")[0]) * 1.3) + 256;
+    const sizeMib = Math.ceil(Number(stdout.split("\t")[0]) * 1.2) + ROOT_HEADROOM_MIB;
     await run("mkfs.ext4", ["-q", "-F", "-d", rootDir, "-L", "pyro-root", `${image}.tmp`, `${sizeMib}M`], {
       timeout: 10 * 60_000,
     });
