@@ -119,6 +119,9 @@ for (const [name, fn, floor] of cases) {
 await client.close();
 
 // ---- workspaces ----------------------------------------------------------------------------------
+/** Spawns /bin/true 60 times from inside a sandbox and prints the median and p90 per spawn (ms). */
+const SPAWN_LOOP =
+  "import subprocess,time,statistics\nt=[]\nfor _ in range(60):\n s=time.perf_counter(); subprocess.run(['/bin/true']); t.append((time.perf_counter()-s)*1000)\nt.sort(); print(statistics.median(t), t[int(len(t)*0.9)])";
 const pyro = new Pyro({ stateDir: join(stateDir, "state") });
 const repo = join(stateDir, "repo");
 makeTree(repo, 2000);
@@ -126,11 +129,7 @@ const ws = await pyro.createWorkspace({ environment: "debian:12" });
 // sandbox-spawn: spawning /bin/true from a loop already inside the same sandbox (median per spawn).
 const spawnLoop = await pyro.execWorkspace({
   workspace: ws.workspace_id,
-  command: [
-    "python3",
-    "-c",
-    "import subprocess,time,statistics\nt=[]\nfor _ in range(60):\n s=time.perf_counter(); subprocess.run(['/bin/true']); t.append((time.perf_counter()-s)*1000)\nt.sort(); print(statistics.median(t), t[int(len(t)*0.9)])",
-  ],
+  command: ["python3", "-c", SPAWN_LOOP],
 });
 const [spawnMedian, spawnP90] = spawnLoop.stdout.trim().split(" ").map(Number);
 addRow("sandbox-spawn", spawnMedian!, spawnP90!, null);
@@ -208,6 +207,32 @@ const stopStart = await measure(async () => {
 }, HEAVY_RUNS);
 addRow("stop-start", stopStart.median, stopStart.p90, "runsc-direct");
 await pyro.deleteWorkspace({ workspace: bigWs });
+
+// ---- qemu: a cold boot to a ready agent, a workspace restored from the saved VM, an exec ----------
+// The saved VM is built by the warm-up create. Boot-cold is the start of a stopped workspace (its
+// disk has moved on from the saved VM's, so it boots); stopping it again is not timed.
+const QEMU_RUNS = Math.min(RUNS, 5);
+const qemuIds: string[] = [];
+const createRestored = await measure(async () => {
+  qemuIds.push((await pyro.createWorkspace({ environment: "debian:12", engine: "qemu" })).workspace_id);
+}, QEMU_RUNS);
+const vm = qemuIds[0]!;
+const bootTimes: number[] = [];
+for (let i = 0; i <= QEMU_RUNS; i++) {
+  await pyro.stopWorkspace({ workspace: vm });
+  const t0 = performance.now();
+  await pyro.startWorkspace({ workspace: vm });
+  if (i > 0) bootTimes.push(performance.now() - t0); // the first is the warm-up
+}
+bootTimes.sort((a, b) => a - b);
+addRow("qemu-boot-cold", quantile(bootTimes, 0.5), quantile(bootTimes, 0.9), null);
+addRow("qemu-create-restored", createRestored.median, createRestored.p90, "qemu-boot-cold");
+const vmSpawn = await pyro.execWorkspace({ workspace: vm, command: ["python3", "-c", SPAWN_LOOP] });
+const [vmSpawnMedian, vmSpawnP90] = vmSpawn.stdout.trim().split(" ").map(Number);
+addRow("vm-spawn", vmSpawnMedian!, vmSpawnP90!, null);
+const qemuExec = await measure(() => pyro.execWorkspace({ workspace: vm, command: ["/bin/true"] }));
+addRow("qemu-exec", qemuExec.median, qemuExec.p90, "vm-spawn");
+for (const id of qemuIds) await pyro.deleteWorkspace({ workspace: id });
 await pyro.close();
 rmSync(stateDir, { recursive: true, force: true });
 

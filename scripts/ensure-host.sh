@@ -14,7 +14,8 @@ have nsenter || need+=(util-linux)
 have ip || need+=(iproute2)
 have git || need+=(git)
 have gcc || need+=(gcc libc6-dev)  # builds the guest agent's posix_spawn addon
-have qemu-system-x86_64 || need+=(qemu-system-x86)  # the qemu engine
+have qemu-system-x86_64 || need+=(qemu-system-x86)  # the qemu engine (with virtiofsd)
+have qemu-img || need+=(qemu-utils)  # the qemu engine's copy-on-write disks
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)  # the qemu guest's initramfs
 
 if [ "${#need[@]}" -gt 0 ]; then

@@ -18,8 +18,25 @@ node dist/src/cli/main.js env pull debian:12
 stage "unit tests"
 node --import tsx --test --test-concurrency=2 test/unit/*.test.ts
 
-stage "integration tests (real gVisor sandboxes, real MCP clients)"
+stage "integration tests (real gVisor sandboxes and qemu VMs, real MCP clients)"
 node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
+
+# The engine conformance suite: the workspace contract's tests (one-shot run, workspaces, files,
+# patch, diff, export, shells, services, secrets, network policy, snapshots, stop/start, crash
+# recovery, MCP) again with PYRO_ENGINE=qemu, which makes `auto` mean qemu in every process they
+# start; test/helpers/workspace-suite.ts asserts each workspace really runs on it.
+conformance=(
+  test/integration/cli.test.ts
+  test/integration/interactive.test.ts
+  test/integration/mcp.test.ts
+  test/integration/prepare.test.ts
+  test/integration/snapshots.test.ts
+  test/integration/workspace-acceptance.test.ts
+  test/integration/workspace-concurrency.test.ts
+  test/integration/workspaces.test.ts
+)
+stage "engine conformance: the workspace contract on qemu (real VMs, TCG on this host)"
+PYRO_ENGINE=qemu node --import tsx --test --test-concurrency=1 "${conformance[@]}"
 
 stage "use-case recipes (docs/use-cases) through pyro mcp serve --mode"
 node --import tsx --test --test-concurrency=1 test/smoke/use-cases.test.ts

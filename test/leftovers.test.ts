@@ -18,8 +18,20 @@ it("leaves no sandbox processes", () => {
   const procs = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
     .split("\n")
     // A <defunct> entry is an exited orphan this machine's PID 1 has not reaped yet: it holds nothing.
-    .filter((l) => /runsc|slirp4netns|pyro-supervisor/.test(l) && !l.includes("ps -eo") && !l.includes("<defunct>"));
+    .filter(
+      (l) =>
+        /runsc|slirp4netns|pyro-supervisor|qemu-system|virtiofsd/.test(l) &&
+        !l.includes("ps -eo") &&
+        !l.includes("<defunct>"),
+    );
   assert.deepEqual(procs, []);
+});
+
+it("leaves no VM memory files", () => {
+  assert.deepEqual(
+    readdirSync("/dev/shm").filter((f) => f.startsWith("pyro-vm-")),
+    [],
+  );
 });
 
 it("leaves no network namespaces", () => {

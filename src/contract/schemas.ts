@@ -80,6 +80,9 @@ export const EnvironmentManifest = z.object({
   rootfs_size_bytes: z.number().int(),
   rootfs_file_count: z.number().int(),
   build_seconds: z.number(),
+  /** What engines built from the environment at pull time (the qemu engine's kernel, initramfs and
+   * root image), by engine name. */
+  engines: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
 });
 export type EnvironmentManifest = z.infer<typeof EnvironmentManifest>;
 

@@ -39,13 +39,29 @@ export async function probeEngines(): Promise<Array<{ name: EngineName } & Engin
 
 let autoChoice: Promise<{ engine: Engine; reason: string }> | undefined;
 
-export async function selectEngine(choice: EngineChoice): Promise<{ engine: Engine; reason: string }> {
+/** `PYRO_ENGINE=<name>` makes `auto` mean that engine on this host (to pin one for every client, or
+ * to run a test suite against each engine by name). */
+function pinnedEngine(): EngineName | undefined {
+  const pinned = process.env.PYRO_ENGINE;
+  if (!pinned || pinned === "auto") return undefined;
+  if (!(AUTO_ORDER as string[]).includes(pinned)) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `PYRO_ENGINE=${pinned} names no engine; use ${AUTO_ORDER.join(", ")} or auto`,
+    );
+  }
+  return pinned as EngineName;
+}
+
+export async function selectEngine(requested: EngineChoice): Promise<{ engine: Engine; reason: string }> {
+  const pinned = requested === "auto" ? pinnedEngine() : undefined;
+  const choice = pinned ?? requested;
   if (choice !== "auto") {
     const engine = getEngine(choice);
     const probe = await engine.probe();
     if (!probe.available)
       throw new PyroError("ENGINE_UNAVAILABLE", `engine ${choice} cannot run here: ${probe.detail}`);
-    return { engine, reason: `requested with --engine ${choice}` };
+    return { engine, reason: pinned ? `auto: ${choice} (pinned by PYRO_ENGINE)` : `requested with --engine ${choice}` };
   }
   autoChoice ??= (async () => {
     const probes = await probeEngines();

@@ -72,6 +72,9 @@ export interface Engine {
   readonly name: EngineName;
   probe(): Promise<EngineProbe>;
   start(spec: SandboxSpec): Promise<Sandbox>;
+  /** Builds what this engine boots from an environment (called by `pyro env pull`); the result is
+   * recorded in the environment's manifest. */
+  prepareEnvironment?(environment: InstalledEnvironment): Promise<Record<string, unknown>>;
   /** Runs one command in a fresh sandbox and releases everything before returning. gvisor runs the
    * command as the container itself, so a one-shot run pays for nothing only persistent sandboxes
    * need (no supervisor, no agent); a microVM engine would boot and exec through its agent. */
@@ -79,6 +82,10 @@ export interface Engine {
   /** The host directory holding the guest's /workspace while the sandbox is not running, so a
    * workspace can be seeded, reset and copied at host speed before its sandbox starts. */
   workspaceLayer(runDir: string): string;
+  /** What a reset replaces while the sandbox is down: `layer` (which holds workspaceLayer) is rebuilt
+   * beside itself as `<layer>.next` and swapped in whole; `discard` — the rest of the sandbox's
+   * writable state — is removed after, so the next start is a fresh sandbox on the new /workspace. */
+  resetLayout(runDir: string): { layer: string; discard: string[] };
   /** Runs fn with the running sandbox frozen and its /workspace readable on the host at `layer`
    * (frozen, so a guest cannot swap files for links mid-read), or returns undefined when this
    * engine cannot expose a running sandbox's files (the caller then asks the agent). */

@@ -308,17 +308,36 @@ export class EnvironmentStore {
     }
   }
 
+  /** Records what an engine built from an installed environment (see EnvironmentManifest.engines). */
+  async recordEngineArtifacts(name: string, engine: string, artifacts: Record<string, unknown>): Promise<void> {
+    const entry = catalogEntry(name);
+    const lock = await this.#lock(entry);
+    try {
+      const state = await this.#state(entry);
+      if (state.kind !== "installed") return;
+      await this.#writeManifest(entry, {
+        ...state.manifest,
+        engines: { ...state.manifest.engines, [engine]: artifacts },
+      });
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async #writeManifest(entry: CatalogEntry, manifest: EnvironmentManifest): Promise<void> {
+    const path = join(this.#envDir(entry), "manifest.json");
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+    await rename(tmp, path);
+  }
+
   /** Re-injects into an installed environment and records the new agent in its manifest. */
   async #inject(entry: CatalogEntry, progress?: PullProgress): Promise<void> {
     progress?.phase("inject-agent", `refreshing the agent in ${entry.name}`);
     const state = await this.#state(entry);
     if (state.kind !== "installed") return;
     const agent = await injectAgent(this.#rootDir(entry), { bundle: this.#bundle });
-    const manifest: EnvironmentManifest = { ...state.manifest, ...agent };
-    const path = join(this.#envDir(entry), "manifest.json");
-    const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-    await rename(tmp, path);
+    await this.#writeManifest(entry, { ...state.manifest, ...agent });
   }
 
   async #build(

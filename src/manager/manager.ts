@@ -24,6 +24,7 @@ import {
 import { listPyroNetns } from "../engines/gvisor/network.js";
 import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listMounts } from "../engines/mounts.js";
+import { kvmCheck } from "../engines/qemu/engine.js";
 import { EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
@@ -150,11 +151,21 @@ export class Manager {
     return this.environments.list();
   }
 
-  pullEnvironment(
+  /** Pulls the environment, then lets each engine that can run here build what it boots from it
+   * (the qemu engine's kernel, initramfs and root image), recorded in the manifest. */
+  async pullEnvironment(
     name: string,
     opts: { progress?: ProgressReporter; force?: boolean } = {},
   ): Promise<EnvironmentPullResult> {
-    return this.environments.pull(name, opts);
+    const pulled = await this.environments.pull(name, opts);
+    const installed = await this.environments.require(name);
+    for (const probe of await probeEngines()) {
+      const engine = probe.available ? getEngine(probe.name) : undefined;
+      if (!engine?.prepareEnvironment) continue;
+      opts.progress?.phase(`prepare-${probe.name}`, `building what the ${probe.name} engine boots from ${name}`);
+      await this.environments.recordEngineArtifacts(name, probe.name, await engine.prepareEnvironment(installed));
+    }
+    return { ...pulled, ...(await this.environments.inspect(name)) };
   }
 
   inspectEnvironment(name: string): Promise<EnvironmentInspect> {
@@ -279,17 +290,7 @@ export class Manager {
       detail: tun ? "/dev/net/tun exists (slirp4netns egress)" : "/dev/net/tun is missing: --network cannot work",
       ...(tun ? {} : { fix: "modprobe tun" }),
     });
-    const kvm = await stat("/dev/kvm").then(
-      () => true,
-      () => false,
-    );
-    checks.push({
-      name: "kvm",
-      ok: true,
-      detail: kvm
-        ? "/dev/kvm exists; whether it runs stock guest kernels is decided by the qemu engine's boot probe"
-        : "/dev/kvm is absent: microVM engines would use software emulation",
-    });
+    checks.push(await kvmCheck(engines.find((e) => e.name === "qemu")?.available === true));
     let dailyLoop: DoctorResult["daily_loop"];
     if (opts.environment) {
       const env = await this.environments.inspect(opts.environment);

@@ -587,18 +587,19 @@ export class WorkspaceService {
     // A fresh writable layer holding exactly the source tree is built beside the old one and swapped
     // in, so a crash leaves one whole layer or the other; then a fresh sandbox starts on it.
     const engine = getEngine(record.engine);
-    const next = join(paths.sandbox, "upper.next");
-    const old = join(paths.sandbox, "upper.old");
+    const { layer, discard } = engine.resetLayout(paths.sandbox);
+    const next = `${layer}.next`;
+    const old = `${layer}.old`;
     await rm(next, { recursive: true, force: true });
-    const nextLayer = join(next, relative(join(paths.sandbox, "upper"), engine.workspaceLayer(paths.sandbox)));
+    const nextLayer = join(next, relative(layer, engine.workspaceLayer(paths.sandbox)));
     await mkdir(dirname(nextLayer), { recursive: true });
     await copyTree(source, nextLayer);
     faultPoint("reset:built");
     await rm(old, { recursive: true, force: true });
-    await rename(join(paths.sandbox, "upper"), old).catch(() => {});
+    await rename(layer, old).catch(() => {});
     faultPoint("reset:swapping");
-    await rename(next, join(paths.sandbox, "upper"));
-    for (const dir of [old, join(paths.sandbox, "work")]) await rm(dir, { recursive: true, force: true });
+    await rename(next, layer);
+    for (const path of [old, ...discard]) await rm(path, { recursive: true, force: true });
     await this.boot(record, await this.deps.ensureEnvironment(record.environment));
     const updated = await this.records.mutate(record.workspace_id, (r) => ({
       ...r,
@@ -884,7 +885,7 @@ export class WorkspaceService {
     // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts,
     // and a reset cut off mid-swap is finished.
     await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
-    await recoverLayerSwap(sandbox);
+    await recoverLayerSwap(getEngine(record.engine).resetLayout(sandbox).layer);
     await launchSupervisor({
       id: record.workspace_id,
       runDir: sandbox,
@@ -1050,12 +1051,11 @@ function redactCommand(redactor: Redactor, command: string | string[]): string |
   return typeof command === "string" ? redactor.redact(command) : command.map((w) => redactor.redact(w));
 }
 
-/** Finishes a reset's layer swap that a crash cut off: the new layer (upper.next) is complete once
+/** Finishes a reset's layer swap that a crash cut off: the new layer (<layer>.next) is complete once
  * the old one has been moved aside, so it goes into place; the old one is removed. */
-async function recoverLayerSwap(sandbox: string): Promise<void> {
-  const upper = join(sandbox, "upper");
-  const next = join(sandbox, "upper.next");
-  const old = join(sandbox, "upper.old");
+async function recoverLayerSwap(upper: string): Promise<void> {
+  const next = `${upper}.next`;
+  const old = `${upper}.old`;
   const exists = (p: string) =>
     stat(p).then(
       () => true,

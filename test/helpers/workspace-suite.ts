@@ -1,6 +1,7 @@
 // Owns the setup every workspace integration suite shares: a state dir and a host scratch dir of
 // its own (named pyro-test-…), a Manager on them, `create` that remembers what it made, and the
 // clean-up that deletes those workspaces and both dirs when the file's tests end.
+import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { after } from "node:test";
 import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
+import { ENGINE } from "./engine.js";
 
 /** The built CLI, for tests that need a second process. */
 export const PYRO_BIN = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
@@ -26,6 +28,8 @@ export function workspaceSuite(name: string) {
   async function create(extra: Record<string, unknown> = {}) {
     const info = await ws.create({ environment: "debian:12", ...extra });
     created.push(info.workspace_id);
+    // The conformance stage must prove the engine it names, not fall back to another.
+    if (!("engine" in extra)) assert.equal(info.engine, ENGINE, `the workspace runs on ${ENGINE}`);
     return info;
   }
 

@@ -1,8 +1,10 @@
-// The qemu engine on this host: a real Debian guest kernel under QEMU (TCG here: this machine's KVM
-// cannot run stock kernels, which the engine's probe boot finds out), for one-shot runs.
+// What only the qemu engine has to prove (the workspace contract itself runs against qemu in the
+// conformance stage of npm test): a real Debian guest kernel under QEMU, TCG here because this
+// machine's KVM cannot run stock kernels (which the probe boot finds out and doctor reports), and
+// VMs restored from one saved image that still each have an identity of their own.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -63,18 +65,51 @@ describe("pyro run --engine qemu", () => {
     const slow = await pyro(["run", "debian:12", "--engine", "qemu", "--timeout-seconds", "5", "--", "sleep", "60"]);
     assert.equal(slow.code, 124);
     assert.ok(Date.now() - t0 < 20_000);
-    const { stdout } = await run("pgrep", ["-c", "qemu-system"]).catch(() => ({ stdout: "0" }));
+    const { stdout } = await run("pgrep", ["-c", "-f", `qemu-system.*${stateDir}`]).catch(() => ({ stdout: "0" }));
     assert.equal(stdout.trim(), "0", "no VM left running");
   });
 
-  it("auto stays on gvisor, and a qemu workspace says what to use instead", async () => {
+  it("doctor reports the KVM probe's verdict (TCG on this PVM host) and auto stays on gvisor", async () => {
     const doctor = JSON.parse((await pyro(["doctor", "--json"])).stdout) as {
-      engine: { selected: string; engines: Array<{ name: string; available: boolean }> };
+      engine: { selected: string; engines: Array<{ name: string; available: boolean; detail: string }> };
+      checks: Array<{ name: string; ok: boolean; detail: string }>;
     };
     assert.equal(doctor.engine.selected, "gvisor");
-    assert.equal(doctor.engine.engines.find((e) => e.name === "qemu")?.available, true);
-    const ws = await pyro(["workspace", "create", "debian:12", "--engine", "qemu"]);
-    assert.equal(ws.code, 1);
-    assert.match(ws.stderr, /--engine gvisor/);
+    const qemu = doctor.engine.engines.find((e) => e.name === "qemu");
+    assert.equal(qemu?.available, true);
+    assert.match(qemu!.detail, /TCG/);
+    const kvm = doctor.checks.find((c) => c.name === "kvm");
+    assert.match(kvm!.detail, /did not reach the guest .* qemu uses TCG/);
+  });
+
+  it("workspaces restored from the one saved VM each get their own random state, machine id and clock", async () => {
+    const probe = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; cat /etc/machine-id; date +%s";
+    const seen: string[][] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const created = await pyro(["workspace", "create", "debian:12", "--engine", "qemu", "--json"]);
+      assert.equal(created.code, 0, created.stderr);
+      const id = (JSON.parse(created.stdout) as { workspace_id: string }).workspace_id;
+      ids.push(id);
+      const log = readFileSync(join(stateDir, "workspaces", id, "sandbox", "supervisor.log"), "utf8");
+      assert.match(log, /qemu: restored in \d+ ms/, "started from the saved VM, not booted");
+      const out = await pyro(["workspace", "exec", id, "--", "sh", "-c", probe]);
+      assert.equal(out.code, 0, out.stderr);
+      const lines = out.stdout.trim().split("\n");
+      assert.equal(lines.length, 3);
+      assert.ok(Math.abs(Number(lines[2]) - Date.now() / 1000) < 10, `guest clock ${lines[2]} is the host's`);
+      seen.push(lines);
+    }
+    assert.notEqual(
+      seen[0]![0],
+      seen[1]![0],
+      "the CRNGs were rekeyed: the same first random bytes would mean a shared state",
+    );
+    assert.notEqual(seen[0]![1], seen[1]![1], "machine ids differ");
+    for (const id of ids) assert.equal((await pyro(["workspace", "delete", id])).code, 0);
+    const shm = readdirSync("/dev/shm").filter((f) => f.startsWith("pyro-vm-"));
+    assert.deepEqual(shm, [], "no guest memory file is left in /dev/shm");
+    const { stdout } = await run("pgrep", ["-c", "-f", `qemu-system.*${stateDir}`]).catch(() => ({ stdout: "0" }));
+    assert.equal(stdout.trim(), "0", "no VM left running");
   });
 });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
+import { ENGINE, sandboxProcessPattern } from "../helpers/engine.js";
 import { code, PYRO_BIN, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
@@ -104,7 +105,7 @@ describe("stop, disk tools and start", () => {
     const stopped = await ws.stop({ workspace: id });
     assert.equal(stopped.state, "stopped");
     assert.equal((await ws.status({ workspace: id })).state, "stopped");
-    const sandboxProcs = await run("pgrep", ["-f", `runsc.*${id}`]).catch(() => ({ stdout: "" }));
+    const sandboxProcs = await run("pgrep", ["-f", sandboxProcessPattern(id)]).catch(() => ({ stdout: "" }));
     assert.equal(sandboxProcs.stdout.trim(), "", "a stopped workspace runs no processes");
 
     const listing = await ws.diskList({ workspace: id, recursive: true });
@@ -216,11 +217,11 @@ describe("crash recovery", () => {
   });
 });
 
-describe("a killed runsc", () => {
-  it("kill -9 of every runsc process of a workspace: status says stopped, start brings the data back", async () => {
+describe(`a killed sandbox (${ENGINE})`, () => {
+  it("kill -9 of every sandbox process of a workspace: status says stopped, start brings the data back", async () => {
     const { workspace_id: id } = await create();
     await ws.writeFile({ workspace: id, path: "data.txt", text: "survives runsc\n" });
-    const { stdout } = await run("pgrep", ["-f", `runsc.*${id}`]);
+    const { stdout } = await run("pgrep", ["-f", sandboxProcessPattern(id)]);
     const pids = stdout.split("\n").filter(Boolean).map(Number);
     assert.ok(pids.length > 0);
     for (const pid of pids) process.kill(pid, "SIGKILL");

@@ -153,6 +153,12 @@ export class GvisorEngine implements Engine {
     return join(gvisorDirs(runDir).upper, "workspace");
   }
 
+  /** The whole upper layer: what the guest changed outside /workspace goes with a reset too. */
+  resetLayout(runDir: string): { layer: string; discard: string[] } {
+    const dirs = gvisorDirs(runDir);
+    return { layer: dirs.upper, discard: [dirs.work] };
+  }
+
   /** gVisor writes through to the upper layer as each guest syscall returns (tested), so a paused
    * sandbox's layer is exactly its /workspace. */
   async withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined> {

@@ -14,10 +14,18 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import type { Channel } from "../../channel/channel.js";
-import { OutputCap, TIMEOUT_EXIT_CODE } from "../../channel/output.js";
-import { type AgentExecResult, AgentGuestSetupResult, GuestOp } from "../../channel/protocol.js";
+import { Channel } from "../../channel/channel.js";
+import {
+  type AgentExecParams,
+  AgentExecResult,
+  AgentGuestSetupResult,
+  AgentOp,
+  GuestOp,
+} from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
+import type { InstalledEnvironment } from "../../environments/index.js";
+import { resolvePaths } from "../../manager/paths.js";
+import { PYRO_VERSION } from "../../version.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../gvisor/network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
@@ -48,9 +56,10 @@ function qemuDir(rootDir: string): string {
   return join(dirname(dirname(dirname(rootDir))), "qemu");
 }
 
-/** The qemu cache of the default environment store (for doctor, which has no environment). */
+/** The qemu cache beside the default environment store (for probe and doctor, which have no
+ * environment to derive it from). */
 function qemuHome(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/root", ".cache"), "pyro", "qemu");
+  return join(resolvePaths().cacheDir, "qemu");
 }
 
 function readVerdict(path: string): Promise<{ accel: Accel; probed_at: string } | undefined> {
@@ -58,21 +67,6 @@ function readVerdict(path: string): Promise<{ accel: Accel; probed_at: string } 
     (t) => JSON.parse(t) as { accel: Accel; probed_at: string },
     () => undefined,
   );
-}
-
-export function guestScript(exec: Pick<OneShotExec, "argv" | "cwd" | "env">): string {
-  const env = Object.entries(exec.env).map(([k, v]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-      throw new PyroError("INVALID_ARGUMENT", `bad environment variable name ${k}`);
-    return `export ${k}=${sq(v)}`;
-  });
-  return [
-    ...env,
-    `cd ${sq(exec.cwd)} || exit 126`,
-    // command not found is 127 and not executable 126, as a shell reports them.
-    `exec ${exec.argv.map(sq).join(" ")}`,
-    "",
-  ].join("\n");
 }
 
 export class QemuEngine implements Engine {
@@ -142,8 +136,20 @@ export class QemuEngine implements Engine {
     });
   }
 
+  async prepareEnvironment(environment: InstalledEnvironment): Promise<Record<string, unknown>> {
+    const guest = await ensureGuestKernel(qemuDir(environment.rootDir));
+    return {
+      kernel_package: guest.package,
+      kernel_release: guest.release,
+      kernel: guest.kernel,
+      initrd: guest.initrd,
+      initramfs_digest: guest.initramfs_digest,
+      root_image: await ensureRootImage(environment),
+    };
+  }
+
   /** Restores a new sandbox from the saved VM, or boots a stopped one from its own disk. */
-  async start(spec: SandboxSpec): Promise<Sandbox> {
+  async start(spec: SandboxSpec): Promise<QemuSandbox> {
     const dir = qemuDir(spec.environment.rootDir);
     const guest = await ensureGuestKernel(dir);
     const image = await ensureRootImage(spec.environment);
@@ -177,6 +183,7 @@ export class QemuEngine implements Engine {
       const sandbox = new QemuSandbox(spec, child, fsd.child, network);
       const socket = await connectAgent(files.agent, sandbox.exited);
       if (restoreFrom) {
+        await waitForQmp(files.qmp, sandbox.exited);
         await qmp(files.qmp, [
           IGNORE_SHARED,
           { execute: "migrate-incoming", arguments: { uri: `exec:cat ${sq(restoreFrom.memory)}` } },
@@ -198,96 +205,48 @@ export class QemuEngine implements Engine {
     }
   }
 
+  /** A one-shot run is a sandbox like any other (restored from the saved VM), asked for one exec
+   * through its agent and then discarded: nothing of its disk is kept, so nothing is synced. */
   async runOnce(spec: SandboxSpec, exec: OneShotExec): Promise<AgentExecResult> {
-    if (spec.network !== "off") {
-      throw new PyroError(
-        "ENGINE_UNAVAILABLE",
-        "networking on the qemu engine is not in this release; use --engine gvisor",
+    const sandbox = await this.start(spec);
+    const agent = new Channel(sandbox.channel, {
+      role: "client",
+      hello: { name: "pyro-run", version: PYRO_VERSION, capabilities: [] },
+    });
+    try {
+      await Promise.race([
+        agent.ready,
+        sandbox.exited.then((exit) => {
+          throw new PyroError("SANDBOX_START_FAILED", `the VM ended before its agent was ready: ${exit.reason ?? ""}`);
+        }),
+      ]);
+      await sandbox.setup(agent);
+      const raw = await agent.request(
+        AgentOp.EXEC,
+        {
+          argv: exec.argv,
+          cwd: exec.cwd,
+          env: exec.env,
+          timeout_ms: exec.timeoutMs,
+          max_output_bytes: exec.maxOutputBytes,
+        } satisfies AgentExecParams,
+        { onData: exec.onData, signal: exec.signal },
       );
+      return AgentExecResult.parse(raw);
+    } finally {
+      agent.close();
+      await sandbox.discard();
     }
-    const dir = qemuDir(spec.environment.rootDir);
-    const guest = await ensureGuestKernel(dir);
-    const image = await ensureRootImage(spec.environment);
-    const accel = await this.accelFor(guest, dir);
-    await mkdir(spec.runDir, { recursive: true });
-    const files = {
-      script: join(spec.runDir, "script.sh"),
-      stdout: join(spec.runDir, "stdout"),
-      stderr: join(spec.runDir, "stderr"),
-      exit: join(spec.runDir, "exit"),
-    };
-    await writeFile(files.script, guestScript(exec));
-    const port = (id: string, path: string) => [
-      "-chardev",
-      `file,id=${id},path=${path}`,
-      "-device",
-      `virtserialport,chardev=${id},name=pyro.${id}`,
-    ];
-    const args = [
-      ...["-M", accel === "kvm" ? "microvm" : "pc", "-accel", accel],
-      ...["-m", String(spec.memMib), "-smp", String(spec.vcpuCount)],
-      ...["-display", "none", "-serial", "none", "-monitor", "none", "-nodefaults", "-no-reboot"],
-      ...["-kernel", guest.kernel, "-initrd", guest.initrd, "-append", "console=ttyS0 quiet panic=-1"],
-      ...["-drive", `file=${image},format=raw,if=virtio,readonly=on`],
-      ...["-fw_cfg", `name=opt/pyro/script,file=${files.script}`],
-      ...["-device", "virtio-serial-pci"],
-      ...port("stdout", files.stdout),
-      ...port("stderr", files.stderr),
-      ...port("exit", files.exit),
-    ];
-    spec.log(`qemu: ${QEMU} ${args.join(" ")}`);
-    const started = Date.now();
-    // The VM dies with its caller, as a one-shot gvisor sandbox does.
-    const child: ChildProcess = spawn("setpriv", ["--pdeathsig", "KILL", "--", QEMU, ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let qemuErr = "";
-    child.stderr?.on("data", (c: Buffer) => {
-      qemuErr = (qemuErr + c.toString()).slice(-4000);
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, exec.timeoutMs);
-    const onAbort = () => child.kill("SIGKILL");
-    exec.signal?.addEventListener("abort", onAbort, { once: true });
-    const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
-      child.once("exit", (code) => resolve({ code }));
-      child.once("error", (error) => resolve({ code: null, error }));
-    });
-    clearTimeout(timer);
-    exec.signal?.removeEventListener("abort", onAbort);
-    if (exit.error) throw new PyroError("SANDBOX_START_FAILED", `${QEMU} did not start: ${exit.error.message}`);
-
-    const caps = { stdout: new OutputCap(exec.maxOutputBytes), stderr: new OutputCap(exec.maxOutputBytes) };
-    const read = (path: string) => readFile(path).catch(() => Buffer.alloc(0));
-    const out = caps.stdout.take(await read(files.stdout));
-    const err = caps.stderr.take(await read(files.stderr));
-    if (out.length) exec.onData(1, out);
-    if (err.length) exec.onData(2, err);
-    const reported = (await read(files.exit)).toString().trim();
-    let exitCode: number;
-    if (timedOut) exitCode = TIMEOUT_EXIT_CODE;
-    else if (/^\d+$/.test(reported)) exitCode = Number(reported);
-    else {
-      throw new PyroError(
-        "SANDBOX_NOT_RUNNING",
-        `the qemu VM ended (exit ${exit.code}) without reporting the command's exit code${qemuErr ? `: ${qemuErr.trim()}` : ""}`,
-      );
-    }
-    return {
-      exit_code: exitCode,
-      signal: null,
-      timed_out: timedOut,
-      stdout_truncated: caps.stdout.truncated,
-      stderr_truncated: caps.stderr.truncated,
-      duration_ms: Date.now() - started,
-    };
   }
 
   workspaceLayer(runDir: string): string {
     return join(runDir, "workspace");
+  }
+
+  /** The shared directory, and the root disk: the next start restores a fresh VM from the saved one. */
+  resetLayout(runDir: string): { layer: string; discard: string[] } {
+    const files = vmFiles(runDir);
+    return { layer: files.workspace, discard: [files.root, files.console] };
   }
 
   /** The guest writes /workspace through virtio-fs without caching (cache=none), so a paused VM's
@@ -326,24 +285,42 @@ function qmpFreezer(runDir: string): Freezer {
   };
 }
 
-/** Connects to the agent's port socket once QEMU has made it. */
-async function connectAgent(path: string, exited: Promise<SandboxExit>): Promise<Socket> {
+/** Retries `attempt` while QEMU is still making its sockets: until it works, QEMU exits, or the
+ * wait is over. */
+async function whileStarting<T>(exited: Promise<SandboxExit>, attempt: () => Promise<T>): Promise<T> {
   let gone = false;
   void exited.then(() => {
     gone = true;
   });
   const deadline = Date.now() + SOCKET_WAIT_MS;
   for (;;) {
-    if (gone) throw new PyroError("SANDBOX_START_FAILED", "QEMU exited before the VM started; see the supervisor log");
-    const socket = await new Promise<Socket | undefined>((resolve) => {
-      const s = createConnection(path);
-      s.once("connect", () => resolve(s));
-      s.once("error", () => resolve(undefined));
-    });
-    if (socket) return socket;
-    if (Date.now() > deadline) throw new PyroError("SANDBOX_START_FAILED", `QEMU made no agent socket at ${path}`);
-    await new Promise((r) => setTimeout(r, 5));
+    try {
+      return await attempt();
+    } catch (err) {
+      if (gone)
+        throw new PyroError("SANDBOX_START_FAILED", "QEMU exited before the VM started; see the supervisor log");
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
+}
+
+/** Connects to the agent's port socket once QEMU has made it. */
+function connectAgent(path: string, exited: Promise<SandboxExit>): Promise<Socket> {
+  return whileStarting(
+    exited,
+    () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = createConnection(path);
+        s.once("connect", () => resolve(s));
+        s.once("error", () => reject(new PyroError("SANDBOX_START_FAILED", `QEMU made no agent socket at ${path}`)));
+      }),
+  );
+}
+
+/** QEMU makes its QMP socket after the agent's; a connection can be refused until it listens. */
+async function waitForQmp(path: string, exited: Promise<SandboxExit>): Promise<void> {
+  await whileStarting(exited, () => qmp(path, []));
 }
 
 /** Waits for QEMU to finish loading a saved VM (it stays paused: it was saved paused). */
@@ -437,6 +414,16 @@ class QemuSandbox implements Sandbox {
     return this.stopping;
   }
 
+  /** Ends the VM at once, for a sandbox whose disk nobody will use again. */
+  discard(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.child.kill("SIGKILL");
+      await settles(this.exited, 5_000);
+      await this.release();
+    })();
+    return this.stopping;
+  }
+
   private async doStop(): Promise<void> {
     // Closing the channel ends the agent; the init then syncs the disk and powers off.
     this.socket?.end();
@@ -445,12 +432,49 @@ class QemuSandbox implements Sandbox {
       if (!(await settles(this.exited, 2_000))) this.child.kill("SIGKILL");
       await settles(this.exited, 2_000);
     }
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
     this.virtiofsd.kill("SIGKILL");
     await this.network?.teardown().catch((err: Error) => this.spec.log(`qemu: network teardown: ${err.message}`));
-    for (const f of [this.files.agent, this.files.qmp, this.files.fs, this.files.pid]) await rm(f, { force: true });
+    for (const f of [this.files.agent, this.files.qmp, this.files.fs, this.files.pid, this.files.ram]) {
+      await rm(f, { force: true });
+    }
   }
 }
 
 function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
   return Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+}
+
+/** pyro doctor's KVM line: the cached verdict of the bounded probe boot, probing now if it never ran
+ * (downloading the guest kernel first if need be). */
+export async function kvmCheck(qemuInstalled: boolean): Promise<{ name: string; ok: boolean; detail: string }> {
+  const kvm = existsSync("/dev/kvm");
+  if (!qemuInstalled) {
+    return {
+      name: "kvm",
+      ok: true,
+      detail: kvm
+        ? "/dev/kvm exists; install qemu-system-x86 to find out whether it boots stock kernels"
+        : "/dev/kvm is absent: microVM engines would use software emulation",
+    };
+  }
+  if (!kvm)
+    return { name: "kvm", ok: true, detail: "/dev/kvm is absent: the qemu engine uses TCG (software emulation)" };
+  try {
+    const accel = await new QemuEngine().probeAccel();
+    const verdict = await readVerdict(join(qemuHome(), "kvm-verdict.json"));
+    return {
+      name: "kvm",
+      ok: true,
+      detail:
+        accel === "kvm"
+          ? `/dev/kvm boots a stock guest kernel (probe ${verdict?.probed_at}): qemu uses KVM`
+          : `/dev/kvm exists but a probe boot of a stock kernel did not reach the guest in ${KVM_PROBE_MS / 1000} s (${verdict?.probed_at}; e.g. a PVM host): qemu uses TCG, and auto prefers gvisor`,
+    };
+  } catch (err) {
+    return { name: "kvm", ok: false, detail: `could not probe KVM: ${(err as Error).message}` };
+  }
 }

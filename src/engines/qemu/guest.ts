@@ -23,8 +23,6 @@ export const GUEST_MODULES = [
   "virtio_pci",
   "virtio_console",
   "virtio_blk",
-  "overlay",
-  "qemu_fw_cfg",
   "failover",
   "net_failover",
   "virtio_net",
@@ -38,47 +36,30 @@ export const AGENT_READY_LINE = "PYRO-AGENT-READY";
 /** QEMU user networking's fixed addresses, as the guest is configured for them. */
 export const GUEST_NET = { address: "10.0.2.15/24", gateway: "10.0.2.2", dns: "10.0.2.3" } as const;
 
-/** The initramfs's /init. `pyro.mode=agent` (sandboxes): the root disk is mounted read-write and
- * the agent runs chrooted into it on a virtio-serial port; when it exits, the disk is synced and
- * the VM powers off. `pyro.mode=oneshot`: the environment image is mounted read-only under a
- * memory-backed overlay, the script QEMU hands over through fw_cfg runs with stdout, stderr and the
- * exit code on virtio-serial ports of their own, and the VM powers off. `pyro.probe` just reports. */
+/** The initramfs's /init: the root disk is mounted read-write and the agent runs chrooted into it
+ * on a virtio-serial port; when the agent exits, what is left is killed, the disk synced and the VM
+ * powered off. `pyro.probe` on the command line just reports that the kernel got this far. */
 const INIT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in ${GUEST_MODULES.join(" ")}; do insmod /lib/modules/$m.ko 2>/dev/null || echo "pyro-init: cannot load $m" > /dev/console; done
-cmdline=" $(cat /proc/cmdline) "
-case "$cmdline" in *" pyro.probe "*) echo "PYRO-PROBE-OK $(uname -r)" > /dev/console; poweroff -f;; esac
-port() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name")" = "$1" ] && echo "/dev/\${p##*/}"; done; }
-guestfs() {
-  mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devtmpfs dev /newroot/dev
-  mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/run/pyro /newroot/workspace /newroot/tmp
-  mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
-  mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
-}
+case " $(cat /proc/cmdline) " in *" pyro.probe "*) echo "PYRO-PROBE-OK $(uname -r)" > /dev/console; poweroff -f;; esac
 ip link set lo up
 hostname pyro
 mkdir -p /newroot
-case "$cmdline" in *" pyro.mode=agent "*)
-  mount -t ext4 /dev/vda /newroot || { echo "pyro-init: cannot mount the root disk" > /dev/console; poweroff -f; }
-  guestfs
-  if [ -e /sys/class/net/eth0 ]; then
-    ip link set eth0 up; ip addr add ${GUEST_NET.address} dev eth0; ip route add default via ${GUEST_NET.gateway}
-    echo "nameserver ${GUEST_NET.dns}" > /newroot/etc/resolv.conf
-  fi
-  chroot /newroot ${AGENT_ARGV.join(" ")} --virtio-port ${AGENT_PORT} < /dev/null > /dev/console 2>&1
-  sync; umount /newroot/dev/pts /newroot/dev/shm /newroot/dev /newroot/sys /newroot/proc; mount -o remount,ro /newroot; sync
-  poweroff -f;;
-esac
-mkdir -p /lower /upper
-mount -t ext4 -o ro /dev/vda /lower
-mount -t tmpfs tmpfs /upper
-mkdir -p /upper/up /upper/work
-mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot
-guestfs
-cat /sys/firmware/qemu_fw_cfg/by_name/opt/pyro/script/raw > /newroot/run/pyro/script
-chroot /newroot /bin/sh /run/pyro/script > "$(port pyro.stdout)" 2> "$(port pyro.stderr)" < /dev/null
-echo $? > "$(port pyro.exit)"
+mount -t ext4 /dev/vda /newroot || { echo "pyro-init: cannot mount the root disk" > /dev/console; poweroff -f; }
+mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devtmpfs dev /newroot/dev
+mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/workspace /newroot/tmp
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
+mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
+if [ -e /sys/class/net/eth0 ]; then
+  ip link set eth0 up; ip addr add ${GUEST_NET.address} dev eth0; ip route add default via ${GUEST_NET.gateway}
+  echo "nameserver ${GUEST_NET.dns}" > /newroot/etc/resolv.conf
+fi
+chroot /newroot ${AGENT_ARGV.join(" ")} --virtio-port ${AGENT_PORT} < /dev/null > /dev/console 2>&1
+kill -KILL -1; sync
+umount /newroot/workspace /newroot/dev/pts /newroot/dev/shm /newroot/dev /newroot/sys /newroot/proc 2>/dev/null
+mount -o remount,ro /newroot; sync
 poweroff -f
 `;
 
