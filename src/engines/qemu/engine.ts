@@ -37,6 +37,7 @@ import {
   pipeLines,
   processesOf,
   QEMU,
+  restoresSavedVm,
   spawnTied,
   sq,
   startVirtiofsd,
@@ -161,10 +162,14 @@ export class QemuEngine implements Engine {
     // A restore needs the disk exactly as it was saved with the memory: only a new sandbox has that.
     let restoreFrom: Template | undefined;
     if (!existsSync(files.root)) {
-      restoreFrom = await ensureTemplate(dir, image, guest, shape, spec.log);
-      await createOverlay(`${files.root}.tmp`, restoreFrom.root, "qcow2");
+      if (restoresSavedVm(accel)) {
+        restoreFrom = await ensureTemplate(dir, image, guest, shape, spec.log);
+        await createOverlay(`${files.root}.tmp`, restoreFrom.root, "qcow2");
+        await run("cp", ["--sparse=always", restoreFrom.ram, files.ram]);
+      } else {
+        await createOverlay(`${files.root}.tmp`, image, "raw");
+      }
       await rename(`${files.root}.tmp`, files.root);
-      await run("cp", ["--sparse=always", restoreFrom.ram, files.ram]);
     }
     const started = Date.now();
     let network: SandboxNetwork | undefined;
