@@ -56,3 +56,9 @@ execFileSync(
   ],
   { stdio: "inherit" },
 );
+// The statx shim gvisor sandboxes preload (src/agent/native/statx-compat.c).
+execFileSync(
+  "gcc",
+  ["-O2", "-Wall", "-shared", "-fPIC", "src/agent/native/statx-compat.c", "-o", "dist/agent/pyro-statx-compat.so"],
+  { stdio: "inherit" },
+);

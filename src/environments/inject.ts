@@ -135,16 +135,19 @@ export async function checkInjectable(opts: InjectOptions = {}): Promise<void> {
   });
 }
 
-function agentDigest(bundle: Buffer, tini: Buffer, addon: Buffer | undefined): string {
+function agentDigest(bundle: Buffer, tini: Buffer, natives: Array<Buffer | undefined>): string {
   const hash = createHash("sha256").update(bundle).update(process.version).update(tini);
-  if (addon) hash.update(addon);
+  for (const native of natives) if (native) hash.update(native);
   return `sha256:${hash.digest("hex")}`;
 }
 
-/** The agent's posix_spawn addon, built beside the bundle (optional: the agent falls back to fork). */
+/** Native files built beside the bundle and injected with it, each optional: the agent's
+ * posix_spawn addon (without it the agent forks) and the statx shim gvisor sandboxes preload. */
 const SPAWN_ADDON = "pyro-spawn.node";
-function addonBeside(bundle: string): string {
-  return join(dirname(bundle), SPAWN_ADDON);
+export const STATX_SHIM = "pyro-statx-compat.so";
+const NATIVES = [SPAWN_ADDON, STATX_SHIM] as const;
+function readNatives(bundle: string): Promise<Array<Buffer | undefined>> {
+  return Promise.all(NATIVES.map((name) => readFile(join(dirname(bundle), name)).catch(() => undefined)));
 }
 
 const digestMemo = new Map<string, { key: string; digest: string }>();
@@ -164,14 +167,14 @@ export async function currentAgentDigest(opts: InjectOptions = {}): Promise<stri
       throw tiniMissing(tini);
     }),
   ]);
-  const as = await stat(addonBeside(bundle)).catch(() => undefined);
-  const key = `${bs.size}:${bs.mtimeMs}:${ts.size}:${ts.mtimeMs}:${as?.size}:${as?.mtimeMs}:${process.version}`;
+  const natives = await Promise.all(NATIVES.map((n) => stat(join(dirname(bundle), n)).catch(() => undefined)));
+  const key = `${bs.size}:${bs.mtimeMs}:${ts.size}:${ts.mtimeMs}:${natives.map((n) => `${n?.size}:${n?.mtimeMs}`).join(":")}:${process.version}`;
   const memo = digestMemo.get(`${bundle}\0${tini}`);
   if (memo?.key === key) return memo.digest;
   const digest = agentDigest(
     await readRequired(bundle, () => bundleMissing(bundle)),
     await readRequired(tini, () => tiniMissing(tini)),
-    await readFile(addonBeside(bundle)).catch(() => undefined),
+    await readNatives(bundle),
   );
   digestMemo.set(`${bundle}\0${tini}`, { key, digest });
   return digest;
@@ -198,7 +201,7 @@ export async function injectAgent(rootDir: string, opts: InjectOptions = {}): Pr
   const tiniPath = opts.tini ?? TINI_STATIC;
   const bundle = await readRequired(bundlePath, () => bundleMissing(bundlePath));
   const tini = await readRequired(tiniPath, () => tiniMissing(tiniPath));
-  const addon = await readFile(addonBeside(bundlePath)).catch(() => undefined);
+  const natives = await readNatives(bundlePath);
   const { node, libraries, interpreter } = await resolveNodeDeps();
 
   const optDir = join(rootDir, "opt");
@@ -214,7 +217,10 @@ export async function injectAgent(rootDir: string, opts: InjectOptions = {}): Pr
       copyFile(node, join(staging, "bin", "node")),
       writeFile(join(staging, "bin", "tini"), tini),
       writeFile(join(staging, "agent", "pyro-agent.mjs"), bundle),
-      ...(addon ? [writeFile(join(staging, "agent", SPAWN_ADDON), addon, { mode: 0o755 })] : []),
+      ...NATIVES.flatMap((name, i) => {
+        const data = natives[i];
+        return data ? [writeFile(join(staging, "agent", name), data, { mode: 0o755 })] : [];
+      }),
       ...libraries.map((lib) => copyFile(lib.path, join(staging, "lib", lib.name))),
       copyFile(interpreter, join(staging, "lib", basename(interpreter))),
     ]);
@@ -225,7 +231,7 @@ export async function injectAgent(rootDir: string, opts: InjectOptions = {}): Pr
       ...libraries.map((lib) => chmod(join(staging, "lib", lib.name), 0o755)),
       chmod(join(staging, "lib", basename(interpreter)), 0o755),
     ]);
-    const version: AgentVersion = { agent_version: PYRO_VERSION, agent_digest: agentDigest(bundle, tini, addon) };
+    const version: AgentVersion = { agent_version: PYRO_VERSION, agent_digest: agentDigest(bundle, tini, natives) };
     await writeFile(join(staging, "VERSION"), `${JSON.stringify(version)}\n`, { mode: 0o644 });
     await chmod(staging, 0o755);
 

@@ -58,6 +58,18 @@ describe("one-shot runs on gvisor", () => {
     assert.equal(hostname, "pyro");
   });
 
+  it("ls -l, ls DIR and stat work (this runsc refuses coreutils' statx flags without pyro's shim)", async () => {
+    const r = await manager.run({
+      command: "ls -l /etc/passwd && ls -d /etc && stat -c '%n %F' /etc && ls / | grep -c .",
+    });
+    assert.equal(r.exit_code, 0, r.stderr);
+    const [long, dir, stat, count] = r.stdout.trim().split("\n");
+    assert.match(long!, /^-rw-r--r-- 1 root root \d+ .* \/etc\/passwd$/);
+    assert.equal(dir, "/etc");
+    assert.equal(stat, "/etc directory");
+    assert.ok(Number(count) > 10, `ls / listed ${count} entries`);
+  });
+
   it("sees only its own processes", async () => {
     const r = await manager.run({ command: "find /proc -maxdepth 1 -name '[0-9]*' | wc -l" });
     const seen = Number(r.stdout.trim());

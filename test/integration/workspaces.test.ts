@@ -65,6 +65,12 @@ describe("workspace basics", () => {
     );
   });
 
+  it("lists what it wrote with ls -l and stat (the everyday commands an agent types)", async () => {
+    const r = await ws.exec({ workspace: id, command: "printf abc > three && ls -l three && stat -c '%s %F' . three" });
+    assert.equal(r.exit_code, 0, r.stderr);
+    assert.match(r.stdout, /^-rw-r--r-- 1 root root 3 .* three\n\d+ directory\n3 regular file\n$/);
+  });
+
   it("a cancelled exec kills the command's process group in the guest", async () => {
     const abort = new AbortController();
     const pending = ws.exec(

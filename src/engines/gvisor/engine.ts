@@ -12,7 +12,7 @@ import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "./network.js";
-import { buildOciSpec } from "./oci.js";
+import { buildOciSpec, statxShimPreload } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
 
 const run = promisify(execFile);
@@ -109,6 +109,7 @@ export class GvisorEngine implements Engine {
         vcpuCount: spec.vcpuCount,
         memMib: spec.memMib,
         hostNetwork: network !== undefined,
+        preloadList: await statxShimPreload(dirs.bundle, spec.environment.rootDir),
       });
       await writeFile(join(dirs.bundle, "config.json"), JSON.stringify(oci));
       const argv = [

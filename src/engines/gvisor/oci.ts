@@ -1,7 +1,10 @@
 // Owns the OCI runtime spec pyro hands to runsc: the agent as the process, the overlay as a
 // writable root, and vcpu/memory/pids limits as linux.resources (cgroups v1 on this host).
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { BASE_ENV } from "../../channel/protocol.js";
-import { AGENT_ARGV } from "../../environments/inject.js";
+import { AGENT_ARGV, AGENT_DIR, STATX_SHIM } from "../../environments/inject.js";
 
 const CAPABILITIES = [
   "CAP_CHOWN",
@@ -40,6 +43,22 @@ export interface OciOptions {
   args?: readonly string[];
   cwd?: string;
   env?: Record<string, string>;
+  /** Host file bind-mounted as the guest's /etc/ld.so.preload (see statxShimPreload). */
+  preloadList?: string;
+}
+
+/**
+ * Writes the preload list for the statx shim into the bundle and returns its path, when the
+ * environment's agent has the shim: this runsc refuses statx with AT_NO_AUTOMOUNT, which breaks
+ * `ls -l` and `stat` (src/agent/native/statx-compat.c). A bind mount, so the environment's own
+ * files stay untouched and only gvisor sandboxes load it.
+ */
+export async function statxShimPreload(bundleDir: string, rootDir: string): Promise<string | undefined> {
+  const shim = `/${AGENT_DIR}/agent/${STATX_SHIM}`;
+  if (!existsSync(join(rootDir, shim))) return undefined;
+  const list = join(bundleDir, "ld.so.preload");
+  await writeFile(list, `${shim}\n`);
+  return list;
 }
 
 export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
@@ -83,6 +102,9 @@ export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
         options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
       },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+      ...(opts.preloadList
+        ? [{ destination: "/etc/ld.so.preload", type: "bind", source: opts.preloadList, options: ["rbind", "ro"] }]
+        : []),
     ],
     linux: {
       cgroupsPath: `/pyro/${opts.id}`,
