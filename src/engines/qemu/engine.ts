@@ -6,7 +6,7 @@
 // agent speaks on a virtio-serial port. Egress runs QEMU's user networking inside a namespace of
 // the sandbox's own (the gvisor engine's, with slirp4netns), so the host's loopback is out of reach.
 // KVM is used only when a bounded probe boot shows it can run a stock kernel; otherwise TCG.
-// One-shot runs boot straight into the command (no agent, no saved VM).
+// A one-shot run is such a sandbox asked for one exec, then killed.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
