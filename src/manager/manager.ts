@@ -21,9 +21,9 @@ import {
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
-import { listPyroNetns } from "../engines/gvisor/network.js";
 import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listMounts } from "../engines/mounts.js";
+import { listPyroNetns } from "../engines/network.js";
 import { kvmCheck } from "../engines/qemu/engine.js";
 import { EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { connect, createServer, type Server } from "node:net";
 import { promisify } from "node:util";
-import { listPyroNetns } from "../../src/engines/gvisor/network.js";
+import { listPyroNetns } from "../../src/engines/network.js";
 
 const run = promisify(execFile);
 

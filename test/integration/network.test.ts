@@ -17,7 +17,7 @@ import {
   listPyroNetns,
   nsenterPrefix,
   type SandboxNetwork,
-} from "../../src/engines/gvisor/network.js";
+} from "../../src/engines/network.js";
 import {
   createOutsideNamespace,
   GREETER_SOURCE,
@@ -37,7 +37,7 @@ import {
 } from "../helpers/netns.js";
 
 const run = promisify(execFile);
-const NETWORK_MODULE = fileURLToPath(new URL("../../src/engines/gvisor/network.ts", import.meta.url));
+const NETWORK_MODULE = fileURLToPath(new URL("../../src/engines/network.ts", import.meta.url));
 
 // Ids of this run share a prefix so leak checks ignore other runs on the same machine.
 const RUN_TAG = randomBytes(3).toString("hex");

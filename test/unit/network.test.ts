@@ -14,7 +14,7 @@ import {
   portInUseError,
   removeHostfwdRequest,
   slirp4netnsArgs,
-} from "../../src/engines/gvisor/network.js";
+} from "../../src/engines/network.js";
 
 test("networkFiles names the namespace, its path and the files in the run directory", () => {
   assert.deepEqual(networkFiles("ab12", "/state/sandboxes/ab12"), {

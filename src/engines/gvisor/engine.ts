@@ -10,8 +10,8 @@ import type { AgentExecResult } from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
+import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
-import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "./network.js";
 import { buildOciSpec, statxShimPreload } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
 

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { Stream } from "../../channel/frame.js";
 import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../../channel/output.js";
 import type { AgentExecResult } from "../../channel/protocol.js";
+import { createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { OneShotExec, SandboxSpec } from "../types.js";
-import { createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "./network.js";
 import { buildOciSpec, statxShimPreload } from "./oci.js";
 
 const TINI = "/opt/pyro/bin/tini";

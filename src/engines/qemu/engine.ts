@@ -27,7 +27,7 @@ import type { InstalledEnvironment } from "../../environments/index.js";
 import { resolvePaths } from "../../manager/paths.js";
 import { PYRO_VERSION } from "../../version.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
-import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../gvisor/network.js";
+import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { ensureGuestKernel, ensureRootImage, type GuestKernel } from "./guest.js";
 import {

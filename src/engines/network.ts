@@ -1,16 +1,17 @@
-// Owns the per-sandbox network of the gvisor engine: a network namespace `pyro-<id>` whose only way
-// out is a slirp4netns process (user-mode NAT, host loopback disabled), published ports through
-// slirp4netns's JSON API socket, and the clean-up of what a dead owner left behind.
+// Owns the per-sandbox network both engines use for egress: a network namespace `pyro-<id>` whose
+// only way out is a slirp4netns process (user-mode NAT, host loopback disabled), published ports
+// through slirp4netns's JSON API socket, and the clean-up of what a dead owner left behind.
 //
 // Why this shape: this host's runsc refuses --network=sandbox in the root network namespace, so runsc
-// joins the namespace with `nsenter --net=...` and runs with --network=host (see DESIGN.md).
+// joins the namespace with `nsenter --net=...` and runs with --network=host (see DESIGN.md); QEMU
+// runs its user-mode network inside the namespace the same way.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
-import { PyroError } from "../../contract/errors.js";
+import { PyroError } from "../contract/errors.js";
 
 const run = promisify(execFile);
 
