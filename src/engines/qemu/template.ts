@@ -4,7 +4,7 @@
 // loads the memory file instead of booting: no kernel boot and no agent start-up to pay.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../../contract/errors.js";
@@ -150,6 +150,9 @@ async function buildTemplate(
     await qmp(files.qmp, [{ execute: "quit" }]).catch(() => {});
     await exited;
     await run("cp", ["--sparse=always", files.ram, join(work, "ram")]);
+    // Every restored sandbox's disk and memory start from these: nothing may write them again.
+    await chmod(files.root, 0o444);
+    await chmod(join(work, "ram"), 0o444);
     const saveMs = Date.now() - saveStarted;
     if (!(await stat(memory)).size) throw new PyroError("SANDBOX_START_FAILED", "QEMU saved an empty VM image");
     log(`qemu: saved the VM for new sandboxes (boot ${bootMs} ms, save ${saveMs} ms)`);
