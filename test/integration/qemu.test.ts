@@ -112,4 +112,28 @@ describe("pyro run --engine qemu", () => {
     const { stdout } = await run("pgrep", ["-c", "-f", `qemu-system.*${stateDir}`]).catch(() => ({ stdout: "0" }));
     assert.equal(stdout.trim(), "0", "no VM left running");
   });
+
+  it("the root disk outlives stop/start, a reset starts a fresh VM, and a memory hog dies alone", async () => {
+    const created = await pyro(["workspace", "create", "debian:12", "--engine", "qemu", "--mem-mib", "512", "--json"]);
+    assert.equal(created.code, 0, created.stderr);
+    const id = (JSON.parse(created.stdout) as { workspace_id: string }).workspace_id;
+    const exec = (script: string) => pyro(["workspace", "exec", id, "--", "sh", "-c", script]);
+    assert.equal((await exec("echo installed > /etc/pyro-tool && echo kept > /workspace/w")).code, 0);
+    assert.equal((await pyro(["workspace", "stop", id])).code, 0);
+    assert.equal((await pyro(["workspace", "start", id])).code, 0);
+    const log = readFileSync(join(stateDir, "workspaces", id, "sandbox", "supervisor.log"), "utf8");
+    assert.match(log, /qemu: booting in \d+ ms/, "a stopped workspace boots its own disk");
+    assert.equal((await exec("cat /etc/pyro-tool /workspace/w")).stdout, "installed\nkept\n");
+
+    // 512 MiB of guest memory: the guest kernel's OOM killer takes the biggest process, not the agent.
+    const hog = await exec("python3 -c 'b=[]\nwhile True: b.append(bytearray(64*1024*1024))'");
+    assert.equal(hog.code, 137, hog.stderr);
+    assert.equal((await exec("echo alive")).stdout, "alive\n");
+
+    assert.equal((await pyro(["workspace", "reset", id])).code, 0);
+    const after = await exec("cat /etc/pyro-tool; ls /workspace");
+    assert.match(after.stderr, /No such file/, "a reset drops what was installed outside /workspace, as on gvisor");
+    assert.equal(after.stdout, "", "and /workspace is the baseline (empty)");
+    assert.equal((await pyro(["workspace", "delete", id])).code, 0);
+  });
 });

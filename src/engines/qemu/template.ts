@@ -4,8 +4,8 @@
 // loads the memory file instead of booting: no kernel boot and no agent start-up to pay.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../../contract/errors.js";
 import { acquireLock } from "../../environments/lock.js";
@@ -74,6 +74,13 @@ export async function ensureTemplate(
   try {
     const again = await read();
     if (again) return again;
+    // Holding the lock means no build of this key runs: a build dir left here is a killed one's.
+    const parent = dirname(dir);
+    for (const f of await readdir(parent)) {
+      if (!f.startsWith(`${basename(dir)}.build-`)) continue;
+      await rm(vmFiles(join(parent, f)).ram, { force: true });
+      await rm(join(parent, f), { recursive: true, force: true });
+    }
     const work = await mkdtemp(`${dir}.build-`);
     try {
       const built = await buildTemplate(work, image, guest, shape, log);
