@@ -23,7 +23,7 @@ node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
 
 # The engine conformance suite: the workspace contract's tests (one-shot run, workspaces, files,
 # patch, diff, export, shells, services, secrets, network policy, snapshots, stop/start, crash
-# recovery, MCP) again with PYRO_ENGINE=qemu, which makes `auto` mean qemu in every process they
+# recovery, MCP, the use-case recipes) again with PYRO_ENGINE=qemu, which makes `auto` mean qemu in every process they
 # start; test/helpers/workspace-suite.ts asserts each workspace really runs on it.
 conformance=(
   test/integration/cli.test.ts
@@ -34,6 +34,7 @@ conformance=(
   test/integration/workspace-acceptance.test.ts
   test/integration/workspace-concurrency.test.ts
   test/integration/workspaces.test.ts
+  test/smoke/use-cases.test.ts
 )
 stage "engine conformance: the workspace contract on qemu (real VMs, TCG on this host)"
 PYRO_ENGINE=qemu node --import tsx --test --test-concurrency=1 "${conformance[@]}"
