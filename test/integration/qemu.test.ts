@@ -9,7 +9,7 @@ import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { runCli } from "../helpers/workspace-suite.js";
+import { PYRO_BIN, runCli } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-qemu-"));
@@ -135,5 +135,26 @@ describe("pyro run --engine qemu", () => {
     assert.match(after.stderr, /No such file/, "a reset drops what was installed outside /workspace, as on gvisor");
     assert.equal(after.stdout, "", "and /workspace is the baseline (empty)");
     assert.equal((await pyro(["workspace", "delete", id])).code, 0);
+  });
+
+  it("a full /dev/shm (where VM memory lives) fails the create with a fix and leaves nothing", async () => {
+    // A private mount namespace with an 8 MiB tmpfs on /dev/shm; the host's is untouched. The
+    // shell reports the CLI's exit code, so unshare itself succeeds.
+    const { stdout, stderr } = await run(
+      "unshare",
+      [
+        "-m",
+        "sh",
+        "-c",
+        'mount -t tmpfs -o size=8m tmpfs /dev/shm && "$0" "$1" workspace create debian:12 --engine qemu; echo "exit=$?"',
+        process.execPath,
+        PYRO_BIN,
+      ],
+      { env: { ...process.env, PYRO_STATE_DIR: stateDir } },
+    );
+    assert.match(stdout, /exit=1/);
+    assert.match(stderr, /No space left on device; each running qemu sandbox keeps the memory it uses in \/dev\/shm/);
+    const list = await pyro(["workspace", "list", "--json"]);
+    assert.deepEqual((JSON.parse(list.stdout) as { workspaces: unknown[] }).workspaces, []);
   });
 });

@@ -165,7 +165,6 @@ export class QemuEngine implements Engine {
       if (restoresSavedVm(accel)) {
         restoreFrom = await ensureTemplate(dir, image, guest, shape, spec.log);
         await createOverlay(`${files.root}.tmp`, restoreFrom.root, "qcow2");
-        await run("cp", ["--sparse=always", restoreFrom.ram, files.ram]);
       } else {
         await createOverlay(`${files.root}.tmp`, image, "raw");
       }
@@ -176,6 +175,7 @@ export class QemuEngine implements Engine {
     let fsd: Awaited<ReturnType<typeof startVirtiofsd>> | undefined;
     let child: ChildProcess | undefined;
     try {
+      if (restoreFrom) await copyMemory(restoreFrom.ram, files.ram);
       if (spec.network !== "off") network = await createSandboxNetwork(spec.id, spec.runDir);
       fsd = await startVirtiofsd(files, spec.log);
       const args = [
@@ -288,6 +288,18 @@ function qmpFreezer(runDir: string): Freezer {
     pause: async () => void (await qmp(socket, [{ execute: "stop" }])),
     resume: async () => void (await qmp(socket, [{ execute: "cont" }])),
   };
+}
+
+/** The saved VM's memory, holes and all, as this VM's own (a file in tmpfs QEMU maps shared). */
+async function copyMemory(from: string, to: string): Promise<void> {
+  try {
+    await run("cp", ["--sparse=always", from, to]);
+  } catch (err) {
+    throw new PyroError(
+      "SANDBOX_START_FAILED",
+      `could not copy the saved VM's memory to ${to}: ${(err as { stderr?: string }).stderr?.trim() || err}; each running qemu sandbox keeps the memory it uses in /dev/shm, so free room there (df -h /dev/shm) or stop other sandboxes`,
+    );
+  }
 }
 
 /** Retries `attempt` while QEMU is still making its sockets: until it works, QEMU exits, or the
