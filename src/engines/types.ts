@@ -75,6 +75,12 @@ export interface Engine {
   /** Builds what this engine boots from an environment (called by `pyro env pull`); the result is
    * recorded in the environment's manifest. */
   prepareEnvironment?(environment: InstalledEnvironment): Promise<Record<string, unknown>>;
+  /** `pyro env prune`: removes what this engine cached that no environment or sandbox uses any more
+   * (`sandboxDirs`: every sandbox run dir on the host, running or not). */
+  pruneCache?(
+    environments: InstalledEnvironment[],
+    sandboxDirs: string[],
+  ): Promise<{ removed: string[]; freed_bytes: number }>;
   /** Runs one command in a fresh sandbox and releases everything before returning. gvisor runs the
    * command as the container itself, so a one-shot run pays for nothing only persistent sandboxes
    * need (no supervisor, no agent); a microVM engine would boot and exec through its agent. */

@@ -175,6 +175,17 @@ export class EnvironmentStore {
     return { name, rootDir: this.#rootDir(entry), manifest: state.manifest };
   }
 
+  /** Every installed environment as it stands (no agent refresh, unlike require). */
+  async installed(): Promise<InstalledEnvironment[]> {
+    const found: InstalledEnvironment[] = [];
+    for (const entry of CATALOG) {
+      const state = await this.#state(entry);
+      if (state.kind === "installed")
+        found.push({ name: entry.name, rootDir: this.#rootDir(entry), manifest: state.manifest });
+    }
+    return found;
+  }
+
   async prune(): Promise<EnvironmentPruneResult> {
     let names: string[];
     try {

@@ -172,8 +172,24 @@ export class Manager {
     return this.environments.inspect(name);
   }
 
-  pruneEnvironments(): Promise<EnvironmentPruneResult> {
-    return this.environments.prune();
+  /** Removes environments nothing should use, then what each engine cached that no installed
+   * environment or existing sandbox uses (the qemu engine's old images and saved VMs). */
+  async pruneEnvironments(): Promise<EnvironmentPruneResult> {
+    const result = await this.environments.prune();
+    const environments = await this.environments.installed();
+    const oneShots = sandboxesDir(this.paths);
+    const sandboxDirs = [
+      ...(await this.workspaces.records.all()).map((r) => this.workspaces.records.paths(r.workspace_id).sandbox),
+      ...(await readdir(oneShots).catch(() => [] as string[])).map((d) => join(oneShots, d)),
+    ];
+    for (const probe of await probeEngines()) {
+      const engine = probe.available ? getEngine(probe.name) : undefined;
+      if (!engine?.pruneCache) continue;
+      const pruned = await engine.pruneCache(environments, sandboxDirs);
+      result.removed.push(...pruned.removed);
+      result.freed_bytes += pruned.freed_bytes;
+    }
+    return result;
   }
 
   /**

@@ -4,11 +4,21 @@
 // VMs restored from one saved image that still each have an identity of their own.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { resolvePaths } from "../../src/manager/paths.js";
 import { PYRO_BIN, runCli } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
@@ -156,5 +166,49 @@ describe("pyro run --engine qemu", () => {
     assert.match(stderr, /No space left on device; each running qemu sandbox keeps the memory it uses in \/dev\/shm/);
     const list = await pyro(["workspace", "list", "--json"]);
     assert.deepEqual((JSON.parse(list.stdout) as { workspaces: unknown[] }).workspaces, []);
+  });
+
+  it("env prune removes stale images, saved VMs and initramfs files, never what a disk still uses", async () => {
+    const { cacheDir: cache } = resolvePaths();
+    const envDir = join(cache, "environments", "debian_12-v1");
+    // A workspace from this state dir, stopped: its disk is an overlay on the current saved VM.
+    const created = await pyro(["workspace", "create", "debian:12", "--engine", "qemu", "--json"]);
+    const id = (JSON.parse(created.stdout) as { workspace_id: string }).workspace_id;
+    assert.equal((await pyro(["workspace", "stop", id])).code, 0);
+    // Stale things as an older agent would have left them: an image, a saved VM on it, an initrd;
+    // and a second stale image that a disk in another state dir still uses (registered, not seen).
+    const stale = join(envDir, "qemu-root-0000deadbeef.img");
+    const used = join(envDir, "qemu-root-0000cafef00d.img");
+    await run("truncate", ["-s", "64M", stale]);
+    await run("truncate", ["-s", "64M", used]);
+    const savedVm = join(cache, "qemu", "templates", "00000000deadbeef");
+    mkdirSync(savedVm, { recursive: true });
+    await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", stale, "-F", "raw", join(savedVm, "root.qcow2")]);
+    writeFileSync(
+      join(savedVm, "template.json"),
+      JSON.stringify({ root: join(savedVm, "root.qcow2"), initrd: "/old" }),
+    );
+    const otherDisk = join(stateDir, "elsewhere.qcow2");
+    await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", used, "-F", "raw", otherDisk]);
+    mkdirSync(`${used}.users`);
+    symlinkSync(otherDisk, join(`${used}.users`, "x"));
+    const oldInitrd = join(cache, "qemu", "initrd-0-old.gz");
+    writeFileSync(oldInitrd, "old");
+
+    const pruned = await pyro(["env", "prune", "--json"]);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    const removed = (JSON.parse(pruned.stdout) as { removed: string[] }).removed;
+    assert.ok(removed.includes("qemu saved VM 00000000deadbeef"), removed.join("; "));
+    assert.ok(removed.includes("qemu root image debian_12-v1/qemu-root-0000deadbeef.img"));
+    assert.ok(removed.includes("qemu initramfs initrd-0-old.gz"));
+    for (const gone of [stale, savedVm, oldInitrd]) assert.equal(existsSync(gone), false, gone);
+    assert.equal(existsSync(used), true, "a disk of another state dir still uses it");
+    rmSync(used, { force: true });
+    rmSync(`${used}.users`, { recursive: true, force: true });
+
+    // The stopped workspace's whole chain is intact: it starts and runs.
+    assert.equal((await pyro(["workspace", "start", id])).code, 0);
+    assert.equal((await pyro(["workspace", "exec", id, "--", "true"])).code, 0);
+    assert.equal((await pyro(["workspace", "delete", id])).code, 0);
   });
 });

@@ -43,6 +43,7 @@ import {
   startVirtiofsd,
   vmFiles,
 } from "./machine.js";
+import { pruneQemuCache, recordUser } from "./prune.js";
 import { hmp, qmp } from "./qmp.js";
 import { createOverlay, ensureTemplate, IGNORE_SHARED, type Template } from "./template.js";
 
@@ -52,7 +53,7 @@ const KVM_PROBE_MS = 8_000;
 /** How long a VM has to reach its agent socket after QEMU starts. */
 const SOCKET_WAIT_MS = 30_000;
 
-function qemuDir(rootDir: string): string {
+function qemuDirOf(rootDir: string): string {
   // <cache>/environments/<slug>/rootfs -> <cache>/qemu
   return join(dirname(dirname(dirname(rootDir))), "qemu");
 }
@@ -138,7 +139,7 @@ export class QemuEngine implements Engine {
   }
 
   async prepareEnvironment(environment: InstalledEnvironment): Promise<Record<string, unknown>> {
-    const guest = await ensureGuestKernel(qemuDir(environment.rootDir));
+    const guest = await ensureGuestKernel(qemuDirOf(environment.rootDir));
     return {
       kernel_package: guest.package,
       kernel_release: guest.release,
@@ -149,9 +150,24 @@ export class QemuEngine implements Engine {
     };
   }
 
+  async pruneCache(
+    environments: InstalledEnvironment[],
+    sandboxDirs: string[],
+  ): Promise<{ removed: string[]; freed_bytes: number }> {
+    const disks = sandboxDirs.map((d) => vmFiles(d).root).filter((f) => existsSync(f));
+    const qemuDir = environments[0] ? qemuDirOf(environments[0].rootDir) : qemuHome();
+    const kernel = await readFile(join(qemuDir, "kernel.json"), "utf8").then(
+      (t) => JSON.parse(t) as GuestKernel,
+      () => undefined,
+    );
+    // No current initramfs (never built): nothing restorable to tell apart, so nothing is pruned.
+    if (!kernel) return { removed: [], freed_bytes: 0 };
+    return pruneQemuCache({ qemuDir, environments, disks, initrd: kernel.initrd });
+  }
+
   /** Restores a new sandbox from the saved VM, or boots a stopped one from its own disk. */
   async start(spec: SandboxSpec): Promise<QemuSandbox> {
-    const dir = qemuDir(spec.environment.rootDir);
+    const dir = qemuDirOf(spec.environment.rootDir);
     const guest = await ensureGuestKernel(dir);
     const image = await ensureRootImage(spec.environment);
     const accel = await this.accelFor(guest, dir);
@@ -169,6 +185,7 @@ export class QemuEngine implements Engine {
         await createOverlay(`${files.root}.tmp`, image, "raw");
       }
       await rename(`${files.root}.tmp`, files.root);
+      await recordUser(restoreFrom?.root ?? image, files.root);
     }
     const started = Date.now();
     let network: SandboxNetwork | undefined;

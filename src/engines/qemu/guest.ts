@@ -163,14 +163,20 @@ async function buildInitramfs(modulesDir: string, tree: string, output: string):
  * file is sparse: unused room costs nothing on the host). */
 const ROOT_HEADROOM_MIB = 2048;
 
+/** Where the image of the environment's current root and agent is (or will be). */
+export function rootImagePath(environment: InstalledEnvironment): string {
+  const { rootDir, manifest } = environment;
+  const key = createHash("sha256").update(`${manifest.rootfs_digest} ${manifest.agent_digest}`).digest("hex");
+  return join(dirname(rootDir), `qemu-root-${key.slice(0, 12)}.img`);
+}
+
 /** An ext4 image of an environment's root, beside it, named by the root and agent it holds (a
  * re-pulled environment or a new agent gets a new image); shared read-only by every VM. Older images
  * stay: stopped workspaces' disks are overlays on the image they were created from. */
 export async function ensureRootImage(environment: InstalledEnvironment): Promise<string> {
-  const { rootDir, manifest } = environment;
-  const key = createHash("sha256").update(`${manifest.rootfs_digest} ${manifest.agent_digest}`).digest("hex");
+  const { rootDir } = environment;
   const envDir = dirname(rootDir);
-  const image = join(envDir, `qemu-root-${key.slice(0, 12)}.img`);
+  const image = rootImagePath(environment);
   if (await stat(image).catch(() => undefined)) return image;
   const lock = await acquireLock(join(envDir, "qemu-root.lock"), { timeoutMs: 10 * 60_000, pollMs: 100 });
   try {

@@ -11,6 +11,7 @@ import { PyroError } from "../../contract/errors.js";
 import { acquireLock } from "../../environments/lock.js";
 import { AGENT_READY_LINE, type GuestKernel } from "./guest.js";
 import { type Accel, machineArgs, pipeLines, QEMU, spawnTied, sq, vmFiles, waitForText } from "./machine.js";
+import { recordUser } from "./prune.js";
 import { qmp } from "./qmp.js";
 
 const run = promisify(execFile);
@@ -32,6 +33,8 @@ export interface Template {
   ram: string;
   /** Device state (QEMU's migration stream, without memory). */
   memory: string;
+  /** The initramfs it booted (restores need the same one; another means this one is stale). */
+  initrd: string;
   boot_ms: number;
   save_ms: number;
 }
@@ -86,11 +89,13 @@ export async function ensureTemplate(
       const built = await buildTemplate(work, image, guest, shape, log);
       await rm(dir, { recursive: true, force: true });
       await rename(work, dir);
+      await recordUser(image, join(dir, "root.qcow2"));
       const template: Template = {
         dir,
         root: join(dir, "root.qcow2"),
         ram: join(dir, "ram"),
         memory: join(dir, "memory"),
+        initrd: guest.initrd,
         ...built,
       };
       await writeFile(meta, JSON.stringify(template, null, 2));
