@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
+import { settlesWithin } from "../util/children.js";
 
 const run = promisify(execFile);
 
@@ -234,17 +235,6 @@ async function ip(args: string[]): Promise<void> {
     }
     throw new Error(`ip ${args.join(" ")}: ${(e.stderr ?? e.message).trim()}`);
   }
-}
-
-/** Waits for `p` at most `ms`; the timer is ref'd so an unref'd child cannot let the owner exit mid-wait. */
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.then(() => true),
-    new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import type { AgentExecResult } from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
+import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
@@ -74,10 +75,6 @@ async function killedForMemory(id: string): Promise<boolean> {
 function runscFreezer(id: string, runDir: string): Freezer {
   const { runscRoot } = gvisorDirs(runDir);
   return { pause: () => runsc(runscRoot, ["pause", id]), resume: () => runsc(runscRoot, ["resume", id]) };
-}
-
-function waitExit(exited: Promise<SandboxExit>, ms: number): Promise<boolean> {
-  return Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 }
 
 export class GvisorEngine implements Engine {
@@ -217,13 +214,7 @@ class GvisorSandbox implements Sandbox {
         resolve({ code: null, signal: null });
       });
     });
-    let partial = "";
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (text: string) => {
-      const lines = (partial + text).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) spec.log(`sandbox: ${line}`);
-    });
+    logStderrLines(child, "sandbox", spec.log);
     this.channel = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
     // A write after the sandbox died must surface as a closed channel, not crash the supervisor.
     child.stdin!.on("error", () => {});
@@ -251,10 +242,10 @@ class GvisorSandbox implements Sandbox {
     const dirs = gvisorDirs(this.spec.runDir);
     // Closing the channel makes the agent exit, which ends the container cleanly.
     this.child.stdin?.end();
-    if (!(await waitExit(this.exited, 3_000))) {
+    if (!(await settlesWithin(this.exited, 3_000))) {
       await runsc(dirs.runscRoot, ["kill", this.spec.id, "KILL"]).catch(() => {});
-      if (!(await waitExit(this.exited, 2_000))) this.child.kill("SIGKILL");
-      await waitExit(this.exited, 2_000);
+      if (!(await settlesWithin(this.exited, 2_000))) this.child.kill("SIGKILL");
+      await settlesWithin(this.exited, 2_000);
     }
     await runsc(dirs.runscRoot, ["delete", "--force", this.spec.id]).catch(() => {});
     await this.network?.teardown().catch((err: Error) => this.spec.log(`gvisor: network teardown: ${err.message}`));

@@ -25,6 +25,7 @@ import {
 import { PyroError } from "../../contract/errors.js";
 import type { InstalledEnvironment } from "../../environments/index.js";
 import { resolvePaths } from "../../manager/paths.js";
+import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { PYRO_VERSION } from "../../version.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
@@ -34,7 +35,6 @@ import {
   type Accel,
   fsDevice,
   machineArgs,
-  pipeLines,
   processesOf,
   QEMU,
   restoresSavedVm,
@@ -201,7 +201,7 @@ export class QemuEngine implements Engine {
       ];
       spec.log(`qemu: ${QEMU} ${args.join(" ")}`);
       child = spawnTied([QEMU, ...args], network ? nsenterPrefix(network) : []);
-      pipeLines(child, "qemu", spec.log);
+      logStderrLines(child, "qemu", spec.log);
       const sandbox = new QemuSandbox(spec, child, fsd.child, network);
       const socket = await connectAgent(files.agent, sandbox.exited);
       if (restoreFrom) {
@@ -452,7 +452,7 @@ class QemuSandbox implements Sandbox {
   discard(): Promise<void> {
     this.stopping ??= (async () => {
       this.child.kill("SIGKILL");
-      await settles(this.exited, 5_000);
+      await settlesWithin(this.exited, 5_000);
       await this.release();
     })();
     return this.stopping;
@@ -461,10 +461,10 @@ class QemuSandbox implements Sandbox {
   private async doStop(): Promise<void> {
     // Closing the channel ends the agent; the init then syncs the disk and powers off.
     this.socket?.end();
-    if (!(await settles(this.exited, 5_000))) {
+    if (!(await settlesWithin(this.exited, 5_000))) {
       await qmp(this.files.qmp, [{ execute: "quit" }], 2_000).catch(() => {});
-      if (!(await settles(this.exited, 2_000))) this.child.kill("SIGKILL");
-      await settles(this.exited, 2_000);
+      if (!(await settlesWithin(this.exited, 2_000))) this.child.kill("SIGKILL");
+      await settlesWithin(this.exited, 2_000);
     }
     await this.release();
   }
@@ -476,10 +476,6 @@ class QemuSandbox implements Sandbox {
       await rm(f, { force: true });
     }
   }
-}
-
-function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 }
 
 /** pyro doctor's KVM line: the cached verdict of the bounded probe boot, probing now if it never ran

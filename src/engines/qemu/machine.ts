@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { PyroError } from "../../contract/errors.js";
+import { logStderrLines } from "../../util/children.js";
 import { AGENT_PORT, type GuestKernel } from "./guest.js";
 
 export const QEMU = "qemu-system-x86_64";
@@ -130,7 +131,7 @@ export async function startVirtiofsd(files: ReturnType<typeof vmFiles>, log: (li
     `--socket-path=${files.fs}`,
     ...["-o", `source=${files.workspace}`, "-o", "cache=none", "-o", "sandbox=chroot", "-o", "log_level=warn"],
   ]);
-  pipeLines(child, "virtiofsd", log);
+  logStderrLines(child, "virtiofsd", log);
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   for (let waited = 0; !existsSync(files.fs); waited += 5) {
     if (child.exitCode !== null || waited > 10_000) {
@@ -143,16 +144,6 @@ export async function startVirtiofsd(files: ReturnType<typeof vmFiles>, log: (li
     await new Promise((r) => setTimeout(r, 5));
   }
   return { child, exited };
-}
-
-export function pipeLines(child: ChildProcess, name: string, log: (line: string) => void): void {
-  let partial = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (text: string) => {
-    const lines = (partial + text).split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) if (line.trim()) log(`${name}: ${line}`);
-  });
 }
 
 /** Host processes (QEMU, virtiofsd) whose command line names this run dir: what a dead owner left. */

@@ -9,8 +9,9 @@ import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../../contract/errors.js";
 import { acquireLock } from "../../environments/lock.js";
+import { logStderrLines } from "../../util/children.js";
 import { AGENT_READY_LINE, type GuestKernel } from "./guest.js";
-import { type Accel, machineArgs, pipeLines, QEMU, spawnTied, sq, vmFiles, waitForText } from "./machine.js";
+import { type Accel, machineArgs, QEMU, spawnTied, sq, vmFiles, waitForText } from "./machine.js";
 import { recordUser } from "./prune.js";
 import { qmp } from "./qmp.js";
 
@@ -120,7 +121,7 @@ async function buildTemplate(
   await createOverlay(files.root, image, "raw");
   const started = Date.now();
   const child = spawnTied([QEMU, ...machineArgs({ ...shape, guest, files, ramInFile: true })]);
-  pipeLines(child, "qemu", log);
+  logStderrLines(child, "qemu", log);
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   try {
     const ready = await waitForText(
