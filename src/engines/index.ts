@@ -37,6 +37,11 @@ export async function probeEngines(): Promise<Array<{ name: EngineName } & Engin
   );
 }
 
+/** The engines that can run on this host, strongest first. */
+export async function availableEngines(): Promise<Engine[]> {
+  return (await probeEngines()).filter((p) => p.available).map((p) => getEngine(p.name));
+}
+
 let autoChoice: Promise<{ engine: Engine; reason: string }> | undefined;
 
 /** `PYRO_ENGINE=<name>` makes `auto` mean that engine on this host (to pin one for every client, or

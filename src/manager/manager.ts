@@ -21,7 +21,7 @@ import {
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
-import { getEngine, probeEngines, selectEngine } from "../engines/index.js";
+import { availableEngines, getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listMounts } from "../engines/mounts.js";
 import { listPyroNetns } from "../engines/network.js";
 import { kvmCheck } from "../engines/qemu/engine.js";
@@ -159,11 +159,10 @@ export class Manager {
   ): Promise<EnvironmentPullResult> {
     const pulled = await this.environments.pull(name, opts);
     const installed = await this.environments.require(name);
-    for (const probe of await probeEngines()) {
-      const engine = probe.available ? getEngine(probe.name) : undefined;
-      if (!engine?.prepareEnvironment) continue;
-      opts.progress?.phase(`prepare-${probe.name}`, `building what the ${probe.name} engine boots from ${name}`);
-      await this.environments.recordEngineArtifacts(name, probe.name, await engine.prepareEnvironment(installed));
+    for (const engine of await availableEngines()) {
+      if (!engine.prepareEnvironment) continue;
+      opts.progress?.phase(`prepare-${engine.name}`, `building what the ${engine.name} engine boots from ${name}`);
+      await this.environments.recordEngineArtifacts(name, engine.name, await engine.prepareEnvironment(installed));
     }
     return { ...pulled, ...(await this.environments.inspect(name)) };
   }
@@ -182,9 +181,8 @@ export class Manager {
       ...(await this.workspaces.records.all()).map((r) => this.workspaces.records.paths(r.workspace_id).sandbox),
       ...(await readdir(oneShots).catch(() => [] as string[])).map((d) => join(oneShots, d)),
     ];
-    for (const probe of await probeEngines()) {
-      const engine = probe.available ? getEngine(probe.name) : undefined;
-      if (!engine?.pruneCache) continue;
+    for (const engine of await availableEngines()) {
+      if (!engine.pruneCache) continue;
       const pruned = await engine.pruneCache(environments, sandboxDirs);
       result.removed.push(...pruned.removed);
       result.freed_bytes += pruned.freed_bytes;

@@ -285,14 +285,17 @@ export class QemuEngine implements Engine {
    * network namespace. */
   async cleanup(id: string, runDir: string): Promise<string[]> {
     const cleaned: string[] = [];
-    for (const pid of await processesOf(runDir)) {
+    const files = vmFiles(runDir);
+    // Every boot cleans up first; only a VM that was not stopped cleanly leaves its pid file or
+    // sockets, so /proc is searched only then.
+    const leftBehind = [files.pid, files.agent, files.fs].some((f) => existsSync(f));
+    for (const pid of leftBehind ? await processesOf(runDir) : []) {
       try {
         process.kill(pid, "SIGKILL");
         cleaned.push(`process ${pid}`);
       } catch {}
     }
     cleaned.push(...(await cleanupSandboxNetwork(id, runDir)));
-    const files = vmFiles(runDir);
     if (existsSync(files.ram)) cleaned.push(`memory file ${files.ram}`);
     for (const f of [files.agent, files.qmp, files.fs, files.pid, files.ram]) await rm(f, { force: true });
     return cleaned;
