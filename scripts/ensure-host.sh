@@ -32,13 +32,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
 fi
 
-# npm dependencies: install when node_modules is missing or older than the lock file. `npm install`
-# (not `npm ci`) because this machine's npm omits registry URLs from lock files, and with that it
-# drops optional per-platform entries (biome's) that `npm ci` then reports as missing; the lock's
-# pinned versions are installed either way.
+# npm dependencies, exactly as the lock file pins them: `npm ci` when node_modules is missing or
+# older than the lock file. The lock must name every platform package its optional dependencies
+# list (biome's, esbuild's), or `npm ci` refuses; test/unit/lockfile.test.ts checks that.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "[setup] installing npm dependencies" >&2
-  npm install --no-audit --no-fund --loglevel=error >&2
+  echo "[setup] installing npm dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
 # Build when any source is newer than the last build.
