@@ -1,5 +1,6 @@
 // The qemu engine's pure parts: the machine's command line (one shape for a saved VM and its
-// restores), the QMP client against a scripted QEMU, and PYRO_ENGINE's meaning for `auto`.
+// restores), the KVM verdict on each kind of host, the QMP client against a scripted QEMU, and
+// PYRO_ENGINE's meaning for `auto`.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PyroError } from "../../src/contract/errors.js";
 import { selectEngine } from "../../src/engines/index.js";
+import { describeKvm, type KvmState, readKvmState, verdictFor } from "../../src/engines/qemu/kvm.js";
 import { machineArgs, restoresSavedVm, vmFiles } from "../../src/engines/qemu/machine.js";
 import { hmp, qmp } from "../../src/engines/qemu/qmp.js";
 
@@ -74,6 +76,51 @@ function fakeQemu(path: string, answers: Record<string, unknown>) {
     server.listen(path, () => resolve({ seen, close: () => server.close() })),
   );
 }
+
+describe("the KVM verdict on each kind of host", () => {
+  const present: KvmState = { device: "present", key: "2569/6.18.44/kvm+kvm_intel" };
+  const at = "2026-12-02T18:00:00.000Z";
+
+  it("no /dev/kvm: TCG, gvisor for auto, no probe owed, and no probe's words", async () => {
+    const state = await readKvmState(join(dir, "no-such-device"));
+    assert.deepEqual(state, { device: "absent" });
+    // A verdict carried over from a host that had a device (the cache dir moved, the device went).
+    const report = describeKvm(state, { accel: "tcg", probed_at: at, key: present.key });
+    assert.equal(report.accel, "tcg");
+    assert.equal(report.auto, false);
+    assert.equal(report.unprobed, false);
+    assert.match(report.doctor, /^\/dev\/kvm is absent: the qemu engine uses TCG/);
+    assert.doesNotMatch(`${report.doctor} ${report.engine}`, /probe boot/);
+  });
+
+  it("a /dev/kvm that cannot boot a stock guest: TCG after the probe, said with the probe's date", () => {
+    assert.equal(describeKvm(present, undefined).unprobed, true, "no verdict yet: a probe is owed");
+    const report = describeKvm(present, { accel: "tcg", probed_at: at, key: present.key });
+    assert.deepEqual([report.accel, report.auto, report.unprobed], ["tcg", false, false]);
+    assert.match(report.doctor, /did not reach the guest in 8 s \(2026-12-02.*qemu engine uses TCG/);
+    const unusable = describeKvm({ device: "unusable", reason: "this user cannot open it" }, undefined);
+    assert.deepEqual([unusable.accel, unusable.auto, unusable.unprobed], ["tcg", false, false]);
+    assert.match(unusable.doctor, /exists but this user cannot open it/);
+  });
+
+  it("a working KVM: KVM, and auto picks qemu", () => {
+    const report = describeKvm(present, { accel: "kvm", probed_at: at, key: present.key });
+    assert.deepEqual([report.accel, report.auto], ["kvm", true]);
+    assert.match(report.doctor, /boots a stock guest kernel.*uses KVM/);
+  });
+
+  it("a verdict holds only for the KVM state it was taken on", async () => {
+    const verdict = { accel: "kvm" as const, probed_at: at, key: present.key };
+    assert.equal(verdictFor(present, verdict), verdict);
+    assert.equal(verdictFor({ device: "present", key: "2569/6.19.0/kvm+kvm_amd" }, verdict), undefined);
+    assert.equal(verdictFor({ device: "absent" }, verdict), undefined);
+    assert.equal(describeKvm({ device: "present", key: "other" }, verdict).unprobed, true, "re-probed, not trusted");
+    // Any character device this user can open reads as present, keyed by its device number.
+    const devNull = await readKvmState("/dev/null");
+    assert.equal(devNull.device, "present");
+    assert.match(devNull.device === "present" ? devNull.key : "", /^\d+\//);
+  });
+});
 
 describe("the QMP client", () => {
   it("runs commands in order after the handshake, skipping events", async () => {

@@ -10,7 +10,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -32,6 +32,15 @@ import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type Sandbo
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { ensureGuestKernel, ensureRootImage, type GuestKernel } from "./guest.js";
 import {
+  describeKvm,
+  KVM_DEVICE,
+  KVM_PROBE_MS,
+  type KvmReport,
+  readKvmState,
+  readVerdict,
+  writeVerdict,
+} from "./kvm.js";
+import {
   type Accel,
   fsDevice,
   machineArgs,
@@ -48,8 +57,6 @@ import { hmp, qmp } from "./qmp.js";
 import { createOverlay, ensureTemplate, IGNORE_SHARED, type Template } from "./template.js";
 
 const run = promisify(execFile);
-/** How long a KVM probe boot may take before KVM is judged unable to run a stock kernel. */
-const KVM_PROBE_MS = 8_000;
 /** How long a VM has to reach its agent socket after QEMU starts. */
 const SOCKET_WAIT_MS = 30_000;
 
@@ -64,11 +71,13 @@ function qemuHome(): string {
   return join(resolvePaths().cacheDir, "qemu");
 }
 
-function readVerdict(path: string): Promise<{ accel: Accel; probed_at: string } | undefined> {
-  return readFile(path, "utf8").then(
-    (t) => JSON.parse(t) as { accel: Accel; probed_at: string },
-    () => undefined,
-  );
+function verdictFile(dir: string): string {
+  return join(dir, "kvm-verdict.json");
+}
+
+/** What is known of KVM on this host without booting anything: its state and the cached verdict. */
+async function kvmReport(): Promise<KvmReport> {
+  return describeKvm(await readKvmState(), await readVerdict(verdictFile(qemuHome())));
 }
 
 export class QemuEngine implements Engine {
@@ -83,17 +92,9 @@ export class QemuEngine implements Engine {
     } catch {
       return { available: false, detail: `${QEMU} is not installed (apt-get install qemu-system-x86)` };
     }
-    const verdict = await readVerdict(join(qemuHome(), "kvm-verdict.json"));
     // `auto` prefers gvisor to software emulation; a KVM that boots a stock kernel beats both.
-    if (!verdict)
-      return { available: true, auto: false, detail: `${version}; KVM not probed yet (pyro doctor probes it)` };
-    return verdict.accel === "kvm"
-      ? { available: true, auto: true, detail: `${version} with KVM (probe boot ok ${verdict.probed_at})` }
-      : {
-          available: true,
-          auto: false,
-          detail: `${version} under TCG (software emulation): a probe boot under KVM did not reach the guest in ${KVM_PROBE_MS / 1000} s (${verdict.probed_at})`,
-        };
+    const kvm = await kvmReport();
+    return { available: true, auto: kvm.auto, detail: `${version} ${kvm.engine}` };
   }
 
   /** Runs the bounded KVM probe boot now if it never ran (for pyro doctor). */
@@ -101,15 +102,16 @@ export class QemuEngine implements Engine {
     return this.accelFor(await ensureGuestKernel(qemuHome()), qemuHome());
   }
 
-  /** KVM when a probe boot under it reaches the initramfs in time, else TCG; cached per host. */
+  /** TCG without a usable /dev/kvm; else KVM when a probe boot under it reaches the initramfs in
+   * time. The probe's verdict is cached for this host's KVM state. */
   accelFor(guest: GuestKernel, dir: string): Promise<Accel> {
     this.accel ??= (async () => {
-      const cache = join(dir, "kvm-verdict.json");
-      const cached = await readVerdict(cache);
-      if (cached) return cached.accel;
+      const state = await readKvmState();
+      const cache = verdictFile(dir);
+      const report = describeKvm(state, await readVerdict(cache));
+      if (state.device !== "present" || !report.unprobed) return report.accel;
       const accel: Accel = (await this.kvmBoots(guest)) ? "kvm" : "tcg";
-      await writeFile(`${cache}.tmp`, JSON.stringify({ accel, probed_at: new Date().toISOString() }));
-      await rename(`${cache}.tmp`, cache);
+      await writeVerdict(cache, { accel, probed_at: new Date().toISOString(), key: state.key });
       return accel;
     })();
     return this.accel;
@@ -481,32 +483,23 @@ class QemuSandbox implements Sandbox {
   }
 }
 
-/** pyro doctor's KVM line: the cached verdict of the bounded probe boot, probing now if it never ran
- * (downloading the guest kernel first if need be). */
+/** pyro doctor's KVM line: the host's KVM state and, where a device can be used, the verdict of the
+ * bounded probe boot, probing now if it never ran on this state (fetching the guest kernel first). */
 export async function kvmCheck(qemuInstalled: boolean): Promise<{ name: string; ok: boolean; detail: string }> {
-  const kvm = existsSync("/dev/kvm");
+  const state = await readKvmState();
   if (!qemuInstalled) {
     return {
       name: "kvm",
       ok: true,
-      detail: kvm
-        ? "/dev/kvm exists; install qemu-system-x86 to find out whether it boots stock kernels"
-        : "/dev/kvm is absent: microVM engines would use software emulation",
+      detail:
+        state.device === "absent"
+          ? `${KVM_DEVICE} is absent: microVM engines would use software emulation`
+          : `${KVM_DEVICE} exists; install qemu-system-x86 to find out whether it boots stock kernels`,
     };
   }
-  if (!kvm)
-    return { name: "kvm", ok: true, detail: "/dev/kvm is absent: the qemu engine uses TCG (software emulation)" };
   try {
-    const accel = await new QemuEngine().probeAccel();
-    const verdict = await readVerdict(join(qemuHome(), "kvm-verdict.json"));
-    return {
-      name: "kvm",
-      ok: true,
-      detail:
-        accel === "kvm"
-          ? `/dev/kvm boots a stock guest kernel (probe ${verdict?.probed_at}): qemu uses KVM`
-          : `/dev/kvm exists but a probe boot of a stock kernel did not reach the guest in ${KVM_PROBE_MS / 1000} s (${verdict?.probed_at}; e.g. a PVM host): qemu uses TCG, and auto prefers gvisor`,
-    };
+    if (describeKvm(state, await readVerdict(verdictFile(qemuHome()))).unprobed) await new QemuEngine().probeAccel();
+    return { name: "kvm", ok: true, detail: (await kvmReport()).doctor };
   } catch (err) {
     return { name: "kvm", ok: false, detail: `could not probe KVM: ${(err as Error).message}` };
   }
