@@ -47,6 +47,24 @@ export function buildCli(colored = false): Cli<PyroContext> {
   return cli;
 }
 
+/**
+ * `pyro host --help` or `pyro workspace file -h`: a group of commands, not one command, asked for
+ * its help; as `pyro help host` it prints the group's commands and exits 0. (A bare `pyro host`
+ * stays a usage error that points here.)
+ */
+function groupHelp(cli: Cli<PyroContext>, argv: readonly string[]): string[] | undefined {
+  const words = argv.filter((a) => !a.startsWith("-"));
+  const flags = argv.filter((a) => a.startsWith("-"));
+  if (words.length === 0 || !(flags.includes("--help") || flags.includes("-h"))) return undefined;
+  if (!flags.every((f) => HELP_FLAGS.includes(f))) return undefined;
+  const path = `pyro ${words.join(" ")}`;
+  const paths = cli.definitions().map((d) => d.path);
+  if (paths.includes(path) || !paths.some((p) => p.startsWith(`${path} `))) return undefined;
+  return ["help", ...words, ...(flags.includes("--json") ? ["--json"] : [])];
+}
+
+const HELP_FLAGS = ["--help", "-h", "--json"];
+
 /** `--json` given among the flags (not among the guest command's words after `--`). */
 function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
@@ -76,7 +94,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   };
 
   const cli = buildCli(colored);
-  const args = argv.length === 0 ? ["help"] : [...argv];
+  const args = argv.length === 0 ? ["help"] : (groupHelp(cli, argv) ?? [...argv]);
   let command: Command<PyroContext>;
   try {
     command = cli.process(args, context);

@@ -466,6 +466,28 @@ describe("pyro --version and help", () => {
     assert.match(help.stdout, /pyro env list[\s\S]*pyro env pull <ENV>/);
   });
 
+  it("prints a group's commands for --help and -h, and exits 0", async () => {
+    for (const argv of [
+      ["host", "--help"],
+      ["workspace", "-h"],
+      ["workspace", "file", "--help"],
+      ["env", "--help"],
+    ]) {
+      const { code, stdout, manager } = await cli(argv);
+      const group = argv.filter((a) => !a.startsWith("-")).join(" ");
+      assert.equal(code, 0, `pyro ${argv.join(" ")}`);
+      assert.ok(stdout.startsWith(`Usage: pyro ${group} <command>`), stdout);
+      assert.match(stdout, new RegExp(`pyro ${group} \\w+`));
+      assert.equal(manager.calls.length, 0);
+    }
+    const json = await cli(["host", "--help", "--json"]);
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as { commands: Array<{ path: string }> }).commands.map((c) => c.path).sort(),
+      ["pyro host connect", "pyro host doctor", "pyro host print-config"],
+    );
+    assert.equal((await cli(["hots", "--help"])).code, 2, "not a group: still an unknown command");
+  });
+
   it("exits 2 on an unknown profile for mcp serve", async () => {
     const { code, stderr } = await cli(["mcp", "serve", "--profile", "everything"]);
     assert.equal(code, 2);

@@ -85,7 +85,11 @@ export class HelpCommand extends PyroCommand {
     }
     const under = commands.filter((c) => c.path.startsWith(`${path} `));
     if (under.length === 0) throw new UsageError(`there is no command "${path}"; see pyro help`);
-    out.result({ commands: under }, { stdout: table(under.map((c) => [`  ${c.usage}`, c.description])) });
+    const text =
+      `Usage: ${path} <command> [options]\n\n` +
+      `${table(under.map((c) => [`  ${c.usage}`, c.description]))}\n` +
+      `Details of one command: pyro help ${this.words.join(" ")} <command>, or ${path} <command> --help\n`;
+    out.result({ commands: under }, { stdout: text });
     return undefined;
   }
 
