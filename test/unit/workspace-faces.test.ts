@@ -631,17 +631,23 @@ describe("pyro workspace file and patch", () => {
     assert.deepEqual([...missing.calls, ...notText.calls], []);
   });
 
-  it("prints a file's content, then a status line; --content-only prints the content alone", async () => {
-    const text = await cli(["workspace", "file", "read", "ws", "a.txt"]);
-    assert.equal(text.stdout, "hello\n");
-    assert.equal(
-      text.stderr,
-      "[workspace file read] workspace_id=ws-0123456789 path=/workspace/a.txt size_bytes=6 truncated=false\n",
-    );
-    const only = await cli(["workspace", "file", "read", "ws", "a.txt", "--content-only"]);
-    assert.equal(only.code, 0);
-    assert.equal(only.stdout, "hello\n");
-    assert.equal(only.stderr, "");
+  it("prints a file's content, then a status line; --content-only prints the content alone (file and disk read)", async () => {
+    for (const source of ["file", "disk"]) {
+      const text = await cli(["workspace", source, "read", "ws", "a.txt"]);
+      assert.equal(text.stdout, "hello\n");
+      assert.equal(
+        text.stderr,
+        `[workspace ${source} read] workspace_id=ws-0123456789 path=/workspace/a.txt size_bytes=6 truncated=false\n`,
+      );
+      const only = await cli(["workspace", source, "read", "ws", "a.txt", "--content-only"]);
+      assert.equal(only.code, 0);
+      assert.equal(only.stdout, "hello\n");
+      assert.equal(only.stderr, "");
+      assert.deepEqual(
+        only.calls.map((c) => c.method),
+        [source === "file" ? "readFile" : "diskRead"],
+      );
+    }
   });
 
   it("lists files with their type, size and link target", async () => {

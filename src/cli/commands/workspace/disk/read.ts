@@ -1,38 +1,23 @@
 // Owns `pyro workspace disk read`: a file of a stopped workspace, read on the host.
-import { Command, Option } from "clipanion";
-import * as t from "typanion";
+import { Command } from "clipanion";
 import { DEFAULTS } from "../../../../contract/defaults.js";
-import { FileReadParams } from "../../../../contract/workspace.js";
-import { PyroCommand } from "../../../base.js";
-import { parseFlags } from "../../../flags.js";
-import type { Output } from "../../../output.js";
-import { POSITIONALS, showFileRead } from "../render.js";
+import type { FileReadParams, FileReadResult } from "../../../../contract/workspace.js";
+import { FileReadBase } from "../file/read.js";
 
-export class DiskReadCommand extends PyroCommand {
+export class DiskReadCommand extends FileReadBase {
   static override paths = [["workspace", "disk", "read"]];
 
   static override usage = Command.Usage({
     category: "Workspaces",
     description: "print a file of a stopped workspace",
-    details: `Prints \`PATH\` of the stopped workspace \`WS\` without starting a sandbox, up to \`--max-bytes\` (default ${DEFAULTS.readMaxBytes}).`,
-    examples: [["Read a file of a stopped workspace", "$0 workspace disk read repro-fix src/main.c"]],
+    details: `Prints \`PATH\` of the stopped workspace \`WS\` without starting a sandbox on stdout, up to \`--max-bytes\` (default ${DEFAULTS.readMaxBytes}), followed by a status line on stderr that says whether it was cut short. \`--content-only\` prints the content and nothing else.`,
+    examples: [
+      ["Read a file of a stopped workspace", "$0 workspace disk read repro-fix src/main.c"],
+      ["Copy it into a host file", "$0 workspace disk read repro-fix build.log --content-only > build.log"],
+    ],
   });
 
-  workspace = Option.String({ name: "WS" });
-  guestPath = Option.String({ name: "PATH" });
-  maxBytes = Option.String("--max-bytes", {
-    validator: t.isNumber(),
-    description: `Read at most this many bytes (default ${DEFAULTS.readMaxBytes})`,
-  });
-
-  protected async perform(out: Output): Promise<undefined> {
-    const params = parseFlags(
-      FileReadParams,
-      { workspace: this.workspace, path: this.guestPath, max_bytes: this.maxBytes },
-      POSITIONALS,
-    );
-    const result = await (await this.context.manager()).workspaces.diskRead(params);
-    showFileRead(out, result);
-    return undefined;
+  protected async read(params: FileReadParams): Promise<FileReadResult> {
+    return (await this.context.manager()).workspaces.diskRead(params);
   }
 }

@@ -2,13 +2,36 @@
 import { Command, Option } from "clipanion";
 import * as t from "typanion";
 import { DEFAULTS } from "../../../../contract/defaults.js";
-import { FileReadParams } from "../../../../contract/workspace.js";
+import { FileReadParams, type FileReadResult } from "../../../../contract/workspace.js";
 import { PyroCommand } from "../../../base.js";
 import { parseFlags } from "../../../flags.js";
 import type { Output } from "../../../output.js";
 import { POSITIONALS, showFileRead } from "../render.js";
 
-export class WorkspaceFileReadCommand extends PyroCommand {
+/** The flags and output that `workspace file read` and `workspace disk read` share; each reads its own way. */
+export abstract class FileReadBase extends PyroCommand {
+  workspace = Option.String({ name: "WS" });
+  guestPath = Option.String({ name: "PATH" });
+  maxBytes = Option.String("--max-bytes", {
+    validator: t.isNumber(),
+    description: `Read at most this many bytes (default ${DEFAULTS.readMaxBytes})`,
+  });
+  contentOnly = Option.Boolean("--content-only", false, { description: "Print the content and nothing else" });
+
+  protected abstract read(params: FileReadParams): Promise<FileReadResult>;
+
+  protected async perform(out: Output): Promise<undefined> {
+    const params = parseFlags(
+      FileReadParams,
+      { workspace: this.workspace, path: this.guestPath, max_bytes: this.maxBytes },
+      POSITIONALS,
+    );
+    showFileRead(out, await this.read(params), this.contentOnly);
+    return undefined;
+  }
+}
+
+export class WorkspaceFileReadCommand extends FileReadBase {
   static override paths = [["workspace", "file", "read"]];
 
   static override usage = Command.Usage({
@@ -23,22 +46,7 @@ export class WorkspaceFileReadCommand extends PyroCommand {
     ],
   });
 
-  workspace = Option.String({ name: "WS" });
-  guestPath = Option.String({ name: "PATH" });
-  maxBytes = Option.String("--max-bytes", {
-    validator: t.isNumber(),
-    description: `Read at most this many bytes (default ${DEFAULTS.readMaxBytes})`,
-  });
-  contentOnly = Option.Boolean("--content-only", false, { description: "Print the content and nothing else" });
-
-  protected async perform(out: Output): Promise<undefined> {
-    const params = parseFlags(
-      FileReadParams,
-      { workspace: this.workspace, path: this.guestPath, max_bytes: this.maxBytes },
-      POSITIONALS,
-    );
-    const result = await (await this.context.manager()).workspaces.readFile(params);
-    showFileRead(out, result, this.contentOnly);
-    return undefined;
+  protected async read(params: FileReadParams): Promise<FileReadResult> {
+    return (await this.context.manager()).workspaces.readFile(params);
   }
 }
