@@ -330,6 +330,34 @@ describe("network policy", () => {
   });
 });
 
+describe("every operation under every network policy", () => {
+  // A sandbox with a network runs in a namespace of its own; diff, snapshots and reset pause it, and
+  // once did so from outside that namespace, where runsc saw it as stopped.
+  for (const policy of ["off", "egress", "egress+published-ports"] as const) {
+    it(`${policy}: diff, summary, snapshot, reset, export, stop and start`, async () => {
+      const { workspace_id: workspace } = await create({ network_policy: policy });
+      await ws.exec({ workspace, command: "echo edited > note.txt" });
+      const diff = await ws.diff({ workspace });
+      assert.deepEqual(
+        diff.files.map((f) => [f.path, f.status]),
+        [["note.txt", "added"]],
+      );
+      assert.equal((await ws.summary({ workspace })).changes.total, 1);
+      await ws.snapshotCreate({ workspace, snapshot_name: "edited" });
+      await ws.reset({ workspace, snapshot: "baseline" });
+      assert.equal((await ws.diff({ workspace })).files.length, 0);
+      await ws.reset({ workspace, snapshot: "edited" });
+      const out = join(host, `export-${policy}`);
+      await ws.export({ workspace, path: "note.txt", output_path: out });
+      assert.equal(readFileSync(out, "utf8"), "edited\n");
+      await ws.stop({ workspace });
+      await ws.start({ workspace });
+      const read = await ws.exec({ workspace, command: "cat note.txt" });
+      assert.equal(read.stdout, "edited\n");
+    });
+  }
+});
+
 describe("secrets", () => {
   const TOKEN = "tok-6f1d9a2b7c3e4d5f";
   const FILE_SECRET = "file-secret-0a9b8c7d6e";

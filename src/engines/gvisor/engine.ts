@@ -2,6 +2,7 @@
 // overlay, the agent as the container process speaking over runsc's stdio pipes, and (for
 // egress policies) a per-sandbox network namespace that runsc joins with --network=host.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
@@ -11,7 +12,13 @@ import { PyroError } from "../../contract/errors.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
-import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
+import {
+  cleanupSandboxNetwork,
+  createSandboxNetwork,
+  networkFiles,
+  nsenterPrefix,
+  type SandboxNetwork,
+} from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { buildOciSpec, statxShimPreload } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
@@ -30,8 +37,16 @@ export function gvisorDirs(runDir: string) {
   };
 }
 
-async function runsc(runscRoot: string, args: string[]): Promise<void> {
-  await run(RUNSC, ["--root", runscRoot, ...args], { timeout: 10_000 });
+/**
+ * Runs a runsc command on sandbox `id`. A sandbox with a network runs in its own namespace, and this
+ * runsc judges a sandbox alive only from inside the namespace it was started in: from outside it
+ * reads as "stopped", and pause, kill and delete fail or do nothing. So they run in it too.
+ */
+async function runsc(id: string, runDir: string, args: string[]): Promise<void> {
+  const { nsPath } = networkFiles(id, runDir);
+  const argv = [RUNSC, "--root", gvisorDirs(runDir).runscRoot, ...args];
+  const [command, ...rest] = existsSync(nsPath) ? [...nsenterPrefix({ nsPath }), ...argv] : argv;
+  await run(command!, rest, { timeout: 10_000 });
 }
 
 /** runsc leaves per-container cgroup directories behind when the sandbox is killed (OOM, kill -9);
@@ -73,8 +88,7 @@ async function killedForMemory(id: string): Promise<boolean> {
 }
 
 function runscFreezer(id: string, runDir: string): Freezer {
-  const { runscRoot } = gvisorDirs(runDir);
-  return { pause: () => runsc(runscRoot, ["pause", id]), resume: () => runsc(runscRoot, ["resume", id]) };
+  return { pause: () => runsc(id, runDir, ["pause", id]), resume: () => runsc(id, runDir, ["resume", id]) };
 }
 
 export class GvisorEngine implements Engine {
@@ -171,7 +185,7 @@ export class GvisorEngine implements Engine {
     const dirs = gvisorDirs(runDir);
     const cleaned: string[] = [];
     try {
-      await runsc(dirs.runscRoot, ["delete", "--force", id]);
+      await runsc(id, runDir, ["delete", "--force", id]);
       cleaned.push(`runsc container ${id}`);
     } catch {}
     cleaned.push(...(await cleanupSandboxNetwork(id, runDir)));
@@ -243,11 +257,11 @@ class GvisorSandbox implements Sandbox {
     // Closing the channel makes the agent exit, which ends the container cleanly.
     this.child.stdin?.end();
     if (!(await settlesWithin(this.exited, 3_000))) {
-      await runsc(dirs.runscRoot, ["kill", this.spec.id, "KILL"]).catch(() => {});
+      await runsc(this.spec.id, this.spec.runDir, ["kill", this.spec.id, "KILL"]).catch(() => {});
       if (!(await settlesWithin(this.exited, 2_000))) this.child.kill("SIGKILL");
       await settlesWithin(this.exited, 2_000);
     }
-    await runsc(dirs.runscRoot, ["delete", "--force", this.spec.id]).catch(() => {});
+    await runsc(this.spec.id, this.spec.runDir, ["delete", "--force", this.spec.id]).catch(() => {});
     await this.network?.teardown().catch((err: Error) => this.spec.log(`gvisor: network teardown: ${err.message}`));
     for (let attempt = 0; attempt < 5 && (await isMounted(dirs.rootfs)); attempt++) {
       await unmount(dirs.rootfs);
