@@ -36,8 +36,32 @@ function canDrawOn(stream: Writable, env: Record<string, string | undefined>): b
   return isTTY(stream) && columns > 0 && env.TERM !== "dumb" && env.CI === undefined;
 }
 
+/**
+ * clipanion writes an option's value as `#0` (`--mem-mib #0`); help says what goes there instead,
+ * named after the option as most CLIs do (`--mem-mib MEM_MIB`), with the option table re-aligned.
+ */
+export function namePlaceholders(text: string): string {
+  const named = text.replace(/(--[a-z][a-z0-9-]*)((?: #\d+)+)/g, (_all, flag: string, slots: string) => {
+    const name = flag.slice(2).replaceAll("-", "_").toUpperCase();
+    return `${flag}${slots.replace(/#\d+/g, name)}`;
+  });
+  // An option row is "  DEFINITION    description"; a definition never holds two spaces in a row.
+  const row = /^ {2}(-\S*(?: \S+)*) {2,}(\S.*)$/;
+  const lines = named.split("\n");
+  const width = Math.max(0, ...lines.map((l) => row.exec(l)?.[1]?.length ?? 0));
+  return lines
+    .map((l) => l.replace(row, (_all, def: string, desc: string) => `  ${def.padEnd(width)}    ${desc}`))
+    .join("\n");
+}
+
+class PyroCli extends Cli<PyroContext> {
+  override usage(...args: Parameters<Cli<PyroContext>["usage"]>): string {
+    return namePlaceholders(super.usage(...args));
+  }
+}
+
 export function buildCli(colored = false): Cli<PyroContext> {
-  const cli = new Cli<PyroContext>({
+  const cli = new PyroCli({
     binaryLabel: "pyro: disposable, isolated Linux sandboxes for coding agents",
     binaryName: "pyro",
     binaryVersion: PYRO_VERSION,

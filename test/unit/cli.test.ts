@@ -444,7 +444,10 @@ describe("pyro --version and help", () => {
     ]) {
       const { code, stdout } = await cli(argv);
       assert.equal(code, 0);
-      assert.match(stdout, /--mem-mib/);
+      assert.match(stdout, /^ {2}--mem-mib MEM_MIB {4,}Memory in MiB/m);
+      assert.doesNotMatch(stdout, /#\d/, "no clipanion placeholder");
+      const columns = stdout.split("\n").flatMap((l) => (/^ {2}--/.test(l) ? [l.search(/ {4}\S/)] : []));
+      assert.equal(new Set(columns).size, 1, "the option descriptions start in one column");
       assert.match(stdout, /Examples/);
       assert.match(stdout, /pyro run debian:12 -- git --version/);
     }

@@ -1,4 +1,4 @@
-// Owns `pyro workspace reset`: putting /workspace back to its baseline in a fresh sandbox.
+// Owns `pyro workspace reset`: putting /workspace back to its baseline, or a named snapshot, in a fresh sandbox.
 import { Command, Option } from "clipanion";
 import { ResetParams } from "../../../contract/workspace.js";
 import { PyroCommand } from "../../base.js";
@@ -11,15 +11,18 @@ export class WorkspaceResetCommand extends PyroCommand {
 
   static override usage = Command.Usage({
     category: "Workspaces",
-    description: "put a workspace back to its state at create",
+    description: "put a workspace back to its state at create, or at a snapshot",
     details: `
-      Discards every change made to \`WS\` since it was created: its sandbox restarts (running processes end) and \`/workspace\` holds the baseline again. The name, labels and command history stay. \`--snapshot\` is \`baseline\`, the only snapshot this release has.
+      Discards every change made to \`WS\` since it was created (or since \`--snapshot NAME\` was taken with \`pyro workspace snapshot create\`): its sandbox restarts (running processes end) and \`/workspace\` holds that state again. The name, labels and command history stay. \`pyro workspace snapshot list WS\` shows the snapshots; \`baseline\` is the one taken at create.
     `,
-    examples: [["Start over", "$0 workspace reset repro-fix"]],
+    examples: [
+      ["Start over", "$0 workspace reset repro-fix"],
+      ["Go back to a snapshot", "$0 workspace reset repro-fix --snapshot before-refactor"],
+    ],
   });
 
   workspace = Option.String({ name: "WS" });
-  snapshot = Option.String("--snapshot", { description: "What to reset to (default baseline)" });
+  snapshot = Option.String("--snapshot", { description: "The snapshot to reset to (default baseline)" });
 
   protected async perform(out: Output): Promise<undefined> {
     const params = parseFlags(ResetParams, { workspace: this.workspace, snapshot: this.snapshot }, POSITIONALS);
