@@ -1,6 +1,14 @@
-// Owns the environment catalog: which environments pyro can build, what goes into each, and the
-// on-disk name (slug) each version is cached under.
+// Owns the environment catalog: which environments pyro can build, what goes into each, how long a
+// build that a sandbox call starts may take, and the on-disk name (slug) each version is cached under.
 import { PyroError } from "../contract/errors.js";
+
+/**
+ * The bound on a build that `run` or `workspace create` starts because the environment is missing
+ * (an explicit `pyro env pull` has none: someone is watching it and can stop it). A caller such as
+ * an MCP client is waiting on that call, so it must end. Builds take 30 s to a few minutes; 15 min
+ * leaves room for a slow mirror or disk, and equals how long a pull waits for another's lock.
+ */
+export const ENVIRONMENT_BUILD_TIMEOUT_MS = 15 * 60_000;
 
 export interface CatalogEntry {
   readonly name: string;

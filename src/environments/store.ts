@@ -44,6 +44,8 @@ export interface PullOptions {
   /** Rebuild even when a valid copy is installed; the old copy stays usable until the swap. */
   force?: boolean;
   signal?: AbortSignal;
+  /** Fail with ENVIRONMENT_BUILD_FAILED when the pull (lock wait included) takes longer. */
+  timeoutMs?: number;
 }
 
 type InstallState =
@@ -57,6 +59,18 @@ const LOCK_RE = /^\.(.+)\.lock$/;
 function parsePartial(name: string): { slug: string; pid: number } | undefined {
   const m = PARTIAL_RE.exec(name);
   return m ? { slug: m[1]!, pid: Number(m[2]) } : undefined;
+}
+
+function timedOut(name: string, timeoutMs: number): PyroError {
+  const bound = timeoutMs >= 60_000 ? `${Math.round(timeoutMs / 60_000)} min` : `${Math.round(timeoutMs / 1000)} s`;
+  return new PyroError(
+    "ENVIRONMENT_BUILD_FAILED",
+    `building ${name} did not finish within ${bound}, the bound on a build that a sandbox call starts; ` +
+      `it was stopped and nothing was installed. Build it ahead of time, where no bound applies: ` +
+      `pyro env pull ${name} (then pyro prepare ${name} to warm it). If downloads are slow, check the host's ` +
+      "apt mirror and proxy (apt-get update on the host must work).",
+    { environment: name, timeout_ms: timeoutMs, timed_out: true },
+  );
 }
 
 function cancelled(name: string): PyroError {
@@ -106,6 +120,19 @@ export class EnvironmentStore {
   }
 
   async pull(name: string, opts: PullOptions = {}): Promise<EnvironmentPullResult> {
+    if (opts.timeoutMs === undefined) return this.#pull(name, opts);
+    // The deadline aborts like a cancel does (mmdebstrap killed, staging removed), then says why.
+    const deadline = AbortSignal.timeout(opts.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+    try {
+      return await this.#pull(name, { ...opts, signal });
+    } catch (err) {
+      if (deadline.aborted && !opts.signal?.aborted) throw timedOut(name, opts.timeoutMs);
+      throw err;
+    }
+  }
+
+  async #pull(name: string, opts: PullOptions): Promise<EnvironmentPullResult> {
     const started = performance.now();
     const entry = catalogEntry(name);
     const { progress, signal } = opts;

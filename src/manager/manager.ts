@@ -25,7 +25,7 @@ import { availableEngines, getEngine, probeEngines, selectEngine } from "../engi
 import { listMounts } from "../engines/mounts.js";
 import { listPyroNetns } from "../engines/network.js";
 import { kvmCheck } from "../engines/qemu/engine.js";
-import { EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
+import { ENVIRONMENT_BUILD_TIMEOUT_MS, EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
 import type { SupervisorConfig } from "../supervisor/supervisor.js";
@@ -136,13 +136,37 @@ export class Manager {
     }
   }
 
-  private async ensureEnvironment(name: string, progress?: ProgressReporter): Promise<InstalledEnvironment> {
+  /**
+   * The installed environment, built first when it is missing. Such a build is bounded by
+   * ENVIRONMENT_BUILD_TIMEOUT_MS unless `bounded` is false, and reports each of its phases as
+   * "pull: building environment NAME: ..." so that a caller far from the build knows what it waits for.
+   * A cancelled call does not stop the build: a client that gave up (an MCP client's timeout) finds
+   * it finished, or waits on its lock, when it tries again.
+   */
+  private async ensureEnvironment(
+    name: string,
+    progress?: ProgressReporter,
+    opts: { bounded?: boolean } = {},
+  ): Promise<InstalledEnvironment> {
     try {
       return await this.environments.require(name);
     } catch (err) {
       if (!(err instanceof PyroError) || err.code !== "ENVIRONMENT_NOT_INSTALLED") throw err;
-      progress?.phase("pull", `${name} is not installed yet: building it once`);
-      await this.environments.pull(name, { progress });
+      const bounded = opts.bounded ?? true;
+      const limit = bounded ? `, at most ${ENVIRONMENT_BUILD_TIMEOUT_MS / 60_000} min` : "";
+      progress?.phase(
+        "pull",
+        `${name} is not installed yet, so it is built now: a one-time build (usually 1-5 min${limit}) that ` +
+          `later calls reuse. To skip this wait next time, run \`pyro env pull ${name}\` ahead of time.`,
+      );
+      const building: ProgressReporter | undefined = progress && {
+        phase: (phase, detail) =>
+          progress.phase("pull", `building environment ${name}: ${detail ? `${phase}: ${detail}` : phase}`),
+      };
+      await this.environments.pull(name, {
+        progress: building,
+        timeoutMs: bounded ? ENVIRONMENT_BUILD_TIMEOUT_MS : undefined,
+      });
       return this.environments.require(name);
     }
   }
@@ -197,6 +221,8 @@ export class Manager {
   /** `pyro prepare`: one create, exec, reset and delete in `environment`, recorded as warm. */
   async prepare(input: unknown, opts: { progress?: ProgressReporter } = {}): Promise<PrepareResult> {
     const { environment } = parseParams(PrepareParams, input, "prepare");
+    // prepare is the advice for a build that ran out of time, so its own build has no bound.
+    await this.ensureEnvironment(environment, opts.progress, { bounded: false });
     return prepare(
       {
         stateDir: this.paths.stateDir,

@@ -59,8 +59,8 @@ export interface PrepareDeps {
   inspect: (name: string) => Promise<EnvironmentInspect>;
 }
 
-/** Runs the daily loop once: create, exec, reset, delete (the environment is built by create if
- * needed), timing each step, then records the environment build it warmed. */
+/** Runs the daily loop once: create, exec, reset, delete (on an environment the manager has already
+ * built, so that no bound on builds applies here), timing each step, then records the build it warmed. */
 export async function prepare(
   deps: PrepareDeps,
   environment: string,

@@ -9,8 +9,11 @@ import {
   CallToolRequestSchema,
   type CallToolResult,
   ErrorCode,
+  type LoggingLevel,
+  LoggingLevelSchema,
   type ServerNotification,
   type ServerRequest,
+  SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { toPyroError } from "../contract/errors.js";
 import { sortKeys, stableJson } from "../sdk/json.js";
@@ -36,6 +39,8 @@ export interface CreateServerOptions extends ManagerOptions {
   manager?: ManagerApi;
   /** Where diagnostics go; never stdout. Default: stderr. */
   log?: (line: string) => void;
+  /** How long a phase may run before the client hears about it again (default PROGRESS_HEARTBEAT_MS). */
+  progressHeartbeatMs?: number;
 }
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -83,21 +88,68 @@ function stderrLog(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** Relays manager phases as `notifications/progress` when the caller sent a progress token. */
-function progressFor(extra: Extra): ProgressReporter | undefined {
+/**
+ * How often a call that is still in one phase says so again. MCP clients give up on a request after
+ * 60 s without a response by default; a progress notification restarts that clock for a client that
+ * asks it to (`resetTimeoutOnProgress`), and an environment build can sit in one phase for minutes.
+ */
+export const PROGRESS_HEARTBEAT_MS = 10_000;
+
+interface CallProgress {
+  reporter: ProgressReporter;
+  /** Ends the heartbeat; nothing is sent once the call has settled. */
+  stop(): void;
+}
+
+/**
+ * Relays one call's manager phases to its client: as `notifications/progress` when the client sent
+ * a progress token, otherwise as info log messages (unless it set a higher log level). While a phase
+ * lasts, its message is repeated every `heartbeatMs` with the time the call has taken so far.
+ */
+function progressFor(
+  extra: Extra,
+  opts: { heartbeatMs: number; logsWanted: () => boolean; log: (line: string) => void },
+): CallProgress {
   const token = extra._meta?.progressToken;
-  if (token === undefined) return undefined;
+  const started = Date.now();
   let step = 0;
+  let last: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let failed = false;
+
+  const send = (message: string) => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(heartbeat, opts.heartbeatMs);
+    timer.unref();
+    if (token === undefined && !opts.logsWanted()) return;
+    step += 1;
+    const notification: ServerNotification =
+      token === undefined
+        ? { method: "notifications/message", params: { level: "info", logger: "pyro", data: message } }
+        : { method: "notifications/progress", params: { progressToken: token, progress: step, message } };
+    extra.sendNotification(notification).catch((err: unknown) => {
+      // Once per call: a client that went away would otherwise get a line per heartbeat.
+      if (failed) return;
+      failed = true;
+      opts.log(`[mcp] could not send progress to the client: ${toPyroError(err).message}`);
+    });
+  };
+  const heartbeat = () => {
+    if (last !== undefined) send(`${last} (${Math.round((Date.now() - started) / 1000)} s so far)`);
+  };
+
   return {
-    phase(name, detail) {
-      step += 1;
-      const message = detail ? `${name}: ${detail}` : name;
-      extra
-        .sendNotification({
-          method: "notifications/progress",
-          params: { progressToken: token, progress: step, message },
-        })
-        .catch(() => {});
+    reporter: {
+      phase(name, detail) {
+        last = detail ? `${name}: ${detail}` : name;
+        send(last);
+      },
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
     },
   };
 }
@@ -130,6 +182,7 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
     manager,
     log = stderrLog,
     reapExpired: _reapExpired,
+    progressHeartbeatMs = PROGRESS_HEARTBEAT_MS,
     ...managerOptions
   } = options;
   const mode = requestedMode === undefined ? undefined : McpMode.parse(requestedMode);
@@ -141,15 +194,29 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
     { name: "pyro", version: PYRO_VERSION },
     {
       instructions: mode ? `${instructionsFor(profile)} ${MODES[mode].instructions}` : instructionsFor(profile),
+      // Phases reach a client that sent no progress token as log messages.
+      capabilities: { logging: {} },
     },
   );
 
+  // The SDK keeps the level a client sets only for its own sendLoggingMessage, which cannot tie a
+  // message to the call it belongs to (over HTTP that decides which stream carries it); so it is
+  // kept here. Each connection has a server of its own, so one level per server.
+  let logLevel: LoggingLevel | undefined;
+  server.server.setRequestHandler(SetLevelRequestSchema, (request) => {
+    logLevel = request.params.level;
+    return {};
+  });
+  const levels = LoggingLevelSchema.options;
+  const logsWanted = () => logLevel === undefined || levels.indexOf(logLevel) <= levels.indexOf("info");
+
   async function invoke(tool: PyroTool, args: unknown, extra: Extra): Promise<CallToolResult> {
+    const progress = progressFor(extra, { heartbeatMs: progressHeartbeatMs, logsWanted, log });
     try {
       const result = await tool.call(args as never, {
         manager: await lazy.get(),
         signal: extra.signal,
-        progress: progressFor(extra),
+        progress: progress.reporter,
         project,
       });
       // Parsing strips anything outside the contract and catches a result that breaks it.
@@ -165,6 +232,8 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
       const error = toPyroError(err);
       log(`[mcp] ${tool.name} failed: ${error.code}: ${error.message}`);
       return { isError: true, content: [{ type: "text", text: `${error.code}: ${error.message}` }] };
+    } finally {
+      progress.stop();
     }
   }
 

@@ -3,6 +3,7 @@
 // exporting `defineTool({...})` plus its name in profiles.ts.
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
+import { ENVIRONMENT_BUILD_TIMEOUT_MS } from "../environments/catalog.js";
 import type { ManagerApi, ProgressReporter } from "../sdk/manager.js";
 import type { ToolName } from "./profiles.js";
 import type { ProjectSource } from "./project.js";
@@ -11,7 +12,8 @@ export interface ToolContext {
   manager: ManagerApi;
   /** Aborted when the client cancels the call or disconnects. */
   signal: AbortSignal;
-  /** Forwards phases as MCP progress notifications when the client asked for them. */
+  /** Forwards phases to the client: progress notifications when it sent a progress token, info log
+   * messages otherwise, each repeated while the phase lasts (see progressFor in server.ts). */
   progress: ProgressReporter | undefined;
   /** What seeds a workspace created without seed_path (project-aware startup), if anything. */
   project?: ProjectSource;
@@ -36,3 +38,10 @@ export interface PyroTool<I extends z.ZodObject = z.ZodObject, O extends z.ZodOb
 export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(tool: PyroTool<I, O>): PyroTool<I, O> {
   return tool;
 }
+
+/** For the tools that start a sandbox: what the first call on a host without the environment costs. */
+export const buildNote = [
+  "If `environment` is not built on this host yet, the call first builds it once (usually 1-5 min, at",
+  `most ${ENVIRONMENT_BUILD_TIMEOUT_MS / 60_000} min, then reused), sending progress notifications meanwhile (log messages`,
+  "without a progress token); running `pyro env pull ENV` on the host ahead of time avoids that wait.",
+].join(" ");

@@ -1,6 +1,7 @@
 // Integration tests of the environment store against real mmdebstrap and the host's apt sources:
 // a pull killed mid-way, the built root running the injected node, fast re-pulls, repair of a
-// corrupt install with concurrent pulls, and an unreachable archive.
+// corrupt install with concurrent pulls, an unreachable archive, a build that outlasts its bound,
+// and a build behind an MCP vm_run that keeps the client informed until the result arrives.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -8,9 +9,11 @@ import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { PyroError } from "../../src/contract/errors.js";
-import { EnvironmentManifest } from "../../src/contract/schemas.js";
-import { EnvironmentStore } from "../../src/environments/index.js";
+import { EnvironmentManifest, RunResult } from "../../src/contract/schemas.js";
+import { ENVIRONMENT_BUILD_TIMEOUT_MS, EnvironmentStore } from "../../src/environments/index.js";
 import { digestTree, mountsUnder } from "../../src/environments/tree.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
 
@@ -95,6 +98,25 @@ describe("environment store with mmdebstrap", { skip: canBuild ? false : "needs 
     );
     assert.deepEqual(await entries(join(cancelled, "environments")), []);
     assert.deepEqual(await processesMentioning(cancelled), []);
+    assert.equal((await store.inspect(ENV)).installed, false);
+  });
+
+  it("stops a pull that outlasts its bound, naming the bound and the fix, and installs nothing", async () => {
+    const bounded = join(scratch, "bounded");
+    const store = new EnvironmentStore(bounded, { agentBundle: bundle });
+    await assert.rejects(store.pull(ENV, { timeoutMs: 3_000 }), (err: unknown) => {
+      assert.ok(err instanceof PyroError);
+      assert.equal(err.code, "ENVIRONMENT_BUILD_FAILED");
+      assert.match(err.message, /did not finish within 3 s/);
+      assert.match(err.message, /pyro env pull debian:12-base/);
+      return true;
+    });
+    assert.deepEqual(
+      (await entries(join(bounded, "environments"))).filter((n) => !n.endsWith(".lock")),
+      [],
+      "the staging dir is removed",
+    );
+    assert.deepEqual(await processesMentioning(bounded), []);
     assert.equal((await store.inspect(ENV)).installed, false);
   });
 
@@ -261,5 +283,67 @@ describe("environment store with mmdebstrap", { skip: canBuild ? false : "needs 
     assert.equal((await store.inspect(ENV)).installed, true);
     assert.deepEqual(await mountsUnder(scratch), []);
     assert.deepEqual(await processesMentioning(scratch), []);
+  });
+});
+
+const PYRO = join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs");
+
+describe("vm_run over MCP while its environment is built", {
+  skip: !canBuild ? "needs root and mmdebstrap" : !existsSync(PYRO) ? "needs dist/: run npm run build" : false,
+}, () => {
+  it("keeps progress flowing through a real build with an empty cache, then returns the result", async () => {
+    const cache = join(scratch, "mcp-cache");
+    const state = join(scratch, "mcp-state");
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [PYRO, "mcp", "serve", "--profile", "vm-run"],
+      env: { ...process.env, PYRO_CACHE_DIR: cache, PYRO_STATE_DIR: state } as Record<string, string>,
+      stderr: "pipe",
+    });
+    let serverLog = "";
+    transport.stderr?.on("data", (chunk: Buffer) => {
+      serverLog += chunk.toString();
+    });
+    const client = new Client({ name: "pyro-integration", version: "1.0.0" });
+    await client.connect(transport);
+    const started = Date.now();
+    const arrivals: { at: number; message: string; progress: number }[] = [];
+    try {
+      const result = await client.callTool(
+        { name: "vm_run", arguments: { command: "cat /etc/debian_version", environment: ENV } },
+        undefined,
+        {
+          onprogress: (p) => arrivals.push({ at: Date.now(), message: p.message ?? "", progress: p.progress }),
+          // Far shorter than the build: only the progress keeps the request alive.
+          timeout: 30_000,
+          resetTimeoutOnProgress: true,
+          maxTotalTimeout: ENVIRONMENT_BUILD_TIMEOUT_MS + 120_000,
+        },
+      );
+      const finished = Date.now();
+      assert.notEqual(result.isError, true, `${JSON.stringify(result.content)}\n${serverLog}`);
+      const run = RunResult.parse(result.structuredContent);
+      assert.equal(run.exit_code, 0);
+      assert.match(run.stdout, /^12\.\d+\n$/);
+      assert.equal(run.environment, ENV);
+
+      assert.ok(arrivals.length > 0, "progress arrived before the result");
+      assert.match(arrivals[0]!.message, /one-time build/);
+      assert.match(arrivals[0]!.message, /pyro env pull debian:12-base/);
+      assert.ok(arrivals.some((a) => a.message.includes("building environment debian:12-base: bootstrap")));
+      for (let i = 1; i < arrivals.length; i++) assert.ok(arrivals[i]!.progress > arrivals[i - 1]!.progress);
+      // A heartbeat every 10 s; the slack is for a loaded host.
+      const gaps = [arrivals[0]!.at - started, ...arrivals.slice(1).map((a, i) => a.at - arrivals[i]!.at)];
+      const widest = Math.max(...gaps, finished - arrivals.at(-1)!.at);
+      assert.ok(widest < 20_000, `the client went ${widest} ms without news`);
+      console.log(
+        `vm_run with a cold ${ENV}: ${Math.round((finished - started) / 1000)} s, ` +
+          `${arrivals.length} progress notifications, widest gap ${widest} ms`,
+      );
+    } finally {
+      await client.close();
+    }
+    assert.deepEqual(await mountsUnder(scratch), []);
+    assert.deepEqual(await processesMentioning(cache), []);
   });
 });

@@ -1,6 +1,6 @@
 // Owns the `vm_run` tool: one command in a throwaway sandbox.
 import { RunParams, RunResult } from "../../contract/schemas.js";
-import { defineTool } from "../tool.js";
+import { buildNote, defineTool } from "../tool.js";
 
 export const vmRun = defineTool({
   name: "vm_run",
@@ -15,6 +15,7 @@ export const vmRun = defineTool({
     "Returns stdout, stderr, exit_code, duration_ms, timed_out, stdout_truncated, stderr_truncated and",
     "execution_mode (the engine that ran it). A non-zero exit_code is a normal result describing the",
     "command, not a failure of the tool; exit_code 124 with timed_out true means timeout_seconds was hit.",
+    buildNote,
   ].join(" "),
   inputSchema: RunParams,
   outputSchema: RunResult,

@@ -1,7 +1,7 @@
 // Owns the `workspace_create` tool: a persistent sandbox, optionally seeded from the host.
 import { WorkspaceCreateParams, WorkspaceInfo } from "../../contract/workspace.js";
 import { withProjectSeed } from "../project.js";
-import { defineTool } from "../tool.js";
+import { buildNote, defineTool } from "../tool.js";
 
 const description = (network: string) =>
   [
@@ -16,6 +16,7 @@ const description = (network: string) =>
     "It expires after `ttl_seconds` idle (default 600; 0 = never); delete it with workspace_delete when done.",
     "Returns the workspace: workspace_id, name, labels, environment, engine, state, resources, seed,",
     "created_at, last_activity_at and expires_at.",
+    buildNote,
   ].join(" ");
 
 /** workspace-core's create: no network, no secrets. */
