@@ -10,7 +10,8 @@ import type { ProjectSource } from "./project.js";
 
 export interface ToolContext {
   manager: ManagerApi;
-  /** Aborted when the client cancels the call or disconnects. */
+  /** Aborted when the client cancels the call or its connection ends (stdio closed, an HTTP session
+   * deleted); over HTTP a dropped stream is not a cancel: the call goes on and its result can be resumed. */
   signal: AbortSignal;
   /** Forwards phases to the client: progress notifications when it sent a progress token, info log
    * messages otherwise, each repeated while the phase lasts (see progressFor in server.ts). */
