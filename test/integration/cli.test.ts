@@ -72,6 +72,23 @@ describe("pyro run (real sandboxes)", () => {
     assert.match(stderr, /^err\n\[run\] environment=debian:12 engine=\w+ exit_code=3 duration_ms=\d+\n$/);
   });
 
+  it("installs a package with apt-get without an error line (no TIOCSCTTY failure under gVisor)", async () => {
+    // A package made on the spot, so no archive is needed: apt still runs dpkg as it always does.
+    const build =
+      "mkdir -p p/DEBIAN && printf 'Package: pyro-probe\\nVersion: 1\\nArchitecture: all\\n" +
+      "Maintainer: t <t@t>\\nDescription: probe\\n' > p/DEBIAN/control && dpkg-deb --build p probe.deb >/dev/null";
+    const { code, stdout, stderr } = await pyro([
+      "run",
+      "debian:12",
+      "--",
+      `${build} && apt-get install -y -q ./probe.deb && dpkg-query -W -f '\${Status}' pyro-probe`,
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /Setting up pyro-probe \(1\)/);
+    assert.match(stdout, /install ok installed$/);
+    assert.doesNotMatch(`${stdout}${stderr}`, /^E: /m);
+  });
+
   it("runs one quoted word through the shell, as ssh does", async () => {
     const { code, stdout } = await pyro(["run", "debian:12", "--", "echo $((6 * 7)) | tr 4 x"]);
     assert.equal(code, 0);

@@ -20,7 +20,7 @@ import {
   type SandboxNetwork,
 } from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
-import { buildOciSpec, statxShimPreload } from "./oci.js";
+import { buildOciSpec, gvisorGuestFiles } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
 
 const run = promisify(execFile);
@@ -120,7 +120,7 @@ export class GvisorEngine implements Engine {
         vcpuCount: spec.vcpuCount,
         memMib: spec.memMib,
         hostNetwork: network !== undefined,
-        preloadList: await statxShimPreload(dirs.bundle, spec.environment.rootDir),
+        guestFiles: await gvisorGuestFiles(dirs.bundle, spec.environment.rootDir),
       });
       await writeFile(join(dirs.bundle, "config.json"), JSON.stringify(oci));
       const argv = [

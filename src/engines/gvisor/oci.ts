@@ -2,7 +2,7 @@
 // writable root, and vcpu/memory/pids limits as linux.resources (cgroups v1 on this host).
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { BASE_ENV } from "../../channel/protocol.js";
 import { AGENT_ARGV, AGENT_DIR, STATX_SHIM } from "../../environments/inject.js";
 
@@ -43,22 +43,43 @@ export interface OciOptions {
   args?: readonly string[];
   cwd?: string;
   env?: Record<string, string>;
-  /** Host file bind-mounted as the guest's /etc/ld.so.preload (see statxShimPreload). */
-  preloadList?: string;
+  /** Host files bind-mounted read-only over guest paths (see gvisorGuestFiles). */
+  guestFiles?: readonly GuestFile[];
 }
 
+export interface GuestFile {
+  /** The path inside the sandbox. */
+  destination: string;
+  /** The host file shown there. */
+  source: string;
+}
+
+/** apt drives dpkg through a pseudo-terminal it makes the controlling terminal of dpkg's session;
+ * this runsc refuses that TIOCSCTTY (gVisor issues 796, 9642), and every apt run printed
+ * "E: Setting TIOCSCTTY for slave fd N failed!". Without the pty apt works and says nothing. */
+const APT_NO_PTY = { destination: "/etc/apt/apt.conf.d/99pyro-gvisor-no-pty", text: 'Dpkg::Use-Pty "0";\n' };
+
 /**
- * Writes the preload list for the statx shim into the bundle and returns its path, when the
- * environment's agent has the shim: this runsc refuses statx with AT_NO_AUTOMOUNT, which breaks
- * `ls -l` and `stat` (src/agent/native/statx-compat.c). A bind mount, so the environment's own
- * files stay untouched and only gvisor sandboxes load it.
+ * Files that work around this runsc's gaps, written into the bundle and bind-mounted over the
+ * guest's paths, so the environment's own files stay untouched and only gvisor sandboxes see them:
+ * - /etc/ld.so.preload with the statx shim, when the environment's agent has it: this runsc refuses
+ *   statx with AT_NO_AUTOMOUNT, which breaks `ls -l` and `stat` (src/agent/native/statx-compat.c);
+ * - an apt setting that keeps dpkg off a pseudo-terminal, where the environment has apt.
  */
-export async function statxShimPreload(bundleDir: string, rootDir: string): Promise<string | undefined> {
+export async function gvisorGuestFiles(bundleDir: string, rootDir: string): Promise<GuestFile[]> {
+  const files: GuestFile[] = [];
   const shim = `/${AGENT_DIR}/agent/${STATX_SHIM}`;
-  if (!existsSync(join(rootDir, shim))) return undefined;
-  const list = join(bundleDir, "ld.so.preload");
-  await writeFile(list, `${shim}\n`);
-  return list;
+  if (existsSync(join(rootDir, shim))) {
+    const source = join(bundleDir, "ld.so.preload");
+    await writeFile(source, `${shim}\n`);
+    files.push({ destination: "/etc/ld.so.preload", source });
+  }
+  if (existsSync(join(rootDir, dirname(APT_NO_PTY.destination)))) {
+    const source = join(bundleDir, "apt-no-pty.conf");
+    await writeFile(source, APT_NO_PTY.text);
+    files.push({ destination: APT_NO_PTY.destination, source });
+  }
+  return files;
 }
 
 export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
@@ -102,9 +123,7 @@ export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
         options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
       },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-      ...(opts.preloadList
-        ? [{ destination: "/etc/ld.so.preload", type: "bind", source: opts.preloadList, options: ["rbind", "ro"] }]
-        : []),
+      ...(opts.guestFiles ?? []).map((f) => ({ ...f, type: "bind", options: ["rbind", "ro"] })),
     ],
     linux: {
       cgroupsPath: `/pyro/${opts.id}`,

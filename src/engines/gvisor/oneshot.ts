@@ -9,7 +9,7 @@ import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../../channel/outp
 import type { AgentExecResult } from "../../channel/protocol.js";
 import { createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { OneShotExec, SandboxSpec } from "../types.js";
-import { buildOciSpec, statxShimPreload } from "./oci.js";
+import { buildOciSpec, gvisorGuestFiles } from "./oci.js";
 
 const TINI = "/opt/pyro/bin/tini";
 /** tini's own message when exec fails, rewritten to what a shell would say. */
@@ -34,7 +34,7 @@ export async function runOnceGvisor(
       args: [TINI, "-s", "--", ...exec.argv],
       cwd: exec.cwd,
       env: exec.env,
-      preloadList: await statxShimPreload(dirs.bundle, spec.environment.rootDir),
+      guestFiles: await gvisorGuestFiles(dirs.bundle, spec.environment.rootDir),
     });
     await writeFile(join(dirs.bundle, "config.json"), JSON.stringify(oci));
     const argv = [
