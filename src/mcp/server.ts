@@ -270,7 +270,8 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
     const tool = exposed.get(name);
     if (!tool) {
       const offered = [...exposed.keys()].join(", ");
-      throw new InvalidParams(`Unknown tool ${name}: profile ${profile} offers ${offered}`);
+      const offer = mode ? `mode ${mode} (pyro mcp serve --mode ${mode})` : `profile ${profile}`;
+      throw new InvalidParams(`Unknown tool ${name}: ${offer} offers ${offered}`);
     }
     const args = request.params.arguments ?? {};
     const parsed = tool.inputSchema.safeParse(args);

@@ -19,6 +19,22 @@ async function listTools(opts: { mode?: McpMode; profile?: "vm-run" | "workspace
 }
 
 describe("MCP modes", () => {
+  it("a tool outside the mode is refused naming the mode, not the profile behind it", async () => {
+    const server = createServer({
+      mode: "inspect",
+      manager: { close: async () => {} } as unknown as ManagerApi,
+      log: () => {},
+    });
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    const client = new Client({ name: "t", version: "1" });
+    await Promise.all([server.connect(b), client.connect(a)]);
+    await assert.rejects(
+      client.callTool({ name: "workspace_file_write", arguments: {} }),
+      /Unknown tool workspace_file_write: mode inspect \(pyro mcp serve --mode inspect\) offers /,
+    );
+    await client.close();
+  });
+
   for (const mode of McpMode.options) {
     it(`${mode}: a non-empty subset of workspace-full, framed for the use case`, async () => {
       const { tools, instructions } = await listTools({ mode });
