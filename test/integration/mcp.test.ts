@@ -217,6 +217,7 @@ describe("pyro host print-config: every host's config starts a server that answe
     switch (host) {
       case "claude-desktop":
       case "cursor":
+      case "gemini":
         return JSON.parse(text).mcpServers.pyro;
       case "vscode":
         return JSON.parse(text).servers.pyro;
@@ -238,7 +239,7 @@ describe("pyro host print-config: every host's config starts a server that answe
     }
   }
 
-  for (const host of ["claude-desktop", "cursor", "vscode", "opencode", "codex", "claude-code"]) {
+  for (const host of ["claude-desktop", "cursor", "vscode", "opencode", "codex", "claude-code", "gemini"]) {
     it(host, async () => {
       const { stdout } = await promisify(execFile)(process.execPath, [MAIN, "host", "print-config", host, "--json"], {
         env,

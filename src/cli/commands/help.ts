@@ -20,9 +20,10 @@ First steps:
   pyro workspace exec fix -- git status  run commands in it; then workspace diff, export, delete
   pyro mcp serve                         serve the tools to an agent over MCP
 
-Connect an agent:
-  claude mcp add pyro -- npx -y pyro-mcp mcp serve
-  codex mcp add pyro -- npx -y pyro-mcp mcp serve
+Connect an agent (the command runs this installation of pyro):
+  pyro host connect claude-code          register with Claude Code (also codex, gemini)
+  pyro host print-config claude-code     only print the line (also cursor, vscode, claude-desktop, …)
+  pyro host doctor                       check that the command the hosts run answers
 `;
 
 interface CommandSummary {

@@ -1,17 +1,19 @@
-// Owns what the `pyro host` commands know about agent hosts: the names, the command a host runs to
-// start pyro's MCP server, each host's config snippet in its own format (JSON, TOML or a shell
-// line), the `mcp add` argv of hosts that have a CLI for it, and finding a host program on a PATH.
-import { access, constants, stat } from "node:fs/promises";
-import { delimiter, join, sep } from "node:path";
+// Owns what the `pyro host` commands know about agent hosts: the names, the command a host runs
+// to start pyro's MCP server (this installation's `pyro` bin by default), each host's config
+// snippet in its own format (JSON, TOML or a shell line), the `mcp add` argv of hosts that have a
+// CLI for it, and finding a host program on a PATH.
+import { accessSync, constants, realpathSync } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import { basename, delimiter, dirname, join } from "node:path";
 import { UsageError } from "clipanion";
 import { PyroError } from "../../../contract/errors.js";
 import { PACKAGE_ROOT } from "../../../version.js";
 
-export const HOSTS = ["claude-desktop", "cursor", "vscode", "opencode", "codex", "claude-code"] as const;
+export const HOSTS = ["claude-desktop", "cursor", "vscode", "opencode", "codex", "claude-code", "gemini"] as const;
 export type HostName = (typeof HOSTS)[number];
 
 /** Hosts whose own CLI can register an MCP server (`pyro host connect`). */
-export const CONNECTABLE_HOSTS = ["claude-code", "codex"] as const;
+export const CONNECTABLE_HOSTS = ["claude-code", "codex", "gemini"] as const;
 export type ConnectableHost = (typeof CONNECTABLE_HOSTS)[number];
 
 /** The program each host ships on PATH, if any (Claude Desktop has none). */
@@ -22,25 +24,32 @@ export const HOST_CLIS: Readonly<Record<HostName, string | null>> = {
   opencode: "opencode",
   codex: "codex",
   "claude-code": "claude",
+  gemini: "gemini",
 };
 
 /** The name pyro is registered under in every host's config. */
 export const SERVER_NAME = "pyro";
 
+/**
+ * How a host starts pyro. `bin`: this installation's `pyro` program by its absolute path (node and
+ * this package's dist/bin/pyro.mjs when no installed bin leads here, as in a checkout). `local`:
+ * always this Node.js and this package's dist/bin/pyro.mjs, for hosts that start programs without
+ * `node` on their PATH. `npx`: the package from the npm registry, once it is published there.
+ */
+export const LAUNCHERS = ["bin", "local", "npx"] as const;
+export type Launcher = (typeof LAUNCHERS)[number];
+export const DEFAULT_LAUNCHER: Launcher = "bin";
+
+/** The `pyro` entry point of this package, which its `bin` links to. */
+export const PYRO_ENTRY = join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs");
+
 export interface ServerOptions {
   /** An MCP profile (`vm-run`, `workspace-core`, `workspace-full`); the server's default when absent. */
   profile?: string;
-  /** `npx` runs the published package; `local` runs this installation with this Node.js. */
+  /** `bin` when absent. */
   launcher?: Launcher;
-}
-
-export const LAUNCHERS = ["npx", "local"] as const;
-export type Launcher = (typeof LAUNCHERS)[number];
-
-/** `npx` when pyro runs as an installed package, `local` from a checkout (whose package npx would
- * not find): either way the printed command runs on this machine. */
-export function defaultLauncher(): Launcher {
-  return PACKAGE_ROOT.split(sep).includes("node_modules") ? "npx" : "local";
+  /** The PATH value searched for the installed `pyro` bin; process.env.PATH when absent. */
+  pathVar?: string;
 }
 
 export interface ServerCommand {
@@ -64,13 +73,64 @@ export function isConnectable(name: string): name is ConnectableHost {
   return (CONNECTABLE_HOSTS as readonly string[]).includes(name);
 }
 
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface InstalledBinSearch {
+  /** The package whose bin is wanted; PACKAGE_ROOT when absent. */
+  packageRoot?: string;
+  /** The running Node.js; npm's global bin directory is usually next to it. */
+  execPath?: string;
+  /** A PATH value; process.env.PATH when absent. */
+  pathVar?: string;
+}
+
+/**
+ * The absolute path of an installed `pyro` program that runs this package, or undefined (a
+ * checkout). npm installs the bin as a symlink to dist/bin/pyro.mjs: PREFIX/bin/pyro for
+ * `npm install -g [--prefix PREFIX]` (the package in PREFIX/lib/node_modules),
+ * node_modules/.bin/pyro for a project install; next to node and on PATH are searched too. A
+ * `pyro` of another installation does not count: only one that resolves to this package's own
+ * entry point.
+ */
+export function installedBin(search: InstalledBinSearch = {}): string | undefined {
+  const root = search.packageRoot ?? PACKAGE_ROOT;
+  const entry = realpathOrUndefined(join(root, "dist", "bin", "pyro.mjs"));
+  if (entry === undefined) return undefined;
+  const candidates: string[] = [];
+  const nodeModules = dirname(root);
+  if (basename(nodeModules) === "node_modules") {
+    candidates.push(join(nodeModules, ".bin", "pyro"));
+    if (basename(dirname(nodeModules)) === "lib") candidates.push(join(dirname(dirname(nodeModules)), "bin", "pyro"));
+  }
+  candidates.push(join(dirname(search.execPath ?? process.execPath), "pyro"));
+  for (const dir of (search.pathVar ?? process.env.PATH ?? "").split(delimiter)) {
+    if (dir.startsWith("/")) candidates.push(join(dir, "pyro"));
+  }
+  return candidates.find((candidate) => {
+    if (realpathOrUndefined(candidate) !== entry) return false;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The command an agent host runs to start pyro's MCP server on stdio. */
 export function serverCommand(opts: ServerOptions = {}): ServerCommand {
   const serve = ["mcp", "serve", ...(opts.profile ? ["--profile", opts.profile] : [])];
-  if (opts.launcher === "local") {
-    return { command: process.execPath, args: [join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs"), ...serve] };
-  }
-  return { command: "npx", args: ["-y", "pyro-mcp", ...serve] };
+  const launcher = opts.launcher ?? DEFAULT_LAUNCHER;
+  if (launcher === "npx") return { command: "npx", args: ["-y", "pyro-mcp", ...serve] };
+  const bin = launcher === "bin" ? installedBin({ pathVar: opts.pathVar }) : undefined;
+  if (bin !== undefined) return { command: bin, args: serve };
+  return { command: process.execPath, args: [PYRO_ENTRY, ...serve] };
 }
 
 function unknownHost(name: string): PyroError {
@@ -141,6 +201,13 @@ export function printConfig(host: string, opts: ServerOptions = {}): HostConfig 
           `command = ${tomlString(command)}\n` +
           `args = [${args.map(tomlString).join(", ")}]\n`,
       };
+    case "gemini":
+      return {
+        host,
+        format: "json",
+        path_hint: "~/.gemini/settings.json (or .gemini/settings.json in a project)",
+        text: json({ mcpServers: { [SERVER_NAME]: { command, args } } }),
+      };
     case "claude-code":
       return {
         host,
@@ -153,7 +220,11 @@ export function printConfig(host: string, opts: ServerOptions = {}): HostConfig 
   }
 }
 
-/** The argv that registers pyro through the host's own CLI (`claude mcp add ...`). */
+/**
+ * The argv that registers pyro through the host's own CLI (`claude mcp add ...`). Gemini's `mcp add`
+ * takes the command before `--` (after it only the args), and writes to the project's settings
+ * unless told `--scope user`, which is where its other configs and print-config's snippet go.
+ */
 export function connectCommand(host: string, opts: ServerOptions = {}): string[] {
   const cli = isConnectable(host) ? HOST_CLIS[host] : null;
   if (cli === null) {
@@ -164,6 +235,7 @@ export function connectCommand(host: string, opts: ServerOptions = {}): string[]
     );
   }
   const { command, args } = serverCommand(opts);
+  if (host === "gemini") return [cli, "mcp", "add", "--scope", "user", SERVER_NAME, command, "--", ...args];
   return [cli, "mcp", "add", SERVER_NAME, "--", command, ...args];
 }
 
@@ -183,7 +255,11 @@ export async function findOnPath(name: string, pathVar: string | undefined): Pro
 
 /** A `--launcher` value (or none) as a launcher; anything else is a usage error. */
 export function resolveLauncher(value: string | undefined): Launcher {
-  if (value === undefined) return defaultLauncher();
+  if (value === undefined) return DEFAULT_LAUNCHER;
   if ((LAUNCHERS as readonly string[]).includes(value)) return value as Launcher;
-  throw new UsageError(`--launcher must be npx or local (got ${value})`);
+  throw new UsageError(`--launcher must be one of ${LAUNCHERS.join(", ")} (got ${value})`);
 }
+
+/** The `--launcher` option's help, shared by print-config, connect and doctor. */
+export const LAUNCHER_DESCRIPTION =
+  "bin (default: this installation's pyro program), local (this Node.js and this package's dist/bin/pyro.mjs) or npx (the pyro-mcp package from the npm registry)";

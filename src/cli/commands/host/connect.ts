@@ -1,6 +1,6 @@
-// Owns `pyro host connect claude-code|codex`: registering pyro's MCP server through the host's own
-// CLI (`claude mcp add ...`, `codex mcp add ...`) when it is on PATH, or printing that exact command
-// for the user to run when it is not (or with --dry-run).
+// Owns `pyro host connect claude-code|codex|gemini`: registering pyro's MCP server through the
+// host's own CLI (`claude mcp add ...`, `codex mcp add ...`, `gemini mcp add ...`) when it is on
+// PATH, or printing that exact command for the user to run when it is not (or with --dry-run).
 import { execFile } from "node:child_process";
 import { Command, Option, UsageError } from "clipanion";
 import { z } from "zod";
@@ -15,6 +15,7 @@ import {
   HOSTS,
   isConnectable,
   isHost,
+  LAUNCHER_DESCRIPTION,
   resolveLauncher,
   shellLine,
 } from "./config.js";
@@ -56,17 +57,18 @@ export class HostConnectCommand extends PyroCommand {
 
   static override usage = Command.Usage({
     category: "MCP",
-    description: "register pyro's MCP server with Claude Code or Codex",
+    description: "register pyro's MCP server with Claude Code, Codex or Gemini CLI",
     details: `
-      Runs the host's own registration command, \`claude mcp add pyro -- npx -y pyro-mcp mcp serve\` for \`claude-code\` or \`codex mcp add pyro -- npx -y pyro-mcp mcp serve\` for \`codex\`, and reports its exit code and output.
+      Runs the host's own registration command and reports its exit code and output: \`claude mcp add pyro -- PYRO mcp serve\` for \`claude-code\`, \`codex mcp add pyro -- PYRO mcp serve\` for \`codex\`, \`gemini mcp add --scope user pyro PYRO -- mcp serve\` for \`gemini\`. \`PYRO\` is this installation's \`pyro\` program by its absolute path (\`--launcher bin\`, the default; from a checkout, this Node.js and its \`dist/bin/pyro.mjs\`); \`--launcher local\` always uses the latter, \`--launcher npx\` runs \`npx -y pyro-mcp\` (the package from the npm registry). \`pyro host doctor\` checks that the command answers.
 
-      When the host's CLI is not on PATH, or with \`--dry-run\`, nothing is run: the exact command is printed on stdout for you to run, and the command still succeeds. Other hosts (${HOSTS.filter((h) => !isConnectable(h)).join(", ")}) are configured by file: see \`pyro host print-config NAME\`.
+      When the host's CLI is not on PATH, or with \`--dry-run\`, nothing is run: the exact command is printed on stdout for you to run, and the command still succeeds. Other hosts (${HOSTS.filter((h) => !isConnectable(h)).join(", ")}) are configured by file: see \`pyro host print-config NAME\`. Gemini CLI starts MCP servers only in folders you have trusted.
 
       \`--profile\` chooses the tools the server exposes (\`vm-run\`, \`workspace-core\`, \`workspace-full\`).
     `,
     examples: [
       ["Register with Claude Code", "$0 host connect claude-code"],
       ["Register with Codex, every tool", "$0 host connect codex --profile workspace-full"],
+      ["Register with Gemini CLI (user settings)", "$0 host connect gemini"],
       ["Only print the command", "$0 host connect claude-code --dry-run"],
     ],
   });
@@ -75,9 +77,7 @@ export class HostConnectCommand extends PyroCommand {
   profile = Option.String("--profile", {
     description: "vm-run, workspace-core or workspace-full (default: the server's, workspace-core)",
   });
-  launcher = Option.String("--launcher", {
-    description: "npx (the published package) or local (this installation); default: local from a checkout, else npx",
-  });
+  launcher = Option.String("--launcher", { description: LAUNCHER_DESCRIPTION });
   dryRun = Option.Boolean("--dry-run", false, { description: "Print the command instead of running it" });
 
   protected async perform(out: Output): Promise<number> {
@@ -86,10 +86,14 @@ export class HostConnectCommand extends PyroCommand {
       throw new UsageError(
         isHost(host)
           ? `${host} has no CLI to register MCP servers with; run pyro host print-config ${host} and add the snippet to its config`
-          : `unknown host ${JSON.stringify(host)}; connect takes ${CONNECTABLE_HOSTS.join(" or ")} (for ${HOSTS.filter((h) => !isConnectable(h)).join(", ")} use pyro host print-config NAME)`,
+          : `unknown host ${JSON.stringify(host)}; connect takes ${CONNECTABLE_HOSTS.join(", ")} (for ${HOSTS.filter((h) => !isConnectable(h)).join(", ")} use pyro host print-config NAME)`,
       );
     }
-    const argv = connectCommand(host, { profile, launcher: resolveLauncher(this.launcher) });
+    const argv = connectCommand(host, {
+      profile,
+      launcher: resolveLauncher(this.launcher),
+      pathVar: this.context.env.PATH,
+    });
     const [cli = "", ...args] = argv;
     const command = shellLine(argv);
     const found = this.dryRun ? undefined : await findOnPath(cli, this.context.env.PATH);

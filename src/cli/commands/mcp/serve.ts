@@ -29,7 +29,7 @@ export class McpServeCommand extends PyroCommand {
     category: "MCP",
     description: "serve pyro's tools to an agent over MCP (stdio or HTTP)",
     details: `
-      Speaks the Model Context Protocol on stdin/stdout until the client disconnects; logs go to stderr. An agent host starts it for you once it is registered, e.g. \`claude mcp add pyro -- npx -y pyro-mcp mcp serve\`.
+      Speaks the Model Context Protocol on stdin/stdout until the client disconnects; logs go to stderr. An agent host starts it for you once it is registered: \`pyro host print-config HOST\` prints the line or config that does that for this installation, and \`pyro host connect HOST\` runs it.
 
       \`--mode\` narrows the tools to one use case and words their descriptions for it: \`repro-fix\` (reproduce, fix, diff), \`inspect\` (untrusted code: no network, no file writes), \`cold-start\` (install, build, test and start a repository from scratch) or \`review-eval\` (apply a candidate change and measure it). With a mode the profile defaults to \`workspace-full\`.
 
@@ -44,7 +44,7 @@ export class McpServeCommand extends PyroCommand {
       ["Serve only vm_run", "$0 mcp serve --profile vm-run"],
       ["Serve the tools for inspecting untrusted code", "$0 mcp serve --mode inspect"],
       ["Serve over HTTP on a fixed port", "$0 mcp serve --transport http --port 8765"],
-      ["Register with Claude Code", "claude mcp add pyro -- npx -y pyro-mcp mcp serve"],
+      ["Register with Claude Code", "pyro host connect claude-code"],
     ],
   });
 
