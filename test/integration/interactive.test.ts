@@ -432,8 +432,12 @@ describe("secrets", () => {
       command: 'echo "svc $T"; echo "err $T" >&2; sleep 100',
       secret_env: { TOKEN: "T" },
     });
-    await new Promise((r) => setTimeout(r, 300));
-    const logs = await manager.services.logs({ workspace: id, service_name: svc.service_name });
+    // Wait for both lines (bounded): a busy machine may take longer than a moment to run them.
+    let logs = await manager.services.logs({ workspace: id, service_name: svc.service_name });
+    for (let waited = 0; waited < 10_000 && !(logs.stdout && logs.stderr); waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      logs = await manager.services.logs({ workspace: id, service_name: svc.service_name });
+    }
     assert.equal(logs.stdout, "svc [REDACTED]\n");
     assert.equal(logs.stderr, "err [REDACTED]\n");
     await assert.rejects(
