@@ -219,6 +219,27 @@ describe("pyro run --engine qemu", () => {
     await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", used, "-F", "raw", otherDisk]);
     mkdirSync(`${used}.users`);
     symlinkSync(otherDisk, join(`${used}.users`, "x"));
+    // A saved VM whose image an environment rebuild already removed.
+    const orphanVm = join(cache, "qemu", "templates", "00000000feedface");
+    mkdirSync(orphanVm, { recursive: true });
+    const gone = join(envDir, "qemu-root-0000000000ff.img");
+    await run("qemu-img", [
+      "create",
+      "-q",
+      "-f",
+      "qcow2",
+      "-u",
+      "-b",
+      gone,
+      "-F",
+      "raw",
+      join(orphanVm, "root.qcow2"),
+      "64M",
+    ]);
+    writeFileSync(
+      join(orphanVm, "template.json"),
+      JSON.stringify({ root: join(orphanVm, "root.qcow2"), initrd: "/old" }),
+    );
     const oldInitrd = join(cache, "qemu", "initrd-0-old.gz");
     writeFileSync(oldInitrd, "old");
 
@@ -228,7 +249,8 @@ describe("pyro run --engine qemu", () => {
     assert.ok(removed.includes("qemu saved VM 00000000deadbeef"), removed.join("; "));
     assert.ok(removed.includes("qemu root image debian_12-v1/qemu-root-0000deadbeef.img"));
     assert.ok(removed.includes("qemu initramfs initrd-0-old.gz"));
-    for (const gone of [stale, savedVm, oldInitrd]) assert.equal(existsSync(gone), false, gone);
+    assert.ok(removed.includes("qemu saved VM 00000000feedface"), "one whose image is gone");
+    for (const path of [stale, savedVm, orphanVm, oldInitrd]) assert.equal(existsSync(path), false, path);
     assert.equal(existsSync(used), true, "a disk of another state dir still uses it");
     rmSync(used, { force: true });
     rmSync(`${used}.users`, { recursive: true, force: true });

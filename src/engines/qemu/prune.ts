@@ -78,7 +78,9 @@ export async function pruneQemuCache(input: PruneInput): Promise<{ removed: stri
       () => undefined,
     );
     if (!meta) continue; // a build in progress or a dead one; ensureTemplate clears those
-    const chain = await backingChain(meta.root);
+    // A saved VM whose image is gone (an environment rebuilt beside it) restores nothing: its chain
+    // is just itself, so it goes unless a disk uses it.
+    const chain = await backingChain(meta.root).catch(() => [meta.root]);
     const keep = () => {
       for (const file of chain) inUse.add(file);
     };
