@@ -16,6 +16,8 @@ export interface CatalogEntry {
   /** Bumped whenever the recipe changes, so an old cached build is never mistaken for the new one. */
   readonly version: string;
   readonly suite: string;
+  /** Always includes ca-certificates: every root gets the host's own CA certificates added to its
+   * trust store at build (see mmdebstrap.ts), which needs update-ca-certificates. */
   readonly packages: readonly string[];
 }
 
@@ -54,8 +56,8 @@ export const CATALOG: readonly CatalogEntry[] = Object.freeze([
   },
   {
     name: "debian:12-build",
-    description: "Debian 12 with Git, build tools, Python and Node.js.",
-    version: "1",
+    description: "Debian 12 with Git, build tools, Python (pip, venv, pytest) and Node.js (npm, npx).",
+    version: "2",
     suite: "bookworm",
     packages: [
       ...DEBIAN_12_PACKAGES,
@@ -63,7 +65,11 @@ export const CATALOG: readonly CatalogEntry[] = Object.freeze([
       "pkg-config",
       "python3-pip",
       "python3-venv",
+      "python3-pytest",
       "nodejs",
+      // npm brings npx; installing it with apt inside a workspace takes many minutes (a few hundred
+      // node-* packages), so it is built in once.
+      "npm",
       "make",
       "cmake",
     ],

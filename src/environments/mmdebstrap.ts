@@ -1,10 +1,11 @@
-// Owns running mmdebstrap: which apt sources and proxy it gets from the host, how it is confined so
-// that killing pyro kills the whole build (and its mounts), and turning its failures into errors
-// that say what to fix.
+// Owns running mmdebstrap: which apt sources, proxy and trust anchors it gets from the host, how it
+// is confined so that killing pyro kills the whole build (and its mounts), and turning its failures
+// into errors that say what to fix.
 
 import { execFile, spawn } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
 import { findExecutable } from "../util/which.js";
@@ -49,6 +50,66 @@ export async function hostAptProxyOptions(): Promise<string[]> {
     .split("\n")
     .filter((l) => /^Acquire::(?:https?|ftp)::Proxy(?:::\S+)? "/.test(l))
     .map((l) => l.replace(/;\s*$/, ""));
+}
+
+/**
+ * Where Debian's update-ca-certificates takes a site's own trust anchors from, on the host and in
+ * every environment (each catalog entry includes ca-certificates, which creates it).
+ */
+export const LOCAL_CA_DIR = "/usr/local/share/ca-certificates";
+
+export interface CaCertificate {
+  /** Relative to the CA directory; the same on the host and in the root. */
+  path: string;
+  data: Buffer;
+}
+
+/**
+ * The certificates update-ca-certificates would add from `dir`: every file named *.crt beneath it
+ * (symlinks to files followed, like its `find -L`), sorted by path. A missing dir means none.
+ */
+export async function readCaCertificates(dir = LOCAL_CA_DIR): Promise<CaCertificate[]> {
+  const names = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  const certs: CaCertificate[] = [];
+  for (const path of names.filter((n) => n.endsWith(".crt")).sort()) {
+    const full = join(dir, path);
+    if (!(await stat(full).catch(() => undefined))?.isFile()) continue;
+    certs.push({ path, data: await readFile(full) });
+  }
+  return certs;
+}
+
+/** One digest of a set of certificates, names included, so a renamed, added or removed one counts. */
+export function caCertificatesDigest(certs: readonly CaCertificate[]): string {
+  const hash = createHash("sha256");
+  for (const c of certs) hash.update(`${c.path}\0${c.data.length}\0`).update(c.data);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/**
+ * Writes the host's certificates into `dir` for the build to copy into the root. Only public
+ * certificates leave the host: a .crt that also holds a private key stops the build instead of
+ * being copied into every environment (and every sandbox) built from it.
+ */
+export async function stageCaCertificates(certs: readonly CaCertificate[], dir: string): Promise<void> {
+  for (const c of certs) {
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(c.data.toString("latin1"))) {
+      throw new PyroError(
+        "ENVIRONMENT_BUILD_FAILED",
+        `${join(LOCAL_CA_DIR, c.path)} holds a private key; pyro copies the host's CA certificates into ` +
+          "every environment and refuses to copy a key. Keep only the certificate in that file " +
+          "(update-ca-certificates expects just that), then run the pull again.",
+        { certificate: join(LOCAL_CA_DIR, c.path) },
+      );
+    }
+    await mkdir(dirname(join(dir, c.path)), { recursive: true, mode: 0o755 });
+    await writeFile(join(dir, c.path), c.data, { mode: 0o644 });
+  }
+}
+
+/** Quotes one word for mmdebstrap's special hooks, which split their command with Perl's shellwords. */
+function shellWord(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 export type MmdebstrapFailure = "archive-unreachable" | "build-failed";
@@ -118,18 +179,28 @@ export interface MmdebstrapRun {
   aptOptions?: readonly string[];
   /** mmdebstrap's scratch space; put inside the staging dir so a kill leaves nothing elsewhere. */
   tmpDir: string;
+  /** Certificates staged by stageCaCertificates: added to the root's trust anchors (copied into its
+   * LOCAL_CA_DIR, then update-ca-certificates) so that TLS inside trusts what the host trusts. */
+  caDir?: string;
   signal?: AbortSignal;
   /** Receives each "I: ..." progress line, without the prefix. */
   onInfo?: (line: string) => void;
 }
 
 export function mmdebstrapArgs(
-  r: Pick<MmdebstrapRun, "suite" | "packages" | "target" | "sources" | "aptOptions">,
+  r: Pick<MmdebstrapRun, "suite" | "packages" | "target" | "sources" | "aptOptions" | "caDir">,
 ): string[] {
+  const caHooks = r.caDir
+    ? [
+        `--customize-hook=sync-in ${shellWord(r.caDir)} ${LOCAL_CA_DIR}`,
+        '--customize-hook=chroot "$1" update-ca-certificates',
+      ]
+    : [];
   return [
     "--variant=minbase",
     `--include=${r.packages.join(",")}`,
     ...(r.aptOptions ?? []).map((o) => `--aptopt=${o}`),
+    ...caHooks,
     r.suite,
     r.target,
     ...r.sources,

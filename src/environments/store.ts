@@ -1,6 +1,7 @@
 // Owns the environment cache: what counts as installed, building an environment into a staging
 // directory and renaming it into place, repairing broken or interrupted builds, refreshing a stale
-// agent, and pruning what is no longer needed. Other modules only ever read a finished rootfs.
+// agent, rebuilding a root whose trust anchors the host has since changed, and pruning what is no
+// longer needed. Other modules only ever read a finished rootfs.
 import { randomBytes } from "node:crypto";
 import { access, chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -16,7 +17,17 @@ import { PYRO_VERSION } from "../version.js";
 import { CATALOG, type CatalogEntry, catalogEntry, parseSlug, slugOf } from "./catalog.js";
 import { AGENT_DIR, checkInjectable, currentAgentDigest, injectAgent, readAgentVersion } from "./inject.js";
 import { acquireLock, type LockHandle, processAlive, tryAcquireLock } from "./lock.js";
-import { findExecutable, hostAptProxyOptions, hostAptSources, mmdebstrapMissing, runMmdebstrap } from "./mmdebstrap.js";
+import {
+  caCertificatesDigest,
+  findExecutable,
+  hostAptProxyOptions,
+  hostAptSources,
+  LOCAL_CA_DIR,
+  mmdebstrapMissing,
+  readCaCertificates,
+  runMmdebstrap,
+  stageCaCertificates,
+} from "./mmdebstrap.js";
 import { digestTree, diskUsage, removeTree, swapDirectory } from "./tree.js";
 
 export interface InstalledEnvironment {
@@ -37,6 +48,8 @@ export interface EnvironmentStoreOptions {
   agentBundle?: string;
   /** How long a pull waits for another pull of the same environment. */
   lockTimeoutMs?: number;
+  /** The host's own CA certificates, copied into every root; default LOCAL_CA_DIR. */
+  caDir?: string;
 }
 
 export interface PullOptions {
@@ -48,10 +61,13 @@ export interface PullOptions {
   timeoutMs?: number;
 }
 
+/** Stale: a whole build that no longer matches the host (its CA certificates changed); it keeps
+ * serving the sandboxes already on it, and the next pull rebuilds it and swaps it in. */
 type InstallState =
   | { kind: "installed"; manifest: EnvironmentManifest }
   | { kind: "absent" }
-  | { kind: "invalid"; reason: string };
+  | { kind: "invalid"; reason: string }
+  | { kind: "stale"; reason: string };
 
 const PARTIAL_RE = /^\.partial-(.+)-(\d+)-([0-9a-f]+)$/;
 const LOCK_RE = /^\.(.+)\.lock$/;
@@ -86,12 +102,14 @@ export class EnvironmentStore {
   readonly #sources: readonly string[] | undefined;
   readonly #bundle: string | undefined;
   readonly #lockTimeoutMs: number | undefined;
+  readonly #caDir: string;
 
   constructor(cacheDir: string, opts: EnvironmentStoreOptions = {}) {
     this.dir = join(cacheDir, "environments");
     this.#sources = opts.sources;
     this.#bundle = opts.agentBundle;
     this.#lockTimeoutMs = opts.lockTimeoutMs;
+    this.#caDir = opts.caDir ?? LOCAL_CA_DIR;
   }
 
   async list(): Promise<EnvironmentList> {
@@ -172,6 +190,8 @@ export class EnvironmentStore {
         progress?.phase("repair", `removing the broken copy at ${this.#envDir(entry)} (${state.reason})`);
         await removeTree(this.#envDir(entry));
       }
+      // A stale copy stays in place (sandboxes may be running on it) until the new one is swapped in.
+      if (state.kind === "stale") progress?.phase("rebuild", state.reason);
       await this.#build(entry, sources, progress, signal);
     } finally {
       await lock.release();
@@ -185,8 +205,10 @@ export class EnvironmentStore {
     if (state.kind !== "installed") {
       throw new PyroError(
         "ENVIRONMENT_NOT_INSTALLED",
-        `environment ${name} is not installed; run: pyro env pull ${name}`,
-        { environment: name, ...(state.kind === "invalid" ? { reason: state.reason } : {}) },
+        state.kind === "stale"
+          ? `environment ${name} needs a rebuild: ${state.reason}; run: pyro env pull ${name}`
+          : `environment ${name} is not installed; run: pyro env pull ${name}`,
+        { environment: name, ...(state.kind === "absent" ? {} : { reason: state.reason }) },
       );
     }
     if (!(await this.#agentCurrent(entry))) {
@@ -230,6 +252,8 @@ export class EnvironmentStore {
       removed.push(dirName);
     };
     const current = new Map(CATALOG.map((e) => [slugOf(e), e]));
+    // A stale copy is current until its rebuild replaces it; sandboxes may be running on it.
+    const inUse = async (e: CatalogEntry) => ["installed", "stale"].includes((await this.#state(e)).kind);
 
     for (const name of names.sort()) {
       const partial = parsePartial(name);
@@ -252,12 +276,12 @@ export class EnvironmentStore {
       const slug = parseSlug(name);
       if (!slug) continue;
       const entry = current.get(name);
-      if (entry && (await this.#state(entry)).kind === "installed") continue;
+      if (entry && (await inUse(entry))) continue;
       // Old versions, environments dropped from the catalog, and broken copies of current ones.
       const lock = await tryAcquireLock(this.#lockPath(name));
       if (!lock) continue;
       try {
-        if (entry && (await this.#state(entry)).kind === "installed") continue;
+        if (entry && (await inUse(entry))) continue;
         await remove(name);
       } finally {
         await lock.release();
@@ -316,6 +340,20 @@ export class EnvironmentStore {
       await access(join(dir, "rootfs", AGENT_DIR, "VERSION"));
     } catch {
       return { kind: "invalid", reason: `rootfs/${AGENT_DIR}/VERSION is missing` };
+    }
+    // The root's copy of the host's certificates is the record of what it was built with: nothing
+    // else to keep in step, and a root built before pyro copied them compares as "none".
+    const [host, root] = await Promise.all([
+      readCaCertificates(this.#caDir),
+      readCaCertificates(join(dir, "rootfs", LOCAL_CA_DIR)),
+    ]);
+    if (caCertificatesDigest(host) !== caCertificatesDigest(root)) {
+      return {
+        kind: "stale",
+        reason:
+          `the host's CA certificates (${host.length} in ${this.#caDir}) are not the ${root.length} it was ` +
+          "built with",
+      };
     }
     return { kind: "installed", manifest };
   }
@@ -391,6 +429,12 @@ export class EnvironmentStore {
     const final = this.#envDir(entry);
     await mkdir(join(staging, "tmp"), { recursive: true });
     try {
+      const certificates = await readCaCertificates(this.#caDir);
+      const caDir = certificates.length > 0 ? join(staging, "tmp", "ca-certificates") : undefined;
+      if (caDir) {
+        await stageCaCertificates(certificates, caDir);
+        progress?.phase("trust", `${certificates.length} CA certificate(s) from ${this.#caDir}`);
+      }
       progress?.phase("bootstrap", `mmdebstrap --variant=minbase ${entry.suite}`);
       await runMmdebstrap({
         environment: entry.name,
@@ -400,6 +444,7 @@ export class EnvironmentStore {
         sources,
         aptOptions: await hostAptProxyOptions(),
         tmpDir: join(staging, "tmp"),
+        caDir,
         signal,
         onInfo: (line) => progress?.phase("bootstrap", line),
       });

@@ -1,10 +1,10 @@
 // Owns project-aware startup of `pyro mcp serve`: which source seeds a workspace created without
-// `seed_path` — the git checkout the server was started in (its tracked files only), a given
-// `--project-path`, a clean clone of `--repo-url` at `--repo-ref`, or nothing — and producing that
-// seed for each create without ever changing the user's checkout.
+// `seed_path` — the git checkout the server was started in (its tracked files and a shallow .git), a
+// given `--project-path`, a clean clone of `--repo-url` at `--repo-ref`, or nothing — and producing
+// that seed for each create without ever changing the user's checkout.
 import { execFile } from "node:child_process";
 import { readlinkSync } from "node:fs";
-import { lstat, mkdtemp, rm } from "node:fs/promises";
+import { lstat, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -43,13 +43,18 @@ async function git(args: string[], what: string): Promise<string> {
   }
 }
 
-async function checkoutRoot(dir: string): Promise<string | undefined> {
+/** A git query whose failure is an answer (no commit yet, a detached HEAD): undefined then. */
+async function gitQuery(args: string[]): Promise<string | undefined> {
   try {
-    const { stdout } = await run("git", ["-C", dir, "rev-parse", "--show-toplevel"], { timeout: 10_000 });
+    const { stdout } = await run("git", args, { timeout: 10_000 });
     return stdout.trim() || undefined;
   } catch {
     return undefined;
   }
+}
+
+function checkoutRoot(dir: string): Promise<string | undefined> {
+  return gitQuery(["-C", dir, "rev-parse", "--show-toplevel"]);
 }
 
 /** The project source the options name, or undefined for none. Validates eagerly, so a bad
@@ -73,14 +78,18 @@ export async function resolveProjectSource(opts: ProjectOptions): Promise<Projec
 }
 
 /** The tracked files of a checkout as they are on disk now (untracked and ignored files left out),
- * packed from a list `git ls-files` gives: nothing in the checkout is written, not even the index. */
+ * packed from a list `git ls-files` gives, plus a .git of the checkout's HEAD (see shallowRepository).
+ * Nothing in the checkout is written, not even the index. */
 function checkoutSource(root: string): ProjectSource {
   return {
     origin: root,
-    description: `the git-tracked files of ${root} (untracked and ignored files are left out)`,
+    description:
+      `the git-tracked files of ${root} as they are on disk, in a git repository at its HEAD commit ` +
+      "(untracked and ignored files are left out; uncommitted changes show in git status and git diff)",
     async produce(scratch) {
       const listed = await git(["-C", root, "ls-files", "-z", "--cached"], `listing the tracked files of ${root}`);
       const files = [...new Set(listed.split("\0").filter(Boolean))];
+      const present = await existing(root, files);
       const archive = join(scratch, "project.tar");
       await tar.create(
         {
@@ -100,11 +109,60 @@ function checkoutSource(root: string): ProjectSource {
             }
           },
         },
-        await existing(root, files),
+        present,
       );
+      const repo = await shallowRepository(root, present, scratch);
+      await tar.replace({ file: archive, cwd: repo, portable: true, follow: false }, [".git"]);
       return archive;
     },
   };
+}
+
+/**
+ * A new repository in `dir` whose HEAD is the checkout's HEAD commit (on the same branch, or
+ * detached like it) and whose index is that commit's tree, so that over the checkout's files
+ * `git status` and `git diff` show its uncommitted changes, staged or not, as unstaged ones. Only
+ * HEAD's commit and tree are fetched (depth 1), which bounds the copy by one snapshot of the
+ * project, not its history; no remote is configured, so no URL or credential leaves the host.
+ * Files the checkout's index has but HEAD lacks are marked intent-to-add, so they appear in
+ * `git diff` rather than as untracked.
+ */
+async function shallowRepository(root: string, tracked: readonly string[], scratch: string): Promise<string> {
+  const what = `copying the HEAD commit of ${root}`;
+  const dir = join(scratch, "repo");
+  const format = (await gitQuery(["-C", root, "rev-parse", "--show-object-format"])) ?? "sha1";
+  await git(["init", "--quiet", `--object-format=${format}`, dir], what);
+  const head = await gitQuery(["-C", root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"]);
+  const branch = await gitQuery(["-C", root, "symbolic-ref", "--quiet", "HEAD"]);
+  if (branch) await git(["-C", dir, "symbolic-ref", "HEAD", branch], what);
+  let inHead = new Set<string>();
+  if (head) {
+    await git(["-C", dir, "fetch", "--quiet", "--depth=1", "--no-tags", "--no-write-fetch-head", root, head], what);
+    await git(["-C", dir, "update-ref", ...(branch ? [] : ["--no-deref"]), "HEAD", head], what);
+    await git(["-C", dir, "read-tree", "HEAD"], what);
+    const listed = await git(["-C", root, "ls-tree", "-r", "-z", "--name-only", "--full-tree", head], what);
+    inHead = new Set(listed.split("\0").filter(Boolean));
+  }
+  const added = tracked.filter((f) => !inHead.has(f));
+  if (added.length > 0) {
+    // Reads the checkout's files (add -N records no content) and writes only the new index.
+    const list = join(scratch, "intent-to-add");
+    await writeFile(list, `${added.join("\0")}\0`);
+    await git(
+      [
+        `--git-dir=${join(dir, ".git")}`,
+        `--work-tree=${root}`,
+        "--literal-pathspecs",
+        "add",
+        "--force",
+        "--intent-to-add",
+        `--pathspec-from-file=${list}`,
+        "--pathspec-file-nul",
+      ],
+      what,
+    );
+  }
+  return dir;
 }
 
 async function existing(root: string, files: string[]): Promise<string[]> {

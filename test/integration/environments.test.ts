@@ -1,7 +1,8 @@
 // Integration tests of the environment store against real mmdebstrap and the host's apt sources:
 // a pull killed mid-way, the built root running the injected node, fast re-pulls, repair of a
 // corrupt install with concurrent pulls, an unreachable archive, a build that outlasts its bound,
-// and a build behind an MCP vm_run that keeps the client informed until the result arrives.
+// a build behind an MCP vm_run that keeps the client informed until the result arrives, and the
+// host's CA certificates and debian:12-build's tools at work in egress workspaces.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -14,8 +15,10 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { PyroError } from "../../src/contract/errors.js";
 import { EnvironmentManifest, RunResult } from "../../src/contract/schemas.js";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS, EnvironmentStore } from "../../src/environments/index.js";
+import { LOCAL_CA_DIR, readCaCertificates } from "../../src/environments/mmdebstrap.js";
 import { digestTree, mountsUnder } from "../../src/environments/tree.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
+import { workspaceSuite } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
 const ENV = "debian:12-base";
@@ -353,5 +356,54 @@ describe("vm_run over MCP while its environment is built", {
     }
     assert.deepEqual(await mountsUnder(scratch), []);
     assert.deepEqual(await processesMentioning(cache), []);
+  });
+});
+
+describe("egress workspaces trust what the host trusts, and debian:12-build has npm and pytest", {
+  skip: !canBuild ? "needs root and mmdebstrap" : !existsSync(PYRO) ? "needs dist/: run npm run build" : false,
+}, () => {
+  const { manager, ws, create } = workspaceSuite("trust");
+
+  before(async () => {
+    // scripts/test.sh pulls both into the shared cache; a pull here is then a no-op, and otherwise
+    // builds the environment (debian:12-build: about 3-4 min on 2 cores).
+    for (const name of ["debian:12", "debian:12-build"]) {
+      const started = performance.now();
+      const pulled = await manager.pullEnvironment(name);
+      const seconds = Math.round((performance.now() - started) / 1000);
+      console.log(`${name}: ${pulled.pulled ? `built in ${seconds} s` : "already installed"}`);
+    }
+  });
+
+  async function exec(workspace: string, command: string) {
+    const out = await ws.exec({ workspace, command, timeout_seconds: 120 });
+    assert.equal(out.exit_code, 0, `${command}: ${out.stderr}`);
+    return out.stdout;
+  }
+
+  it("puts each of the host's CA certificates into every root's trust store", async () => {
+    const host = await readCaCertificates();
+    for (const name of ["debian:12", "debian:12-build"]) {
+      const { rootDir } = await manager.environments.require(name);
+      const bundle = await readFile(join(rootDir, "etc", "ssl", "certs", "ca-certificates.crt"), "utf8");
+      assert.deepEqual(
+        (await readCaCertificates(join(rootDir, LOCAL_CA_DIR))).map((c) => c.path),
+        host.map((c) => c.path),
+      );
+      for (const cert of host) assert.ok(bundle.includes(cert.data.toString().trim()), `${name} trusts ${cert.path}`);
+    }
+  });
+
+  it("debian:12: curl reaches https://registry.npmjs.org/", async () => {
+    const { workspace_id } = await create({ network_policy: "egress" });
+    const status = await exec(workspace_id, "curl -sS -o /dev/null -w '%{http_code}' https://registry.npmjs.org/");
+    assert.equal(status, "200");
+  });
+
+  it("debian:12-build: npm view reaches the registry; npx and pytest are there", async () => {
+    const { workspace_id } = await create({ environment: "debian:12-build", network_policy: "egress" });
+    assert.match(await exec(workspace_id, "npm view is-number version"), /^\d+\.\d+\.\d+\n$/);
+    assert.match(await exec(workspace_id, "npx --version"), /^\d+\.\d+\.\d+\n$/);
+    assert.match(await exec(workspace_id, "python3 -m pytest --version 2>&1"), /^pytest \d+\.\d+/);
   });
 });

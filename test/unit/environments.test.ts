@@ -1,5 +1,6 @@
 // Unit tests of the environment store without mmdebstrap: catalog, cache validity, interrupted
-// builds, prune, locks, the tree digest, agent refresh, and mmdebstrap failure classification.
+// builds, prune, locks, the tree digest, agent refresh, the host's CA certificates, and mmdebstrap
+// failure classification.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -14,22 +15,30 @@ import { AGENT_ARGV, CATALOG, currentAgentDigest, EnvironmentStore } from "../..
 import { parseLdd, readAgentVersion } from "../../src/environments/inject.js";
 import { acquireLock, processStartTime, tryAcquireLock } from "../../src/environments/lock.js";
 import {
+  caCertificatesDigest,
   classifyMmdebstrapOutput,
   confinedCommand,
   hostAptSources,
+  LOCAL_CA_DIR,
   mmdebstrapArgs,
   mmdebstrapError,
+  readCaCertificates,
+  stageCaCertificates,
 } from "../../src/environments/mmdebstrap.js";
 import { configureRoot } from "../../src/environments/store.js";
 import { digestTree, diskUsage, removeTree } from "../../src/environments/tree.js";
 
 let scratch: string;
 let bundle: string;
+/** The stores' stand-in for the host's CA directory: empty, so tests do not depend on the host's. */
+let hostCas: string;
 
 before(async () => {
   scratch = await mkdtemp(join(tmpdir(), "pyro-test-envs-"));
   bundle = join(scratch, "agent.mjs");
   await writeFile(bundle, "// stub agent for tests\n");
+  hostCas = join(scratch, "host-cas");
+  await mkdir(hostCas);
 });
 
 after(async () => {
@@ -110,10 +119,13 @@ describe("catalog", () => {
     assert.deepEqual(base!.packages, ["ca-certificates", "procps", "less"]);
     assert.ok(full!.packages.includes("git"));
     for (const p of full!.packages) assert.ok(build!.packages.includes(p), `debian:12-build lacks ${p}`);
-    for (const p of ["build-essential", "nodejs", "cmake", "python3-venv"]) assert.ok(build!.packages.includes(p));
+    for (const p of ["build-essential", "nodejs", "npm", "cmake", "python3-venv", "python3-pytest"])
+      assert.ok(build!.packages.includes(p), `debian:12-build lacks ${p}`);
     for (const e of CATALOG) {
       assert.equal(e.suite, "bookworm");
       assert.match(e.version, /^\w+$/);
+      // The build adds the host's CA certificates with update-ca-certificates.
+      assert.ok(e.packages.includes("ca-certificates"), `${e.name} lacks ca-certificates`);
     }
   });
 
@@ -125,7 +137,7 @@ describe("catalog", () => {
   });
 
   it("rejects unknown names, listing the catalog", async () => {
-    const store = new EnvironmentStore(await tempDir("unknown"), { agentBundle: bundle });
+    const store = new EnvironmentStore(await tempDir("unknown"), { agentBundle: bundle, caDir: hostCas });
     const check = rejectsWith("ENVIRONMENT_UNKNOWN", /debian:12, debian:12-base, debian:12-build/);
     await assert.rejects(store.inspect("ubuntu:24.04"), check);
     await assert.rejects(store.pull("ubuntu:24.04"), check);
@@ -135,7 +147,7 @@ describe("catalog", () => {
 
 describe("cache validity", () => {
   it("lists nothing as installed in an empty cache", async () => {
-    const store = new EnvironmentStore(await tempDir("empty"), { agentBundle: bundle });
+    const store = new EnvironmentStore(await tempDir("empty"), { agentBundle: bundle, caDir: hostCas });
     const list = EnvironmentList.parse(await store.list());
     assert.equal(list.count, 3);
     assert.ok(list.environments.every((e) => !e.installed));
@@ -149,7 +161,7 @@ describe("cache validity", () => {
 
   it("never counts an interrupted or corrupt build as installed", async () => {
     const cacheDir = await tempDir("interrupted");
-    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle });
+    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle, caDir: hostCas });
     // A build killed before the rename: only a staging dir.
     const partial = join(cacheDir, "environments", `.partial-debian_12-v1-${deadPid()}-0a1b2c`);
     await mkdir(join(partial, "rootfs", "usr"), { recursive: true });
@@ -179,7 +191,7 @@ describe("cache validity", () => {
 
   it("rejects a manifest that passes the schema but names another environment or version", async () => {
     const cacheDir = await tempDir("mismatch");
-    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle });
+    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle, caDir: hostCas });
     await fakeInstall(cacheDir, "debian:12", { manifest: JSON.stringify(manifestFor("debian:12", { version: "0" })) });
     await fakeInstall(cacheDir, "debian:12-base", {
       manifest: JSON.stringify({ ...manifestFor("debian:12-base"), rootfs_size_bytes: "big" }),
@@ -190,7 +202,7 @@ describe("cache validity", () => {
 
   it("reports a complete install with its manifest, and pulls it again in no time", async () => {
     const cacheDir = await tempDir("valid");
-    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle });
+    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle, caDir: hostCas });
     const digest = await currentAgentDigest({ bundle });
     const dir = await fakeInstall(cacheDir, "debian:12-base", { agentDigest: digest });
     const info = await store.inspect("debian:12-base");
@@ -212,7 +224,7 @@ describe("cache validity", () => {
 
   it("refreshes a stale agent in place on require", async () => {
     const cacheDir = await tempDir("stale-agent");
-    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle });
+    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle, caDir: hostCas });
     const dir = await fakeInstall(cacheDir, "debian:12", { agentDigest: "sha256:from-an-older-pyro" });
     assert.equal((await store.inspect("debian:12")).agent_current, false);
 
@@ -233,11 +245,106 @@ describe("cache validity", () => {
   });
 });
 
+describe("the host's CA certificates", () => {
+  const pem = (name: string) =>
+    `-----BEGIN CERTIFICATE-----\n${Buffer.from(name).toString("base64")}\n-----END CERTIFICATE-----\n`;
+
+  it("reads what update-ca-certificates would add: *.crt at any depth, symlinks followed, sorted", async () => {
+    const dir = await tempDir("cas");
+    await mkdir(join(dir, "corp", "nested"), { recursive: true });
+    await writeFile(join(dir, "b.crt"), pem("b"));
+    await writeFile(join(dir, "corp", "nested", "a.crt"), pem("a"));
+    await writeFile(join(dir, "elsewhere.pem"), pem("linked"));
+    await symlink(join(dir, "elsewhere.pem"), join(dir, "linked.crt"));
+    await symlink(join(dir, "gone.pem"), join(dir, "dangling.crt"));
+    await writeFile(join(dir, "README"), "not a certificate\n");
+    await writeFile(join(dir, "site.key"), "-----BEGIN PRIVATE KEY-----\n");
+    const certs = await readCaCertificates(dir);
+    assert.deepEqual(
+      certs.map((c) => [c.path, c.data.toString()]),
+      [
+        ["b.crt", pem("b")],
+        ["corp/nested/a.crt", pem("a")],
+        ["linked.crt", pem("linked")],
+      ],
+    );
+    assert.deepEqual(await readCaCertificates(join(dir, "missing")), []);
+  });
+
+  it("digests names and contents, so an added, renamed or changed certificate counts", () => {
+    const one = [{ path: "a.crt", data: Buffer.from(pem("a")) }];
+    const base = caCertificatesDigest(one);
+    assert.match(base, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(caCertificatesDigest([{ path: "a.crt", data: Buffer.from(pem("a")) }]), base);
+    assert.notEqual(caCertificatesDigest([{ path: "b.crt", data: one[0]!.data }]), base);
+    assert.notEqual(caCertificatesDigest([{ path: "a.crt", data: Buffer.from(pem("b")) }]), base);
+    assert.notEqual(caCertificatesDigest([...one, { path: "b.crt", data: Buffer.from(pem("b")) }]), base);
+    assert.notEqual(caCertificatesDigest([]), base);
+  });
+
+  it("stages the certificates for the build, and refuses a file that holds a private key", async () => {
+    const staged = join(await tempDir("staged"), "ca");
+    await stageCaCertificates(
+      [
+        { path: "top.crt", data: Buffer.from(pem("top")) },
+        { path: "corp/inner.crt", data: Buffer.from(pem("inner")) },
+      ],
+      staged,
+    );
+    assert.equal(await readFile(join(staged, "corp", "inner.crt"), "utf8"), pem("inner"));
+    assert.equal((await stat(join(staged, "top.crt"))).mode & 0o777, 0o644);
+
+    const withKey = `${pem("cert")}-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n`;
+    const refused = join(await tempDir("refused"), "ca");
+    await assert.rejects(
+      stageCaCertificates([{ path: "corp/bundle.crt", data: Buffer.from(withKey) }], refused),
+      rejectsWith(
+        "ENVIRONMENT_BUILD_FAILED",
+        new RegExp(`${LOCAL_CA_DIR}/corp/bundle\\.crt holds a private key.*Keep only the certificate`),
+      ),
+    );
+    await assert.rejects(lstat(join(refused, "corp", "bundle.crt")), { code: "ENOENT" });
+  });
+
+  it("counts a root built with another set as stale: not installed, rebuilt by a pull, kept by prune", async () => {
+    const cacheDir = await tempDir("stale-cas");
+    const host = await tempDir("stale-cas-host");
+    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle, caDir: host });
+    const dir = await fakeInstall(cacheDir, "debian:12-base", { agentDigest: await currentAgentDigest({ bundle }) });
+    // Built with no extra certificates, and the host has none: installed.
+    assert.equal((await store.inspect("debian:12-base")).installed, true);
+
+    await writeFile(join(host, "corp.crt"), pem("corp"));
+    const info = await store.inspect("debian:12-base");
+    assert.equal(info.installed, false);
+    assert.equal(info.path, null);
+    await assert.rejects(store.require("debian:12-base"), (err: unknown) => {
+      rejectsWith(
+        "ENVIRONMENT_NOT_INSTALLED",
+        /debian:12-base needs a rebuild: the host's CA certificates \(1 in .*\) are not the 0 it was built with; run: pyro env pull debian:12-base/,
+      )(err);
+      assert.match(String((err as PyroError).details?.reason), /CA certificates/);
+      return true;
+    });
+    // Sandboxes may still run on it until a pull swaps the rebuild in.
+    assert.deepEqual((await store.prune()).removed, []);
+    await lstat(join(dir, "rootfs", "etc", "os-release"));
+
+    // The root's copy is what it was built with: once it matches the host's again, it is current.
+    const rootCas = join(dir, "rootfs", LOCAL_CA_DIR);
+    await mkdir(rootCas, { recursive: true });
+    await writeFile(join(rootCas, "corp.crt"), pem("corp"));
+    assert.equal((await store.inspect("debian:12-base")).installed, true);
+    await writeFile(join(host, "corp.crt"), pem("corp, reissued"));
+    assert.equal((await store.inspect("debian:12-base")).installed, false);
+  });
+});
+
 describe("prune", () => {
   it("removes dead partial builds, broken and old copies, and foreign environments; keeps the rest", async () => {
     const cacheDir = await tempDir("prune");
     const envs = join(cacheDir, "environments");
-    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle });
+    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle, caDir: hostCas });
     const digest = await currentAgentDigest({ bundle });
     await fakeInstall(cacheDir, "debian:12-base", { agentDigest: digest });
     await fakeInstall(cacheDir, "debian:12", { manifest: "garbage" });
@@ -271,7 +378,7 @@ describe("prune", () => {
   it("leaves dead partial builds alone on the fast path; prune clears them", async () => {
     const cacheDir = await tempDir("next-pull");
     const envs = join(cacheDir, "environments");
-    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle });
+    const store = new EnvironmentStore(cacheDir, { agentBundle: bundle, caDir: hostCas });
     await fakeInstall(cacheDir, "debian:12-base", { agentDigest: await currentAgentDigest({ bundle }) });
     const dead = `.partial-debian_12-v1-${deadPid()}-0011`;
     await mkdir(join(envs, dead), { recursive: true });
@@ -493,6 +600,22 @@ E: apt-get update --error-on=any failed`;
       "/c/rootfs",
       "/etc/apt/sources.list",
       "deb http://127.0.0.1:9/debian bookworm main",
+    ]);
+    // With the host's CA certificates staged: copied into the root, then its trust store rebuilt.
+    const withCas = mmdebstrapArgs({
+      suite: "bookworm",
+      packages: ["ca-certificates"],
+      target: "/c/rootfs",
+      sources: [],
+      caDir: "/cache/it's mine/tmp/ca-certificates",
+    });
+    assert.deepEqual(withCas, [
+      "--variant=minbase",
+      "--include=ca-certificates",
+      "--customize-hook=sync-in '/cache/it'\\''s mine/tmp/ca-certificates' /usr/local/share/ca-certificates",
+      '--customize-hook=chroot "$1" update-ca-certificates',
+      "bookworm",
+      "/c/rootfs",
     ]);
     const root = confinedCommand("/usr/bin/mmdebstrap", args, true);
     assert.deepEqual(root.slice(0, 4), ["setpriv", "--pdeathsig", "KILL", "--"]);
