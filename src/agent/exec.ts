@@ -1,16 +1,33 @@
-// Owns command execution inside the sandbox: one process group per exec, streamed and capped
-// output, and a timeout (or cancellation) that kills the whole group, not just the leader.
+// Owns command execution inside the sandbox: one session per exec, output streamed to the caller
+// as it arrives (capped), and a timeout or cancellation that kills the command's whole tree — every
+// process it started, including ones that made a session of their own — before it answers.
+import { randomUUID } from "node:crypto";
 import { statSync } from "node:fs";
 import type { HandlerContext } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
 import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../channel/output.js";
-import type { AgentExecResult } from "../channel/protocol.js";
-import { AgentExecParams, BASE_ENV } from "../channel/protocol.js";
+import type { AgentExecCancelResult, AgentExecResult } from "../channel/protocol.js";
+import { AgentExecCancelParams, AgentExecParams, BASE_ENV } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
+import { killTree, startTime } from "./procs.js";
 import { spawnProcess } from "./spawner.js";
 
 /** How long to keep reading after the command exits, for output still in the pipes. */
 const DRAIN_GRACE_MS = 200;
+
+/** Set in every exec's environment to a value of its own: descendants inherit it, so the kill finds
+ * an orphan that init adopted (no cgroups inside gVisor to hold the tree instead). */
+export const EXEC_MARKER_VARIABLE = "PYRO_EXEC_ID";
+
+/** The running execs that exec.cancel can reach, by the caller's exec_id. */
+const cancellers = new Map<string, () => void>();
+
+export async function execCancelHandler(raw: unknown): Promise<AgentExecCancelResult> {
+  const { exec_id } = AgentExecCancelParams.parse(raw);
+  const cancel = cancellers.get(exec_id);
+  cancel?.();
+  return { found: cancel !== undefined };
+}
 
 export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<AgentExecResult> {
   const params = AgentExecParams.parse(raw);
@@ -19,8 +36,14 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
   }
   const started = Date.now();
   const [file, ...args] = params.argv;
-  // Its own session and process group, so a timeout can kill everything it started.
-  const child = spawnProcess(file!, args, { cwd: params.cwd, env: { ...BASE_ENV, ...params.env } });
+  const markerValue = randomUUID();
+  const marker = `${EXEC_MARKER_VARIABLE}=${markerValue}`;
+  // Its own session and process group; the marker reaches what leaves both.
+  const child = spawnProcess(file!, args, {
+    cwd: params.cwd,
+    env: { ...BASE_ENV, ...params.env, [EXEC_MARKER_VARIABLE]: markerValue },
+  });
+  const rootStarted = child.pid === undefined ? undefined : startTime(child.pid);
 
   const caps = { stdout: new OutputCap(params.max_output_bytes), stderr: new OutputCap(params.max_output_bytes) };
   const pump = (source: NodeJS.ReadableStream, stream: number, cap: OutputCap) =>
@@ -41,22 +64,25 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
   ]);
 
   let timedOut = false;
-  const killGroup = () => {
-    if (child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {}
+  let cancelled = false;
+  let killing: Promise<unknown> = Promise.resolve();
+  const kill = (cause: "timeout" | "cancel") => {
+    if (child.pid === undefined || timedOut || cancelled) return;
+    if (cause === "timeout") timedOut = true;
+    else cancelled = true;
+    killing = killTree(child.pid, { marker, rootStarted });
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killGroup();
-  }, params.timeout_ms);
-  const onAbort = () => killGroup();
+  const timer = setTimeout(() => kill("timeout"), params.timeout_ms);
+  const onAbort = () => kill("cancel");
   ctx.signal.addEventListener("abort", onAbort, { once: true });
+  if (params.exec_id) cancellers.set(params.exec_id, onAbort);
 
   const outcome = await child.exit;
   clearTimeout(timer);
   ctx.signal.removeEventListener("abort", onAbort);
+  if (params.exec_id) cancellers.delete(params.exec_id);
+  // The answer means the command is gone: nothing it started may still hold a lock after it.
+  await killing;
 
   // Background children may hold the pipes open forever; give output a moment, then stop reading.
   const drained = await Promise.race([
@@ -81,6 +107,9 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
     exitCode = err.code === "ENOENT" ? 127 : 126;
   } else if (timedOut) {
     exitCode = TIMEOUT_EXIT_CODE;
+  } else if (cancelled) {
+    // What the kill did, whatever the leader's own fate: 128 + SIGKILL.
+    exitCode = signalExitCode("SIGKILL");
   } else if (outcome.code !== null) {
     exitCode = outcome.code;
   } else {
@@ -91,6 +120,7 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
     exit_code: exitCode,
     signal: outcome.signal,
     timed_out: timedOut,
+    cancelled,
     stdout_truncated: caps.stdout.truncated,
     stderr_truncated: caps.stderr.truncated,
     duration_ms: Date.now() - started,

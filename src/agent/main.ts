@@ -6,7 +6,7 @@ import { release } from "node:os";
 import { Duplex } from "node:stream";
 import { Channel } from "../channel/channel.js";
 import { AGENT_NAME, type AgentInfoResult, AgentOp } from "../channel/protocol.js";
-import { execHandler } from "./exec.js";
+import { execCancelHandler, execHandler } from "./exec.js";
 import { fileHandlers } from "./fileops.js";
 import { initSandbox } from "./init.js";
 import { ServiceRegistry } from "./services.js";
@@ -47,6 +47,7 @@ const channel = new Channel(stream, {
       uptime_ms: Date.now() - started,
     }),
     [AgentOp.EXEC]: execHandler,
+    [AgentOp.EXEC_CANCEL]: execCancelHandler,
     ...fileHandlers(),
     ...tarHandlers(),
     ...shellHandlers(),

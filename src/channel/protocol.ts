@@ -16,6 +16,9 @@ export const BASE_ENV: Readonly<Record<string, string>> = {
 export const AgentOp = {
   INFO: "info",
   EXEC: "exec",
+  /** {exec_id} -> {found}: kills a running exec's whole tree; the exec itself then answers, with
+   * `cancelled: true` and whatever output came before the kill. */
+  EXEC_CANCEL: "exec.cancel",
 } as const;
 
 export const AgentExecParams = z.object({
@@ -24,13 +27,22 @@ export const AgentExecParams = z.object({
   env: z.record(z.string(), z.string()).default({}),
   timeout_ms: z.number().int().positive(),
   max_output_bytes: z.number().int().positive(),
+  /** Names the exec for exec.cancel (cancelling the request itself kills it too, but then the
+   * caller never hears how it ended). */
+  exec_id: z.string().min(1).optional(),
 });
 export type AgentExecParams = z.input<typeof AgentExecParams>;
+
+export const AgentExecCancelParams = z.object({ exec_id: z.string().min(1) });
+export const AgentExecCancelResult = z.object({ found: z.boolean() });
+export type AgentExecCancelResult = z.infer<typeof AgentExecCancelResult>;
 
 export const AgentExecResult = z.object({
   exit_code: z.number().int(),
   signal: z.string().nullable(),
   timed_out: z.boolean(),
+  /** Killed by exec.cancel or a cancelled request (absent from agents older than it). */
+  cancelled: z.boolean().optional(),
   stdout_truncated: z.boolean(),
   stderr_truncated: z.boolean(),
   duration_ms: z.number().int(),

@@ -5,7 +5,14 @@ export const DEFAULTS = {
   engine: "auto",
   vcpuCount: 1,
   memMib: 1024,
+  /** `pyro run` and `vm_run`: a one-shot command in a throwaway sandbox, and an MCP call that cannot
+   * outlive its client's 60 s request timeout; long work belongs in a workspace. */
   timeoutSeconds: 30,
+  /** `workspace exec`: long enough for a real test suite (mocha, pytest, make test: minutes). */
+  execTimeoutSeconds: 600,
+  /** How long workspace_exec (over MCP) and workspace_exec_wait wait for a command to end before
+   * returning it as running with its output so far: well inside MCP clients' 60 s request timeout. */
+  execWaitSeconds: 30,
   ttlSeconds: 600,
   networkPolicy: "off",
   shellCols: 120,
@@ -24,4 +31,5 @@ export const LIMITS = {
   vcpuCount: { min: 1, max: 64 },
   memMib: { min: 128, max: 262_144 },
   timeoutSeconds: { min: 1, max: 86_400 },
+  waitSeconds: { min: 0, max: 3_600 },
 } as const;

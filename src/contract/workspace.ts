@@ -1,8 +1,8 @@
 // Owns the schemas of the workspace-core operations (CONTRACT.md payloads): requests and results
-// of create, list, update, status, logs, summary, delete, stop, start, exec, sync push, files,
-// patch, diff, export and reset.
+// of create, list, update, status, logs, summary, delete, stop, start, exec (and exec wait), sync
+// push, files, patch, diff, export and reset.
 import { z } from "zod";
-import { DEFAULTS } from "./defaults.js";
+import { DEFAULTS, LIMITS } from "./defaults.js";
 import { Command, EngineChoice, EngineName, ExecResult, MemMib, TimeoutSeconds, VcpuCount } from "./schemas.js";
 
 export const WorkspaceRef = z
@@ -117,21 +117,61 @@ export type WorkspaceUpdateParams = z.input<typeof WorkspaceUpdateParams>;
 export const WorkspaceRefParams = z.object({ workspace: WorkspaceRef });
 export type WorkspaceRefParams = z.input<typeof WorkspaceRefParams>;
 
+export const WaitSeconds = z.number().int().min(LIMITS.waitSeconds.min).max(LIMITS.waitSeconds.max);
+
 export const WorkspaceExecParams = z.object({
   workspace: WorkspaceRef,
   command: Command.describe("A shell string (run by /bin/sh -lc) or an argv array."),
   cwd: z.string().default(DEFAULTS.guestWorkspace).describe("Working directory, inside /workspace."),
-  timeout_seconds: TimeoutSeconds.default(DEFAULTS.timeoutSeconds),
+  timeout_seconds: TimeoutSeconds.default(DEFAULTS.execTimeoutSeconds).describe(
+    `Kill the command, and every process it started, after this many seconds (default ${DEFAULTS.execTimeoutSeconds}).`,
+  ),
+  wait_seconds: WaitSeconds.optional().describe(
+    "Return after this many seconds even if the command has not ended: then running is true, the output so far " +
+      "is returned, and the command keeps running until workspace_exec_wait collects the rest. Omitted: wait until it ends.",
+  ),
   secret_env: SecretEnv,
 });
 export type WorkspaceExecParams = z.input<typeof WorkspaceExecParams>;
 
 export const WorkspaceExecResult = ExecResult.extend({
   workspace_id: z.string(),
-  sequence: z.number().int(),
+  sequence: z.number().int().describe("The command's number in the workspace's log; workspace_exec_wait takes it."),
   cwd: z.string(),
+  exit_code: z
+    .number()
+    .int()
+    .nullable()
+    .describe("The command's exit code; 128+N when killed by signal N; 124 on timeout; null while it runs."),
+  running: z.boolean().describe("Still running: call workspace_exec_wait with this sequence for the rest."),
+  cancelled: z.boolean().describe("Cancelled: the command and every process it started were killed (exit_code 137)."),
+  next_stdout_offset: z
+    .number()
+    .int()
+    .describe("Characters of stdout so far: stdout_offset for a workspace_exec_wait that reads on from here."),
+  next_stderr_offset: z.number().int().describe("Characters of stderr so far (see next_stdout_offset)."),
 });
 export type WorkspaceExecResult = z.infer<typeof WorkspaceExecResult>;
+
+export const WorkspaceExecWaitParams = z.object({
+  workspace: WorkspaceRef,
+  sequence: z.number().int().positive().describe("The command's sequence, from workspace_exec."),
+  wait_seconds: WaitSeconds.default(DEFAULTS.execWaitSeconds).describe(
+    `Wait at most this long for the command to end (default ${DEFAULTS.execWaitSeconds}); it keeps running either way.`,
+  ),
+  stdout_offset: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("Return stdout from this character on; default: where the previous reply for this command ended."),
+  stderr_offset: z.number().int().min(0).optional().describe("As stdout_offset, for stderr."),
+  cancel: z
+    .boolean()
+    .default(false)
+    .describe("Kill the command and every process it started, then return its final result."),
+});
+export type WorkspaceExecWaitParams = z.input<typeof WorkspaceExecWaitParams>;
 
 export const CommandLogEntry = z.object({
   sequence: z.number().int(),
@@ -139,6 +179,11 @@ export const CommandLogEntry = z.object({
   cwd: z.string(),
   exit_code: z.number().int(),
   timed_out: z.boolean(),
+  /** Written only when true; older entries lack it. */
+  cancelled: z
+    .boolean()
+    .default(false)
+    .describe("Killed (with every process it started) by a cancel or by its workspace stopping."),
   duration_ms: z.number().int(),
   started_at: z.string(),
   stdout_bytes: z.number().int(),
@@ -219,6 +264,13 @@ export const WorkspaceSummary = z.object({
     deleted: z.number().int(),
     type_changed: z.number().int(),
     files: z.array(z.object({ path: z.string(), status: z.string() })),
+    ignored: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        "Changed paths left out, as workspace_diff leaves them out by default: ignored by .gitignore or .git/info/exclude, or inside .git/.",
+      ),
   }),
   exports: z.array(z.object({ workspace_path: z.string(), output_path: z.string(), at: z.string() })),
   reset_count: z.number().int(),
@@ -301,6 +353,39 @@ export const PatchApplyResult = z.object({
 });
 export type PatchApplyResult = z.infer<typeof PatchApplyResult>;
 
+// A diff path filter: a pattern in .gitignore syntax, matched against paths relative to /workspace
+// (`src/`, `/README.md`, `*.min.js`, `docs/**/*.md`, `!keep.c`), so that one syntax covers both the
+// repository's own rules and the caller's. `/workspace/src` and `./src` are read as `/src`.
+export const DiffPattern = z
+  .string()
+  .min(1, "give a path or a pattern such as src/ or *.c")
+  .max(4096)
+  .refine((p) => p.trim() !== "" && p !== "!" && !p.startsWith("#"), {
+    message: "a blank pattern or one starting with # matches nothing (write \\# for a name that starts with #)",
+  });
+
+export const WorkspaceDiffParams = z.object({
+  workspace: WorkspaceRef,
+  // Optional rather than defaulted so that a request says only what its caller said.
+  include_ignored: z
+    .boolean()
+    .optional()
+    .describe(
+      "Also show paths that .gitignore files (at any depth) or .git/info/exclude ignore, and the contents of .git/ itself; default false.",
+    ),
+  paths: z
+    .array(DiffPattern)
+    .optional()
+    .describe(
+      "Show only changes under these paths: .gitignore-syntax patterns relative to /workspace, e.g. `src/` (a directory named src at any depth), `/src` (the top-level one), `*.c`, `lib/**/*.py`. Default: everything.",
+    ),
+  exclude: z
+    .array(DiffPattern)
+    .optional()
+    .describe("Leave out changes matching these patterns (same syntax as paths), e.g. `*.min.js`, `/vendor`."),
+});
+export type WorkspaceDiffParams = z.input<typeof WorkspaceDiffParams>;
+
 export const DiffFile = z.object({
   path: z.string(),
   status: z.enum(["added", "modified", "deleted", "type_changed"]),
@@ -308,8 +393,22 @@ export const DiffFile = z.object({
 });
 export type DiffFile = z.infer<typeof DiffFile>;
 
+export const DiffOmission = z.object({
+  path: z.string(),
+  reason: z
+    .enum(["size_cap", "too_large"])
+    .describe(
+      "size_cap: the patch was full (narrow the diff with paths or exclude to get this file's patch); too_large: this file's change alone does not fit in a patch (over 1 MiB of patch text, or a side over 4 MiB) — export or read the file instead.",
+    ),
+});
+export type DiffOmission = z.infer<typeof DiffOmission>;
+
 export const DiffResult = z.object({
-  changed: z.boolean().describe("False when /workspace matches the baseline taken at create."),
+  changed: z
+    .boolean()
+    .describe(
+      "False when nothing shown changed since the baseline taken at create (paths left out as ignored or by the paths/exclude filters do not count).",
+    ),
   summary: z.object({
     total: z.number().int(),
     added: z.number().int(),
@@ -321,10 +420,26 @@ export const DiffResult = z.object({
   patch: z
     .string()
     .describe("Unified diff of the text changes with git-style headers; apply with `git apply` or `patch -p1`."),
-  files: z.array(DiffFile).describe("Every changed path, sorted, including binary files and empty directories."),
+  files: z
+    .array(DiffFile)
+    .describe("Every changed path shown, sorted, including binary files, empty directories and patch_omitted files."),
   patch_truncated: z
     .boolean()
-    .describe("True when the patch stopped at the size cap; the files list is still complete."),
+    .describe("True when patch_omitted is not empty: the patch is missing some text changes listed in files."),
+  // Optional so that results of earlier versions still parse; this version always sets both.
+  patch_omitted: z
+    .array(DiffOmission)
+    .optional()
+    .describe(
+      "Every changed text file (or symlink) whose change is not in the patch because of the size cap, sorted by path. Binary files are never in the patch and are marked binary in files instead; a file listed here may not have been read, so files shows it as binary false.",
+    ),
+  ignored: z
+    .number()
+    .int()
+    .optional()
+    .describe(
+      "How many changed paths were left out because .gitignore files or .git/info/exclude ignore them or they are inside .git/ (0 with include_ignored).",
+    ),
 });
 export type DiffResult = z.infer<typeof DiffResult>;
 

@@ -1,14 +1,16 @@
 // Owns `workspace diff` on the host: the tree-manifest format (shared with the guest agent), the
-// comparison of a baseline manifest with the current one, and the rendering of those changes as the
-// contract's diff payload, a git-style unified patch that `git apply` and `patch -p1` accept.
-// All I/O is injected (or, for manifestOfDir, a plain host directory) so it is testable without
-// sandboxes.
+// comparison of a baseline manifest with the current one, which of those changes are shown (the
+// repository's ignore rules, .git/ internals, the caller's path filters), and the rendering of them
+// as the contract's diff payload, a git-style unified patch that `git apply` and `patch -p1` accept.
+// `workspace diff` and `workspace summary` both go through selectChanges. All I/O is injected (or,
+// for manifestOfDir, a plain host directory) so it is testable without sandboxes.
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { lstat, open, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type StructuredPatchHunk, structuredPatch } from "diff";
+import ignore, { type Ignore } from "ignore";
 import { z } from "zod";
 
 export const TreeEntry = z.object({
@@ -34,16 +36,25 @@ export type Change = z.infer<typeof Change>;
 
 export { DiffFile, DiffResult } from "../contract/workspace.js";
 
-import type { DiffFile, DiffResult } from "../contract/workspace.js";
+import type { DiffFile, DiffOmission, DiffResult } from "../contract/workspace.js";
 
 export interface DiffIo {
-  /** Bytes of a regular file in the baseline. Never called for symlinks, directories or others. */
-  readBaseline(path: string): Promise<Buffer>;
-  /** Bytes of a regular file in the current tree. Never called for symlinks, directories or others. */
-  readCurrent(path: string): Promise<Buffer>;
+  /**
+   * Bytes of a regular file in the baseline; with maxBytes, at least the first maxBytes of it (or
+   * all of a shorter file) and preferably no more. Never called for symlinks, directories or others.
+   */
+  readBaseline(path: string, maxBytes?: number): Promise<Buffer>;
+  /** The same for a regular file in the current tree. */
+  readCurrent(path: string, maxBytes?: number): Promise<Buffer>;
 }
 
 export const DEFAULT_MAX_PATCH_BYTES = 1024 * 1024;
+/** A file side larger than this is never read for the patch: its change is listed as too_large. */
+export const DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024;
+/** How many bytes of files one batch of renders may hold at once (one file may exceed it alone). */
+const READ_BATCH_BYTES = 32 * 1024 * 1024;
+/** A .gitignore or info/exclude file larger than this is not read (git's own limit is 100 MiB). */
+const MAX_RULES_FILE_BYTES = 4 * 1024 * 1024;
 /** How many files are hashed or fetched at once: enough to hide latency, few enough for fds. */
 const IO_CONCURRENCY = 16;
 /** git's own heuristic window for NUL bytes. */
@@ -87,6 +98,19 @@ export async function manifestOfDir(dir: string): Promise<TreeEntry[]> {
     entry.sha256 = await sha256File(join(dir, entry.path), entry.size);
   });
   return entries.sort((a, b) => comparePaths(a.path, b.path));
+}
+
+/** A host file's bytes for a DiffIo: whole, or (maxBytes) its first bytes without reading the rest. */
+export async function readHostFile(path: string, maxBytes?: number): Promise<Buffer> {
+  if (maxBytes === undefined) return readFile(path);
+  const handle = await open(path, "r");
+  try {
+    const buffer = Buffer.alloc(maxBytes);
+    const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
 }
 
 async function sha256File(path: string, size: number): Promise<string> {
@@ -152,6 +176,149 @@ function contentChanged(b: TreeEntry, a: TreeEntry): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Selecting
+
+export interface DiffFilters {
+  /** Keep what the repository's ignore rules and .git/ internals would leave out (the old behaviour). */
+  includeIgnored?: boolean;
+  /** .gitignore-syntax patterns relative to the root; when given, only changes matching one are kept. */
+  paths?: readonly string[];
+  /** .gitignore-syntax patterns; changes matching one are left out. */
+  exclude?: readonly string[];
+}
+
+export interface Selection {
+  changes: Change[];
+  /** How many changes the repository's ignore rules or .git/ internals left out. */
+  ignored: number;
+}
+
+/** The sides selectChanges may read: the two manifests and the bytes of their files. */
+export interface Trees extends DiffIo {
+  baseline: TreeEntry[];
+  current: TreeEntry[];
+}
+
+/**
+ * The changes to show, and how many were left out as ignored.
+ *
+ * - The caller's `paths` and `exclude` go first: what they leave out was asked for and is not counted.
+ * - Anything inside a `.git` directory (at any depth, i.e. also a nested repository's) is ignored;
+ *   `.gitignore` itself is an ordinary file.
+ * - A change is ignored when the repository's rules ignore its path, as `git status` would judge an
+ *   untracked path: every `.gitignore` at any depth (deeper files win, a directory's rules apply
+ *   beneath it), then each repository's `.git/info/exclude`. A path that still exists (added,
+ *   modified, type_changed) is judged by the rules as they are now, a deleted path by the rules of
+ *   the baseline, so deleting a directory together with its own .gitignore hides its ignored files
+ *   too. Unlike git, a path that matches a rule is left out even if the repository tracks it; the
+ *   count in `ignored` and include_ignored keep that visible. The user's global git excludes file is
+ *   not consulted.
+ */
+export async function selectChanges(changes: Change[], trees: Trees, filters: DiffFilters = {}): Promise<Selection> {
+  const wanted = filters.paths?.length ? patternMatcher(filters.paths) : undefined;
+  const unwanted = filters.exclude?.length ? patternMatcher(filters.exclude) : undefined;
+  const asked = changes.filter((c) => {
+    const subject = subjectOf(c);
+    return (wanted === undefined || wanted.ignores(subject)) && !unwanted?.ignores(subject);
+  });
+  if (filters.includeIgnored) return { changes: asked, ignored: 0 };
+
+  // Each side's rules are read only when a change needs them (a diff with no deletions never reads
+  // the baseline's .gitignore files).
+  const currentRules = once(() => repositoryRules(trees.current, trees.readCurrent));
+  const baselineRules = once(() => repositoryRules(trees.baseline, trees.readBaseline));
+  const kept: Change[] = [];
+  let ignored = 0;
+  for (const change of asked) {
+    const isIgnored =
+      isInsideGit(change.path) || (await (change.after ? currentRules() : baselineRules())).ignores(subjectOf(change));
+    if (isIgnored) ignored += 1;
+    else kept.push(change);
+  }
+  return { changes: kept, ignored };
+}
+
+/** What the patterns see: the path, with a trailing slash for a directory as gitignore expects. */
+function subjectOf(change: Change): string {
+  const entry = change.after ?? change.before!;
+  return entry.type === "directory" ? `${change.path}/` : change.path;
+}
+
+function isInsideGit(path: string): boolean {
+  return path.split("/").includes(".git");
+}
+
+/** The caller's patterns as one matcher; `/workspace/x` and `./x` mean the top-level `x`. */
+function patternMatcher(patterns: readonly string[]): Ignore {
+  return ignore({ ignorecase: false }).add(
+    patterns.map((p) => {
+      if (p === "/workspace" || p === "/workspace/") return "*";
+      if (p.startsWith("/workspace/")) return p.slice("/workspace".length);
+      if (p.startsWith("./")) return p.slice(1);
+      return p;
+    }),
+  );
+}
+
+/**
+ * One matcher over root-relative paths for every ignore file in a tree. Each `.gitignore` line is
+ * re-rooted at the tree's root (see rebasePattern) and files are added shallowest first, so that the
+ * library's "last matching rule wins" is git's "the deeper .gitignore wins"; `info/exclude` files
+ * go in before them all, being weaker than any .gitignore. A `.gitignore` inside a directory the
+ * rules above already ignore is never read, as git never reads it (node_modules/x/.gitignore).
+ */
+async function repositoryRules(entries: TreeEntry[], read: (path: string) => Promise<Buffer>): Promise<Ignore> {
+  const rules = ignore({ ignorecase: false });
+  const readable = (e: TreeEntry) => e.type === "file" && e.size <= MAX_RULES_FILE_BYTES;
+  const addFile = async (dir: string, path: string) => {
+    const text = (await read(path)).toString("utf8").replace(/^\uFEFF/, "");
+    rules.add(text.split(/\r?\n/).flatMap((line) => rebasePattern(line, dir) ?? []));
+  };
+  for (const e of entries) {
+    if (!readable(e)) continue;
+    if (e.path === ".git/info/exclude") await addFile("", e.path);
+    else if (e.path.endsWith("/.git/info/exclude"))
+      await addFile(e.path.slice(0, -"/.git/info/exclude".length), e.path);
+  }
+  const gitignores = entries
+    .filter((e) => readable(e) && (e.path === ".gitignore" || e.path.endsWith("/.gitignore")) && !isInsideGit(e.path))
+    .map((e) => e.path)
+    .sort((a, b) => depth(a) - depth(b) || comparePaths(a, b));
+  for (const path of gitignores) {
+    const dir = path.slice(0, Math.max(0, path.lastIndexOf("/")));
+    if (dir !== "" && rules.ignores(`${dir}/`)) continue;
+    await addFile(dir, path);
+  }
+  return rules;
+}
+
+function depth(path: string): number {
+  let n = 0;
+  for (const ch of path) if (ch === "/") n += 1;
+  return n;
+}
+
+// A line of `DIR/.gitignore` as a rule relative to the root: git anchors a pattern with a slash at
+// its start or middle to DIR (`/build` → `DIR/build`), and lets one without match at any depth
+// beneath DIR (`*.o` → `DIR/**/*.o`). undefined for blank lines and comments.
+function rebasePattern(line: string, dir: string): string | undefined {
+  if (line.trim() === "" || line.startsWith("#")) return undefined;
+  if (dir === "") return line;
+  const negated = line.startsWith("!");
+  const body = negated ? line.slice(1) : line;
+  const stem = body.trimEnd().replace(/\/+$/, "");
+  if (stem === "") return undefined;
+  const anchored = stem.includes("/");
+  const rest = body.startsWith("/") ? body.slice(1) : body;
+  return `${negated ? "!" : ""}${escapeGlob(dir)}/${anchored ? "" : "**/"}${rest}`;
+}
+
+/** A directory name as a literal gitignore prefix: glob characters, and a leading ! or #, escaped. */
+function escapeGlob(dir: string): string {
+  return dir.replace(/[\\*?[\]]/g, "\\$&").replace(/^[!#]/, "\\$&");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Rendering
 
 interface Side {
@@ -164,6 +331,18 @@ interface Rendered {
   /** Sections that remove a path; emitted before every other section (see buildDiff). */
   removals: string[];
   others: string[];
+}
+
+/** Changes that enter or leave the patch together: a type change and the changes beneath it. */
+interface Unit {
+  /** Indexes into buildDiff's changes. */
+  members: number[];
+  /** Bytes of the sides' content, from the manifests: the order in which units may take room. */
+  weight: number;
+  /** Bytes the unit's sections take at least: headers, and all of an added or deleted file. */
+  floor: number;
+  /** A file side over maxFileBytes: never read. */
+  oversized: boolean;
 }
 
 /**
@@ -179,44 +358,164 @@ interface Rendered {
  * - Sections that delete a path come first, then additions and modifications, each in path order:
  *   `patch -p1` applies in order, and a file replaced by a directory (or the reverse) needs the
  *   old path gone before the new one is created.
- * - The patch is cut at a section boundary once it would exceed `maxPatchBytes`; what remains
- *   still applies, and `patch_truncated` says it is partial.
+ *
+ * The size cap, so that what is cut is never the one-line edit and never silently:
+ * - Changes take room in the patch smallest first, by the sizes in the manifests (a one-line edit
+ *   to a small source file before a regenerated 900 KiB bundle), greedily: a change that does not
+ *   fit is left out and smaller-than-expected ones after it may still go in. The patch itself
+ *   stays in path order, whatever order the room was taken in.
+ * - A type change and the changes beneath its path go in or stay out together, so the patch
+ *   always applies.
+ * - Every change with text that is left out is named in `patch_omitted` with its reason, and
+ *   `patch_truncated` is true. A change that cannot fit (a side over `maxFileBytes`, an added or
+ *   deleted file larger than the room left) is never read whole, only its first 8 KiB to tell a
+ *   binary file, which misses nothing, from text; memory stays bounded by the cap plus a batch of
+ *   files in flight.
  */
 export async function buildDiff(
   changes: Change[],
   io: DiffIo,
-  opts: { maxPatchBytes?: number } = {},
+  opts: { maxPatchBytes?: number; maxFileBytes?: number } = {},
 ): Promise<DiffResult> {
   const maxPatchBytes = opts.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
-  const rendered = await mapLimit(changes, IO_CONCURRENCY, (change) => renderChange(change, io));
+  const maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
 
-  const summary = { total: changes.length, added: 0, modified: 0, deleted: 0, type_changed: 0, binary: 0 };
-  for (const { file } of rendered) {
-    summary[file.status] += 1;
-    if (file.binary) summary.binary += 1;
-  }
+  const files: DiffFile[] = changes.map(({ path, status }) => ({ path, status, binary: false }));
+  const included: (Rendered | undefined)[] = new Array(changes.length);
+  const omitted: DiffOmission[] = [];
+  const omit = (unit: Pick<Unit, "members">, reason: DiffOmission["reason"], rendered?: Rendered[]) => {
+    unit.members.forEach((index, i) => {
+      const r = rendered?.[i];
+      // What a rendered change would have put in the patch, or (unread) whether it has text at all.
+      const hasText = r ? r.removals.length + r.others.length > 0 : hasPatchableSide(changes[index]!);
+      if (hasText) omitted.push({ path: changes[index]!.path, reason });
+    });
+  };
 
-  const sections = [...rendered.flatMap((r) => r.removals), ...rendered.flatMap((r) => r.others)];
-  let patch = "";
-  let bytes = 0;
-  let patchTruncated = false;
-  for (const section of sections) {
-    const size = Buffer.byteLength(section);
-    if (bytes + size > maxPatchBytes) {
-      patchTruncated = true;
-      break;
+  let used = 0;
+  const units = unitsOf(changes, maxFileBytes).sort(
+    (x, y) => x.weight - y.weight || comparePaths(changes[x.members[0]!]!.path, changes[y.members[0]!]!.path),
+  );
+  for (let next = 0; next < units.length; ) {
+    // A unit that can no longer fit is not read, only sniffed: a binary file is not missing anything.
+    const room = maxPatchBytes - used;
+    const skipped = (unit: Unit) => unit.oversized || unit.floor > room;
+    // A batch: up to IO_CONCURRENCY units at once, reading at most READ_BATCH_BYTES of files.
+    const batch: Unit[] = [];
+    let batchBytes = 0;
+    while (next < units.length && batch.length < IO_CONCURRENCY) {
+      const unit = units[next]!;
+      const bytes = skipped(unit) ? 0 : unit.weight;
+      if (batch.length > 0 && batchBytes + bytes > READ_BATCH_BYTES) break;
+      batch.push(unit);
+      batchBytes += bytes;
+      next += 1;
     }
-    patch += section;
-    bytes += size;
+    const outcomes = await Promise.all(
+      batch.map(async (unit) => {
+        const members = unit.members.map((index) => changes[index]!);
+        if (skipped(unit)) return { binary: await mapLimit(members, 4, (change) => sniffBinary(change, io)) };
+        return { rendered: await mapLimit(members, 4, (change) => renderChange(change, io)) };
+      }),
+    );
+    batch.forEach((unit, b) => {
+      const { rendered, binary } = outcomes[b]!;
+      if (!rendered) {
+        const text = unit.members.filter((index, i) => {
+          if (binary?.[i]) files[index]!.binary = true;
+          return !binary?.[i];
+        });
+        omit({ ...unit, members: text }, unit.oversized || unit.floor > maxPatchBytes ? "too_large" : "size_cap");
+        return;
+      }
+      unit.members.forEach((index, i) => {
+        files[index] = rendered[i]!.file;
+      });
+      const size = rendered.reduce(
+        (sum, r) => sum + [...r.removals, ...r.others].reduce((n, section) => n + Buffer.byteLength(section), 0),
+        0,
+      );
+      if (size > maxPatchBytes) omit(unit, "too_large", rendered);
+      else if (used + size > maxPatchBytes) omit(unit, "size_cap", rendered);
+      else {
+        used += size;
+        unit.members.forEach((index, i) => {
+          included[index] = rendered[i];
+        });
+      }
+    });
   }
 
+  const summary = { ...countChanges(changes), binary: files.filter((f) => f.binary).length };
+  const kept = included.filter((r): r is Rendered => r !== undefined);
+  const patch = [...kept.flatMap((r) => r.removals), ...kept.flatMap((r) => r.others)].join("");
+  omitted.sort((a, b) => comparePaths(a.path, b.path));
   return {
     changed: changes.length > 0,
     summary,
     patch,
-    files: rendered.map((r) => r.file),
-    patch_truncated: patchTruncated,
+    files,
+    patch_truncated: omitted.length > 0,
+    patch_omitted: omitted,
   };
+}
+
+/** The changes grouped for the patch (see buildDiff), each with its weight and floor. */
+function unitsOf(changes: Change[], maxFileBytes: number): Unit[] {
+  const typeChanged = new Set(changes.filter((c) => c.status === "type_changed").map((c) => c.path));
+  const byOwner = new Map<string, Unit>();
+  const units: Unit[] = [];
+  changes.forEach((change, index) => {
+    const owner = outermostTypeChange(change.path, typeChanged);
+    let unit = owner === undefined ? undefined : byOwner.get(owner);
+    if (!unit) {
+      unit = { members: [], weight: 0, floor: 0, oversized: false };
+      units.push(unit);
+      if (owner !== undefined) byOwner.set(owner, unit);
+    }
+    unit.members.push(index);
+    const sides = [change.before, change.after].filter(
+      (e): e is TreeEntry => e !== undefined && (e.type === "file" || e.type === "symlink"),
+    );
+    if (sides.length === 0) return;
+    const bytes = sides.reduce((n, e) => n + e.size, 0);
+    unit.weight += bytes;
+    // Every section starts with `diff --git a/P b/P`; an added or deleted file is there in full.
+    unit.floor += 2 * Buffer.byteLength(change.path) + 16 + (change.status === "modified" ? 0 : bytes);
+    if (sides.some((e) => e.type === "file" && e.size > maxFileBytes)) unit.oversized = true;
+  });
+  return units;
+}
+
+/** The shortest of `path` and its ancestors that changed type, if any. */
+function outermostTypeChange(path: string, typeChanged: ReadonlySet<string>): string | undefined {
+  if (typeChanged.size === 0) return undefined;
+  for (let i = path.indexOf("/"); i !== -1; i = path.indexOf("/", i + 1)) {
+    if (typeChanged.has(path.slice(0, i))) return path.slice(0, i);
+  }
+  return typeChanged.has(path) ? path : undefined;
+}
+
+/** The per-status counts of a list of changes, as diff's summary and workspace summary give them. */
+export function countChanges(changes: readonly Change[]): Record<"total" | ChangeStatus, number> {
+  const counts = { total: changes.length, added: 0, modified: 0, deleted: 0, type_changed: 0 };
+  for (const change of changes) counts[change.status] += 1;
+  return counts;
+}
+
+/** Whether a change has a binary side, judged from the first bytes of its files only. */
+async function sniffBinary(change: Change, io: DiffIo): Promise<boolean> {
+  const { path, before, after } = change;
+  const sameBytes = before?.type === "file" && after?.type === "file" && before.sha256 === after.sha256;
+  const heads = await Promise.all([
+    before?.type === "file" ? io.readBaseline(path, BINARY_SNIFF_BYTES) : undefined,
+    after?.type === "file" && !sameBytes ? io.readCurrent(path, BINARY_SNIFF_BYTES) : undefined,
+  ]);
+  return heads.some((head) => head?.subarray(0, BINARY_SNIFF_BYTES).includes(0));
+}
+
+function hasPatchableSide(change: Change): boolean {
+  return [change.before, change.after].some((e) => e?.type === "file" || e?.type === "symlink");
 }
 
 async function renderChange(change: Change, io: DiffIo): Promise<Rendered> {
@@ -369,6 +668,15 @@ function headerName(name: string): string {
 /** Code-unit order: the same order on both sides of the channel, and git's for ASCII names. */
 function comparePaths(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** fn's promise, made on the first call and shared by every later one. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= fn();
+    return made;
+  };
 }
 
 /** Like Promise.all over items.map(fn), with at most `limit` calls in flight; keeps input order. */

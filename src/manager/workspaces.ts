@@ -11,13 +11,13 @@ import * as tar from "tar";
 import { z } from "zod";
 import { FileOp } from "../agent/fileops.js";
 import { extractArchive, TarOp } from "../agent/tarops.js";
-import { Stream } from "../channel/frame.js";
-import { type AgentExecResult, AgentOp, type AgentServiceInfo, commandToArgv, ServiceOp } from "../channel/protocol.js";
+import { type AgentServiceInfo, commandToArgv, ServiceOp } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
 import type { EngineChoice } from "../contract/schemas.js";
 import {
+  CommandLogEntry,
   DiskExportParams,
   type DiskExportResult,
   ExportParams,
@@ -40,9 +40,11 @@ import {
   SyncPushParams,
   type SyncPushResult,
   WorkspaceCreateParams,
+  WorkspaceDiffParams,
   type WorkspaceDiffResult,
   WorkspaceExecParams,
   type WorkspaceExecResult,
+  WorkspaceExecWaitParams,
   type WorkspaceInfo,
   type WorkspaceListResult,
   type WorkspaceLogsResult,
@@ -54,11 +56,24 @@ import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
+import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
 import { faultPoint } from "../util/fault.js";
 import { linkStaysInside } from "../util/links.js";
 import { processAlive } from "../util/process.js";
-import { buildDiff, compareTrees, type DiffResult, manifestOfDir, TreeEntry } from "./diff.js";
+import {
+  buildDiff,
+  compareTrees,
+  countChanges,
+  type DiffIo,
+  manifestOfDir,
+  readHostFile,
+  type Selection,
+  selectChanges,
+  TreeEntry,
+  type Trees,
+} from "./diff.js";
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
+import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
 import type { ProgressReporter } from "./manager.js";
 import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
@@ -133,6 +148,8 @@ function packDirectory(dir: string, skipped: string[]): Readable {
 export class WorkspaceService {
   readonly records: RecordStore;
   private readonly clients = new Map<string, SupervisorClient>();
+  /** Commands this process runs, and ones just finished whose output a caller may still collect. */
+  private readonly runs = new ExecRuns();
   /** Secret values and their redactor per workspace, read once (secrets are fixed at create). */
   private readonly secretsCache = new Map<string, { values: Record<string, string>; redactor: Redactor }>();
 
@@ -251,7 +268,11 @@ export class WorkspaceService {
   async logs(input: unknown): Promise<WorkspaceLogsResult> {
     const { workspace } = parseParams(WorkspaceRefParams, input, "workspace logs");
     const record = await this.records.resolve(workspace);
-    const commands = await this.records.commands(record.workspace_id);
+    // Entries are written as commands end, so concurrent ones may be out of order; older lines lack
+    // newer fields, which parsing fills with their defaults.
+    const commands = (await this.records.commands(record.workspace_id))
+      .map((entry) => CommandLogEntry.parse(entry))
+      .sort((a, b) => a.sequence - b.sequence);
     return { workspace_id: record.workspace_id, count: commands.length, commands };
   }
 
@@ -297,75 +318,142 @@ export class WorkspaceService {
 
   // ---- commands ---------------------------------------------------------------------------------
 
-  /** A cancelled signal cancels the request, and the agent kills the command's process group. */
-  async exec(input: unknown, opts: { signal?: AbortSignal } = {}): Promise<WorkspaceExecResult> {
+  /**
+   * Runs a command; it gets its sequence number (its place in `workspace logs`) as it starts. With
+   * `wait_seconds` the call returns a command still running then as `running: true` with its output
+   * so far, and execWait collects the rest. An aborted signal cancels the command: the agent kills
+   * it with every process it started, and the log records it as cancelled.
+   */
+  async exec(
+    input: unknown,
+    opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
+  ): Promise<WorkspaceExecResult> {
     const params = parseParams(WorkspaceExecParams, input, "workspace exec");
     const record = await this.records.resolve(params.workspace);
     const redactor = await this.redactor(record);
-    return this.redacting(redactor, () => this.execIn(record, params, redactor, opts.signal));
+    return this.redacting(redactor, async () => {
+      const run = await this.startRun(record, params, redactor);
+      return waitForRun(run, {
+        waitMs: params.wait_seconds === undefined ? undefined : params.wait_seconds * 1000,
+        signal: opts.signal,
+        cancelOnAbort: true,
+        onOutput: opts.onOutput,
+      });
+    });
   }
 
-  private async execIn(
+  /**
+   * More of a command that exec returned as running: its output from the given offsets (default:
+   * where the previous reply ended) and, once it has ended, its outcome. An aborted signal ends only
+   * this wait; `cancel` kills the command.
+   */
+  async execWait(
+    input: unknown,
+    opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
+  ): Promise<WorkspaceExecResult> {
+    const params = parseParams(WorkspaceExecWaitParams, input, "workspace exec wait");
+    const record = await this.records.resolve(params.workspace);
+    const redactor = await this.redactor(record);
+    return this.redacting(redactor, async () => {
+      const run = this.runs.get(record.workspace_id, params.sequence);
+      if (!run) throw await this.runNotHere(record, params.sequence);
+      if (params.cancel) await run.cancel();
+      return waitForRun(run, {
+        waitMs: params.wait_seconds * 1000,
+        signal: opts.signal,
+        cancelOnAbort: false,
+        onOutput: opts.onOutput,
+        offsets: { stdout: params.stdout_offset, stderr: params.stderr_offset },
+      });
+    });
+  }
+
+  private async startRun(
     record: WorkspaceRecord,
     params: z.output<typeof WorkspaceExecParams>,
     redactor: Redactor,
-    signal: AbortSignal | undefined,
-  ): Promise<WorkspaceExecResult> {
+  ): Promise<ExecRun> {
     const env = await this.secretEnvironment(record, params.secret_env);
     const client = await this.client(record);
-    // A long command is activity from its start: the TTL reaper must not stop it midway.
-    await this.touch(record.workspace_id);
-    const startedAt = new Date();
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
     const cwd = guestPath(params.cwd);
-    const result = (await client.request(
-      AgentOp.EXEC,
-      {
+    // The number is the command's from its start: a cancelled command keeps it in the log, and a
+    // command that outlives this call is collected by it. A long command is activity from its start
+    // on (and touched while it runs), so the TTL reaper does not stop it midway.
+    let sequence = 0;
+    await this.records.mutate(record.workspace_id, (r) => {
+      sequence = r.command_count + 1;
+      return { ...r, command_count: sequence, last_activity_at: new Date().toISOString() };
+    });
+    const command = redactCommand(redactor, params.command);
+    return this.runs.start({
+      client,
+      workspaceId: record.workspace_id,
+      sequence,
+      cwd,
+      executionMode: record.engine,
+      redactor,
+      agent: {
         argv: commandToArgv(params.command),
         cwd,
         env,
         timeout_ms: params.timeout_seconds * 1000,
         max_output_bytes: DEFAULTS.outputMaxBytes,
       },
-      {
-        deadlineMs: params.timeout_seconds * 1000 + 30_000,
-        signal,
-        onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
-      },
-    )) as AgentExecResult;
-    const stdout = Buffer.concat(out);
-    const stderr = Buffer.concat(err);
-    let sequence = 0;
-    await this.records.mutate(record.workspace_id, async (r) => {
-      sequence = r.command_count + 1;
-      await this.records.appendCommand(r.workspace_id, {
-        sequence,
-        command: redactCommand(redactor, params.command),
-        cwd,
-        exit_code: result.exit_code,
-        timed_out: result.timed_out,
-        duration_ms: result.duration_ms,
-        started_at: startedAt.toISOString(),
-        stdout_bytes: stdout.length,
-        stderr_bytes: stderr.length,
-      });
-      return { ...r, command_count: sequence, last_activity_at: new Date().toISOString() };
+      record: (run) => this.recordRun(run, command),
+      keepAlive:
+        record.ttl_seconds > 0
+          ? {
+              everyMs: Math.max(1_000, Math.min(60_000, (record.ttl_seconds * 1000) / 3)),
+              touch: () => this.touch(record.workspace_id),
+            }
+          : undefined,
     });
-    return {
-      workspace_id: record.workspace_id,
-      sequence,
-      cwd,
-      // Output cut at the cap may end in the first part of a secret: that part is dropped too.
-      stdout: redactor.redactPiece("", stdout.toString("utf8"), { holdBack: result.stdout_truncated }).text,
-      stderr: redactor.redactPiece("", stderr.toString("utf8"), { holdBack: result.stderr_truncated }).text,
-      exit_code: result.exit_code,
-      duration_ms: result.duration_ms,
-      timed_out: result.timed_out,
-      stdout_truncated: result.stdout_truncated,
-      stderr_truncated: result.stderr_truncated,
-      execution_mode: record.engine,
-    };
+  }
+
+  /** Every command that started gets its log entry, with its cause when it did not end by itself.
+   * One the agent refused before starting it (no such cwd) gives its number back if it still can. */
+  private async recordRun(run: ExecRun, command: string | string[]): Promise<void> {
+    const outcome = run.outcome;
+    if (!outcome) return;
+    if (run.error instanceof PyroError && run.error.code === "INVALID_ARGUMENT") {
+      await this.records.mutate(run.workspaceId, (r) =>
+        r.command_count === run.sequence ? { ...r, command_count: run.sequence - 1 } : r,
+      );
+      return;
+    }
+    await this.records.mutate(run.workspaceId, async (r) => {
+      await this.records.appendCommand(r.workspace_id, {
+        sequence: run.sequence,
+        command,
+        cwd: run.cwd,
+        exit_code: outcome.exit_code,
+        timed_out: outcome.timed_out,
+        cancelled: outcome.cancelled,
+        duration_ms: outcome.duration_ms,
+        started_at: run.startedAt.toISOString(),
+        stdout_bytes: run.stdout.bytes,
+        stderr_bytes: run.stderr.bytes,
+      });
+      return { ...r, last_activity_at: new Date().toISOString() };
+    });
+  }
+
+  /** Why execWait cannot find a command: it ended long enough ago, or another process ran it. */
+  private async runNotHere(record: WorkspaceRecord, sequence: number): Promise<PyroError> {
+    const logged = (await this.records.commands(record.workspace_id)).find((c) => c.sequence === sequence);
+    const running = this.runs.running(record.workspace_id);
+    const here = running.length > 0 ? ` (running here: ${running.join(", ")})` : "";
+    if (logged) {
+      const how = logged.timed_out ? "timed out" : logged.cancelled ? "was cancelled" : `exited ${logged.exit_code}`;
+      return new PyroError(
+        "INVALID_ARGUMENT",
+        `command ${sequence} of workspace ${record.workspace_id} ${how} and its output is no longer kept (a finished command's output is kept ${FINISHED_RETAIN_MS / 60_000} min, by the process that ran it)${here}; see workspace_logs (pyro workspace logs) for its record`,
+      );
+    }
+    return new PyroError(
+      "INVALID_ARGUMENT",
+      `workspace ${record.workspace_id} has no command ${sequence} started by this pyro process${here}; pass the sequence workspace_exec returned, to the same MCP server (a command ends with the process that started it)`,
+    );
   }
 
   // ---- files ------------------------------------------------------------------------------------
@@ -477,34 +565,46 @@ export class WorkspaceService {
   }
 
   async diff(input: unknown): Promise<WorkspaceDiffResult> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace diff");
-    const record = await this.records.resolve(workspace);
+    const params = parseParams(WorkspaceDiffParams, input, "workspace diff");
+    const record = await this.records.resolve(params.workspace);
+    const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
+    const result = await this.withTrees(record, async (trees) => {
+      const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
+      return { ...(await buildDiff(changes, trees)), ignored };
+    });
+    return { workspace_id: record.workspace_id, ...result, patch: (await this.redactor(record)).redact(result.patch) };
+  }
+
+  /**
+   * Calls `fn` with the baseline and current manifests and readers of both: diff and summary look
+   * at the same trees. Fast path: the frozen sandbox's layer, read on the host (the sandbox stays
+   * paused while `fn` runs); otherwise the manifest is fingerprinted in the guest and files are
+   * fetched one by one.
+   */
+  private async withTrees<T>(record: WorkspaceRecord, fn: (trees: Trees) => Promise<T>): Promise<T> {
     const client = await this.client(record);
     const paths = this.records.paths(record.workspace_id);
     const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
-    const readBaseline = (path: string) => readBaselineEntry(paths.baselineTree, path);
-    // Fast path: read the frozen sandbox's layer on the host; otherwise fingerprint in the guest.
-    const result =
-      (await getEngine(record.engine).withFrozenWorkspace(record.workspace_id, paths.sandbox, async (layer) =>
-        buildDiff(compareTrees(baseline, await manifestOfDir(layer)), {
-          readBaseline,
-          readCurrent: (path) => readFile(join(layer, path)),
-        }),
-      )) ??
-      (await (async () => {
-        const reply = (await client.request(
-          FileOp.TREE,
-          { path: GUEST_ROOT },
-          { deadlineMs: ARCHIVE_DEADLINE_MS },
-        )) as {
-          entries: unknown;
-        };
-        return buildDiff(compareTrees(baseline, z.array(TreeEntry).parse(reply.entries)), {
-          readBaseline,
-          readCurrent: (path) => this.readGuestBytes(client, join(GUEST_ROOT, path)),
-        });
-      })());
-    return { workspace_id: record.workspace_id, ...result, patch: (await this.redactor(record)).redact(result.patch) };
+    const readBaseline: DiffIo["readBaseline"] = (path, maxBytes) =>
+      readHostFile(join(paths.baselineTree, path), maxBytes);
+    const fromLayer = await this.withFrozen(record, async (layer) =>
+      fn({
+        baseline,
+        current: await manifestOfDir(layer),
+        readBaseline,
+        readCurrent: (path, maxBytes) => readHostFile(join(layer, path), maxBytes),
+      }),
+    );
+    if (fromLayer !== undefined) return fromLayer;
+    const reply = (await client.request(FileOp.TREE, { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS })) as {
+      entries: unknown;
+    };
+    return fn({
+      baseline,
+      current: z.array(TreeEntry).parse(reply.entries),
+      readBaseline,
+      readCurrent: (path, maxBytes) => this.readGuestBytes(client, join(GUEST_ROOT, path), maxBytes),
+    });
   }
 
   async export(input: unknown): Promise<ExportResult> {
@@ -629,9 +729,7 @@ export class WorkspaceService {
       return store.create(params.snapshot_name, layer, { shareWith: [paths.baselineTree] });
     };
     const live = await liveSupervisor(paths.sandbox);
-    const info = live
-      ? await engine.withFrozenWorkspace(record.workspace_id, paths.sandbox, take)
-      : await take(engine.workspaceLayer(paths.sandbox));
+    const info = live ? await this.withFrozen(record, take) : await take(engine.workspaceLayer(paths.sandbox));
     if (!info) throw new PyroError("INTERNAL", `the ${record.engine} engine cannot snapshot a running workspace`);
     await this.touch(record.workspace_id);
     return { workspace_id: record.workspace_id, ...snapshotFields(info) };
@@ -725,8 +823,14 @@ export class WorkspaceService {
     const record = await this.records.resolve(workspace);
     const commands = await this.records.commands(record.workspace_id);
     const info = await this.info(record);
-    let diff: DiffResult | undefined;
-    if (info.state === "running") diff = await this.diff({ workspace: record.workspace_id });
+    // The same selection as a default diff, without reading any file but the ignore rules.
+    let selection: Selection | undefined;
+    if (info.state === "running") {
+      selection = await this.withTrees(record, (trees) =>
+        selectChanges(compareTrees(trees.baseline, trees.current), trees),
+      );
+    }
+    const counts = countChanges(selection?.changes ?? []);
     return {
       workspace_id: record.workspace_id,
       name: record.name,
@@ -737,13 +841,11 @@ export class WorkspaceService {
         last: commands.slice(-5),
       },
       changes: {
-        changed: diff?.changed ?? false,
-        total: diff?.summary.total ?? 0,
-        added: diff?.summary.added ?? 0,
-        modified: diff?.summary.modified ?? 0,
-        deleted: diff?.summary.deleted ?? 0,
-        type_changed: diff?.summary.type_changed ?? 0,
-        files: diff?.files.map((f) => ({ path: f.path, status: f.status })) ?? [],
+        changed: counts.total > 0,
+        ...counts,
+        files: selection?.changes.map((c) => ({ path: c.path, status: c.status })) ?? [],
+        // Unknown, so absent, while the workspace is not running.
+        ignored: selection?.ignored,
       },
       exports: record.exports,
       reset_count: record.reset_count,
@@ -751,6 +853,8 @@ export class WorkspaceService {
   }
 
   async close(): Promise<void> {
+    // A command outlives no process: kill the running ones now, and log them, while still connected.
+    await this.runs.cancelAll();
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
   }
@@ -953,15 +1057,37 @@ export class WorkspaceService {
     const cached = this.clients.get(record.workspace_id);
     if (cached?.isOpen) return cached;
     const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
-    if (live?.state !== "ready") {
-      throw new PyroError(
-        "WORKSPACE_NOT_RUNNING",
-        `workspace ${record.name ?? record.workspace_id} is not running; start it with pyro workspace start ${record.workspace_id} (workspace_start)`,
-      );
-    }
+    if (live?.state !== "ready") throw await this.notRunning(record);
     const client = await SupervisorClient.connect(live.socket);
     this.clients.set(record.workspace_id, client);
     return client;
+  }
+
+  /** The engine's withFrozenWorkspace; a sandbox found dead on the way is a workspace not running. */
+  private async withFrozen<T>(record: WorkspaceRecord, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
+    try {
+      return await getEngine(record.engine).withFrozenWorkspace(
+        record.workspace_id,
+        this.records.paths(record.workspace_id).sandbox,
+        fn,
+      );
+    } catch (err) {
+      if (err instanceof PyroError && err.code === "SANDBOX_NOT_RUNNING") throw await this.notRunning(record);
+      throw err;
+    }
+  }
+
+  /** The error for a workspace whose sandbox is not running: why, when the sandbox ended by itself
+   * (killed from outside, out of memory, crashed), and how to get it back. /workspace is kept. */
+  async notRunning(record: WorkspaceRecord): Promise<PyroError> {
+    const why = await readFile(join(this.records.paths(record.workspace_id).sandbox, SANDBOX_EXIT_FILE), "utf8").then(
+      (text) => `: ${text.trim()}`,
+      () => "",
+    );
+    return new PyroError(
+      "WORKSPACE_NOT_RUNNING",
+      `workspace ${record.name ?? record.workspace_id} is not running${why}; start it with pyro workspace start ${record.workspace_id} (workspace_start): its files are kept`,
+    );
   }
 
   private async importSource(
@@ -989,11 +1115,17 @@ export class WorkspaceService {
   }
 
   /** Whole file bytes from the guest (binary-safe), through a one-entry tar export. */
-  private async readGuestBytes(client: SupervisorClient, path: string): Promise<Buffer> {
+  /** A guest file's bytes; with maxBytes, only about that many are kept (the rest still streams by). */
+  private async readGuestBytes(client: SupervisorClient, path: string, maxBytes = Infinity): Promise<Buffer> {
     const chunks: Buffer[] = [];
+    let kept = 0;
     const parser = new tar.Parser({
       onReadEntry: (entry) => {
-        entry.on("data", (c: Buffer) => chunks.push(c));
+        entry.on("data", (c: Buffer) => {
+          if (kept >= maxBytes) return;
+          chunks.push(c);
+          kept += c.length;
+        });
       },
     });
     const done = new Promise<void>((res) => parser.on("end", () => res()));
@@ -1077,9 +1209,4 @@ async function copyTree(from: string, to: string): Promise<void> {
   } catch (err) {
     throw new PyroError("INTERNAL", `copying ${from} to ${to} failed: ${(err as { stderr?: string }).stderr ?? err}`);
   }
-}
-
-/** buildDiff reads only files (symlinks come from their manifest entry). */
-function readBaselineEntry(tree: string, path: string): Promise<Buffer> {
-  return readFile(join(tree, path));
 }

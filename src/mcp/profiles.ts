@@ -18,6 +18,7 @@ const WORKSPACE_CORE = [
   "workspace_summary",
   "workspace_delete",
   "workspace_exec",
+  "workspace_exec_wait",
   "workspace_sync_push",
   "workspace_file_list",
   "workspace_file_read",

@@ -95,6 +95,11 @@ function stderrLog(line: string): void {
  */
 export const PROGRESS_HEARTBEAT_MS = 10_000;
 
+/** A running command's output is sent at most this often, as one message per stream... */
+export const OUTPUT_PROGRESS_MS = 1_000;
+/** ... of at most this many characters (the rest is in the call's result). */
+const OUTPUT_PROGRESS_CHARS = 4_096;
+
 interface CallProgress {
   reporter: ProgressReporter;
   /** Ends the heartbeat; nothing is sent once the call has settled. */
@@ -104,7 +109,9 @@ interface CallProgress {
 /**
  * Relays one call's manager phases to its client: as `notifications/progress` when the client sent
  * a progress token, otherwise as info log messages (unless it set a higher log level). While a phase
- * lasts, its message is repeated every `heartbeatMs` with the time the call has taken so far.
+ * lasts, its message is repeated every `heartbeatMs` with the time the call has taken so far. A
+ * running command's output goes the same way, gathered into one message per stream at most every
+ * OUTPUT_PROGRESS_MS (`stdout: …` / `stderr: …`), and is never repeated.
  */
 function progressFor(
   extra: Extra,
@@ -140,16 +147,39 @@ function progressFor(
     if (last !== undefined) send(`${last} (${Math.round((Date.now() - started) / 1000)} s so far)`);
   };
 
+  const pending = { stdout: "", stderr: "" };
+  let outputTimer: NodeJS.Timeout | undefined;
+  const flushOutput = () => {
+    outputTimer = undefined;
+    for (const stream of ["stdout", "stderr"] as const) {
+      const text = pending[stream];
+      pending[stream] = "";
+      if (text === "") continue;
+      const kept =
+        text.length > OUTPUT_PROGRESS_CHARS
+          ? `[${text.length - OUTPUT_PROGRESS_CHARS} characters left out here]${text.slice(-OUTPUT_PROGRESS_CHARS)}`
+          : text;
+      send(`${stream}: ${kept.replace(/\n$/, "")}`);
+    }
+  };
+
   return {
     reporter: {
       phase(name, detail) {
         last = detail ? `${name}: ${detail}` : name;
         send(last);
       },
+      output(stream, text) {
+        if (stopped) return;
+        pending[stream] += text;
+        outputTimer ??= setTimeout(flushOutput, OUTPUT_PROGRESS_MS);
+        outputTimer.unref();
+      },
     },
     stop() {
       stopped = true;
       clearTimeout(timer);
+      clearTimeout(outputTimer);
     },
   };
 }

@@ -1,12 +1,18 @@
 // Owns how a face gets hold of the runtime: the slice of Manager the CLI, SDK and MCP server call,
 // and a lazy loader so that `pyro --version`, `pyro help` and `import { Pyro }` do not pay for
 // loading engines and supervisors they may never use (process start-up is slow on nested hosts).
-import type { Manager, ManagerOptions } from "../manager/manager.js";
+import type { Manager, ManagerOptions, ProgressReporter as PhaseReporter } from "../manager/manager.js";
 import type { ServiceService } from "../manager/services.js";
 import type { ShellService } from "../manager/shells.js";
 import type { WorkspaceService } from "../manager/workspaces.js";
 
-export type { ManagerOptions, ProgressReporter } from "../manager/manager.js";
+export type { ManagerOptions } from "../manager/manager.js";
+
+/** Hears a call's phases and, for a command that is running, what it prints. */
+export interface ProgressReporter extends PhaseReporter {
+  /** New output of the running command, redacted (the MCP server relays it as progress). */
+  output?(stream: "stdout" | "stderr", text: string): void;
+}
 
 /** The workspace-core operations the faces call: each takes its contract params, returns its payload. */
 export type WorkspaceApi = Pick<
@@ -21,6 +27,7 @@ export type WorkspaceApi = Pick<
   | "stop"
   | "start"
   | "exec"
+  | "execWait"
   | "syncPush"
   | "export"
   | "diff"

@@ -52,9 +52,11 @@ import {
   type SyncPushResult,
   WorkspaceCreateParams,
   type WorkspaceDeleteResult,
+  WorkspaceDiffParams,
   type WorkspaceDiffResult,
   WorkspaceExecParams,
   type WorkspaceExecResult,
+  WorkspaceExecWaitParams,
   type WorkspaceInfo,
   type WorkspaceListResult,
   type WorkspaceLogsResult,
@@ -74,6 +76,15 @@ export interface PyroOptions extends ManagerOptions {
   manager?: ManagerApi;
 }
 
+/** Per-call options of the exec methods. */
+export interface ExecCallOptions {
+  /** Aborting execWorkspace kills the command with every process it started (it resolves with
+   * `cancelled: true`); aborting waitWorkspaceExec ends only the wait. */
+  signal?: AbortSignal;
+  /** Told the command's output as it arrives (redacted), before the call resolves. */
+  onOutput?: (stream: "stdout" | "stderr", text: string) => void;
+}
+
 /** Per-call options that are not part of the payload. */
 export interface CallOptions {
   /** Aborting stops the command and tears the sandbox down; the call rejects. */
@@ -88,7 +99,9 @@ const Strict = {
   create: WorkspaceCreateParams.strict(),
   update: WorkspaceUpdateParams.strict(),
   ref: WorkspaceRefParams.strict(),
+  diff: WorkspaceDiffParams.strict(),
   exec: WorkspaceExecParams.strict(),
+  execWait: WorkspaceExecWaitParams.strict(),
   syncPush: SyncPushParams.strict(),
   export: ExportParams.strict(),
   listFiles: FileListParams.strict(),
@@ -213,10 +226,23 @@ export class Pyro {
 
   /**
    * Runs one command in the workspace. A command that runs and fails resolves with its
-   * `exit_code`; only a failure to run it rejects (PyroError).
+   * `exit_code`; only a failure to run it rejects (PyroError). With `wait_seconds` a command still
+   * running then resolves as `running: true` with its output so far: waitWorkspaceExec collects
+   * the rest (this Pyro instance holds it; close() kills what still runs).
    */
-  execWorkspace(params: WorkspaceExecParams): Promise<WorkspaceExecResult> {
-    return this.#workspaces("execWorkspace", Strict.exec, params, (ws, request) => ws.exec(request));
+  execWorkspace(params: WorkspaceExecParams, options: ExecCallOptions = {}): Promise<WorkspaceExecResult> {
+    return this.#workspaces("execWorkspace", Strict.exec, params, (ws, request) => ws.exec(request, options));
+  }
+
+  /**
+   * More of a command execWorkspace returned as running (by its `sequence`): the output since the
+   * previous reply (or from `stdout_offset`/`stderr_offset`) and, once it ended, its exit code.
+   * Waits at most `wait_seconds` (default 30); `cancel: true` kills it.
+   */
+  waitWorkspaceExec(params: WorkspaceExecWaitParams, options: ExecCallOptions = {}): Promise<WorkspaceExecResult> {
+    return this.#workspaces("waitWorkspaceExec", Strict.execWait, params, (ws, request) =>
+      ws.execWait(request, options),
+    );
   }
 
   /** Copies a host directory or .tar/.tar.gz/.tgz into the workspace (default /workspace). */
@@ -229,9 +255,13 @@ export class Pyro {
     return this.#workspaces("exportWorkspace", Strict.export, params, (ws, request) => ws.export(request));
   }
 
-  /** Everything changed in /workspace since create, as a summary, a file list and a unified patch. */
-  diffWorkspace(params: WorkspaceRefParams): Promise<WorkspaceDiffResult> {
-    return this.#workspaces("diffWorkspace", Strict.ref, params, (ws, request) => ws.diff(request));
+  /**
+   * What changed in /workspace since create, as a summary, a file list and a unified patch; paths
+   * the repository's .gitignore rules ignore and .git/ internals are left out (counted in `ignored`)
+   * unless `include_ignored`; `paths`/`exclude` narrow it. Check `patch_omitted` before applying.
+   */
+  diffWorkspace(params: WorkspaceDiffParams): Promise<WorkspaceDiffResult> {
+    return this.#workspaces("diffWorkspace", Strict.diff, params, (ws, request) => ws.diff(request));
   }
 
   listWorkspaceFiles(params: FileListParams): Promise<FileListResult> {

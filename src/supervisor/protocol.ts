@@ -34,3 +34,7 @@ export interface SupervisorStateRecord {
   updated_at: string;
   error?: { code: string; message: string };
 }
+
+/** In the run dir: why the sandbox of the last run ended when nobody asked it to (one line). Read
+ * by the workspace service to say why a workspace is not running; removed at the next start. */
+export const SANDBOX_EXIT_FILE = "sandbox-exit.txt";

@@ -1,15 +1,16 @@
 // Owns one sandbox's life on the host (the containerd-shim pattern): it starts the engine, holds the
 // single channel to the guest agent, serves any number of clients on a Unix socket by proxying
 // their requests to the agent, watches for the sandbox dying, and tears everything down once.
-import { rm, unlink } from "node:fs/promises";
+import { rm, unlink, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
 import { Channel, type Hello } from "../channel/channel.js";
 import { PyroError, toPyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
 import type { Engine, NetworkPolicy, Sandbox } from "../engines/types.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 import { PYRO_VERSION } from "../version.js";
-import { type PublishedPort, SupervisorOp } from "./protocol.js";
+import { type PublishedPort, SANDBOX_EXIT_FILE, SupervisorOp } from "./protocol.js";
 
 export interface SupervisorConfig {
   id: string;
@@ -68,6 +69,7 @@ export class Supervisor {
   /** Boots the sandbox and waits, bounded, for the agent's hello. */
   async start(): Promise<Hello> {
     const { config } = this;
+    await rm(join(config.runDir, SANDBOX_EXIT_FILE), { force: true });
     try {
       this.sandbox = await this.engine.start({
         id: config.id,
@@ -106,7 +108,13 @@ export class Supervisor {
       this.log(`agent ready: ${hello.name} ${hello.version} protocol ${hello.protocol}`);
       await this.sandbox.setup?.(this.agent);
       // The exit watcher: whatever ends the sandbox or its channel ends the supervisor, once.
-      void this.sandbox.exited.then(() => this.teardown("sandbox exited"));
+      void this.sandbox.exited.then(async (exit) => {
+        if (exit.reason) {
+          const note = `${exit.reason} (at ${new Date().toISOString()})\n`;
+          await writeFile(join(config.runDir, SANDBOX_EXIT_FILE), note).catch(() => {});
+        }
+        await this.teardown("sandbox exited");
+      });
       void this.agent.closed.then(() => this.teardown("agent channel closed"));
       this.state = "ready";
       return hello;

@@ -176,6 +176,114 @@ describe("pyro run (real sandboxes)", () => {
   });
 });
 
+/** Starts the CLI and notes when each piece of its stdout arrived (ms since the start). */
+function pyroLive(args: string[]) {
+  const started = Date.now();
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, PYRO_STATE_DIR: stateDir },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const seen = { stdout: "", stderr: "", arrivals: [] as Array<{ at: number; text: string }> };
+  child.stdout.on("data", (chunk: Buffer) => {
+    seen.stdout += chunk.toString();
+    seen.arrivals.push({ at: Date.now() - started, text: chunk.toString() });
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    seen.stderr += chunk.toString();
+  });
+  const closed = new Promise<{ code: number | null; ms: number }>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, ms: Date.now() - started }));
+  });
+  return { child, seen, closed };
+}
+
+describe("pyro workspace exec (real sandboxes): live output, timeouts and Ctrl-C kill the whole tree", () => {
+  let id = "";
+  const leftovers = async (pattern: string) =>
+    (await pyro(["workspace", "exec", id, "--", `ps -eo args | grep -c '${pattern}' || true`])).stdout.trim();
+  const logged = async (sequence: number) => {
+    const logs = JSON.parse((await pyro(["workspace", "logs", id, "--json"])).stdout) as {
+      commands: Array<{ sequence: number; exit_code: number; timed_out: boolean; cancelled: boolean }>;
+    };
+    return logs.commands.find((c) => c.sequence === sequence);
+  };
+
+  before(async () => {
+    const created = await pyro(["workspace", "create", "debian:12", "--id-only"]);
+    assert.equal(created.code, 0, created.stderr);
+    id = created.stdout.trim();
+  });
+
+  after(async () => {
+    if (id) await pyro(["workspace", "delete", id]);
+  });
+
+  it("prints each line when the command prints it, not all at the end", async () => {
+    const { seen, closed } = pyroLive([
+      "workspace",
+      "exec",
+      id,
+      "--",
+      "echo first; sleep 4; echo second >&2; echo third",
+    ]);
+    const { code, ms } = await closed;
+    assert.equal(code, 0, seen.stderr);
+    assert.equal(seen.stdout, "first\nthird\n");
+    assert.match(seen.stderr, /^second\n\[workspace exec\] /);
+    const first = seen.arrivals.find((a) => a.text.includes("first"));
+    assert.ok(first && ms - first.at >= 3000, `"first" came at ${first?.at} ms, the command ended at ${ms} ms`);
+  });
+
+  it("says in words that --timeout-seconds killed the command, and kills what it started in a session of its own", async () => {
+    const { code, stderr } = await pyro([
+      "workspace",
+      "exec",
+      id,
+      "--timeout-seconds",
+      "2",
+      "--",
+      "setsid sh -c 'sleep 106; true' & echo started; sleep 107",
+    ]);
+    assert.equal(code, 124);
+    assert.match(
+      stderr,
+      /^error: the command ran past --timeout-seconds 2 and was killed, with every process it started \(exit 124\); give it longer with --timeout-seconds N/m,
+    );
+    const sequence = Number(/sequence=(\d+)/.exec(stderr)?.[1]);
+    assert.equal(await leftovers("[s]leep 10[67]"), "0");
+    const entry = await logged(sequence);
+    assert.equal(entry?.timed_out, true, "logged as timed out");
+    assert.equal(entry?.exit_code, 124);
+  });
+
+  it("Ctrl-C kills the command with its setsid grandchild, logs it as cancelled and exits 130", async () => {
+    const { child, seen, closed } = pyroLive([
+      "workspace",
+      "exec",
+      id,
+      "--",
+      "setsid sh -c 'sleep 108; true' & echo started; sleep 109",
+    ]);
+    const deadline = Date.now() + 60_000;
+    while (!seen.stdout.includes("started") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill("SIGINT");
+    const interruptedAt = Date.now();
+    const { code } = await closed;
+    assert.equal(code, 130, seen.stderr);
+    assert.ok(Date.now() - interruptedAt < 10_000, "Ctrl-C took too long");
+    assert.match(seen.stderr, /error: interrupted/);
+    assert.equal(await leftovers("[s]leep 10[89]"), "0");
+    const logs = JSON.parse((await pyro(["workspace", "logs", id, "--json"])).stdout) as {
+      commands: Array<{ command: string; exit_code: number; cancelled: boolean }>;
+    };
+    const entry = logs.commands.find((c) => c.command.includes("sleep 109"));
+    assert.equal(entry?.cancelled, true, JSON.stringify(logs.commands));
+    assert.equal(entry?.exit_code, 137);
+  });
+});
+
 describe("pyro env, doctor, --version (real manager)", () => {
   it("lists debian:12 as installed", async () => {
     const { code, stdout } = await pyro(["env", "list", "--json"]);

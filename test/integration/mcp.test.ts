@@ -10,8 +10,9 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, LoggingMessageNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { RunResult } from "../../src/contract/schemas.js";
+import { WorkspaceExecResult, WorkspaceLogsResult } from "../../src/contract/workspace.js";
 import { PROFILE_TOOLS } from "../../src/mcp/profiles.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
 
@@ -271,39 +272,68 @@ describe("project-aware startup (real binary, real SDK client, real sandboxes)",
     return client;
   }
 
-  async function filesOf(client: Client): Promise<string[]> {
+  /** Runs each command in one new default-seeded workspace and returns their stdouts. */
+  async function inNewWorkspace(client: Client, commands: string[]): Promise<string[]> {
     const created = await client.callTool({ name: "workspace_create", arguments: {} });
     assert.notEqual(created.isError, true, JSON.stringify(created.content));
     const workspace = (created.structuredContent as { workspace_id: string }).workspace_id;
     try {
-      const listed = await client.callTool({
-        name: "workspace_exec",
-        arguments: { workspace, command: "find . -path ./.git -prune -o -type f -print | sort" },
-      });
-      return (listed.structuredContent as { stdout: string }).stdout.split("\n").filter(Boolean);
+      const outputs: string[] = [];
+      for (const command of commands) {
+        const out = await client.callTool({ name: "workspace_exec", arguments: { workspace, command } });
+        const result = out.structuredContent as { stdout: string; stderr: string; exit_code: number };
+        assert.equal(result.exit_code, 0, `${command}: ${result.stderr}`);
+        outputs.push(result.stdout);
+      }
+      return outputs;
     } finally {
       await client.callTool({ name: "workspace_delete", arguments: { workspace } });
     }
   }
 
-  it("started in a checkout, a new workspace holds exactly its tracked files and the checkout is untouched", async () => {
+  const FILES = "find . -path ./.git -prune -o -type f -print | sort";
+  const lines = (text: string) => text.split("\n").filter(Boolean);
+
+  async function filesOf(client: Client): Promise<string[]> {
+    return lines((await inNewWorkspace(client, [FILES]))[0]!);
+  }
+
+  it("started in a checkout, a new workspace holds exactly its tracked files in a repository at its HEAD, and the checkout is untouched", async () => {
     const repo = mkdtempSync(join(tmpdir(), "pyro-test-project-"));
     try {
       await sh(
         repo,
-        "git init -q && git config user.email t@t && git config user.name t && " +
+        "git init -q -b trunk && git config user.email t@t && git config user.name t && " +
           "mkdir src && echo one > src/a.txt && echo 'ignored.log' > .gitignore && echo keep > README && " +
-          "git add -A && git commit -qm init && " +
-          "echo changed > src/a.txt && echo new > untracked.txt && echo noise > ignored.log",
+          "git add -A && git commit -qm init && echo two > README && git commit -qam second && " +
+          "echo changed > src/a.txt && echo staged > staged.txt && git add staged.txt && " +
+          "echo new > untracked.txt && echo noise > ignored.log",
       );
-      const before = (await sh(repo, "git --no-optional-locks status --porcelain --ignored && stat -c %Y .git/index"))
-        .stdout;
+      const git = "git --no-optional-locks";
+      const head = (await sh(repo, `${git} log -1 --format=%H`)).stdout;
+      const changes = (await sh(repo, `${git} diff HEAD --name-status`)).stdout;
+      assert.equal(changes, "M\tsrc/a.txt\nA\tstaged.txt\n");
+      const before = (await sh(repo, `${git} status --porcelain --ignored && stat -c %Y .git/index`)).stdout;
       const client = await serveIn(repo);
       try {
         const { tools } = await client.listTools();
         const create = tools.find((t) => t.name === "workspace_create");
         assert.match(create?.description ?? "", /git-tracked files of/);
-        assert.deepEqual(await filesOf(client), ["./.gitignore", "./README", "./src/a.txt"]);
+        const [files, log, branch, status, diff] = await inNewWorkspace(client, [
+          FILES,
+          `${git} log --format=%H`,
+          "git symbolic-ref HEAD",
+          `${git} status --porcelain`,
+          `${git} diff HEAD --name-status`,
+        ]);
+        assert.deepEqual(lines(files!), ["./.gitignore", "./README", "./src/a.txt", "./staged.txt"]);
+        // HEAD's commit only (a shallow copy), on the checkout's branch.
+        assert.equal(log, head);
+        assert.equal(branch, "refs/heads/trunk\n");
+        // The checkout's uncommitted changes, staged or not, are unstaged changes inside; a file only
+        // staged is intent-to-add; untracked and ignored files are not there at all.
+        assert.equal(status, " M src/a.txt\n A staged.txt\n");
+        assert.equal(diff, changes);
       } finally {
         await client.close();
       }
@@ -403,5 +433,71 @@ describe("pyro mcp serve under the MCP Inspector CLI", () => {
     const payload = RunResult.parse(result.structuredContent);
     assert.equal(payload.exit_code, 4);
     assert.equal(payload.stdout, "inspected\n");
+  });
+});
+
+describe("a long command over MCP with the client's default options (real SDK client, real sandbox)", () => {
+  it("runs a 3-minute command to completion through workspace_exec and workspace_exec_wait, output arriving on the way", async () => {
+    const { client, transportErrors } = await connect("workspace-core");
+    const messages: string[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void messages.push(String(n.params.data)));
+    // callTool with no options: the SDK's 60 s request timeout, no progress token, no reset on progress.
+    const call = async (name: string, args: Record<string, unknown>) => {
+      const result = await client.callTool({ name, arguments: args });
+      assert.notEqual(result.isError, true, `${name}: ${JSON.stringify(result.content)}`);
+      return result.structuredContent;
+    };
+    const exec = async (name: string, args: Record<string, unknown>) =>
+      WorkspaceExecResult.parse(await call(name, args));
+    let workspace = "";
+    try {
+      workspace = ((await call("workspace_create", { environment: "debian:12" })) as { workspace_id: string })
+        .workspace_id;
+      const started = Date.now();
+      const first = await exec("workspace_exec", {
+        workspace,
+        command: "for i in $(seq 1 36); do echo tick $i; sleep 5; done",
+      });
+      assert.equal(first.running, true, "after the default wait_seconds the call returns, the command runs on");
+      assert.equal(first.exit_code, null);
+      assert.match(first.stdout, /^tick 1\ntick 2\n/, "with the output so far");
+      let stdout = first.stdout;
+      let last = first;
+      for (let calls = 1; last.running; calls++) {
+        assert.ok(calls < 12, "a bounded number of waits");
+        last = await exec("workspace_exec_wait", { workspace, sequence: first.sequence });
+        if (last.running) assert.notEqual(last.stdout, "", "each wait brings new output");
+        stdout += last.stdout;
+      }
+      assert.ok(Date.now() - started >= 175_000, "it really ran 3 minutes, past the client's 60 s timeout");
+      assert.equal(last.exit_code, 0);
+      assert.equal(stdout, Array.from({ length: 36 }, (_, i) => `tick ${i + 1}\n`).join(""), "every line, once");
+      assert.ok(
+        messages.some((m) => /^stdout: tick \d+/.test(m)),
+        `output also came as log messages while calls waited: ${JSON.stringify(messages.slice(0, 5))}`,
+      );
+
+      // Cancelling a running command kills it with what it started in a session of its own.
+      const second = await exec("workspace_exec", {
+        workspace,
+        command: "setsid sh -c 'sleep 111; true' & echo started; sleep 112",
+        wait_seconds: 2,
+      });
+      assert.equal(second.running, true);
+      const killed = await exec("workspace_exec_wait", { workspace, sequence: second.sequence, cancel: true });
+      assert.equal(killed.running, false);
+      assert.equal(killed.cancelled, true);
+      assert.equal(killed.exit_code, 137);
+      const ps = await exec("workspace_exec", { workspace, command: "ps -eo args | grep -c '[s]leep 11[12]' || true" });
+      assert.equal(ps.stdout, "0\n");
+      const logs = WorkspaceLogsResult.parse(await call("workspace_logs", { workspace }));
+      const bySequence = new Map(logs.commands.map((c) => [c.sequence, c]));
+      assert.equal(bySequence.get(first.sequence)?.exit_code, 0);
+      assert.equal(bySequence.get(second.sequence)?.cancelled, true);
+      assert.deepEqual(transportErrors, []);
+    } finally {
+      if (workspace) await client.callTool({ name: "workspace_delete", arguments: { workspace } }).catch(() => {});
+      await client.close();
+    }
   });
 });

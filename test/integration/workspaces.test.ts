@@ -20,6 +20,8 @@ import { after, before, describe, it } from "node:test";
 import * as tar from "tar";
 import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
+import { sandboxProcessPattern } from "../helpers/engine.js";
+import { runCli } from "../helpers/workspace-suite.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-ws-"));
 const host = mkdtempSync(join(tmpdir(), "pyro-test-wshost-"));
@@ -71,20 +73,53 @@ describe("workspace basics", () => {
     assert.match(r.stdout, /^-rw-r--r-- 1 root root 3 .* three\n\d+ directory\n3 regular file\n$/);
   });
 
-  it("a cancelled exec kills the command's process group in the guest", async () => {
+  it("a cancelled exec kills the command's whole tree in the guest, setsid grandchildren too, and logs it", async () => {
     const abort = new AbortController();
     const pending = ws.exec(
-      { workspace: id, command: "sleep 101 & sleep 102", timeout_seconds: 120 },
+      { workspace: id, command: "setsid sh -c 'sleep 103; true' & sleep 101 & sleep 102", timeout_seconds: 120 },
       { signal: abort.signal },
     );
     await new Promise((r) => setTimeout(r, 1500));
     const t0 = Date.now();
     abort.abort(new Error("stop"));
-    await assert.rejects(pending);
-    assert.ok(Date.now() - t0 < 2000);
-    await new Promise((r) => setTimeout(r, 300));
-    const left = await ws.exec({ workspace: id, command: "ps -eo args | grep -c '^sleep 10[12]' || true" });
+    const cancelled = await pending;
+    assert.ok(Date.now() - t0 < 3000, `the cancel took ${Date.now() - t0} ms`);
+    assert.equal(cancelled.cancelled, true);
+    assert.equal(cancelled.exit_code, 137);
+    assert.equal(cancelled.running, false);
+    const left = await ws.exec({ workspace: id, command: "ps -eo args | grep -c '[s]leep 10[123]' || true" });
+    assert.equal(left.stdout.trim(), "0", "nothing it started is left, whatever its session");
+    assert.equal(left.sequence, cancelled.sequence + 1, "the cancelled command keeps its number");
+    const entry = (await ws.logs({ workspace: id })).commands.find((c) => c.sequence === cancelled.sequence);
+    assert.equal(entry?.cancelled, true, "logged with its cause");
+    assert.equal(entry?.exit_code, 137);
+  });
+
+  it("a timed-out exec kills a setsid grandchild too, and the log says timed out", async () => {
+    const r = await ws.exec({
+      workspace: id,
+      command: "setsid sh -c 'sleep 104; true' & sleep 105",
+      timeout_seconds: 2,
+    });
+    assert.equal(r.timed_out, true);
+    assert.equal(r.exit_code, 124);
+    const left = await ws.exec({ workspace: id, command: "ps -eo args | grep -c '[s]leep 10[45]' || true" });
     assert.equal(left.stdout.trim(), "0");
+    const entry = (await ws.logs({ workspace: id })).commands.find((c) => c.sequence === r.sequence);
+    assert.equal(entry?.timed_out, true);
+    assert.equal(entry?.cancelled, false);
+  });
+
+  it("returns a command still running after wait_seconds, and execWait collects the rest", async () => {
+    const first = await ws.exec({ workspace: id, command: "echo one; sleep 3; echo two", wait_seconds: 1 });
+    assert.equal(first.running, true);
+    assert.equal(first.exit_code, null);
+    assert.equal(first.stdout, "one\n");
+    const rest = await ws.execWait({ workspace: id, sequence: first.sequence, wait_seconds: 30 });
+    assert.equal(rest.running, false);
+    assert.equal(rest.exit_code, 0);
+    assert.equal(rest.stdout, "two\n");
+    await assert.rejects(ws.execWait({ workspace: id, sequence: 999 }), code("INVALID_ARGUMENT"));
   });
 
   it("reads never bump last_activity_at; writes do", async () => {
@@ -222,6 +257,28 @@ describe("crash safety", () => {
     assert.equal((await ws.start({ workspace: "crashy" })).state, "running");
     assert.equal((await ws.readFile({ workspace: "crashy", path: "keep/data.txt" })).content, "precious\n");
   });
+
+  it("a sandbox killed from outside: every operation says the workspace is not running, why, and how to start it", async () => {
+    const info = await create({ name: "shot" });
+    await ws.writeFile({ workspace: "shot", path: "keep/data.txt", text: "precious\n" });
+    execFileSync("pkill", ["-KILL", "-f", sandboxProcessPattern(info.workspace_id)]);
+    const killedAt = Date.now();
+    let status = await ws.status({ workspace: "shot" });
+    while (status.state === "running" && Date.now() - killedAt < 10_000)
+      status = await ws.status({ workspace: "shot" });
+    assert.equal(status.state, "stopped", "the supervisor noticed within 10 s");
+    const said = (e: PyroError) =>
+      e.code === "WORKSPACE_NOT_RUNNING" &&
+      /^workspace shot is not running: the (sandbox|VM) was killed from outside \(at [^)]+\); start it with pyro workspace start ws-\S+ \(workspace_start\): its files are kept$/.test(
+        e.message,
+      );
+    await assert.rejects(ws.diff({ workspace: "shot" }), said);
+    await assert.rejects(ws.exec({ workspace: "shot", command: "true" }), said);
+    assert.equal((await ws.summary({ workspace: "shot" })).state, "stopped", "summary still answers");
+    assert.equal((await ws.start({ workspace: "shot" })).state, "running");
+    assert.equal((await ws.readFile({ workspace: "shot", path: "keep/data.txt" })).content, "precious\n");
+    assert.equal((await ws.diff({ workspace: "shot" })).summary.added, 1, "the file written before the kill");
+  });
 });
 
 describe("concurrency", () => {
@@ -251,6 +308,128 @@ describe("concurrency", () => {
     assert.equal(existsSync(join(stateDir, "workspaces", info.workspace_id)), false);
     assert.equal(readFileSync("/proc/self/mountinfo", "utf8").includes(info.workspace_id), false);
     assert.equal(execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).includes(info.workspace_id), false);
+  });
+});
+
+describe("workspace diff shows the work, not the build", () => {
+  // A small C library as a git checkout: the seed, and the edit a user makes to it.
+  const LIB = ["int answer(void) {", "  return 41;", "}", ""].join("\n");
+  const EDITED = LIB.replace("return 41;", "return 42;");
+  // The "build": objects next to the sources, a build/ tree and a node_modules/ dependency, all
+  // ignored by the seed's .gitignore (the image has no C compiler; the bytes are what matters).
+  const BUILD = [
+    "set -e",
+    "printf '\\177ELF\\0\\1\\2' > src/answer.o",
+    "mkdir -p build/gen node_modules/dep",
+    "cp src/answer.o build/libanswer.a",
+    "echo '#define ANSWER 42' > build/gen/config.h",
+    "echo 'module.exports = 42;' > node_modules/dep/index.js",
+  ].join("\n");
+  let seed: string;
+  let workspace: string;
+
+  before(async () => {
+    seed = join(host, "diff-seed");
+    mkdirSync(join(seed, "src"), { recursive: true });
+    writeFileSync(join(seed, ".gitignore"), "build/\n*.o\nnode_modules/\n");
+    writeFileSync(join(seed, "src", "answer.c"), LIB);
+    writeFileSync(join(seed, "build.sh"), `${BUILD}\n`);
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "user.name=pyro", "-c", "user.email=pyro@example.invalid", ...args], { cwd: seed });
+    git("init", "-q", "-b", "main");
+    git("add", "-A");
+    git("commit", "-q", "-m", "seed");
+    workspace = (await create({ seed_path: seed, name: "diff-build" })).workspace_id;
+    const r = await ws.exec({
+      workspace,
+      command: [
+        "sed -i 's/return 41;/return 42;/' src/answer.c",
+        "sh build.sh",
+        // git-level changes: a plain status rewrites .git/index, a commit adds objects and refs.
+        "git status --short",
+        "git -c user.name=agent -c user.email=agent@example.invalid commit -qam 'the fix'",
+      ].join(" && "),
+    });
+    assert.equal(r.exit_code, 0, r.stderr);
+  });
+
+  it("pyro workspace diff shows only the edit, and its patch git-applies to the seed", async () => {
+    const text = await runCli(stateDir, ["workspace", "diff", "diff-build"]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.deepEqual(text.stdout.match(/^diff --git .*$/gm), ["diff --git a/src/answer.c b/src/answer.c"]);
+    assert.match(text.stdout, /^- {2}return 41;\n\+ {2}return 42;$/m);
+    assert.match(
+      text.stderr,
+      /^left out: \d+ changed paths that \.gitignore rules ignore or inside \.git\/; --include-ignored shows them$/m,
+    );
+    assert.match(text.stderr, /\[workspace diff\] .*changed=true total=1 added=0 modified=1 .* ignored=\d+/);
+
+    const copy = join(host, "diff-apply");
+    execFileSync("cp", ["-a", seed, copy]);
+    execFileSync("git", ["apply", "--check", "-"], { cwd: copy, input: text.stdout });
+    execFileSync("git", ["apply", "-"], { cwd: copy, input: text.stdout });
+    assert.equal(readFileSync(join(copy, "src", "answer.c"), "utf8"), EDITED);
+
+    const json = JSON.parse((await runCli(stateDir, ["workspace", "diff", "diff-build", "--json"])).stdout);
+    assert.deepEqual(json.files, [{ path: "src/answer.c", status: "modified", binary: false }]);
+    assert.deepEqual(json.patch_omitted, []);
+    assert.ok(json.ignored >= 6, `ignored: ${json.ignored}`);
+    const summary = await ws.summary({ workspace });
+    assert.deepEqual(summary.changes.files, [{ path: "src/answer.c", status: "modified" }]);
+    assert.equal(summary.changes.ignored, json.ignored);
+  });
+
+  it("--include-ignored shows the build output and .git/; --path and --exclude narrow it", async () => {
+    const all = await runCli(stateDir, ["workspace", "diff", "diff-build", "--include-ignored", "--json"]);
+    assert.equal(all.code, 0, all.stderr);
+    const everything = JSON.parse(all.stdout);
+    const paths: string[] = everything.files.map((f: { path: string }) => f.path);
+    for (const p of ["build/gen/config.h", "build/libanswer.a", "node_modules/dep/index.js", "src/answer.c"]) {
+      assert.ok(paths.includes(p), `${p} in ${paths.join(" ")}`);
+    }
+    assert.ok(paths.includes(".git/index") && paths.some((p) => p.startsWith(".git/objects/")), paths.join(" "));
+    assert.equal(everything.files.find((f: { path: string }) => f.path === "src/answer.o")?.binary, true);
+    assert.equal(everything.ignored, 0);
+
+    const narrowed = await runCli(stateDir, [
+      "workspace",
+      "diff",
+      "diff-build",
+      "--include-ignored",
+      "--path",
+      "/src",
+      "--path",
+      "/build",
+      "--exclude",
+      "*.o",
+      "--exclude",
+      "build/gen/",
+      "--json",
+    ]);
+    assert.deepEqual(
+      JSON.parse(narrowed.stdout).files.map((f: { path: string }) => f.path),
+      ["build/libanswer.a", "src/answer.c"],
+    );
+  });
+
+  it("a patch that misses a change exits 3 and names it on stderr", async () => {
+    const r = await ws.exec({ workspace, command: "python3 -c \"open('notes.txt', 'w').write('x\\n' * 800000)\"" });
+    assert.equal(r.exit_code, 0, r.stderr);
+    try {
+      const text = await runCli(stateDir, ["workspace", "diff", "diff-build"]);
+      assert.equal(text.code, 3, text.stderr);
+      assert.match(text.stdout, /^\+ {2}return 42;$/m, "the edit is still in the patch");
+      assert.match(text.stderr, /^not in the patch \(too large for a patch\): added notes\.txt$/m);
+      assert.match(
+        text.stderr,
+        /^error: the patch is incomplete \(exit 3\): 1 changed file is not in it: notes\.txt; /m,
+      );
+      const json = await runCli(stateDir, ["workspace", "diff", "diff-build", "--json"]);
+      assert.equal(json.code, 3);
+      assert.deepEqual(JSON.parse(json.stdout).patch_omitted, [{ path: "notes.txt", reason: "too_large" }]);
+    } finally {
+      await ws.exec({ workspace, command: "rm notes.txt" });
+    }
   });
 });
 

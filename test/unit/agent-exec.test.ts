@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { execHandler } from "../../src/agent/exec.js";
+import { execCancelHandler, execHandler } from "../../src/agent/exec.js";
 import { SPAWNER } from "../../src/agent/spawner.js";
 import { Channel } from "../../src/channel/channel.js";
 import { Stream } from "../../src/channel/frame.js";
@@ -15,7 +15,7 @@ const [a, b] = memoryDuplexPair();
 new Channel(b, {
   role: "server",
   hello: { name: "agent", version: "t", capabilities: [] },
-  handlers: { exec: execHandler },
+  handlers: { exec: execHandler, "exec.cancel": execCancelHandler },
 });
 const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
 const tmp = mkdtempSync(join(tmpdir(), "pyro-test-exec-"));
@@ -24,15 +24,46 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function exec(p: Partial<AgentExecParams> & { argv: string[] }) {
+async function exec(
+  p: Partial<AgentExecParams> & { argv: string[] },
+  opts: { onData?: (stream: number, chunk: Buffer) => void; signal?: AbortSignal } = {},
+) {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const result = (await client.request(
     "exec",
     { cwd: tmp, timeout_ms: 10_000, max_output_bytes: 1 << 20, ...p },
-    { onData: (s, c) => (s === Stream.STDERR ? err : out).push(c) },
+    {
+      signal: opts.signal,
+      onData: (s, c) => {
+        (s === Stream.STDERR ? err : out).push(c);
+        opts.onData?.(s, c);
+      },
+    },
   )) as AgentExecResult;
   return { ...result, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+}
+
+/** Live processes whose command line holds `word` (a sleep with a duration no other test uses). */
+function running(word: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/stat`, "utf8").includes(") Z ")) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").includes(word)) pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
+}
+
+/** Resolves once the first output chunk arrives (the command has set itself up). */
+function firstOutput(): { onData: () => void; arrived: Promise<void> } {
+  let onData = () => {};
+  const arrived = new Promise<void>((resolve) => {
+    onData = resolve;
+  });
+  return { onData, arrived };
 }
 
 describe("agent exec", () => {
@@ -67,6 +98,69 @@ describe("agent exec", () => {
       false,
       "background child killed",
     );
+  });
+
+  it("streams output as the command prints it, long before it exits", async () => {
+    const seen: Array<{ at: number; text: string }> = [];
+    const t0 = Date.now();
+    const r = await exec(
+      { argv: ["sh", "-c", "echo first; sleep 1.5; echo second >&2"] },
+      { onData: (_s, c) => seen.push({ at: Date.now() - t0, text: c.toString() }) },
+    );
+    const ended = Date.now() - t0;
+    assert.equal(r.exit_code, 0);
+    assert.equal(seen[0]?.text, "first\n");
+    assert.ok(ended - seen[0]!.at >= 1000, `first chunk at ${seen[0]?.at} ms, result at ${ended} ms`);
+    assert.equal(r.stderr, "second\n");
+  });
+
+  it("on timeout kills a grandchild that made a session of its own (setsid), before answering", async () => {
+    const r = await exec({ argv: ["sh", "-c", "setsid sh -c 'sleep 4711.25' & sleep 4711.5"], timeout_ms: 500 });
+    assert.equal(r.timed_out, true);
+    assert.equal(r.exit_code, 124);
+    assert.deepEqual(running("4711.25"), [], "the setsid grandchild is gone when exec answers");
+    assert.deepEqual(running("4711.5"), []);
+  });
+
+  it("on exec.cancel kills the tree, orphans adopted by init included, and answers cancelled", async () => {
+    const ready = firstOutput();
+    const pending = exec(
+      {
+        argv: ["sh", "-c", "(setsid sh -c 'sleep 4712.25' &); setsid sh -c 'sleep 4712.5' & echo ready; sleep 4712.75"],
+        exec_id: "cancel-me",
+      },
+      { onData: ready.onData },
+    );
+    await ready.arrived;
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(running("4712.25").length, 1, "the orphan runs before the cancel");
+    assert.deepEqual(await client.request("exec.cancel", { exec_id: "cancel-me" }), { found: true });
+    const r = await pending;
+    assert.equal(r.cancelled, true);
+    assert.equal(r.timed_out, false);
+    assert.equal(r.exit_code, 137);
+    assert.equal(r.stdout, "ready\n");
+    for (const word of ["4712.25", "4712.5", "4712.75"]) assert.deepEqual(running(word), [], word);
+    assert.deepEqual(await client.request("exec.cancel", { exec_id: "cancel-me" }), { found: false });
+  });
+
+  it("kills the tree when the request itself is cancelled (the caller went away)", async () => {
+    const ready = firstOutput();
+    const abort = new AbortController();
+    const pending = exec(
+      { argv: ["sh", "-c", "setsid sh -c 'sleep 4713.25' & echo ready; sleep 4713.5"] },
+      { onData: ready.onData, signal: abort.signal },
+    );
+    await ready.arrived;
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(running("4713.25").length, 1, "the setsid grandchild runs before the cancel");
+    abort.abort();
+    await assert.rejects(pending, (e: PyroError) => e.code === "CHANNEL_CLOSED");
+    const deadline = Date.now() + 3000;
+    while (running("4713.25").length + running("4713.5").length > 0 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.deepEqual([...running("4713.25"), ...running("4713.5")], []);
   });
 
   it("caps output and says so", async () => {

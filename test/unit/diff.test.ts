@@ -8,7 +8,17 @@ import { chmod, cp, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile }
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
-import { buildDiff, type Change, compareTrees, DiffResult, manifestOfDir, TreeEntry } from "../../src/manager/diff.js";
+import {
+  buildDiff,
+  type Change,
+  compareTrees,
+  type DiffFilters,
+  type DiffIo,
+  DiffResult,
+  manifestOfDir,
+  selectChanges,
+  TreeEntry,
+} from "../../src/manager/diff.js";
 
 const tempDirs: string[] = [];
 after(async () => {
@@ -131,6 +141,7 @@ test("an unchanged tree diffs to changed:false and an empty patch", async () => 
     patch: "",
     files: [],
     patch_truncated: false,
+    patch_omitted: [],
   });
 });
 
@@ -371,7 +382,7 @@ test("io is never asked for symlinks, and a mode-only change reads only the base
   );
 });
 
-test("the patch is cut at a file boundary once it would pass maxPatchBytes", async () => {
+test("the patch is cut at a file boundary once it would pass maxPatchBytes, naming what it left out", async () => {
   const big = "x".repeat(300) + "\n";
   const { result } = await diffTrees(
     {},
@@ -384,6 +395,10 @@ test("the patch is cut at a file boundary once it would pass maxPatchBytes", asy
   assert.equal((result.patch.match(/^diff --git /gm) ?? []).length, 2);
   assert.ok(Buffer.byteLength(result.patch) <= 1000);
   assert.ok(result.patch.endsWith("\n"));
+  assert.deepEqual(result.patch_omitted, [
+    { path: "c.txt", reason: "size_cap" },
+    { path: "d.txt", reason: "size_cap" },
+  ]);
 });
 
 test("2,000-file trees with 10 changes: compareTrees + buildDiff stay well under 200 ms", async () => {
@@ -412,4 +427,300 @@ test("2,000-file trees with 10 changes: compareTrees + buildDiff stay well under
   console.log(`# compareTrees+buildDiff, 2000 files, 10 changed: ${elapsed.toFixed(1)} ms`);
   assert.equal(result.summary.modified, 10);
   assert.ok(elapsed < 200, `took ${elapsed} ms`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// What is shown: ignore rules, .git/ internals, path filters
+
+/** The changes selectChanges keeps between two trees on disk, and how many it counted as ignored. */
+async function selectBetween(
+  baseline: Spec | string,
+  current: Spec | string,
+  filters?: DiffFilters,
+): Promise<{ kept: string[]; ignored: number; reads: string[] }> {
+  const dirOf = async (spec: Spec | string) => {
+    if (typeof spec === "string") return spec;
+    const dir = join(await tempDir(), "tree");
+    await makeTree(dir, spec);
+    return dir;
+  };
+  const base = await dirOf(baseline);
+  const cur = await dirOf(current);
+  const reads: string[] = [];
+  const io = recordingIo(diskIo(base, cur), reads);
+  const trees = { baseline: await manifestOfDir(base), current: await manifestOfDir(cur), ...io };
+  const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
+  return { kept: changes.map((c) => c.path), ignored, reads };
+}
+
+function recordingIo(io: DiffIo, calls: string[]): DiffIo {
+  return {
+    readBaseline: (path, maxBytes) => {
+      calls.push(`base:${path}${maxBytes === undefined ? "" : `@${maxBytes}`}`);
+      return io.readBaseline(path, maxBytes);
+    },
+    readCurrent: (path, maxBytes) => {
+      calls.push(`cur:${path}${maxBytes === undefined ? "" : `@${maxBytes}`}`);
+      return io.readCurrent(path, maxBytes);
+    },
+  };
+}
+
+test("ignore rules agree with git: nested .gitignore files, negation, anchoring, .git/info/exclude", async () => {
+  const cur = join(await tempDir(), "repo");
+  await mkdir(cur, { recursive: true });
+  execFileSync("git", ["init", "-q"], { cwd: cur });
+  await makeTree(cur, {
+    ".git/info/exclude": "secret.txt\n",
+    ".gitignore": [
+      "# build output",
+      "*.log",
+      "!keep.log",
+      "build/",
+      "/root-only.txt",
+      "docs/*.tmp",
+      "\\#hash",
+      "foo/**/bar",
+      "lib/cache/",
+      "node_modules/",
+      "",
+    ].join("\n"),
+    "sub/.gitignore": "!x.log\n/gen/\ntmp\n*.c\n!main.c\n",
+    "lib/.gitignore": "!cache/\n",
+    "node_modules/pkg/.gitignore": "!*\n",
+    "node_modules/pkg/index.js": "x\n",
+    "we[ir]d/.gitignore": "*.tmp\n",
+    "we[ir]d/x.tmp": "t\n",
+    "wed/x.tmp": "t\n",
+    "a.log": "l\n",
+    "keep.log": "l\n",
+    "sub/keep.log": "l\n",
+    "sub/x.log": "l\n",
+    "sub/y.log": "l\n",
+    "sub/gen/g.txt": "g\n",
+    "gen/g.txt": "g\n",
+    "sub/deeper/gen/g.txt": "g\n",
+    "sub/tmp": "t\n",
+    "sub/deeper/tmp/t.txt": "t\n",
+    "sub/a.c": "c\n",
+    "sub/main.c": "c\n",
+    "sub/deeper/b.c": "c\n",
+    "build/out.o": "o\n",
+    "src/build/x": "x\n",
+    "root-only.txt": "r\n",
+    "sub/root-only.txt": "r\n",
+    "docs/a.tmp": "t\n",
+    "docs/x/a.tmp": "t\n",
+    "#hash": "h\n",
+    "foo/bar": "b\n",
+    "foo/a/b/bar": "b\n",
+    "secret.txt": "s\n",
+    "sub/secret.txt": "s\n",
+    "lib/cache/c.txt": "c\n",
+    "src/main.c": "int main;\n",
+  });
+  const git = (...args: string[]) =>
+    execFileSync("git", args, { cwd: cur, encoding: "utf8" }).split("\n").filter(Boolean).sort();
+  const shownByGit = git("ls-files", "--others", "--exclude-standard");
+  const ignoredByGit = git("ls-files", "--others", "--ignored", "--exclude-standard");
+  assert.ok(shownByGit.includes("sub/x.log") && ignoredByGit.includes("sub/y.log"), "the cases are real");
+
+  const { kept, ignored } = await selectBetween({}, cur);
+  assert.deepEqual([...kept].sort(), shownByGit);
+  // Empty directories count as changes too (git lists none), and there are some in a new .git/.
+  const gitInternals = compareTrees([], await manifestOfDir(cur)).filter((c) => c.path.startsWith(".git/"));
+  assert.equal(ignored, ignoredByGit.length + gitInternals.length);
+});
+
+test(".git/ internals are left out at any depth; a change to .gitignore itself is shown", async () => {
+  const { kept, ignored } = await selectBetween(
+    { ".git/HEAD": "ref: refs/heads/main\n", ".git/index": "i1", ".gitignore": "*.o\n", "src/a.c": "int a;\n" },
+    {
+      ".git/HEAD": "ref: refs/heads/main\n",
+      ".git/index": "i2",
+      ".git/objects/ab/cdef": "blob",
+      ".gitignore": "*.o\n*.a\n",
+      "src/a.c": "int a = 1;\n",
+      "vendor/lib/.git/HEAD": "ref\n",
+      "vendor/sub/.git": "gitdir: ../../.git/modules/sub\n",
+    },
+  );
+  assert.deepEqual(kept, [".gitignore", "src/a.c"]);
+  assert.equal(ignored, 4);
+});
+
+test("a build's ignored output is left out and counted; include_ignored shows it all", async () => {
+  const baseline: Spec = { ".gitignore": "build/\n*.o\nnode_modules/\n__pycache__/\n", "src/a.c": "int a;\n" };
+  const current: Spec = {
+    ...baseline,
+    "src/a.c": "int a = 1;\n",
+    "src/a.o": Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0]),
+    "build/lib.so": "so",
+    "build/gen/config.h": "#define X\n",
+    "node_modules/left-pad/index.js": "module.exports = 1;\n",
+    "src/__pycache__/a.cpython-311.pyc": "pyc",
+    "empty-build-dir/build": { dir: true },
+  };
+  const filtered = await selectBetween(baseline, current);
+  assert.deepEqual(filtered.kept, ["src/a.c"]);
+  assert.equal(filtered.ignored, 6);
+  const everything = await selectBetween(baseline, current, { includeIgnored: true });
+  assert.equal(everything.ignored, 0);
+  assert.deepEqual(everything.kept, [
+    "build/gen/config.h",
+    "build/lib.so",
+    "empty-build-dir/build",
+    "node_modules/left-pad/index.js",
+    "src/__pycache__/a.cpython-311.pyc",
+    "src/a.c",
+    "src/a.o",
+  ]);
+});
+
+test("deleted paths are judged by the baseline's rules, existing ones by the current rules", async () => {
+  const { kept, ignored } = await selectBetween(
+    { "sub/.gitignore": "gen/\n", "sub/gen/out.txt": "g\n", "sub/a.c": "a\n", "x.tmp": "x\n" },
+    { ".gitignore": "*.tmp\n", "y.tmp": "y\n", "x.tmp": "x2\n" },
+  );
+  // sub/ went with its .gitignore: sub/gen/out.txt is still ignored; x.tmp and y.tmp by the new rule.
+  assert.deepEqual(kept, [".gitignore", "sub/.gitignore", "sub/a.c"]);
+  assert.equal(ignored, 3);
+});
+
+test("rules are read only where needed: not the baseline's without deletions, not inside ignored dirs", async () => {
+  const spec: Spec = {
+    ".gitignore": "node_modules/\n",
+    "node_modules/pkg/.gitignore": "!*\n",
+    "node_modules/pkg/index.js": "x\n",
+    "src/.gitignore": "*.tmp\n",
+    "src/a.c": "a\n",
+  };
+  const { kept, reads } = await selectBetween(spec, { ...spec, "src/a.c": "b\n", "node_modules/pkg/new.js": "y\n" });
+  assert.deepEqual(kept, ["src/a.c"]);
+  assert.deepEqual(reads.sort(), ["cur:.gitignore", "cur:src/.gitignore"]);
+});
+
+test("paths and exclude take .gitignore-syntax patterns; /workspace/x and ./x mean the top-level x", async () => {
+  const baseline: Spec = { ".gitignore": "*.o\n" };
+  const current: Spec = {
+    ...baseline,
+    "src/a.c": "a\n",
+    "src/a.o": "o\n",
+    "src/parser.gen.c": "g\n",
+    "lib/src/b.c": "b\n",
+    "docs/guide.md": "d\n",
+    "README.md": "r\n",
+  };
+  const kept = async (filters: DiffFilters) => (await selectBetween(baseline, current, filters)).kept;
+  assert.deepEqual(await kept({ paths: ["src/"] }), ["lib/src/b.c", "src/a.c", "src/parser.gen.c"]);
+  assert.deepEqual(await kept({ paths: ["/src"] }), ["src/a.c", "src/parser.gen.c"]);
+  assert.deepEqual(await kept({ paths: ["/workspace/src"] }), ["src/a.c", "src/parser.gen.c"]);
+  assert.deepEqual(await kept({ paths: ["./src/"], exclude: ["*.gen.c"] }), ["src/a.c"]);
+  assert.deepEqual(await kept({ paths: ["*.md"] }), ["README.md", "docs/guide.md"]);
+  assert.deepEqual(await kept({ exclude: ["/docs", "lib/"] }), ["README.md", "src/a.c", "src/parser.gen.c"]);
+  // Filters go first; only what they let through is judged by the ignore rules and counted.
+  assert.deepEqual(await selectBetween(baseline, current, { paths: ["/src"] }), {
+    kept: ["src/a.c", "src/parser.gen.c"],
+    ignored: 1,
+    reads: ["cur:.gitignore"],
+  });
+  assert.deepEqual(await kept({ paths: ["/src"], includeIgnored: true }), ["src/a.c", "src/a.o", "src/parser.gen.c"]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The size cap: what goes in first, and what is named when it does not fit
+
+test("small edits take room before large generated files; the patch stays in path order and applies", async () => {
+  const source = Array.from({ length: 100 }, (_, i) => `int f${i}(void) { return ${i}; }`).join("\n") + "\n";
+  const bundle = (n: number) => Array.from({ length: n }, (_, i) => `var v${i}=${i};`).join("\n") + "\n";
+  const { base, result } = await diffTrees(
+    { "src/main.c": source, "aaa/bundle.js": bundle(100) },
+    {
+      "src/main.c": source.replace("return 42;", "return 4200;"),
+      "aaa/bundle.js": bundle(180), // sorts first by path, grows by ~1.2 KB
+      "aab/generated.js": bundle(200), // added, ~2.3 KB
+    },
+    { maxPatchBytes: 2000 },
+  );
+  assert.deepEqual(
+    result.files.map((f) => f.path),
+    ["aaa/bundle.js", "aab/generated.js", "src/main.c"],
+  );
+  assert.match(result.patch, /^\+int f42\(void\) \{ return 4200; \}$/m);
+  assert.deepEqual(result.patch_omitted, [{ path: "aab/generated.js", reason: "too_large" }]);
+  assert.equal(result.patch_truncated, true);
+  // aaa/bundle.js fitted after main.c had taken its room, and is printed first, in path order.
+  assert.ok(result.patch.indexOf("a/aaa/bundle.js") < result.patch.indexOf("a/src/main.c"));
+  const copy = await applyWith("git", base, result.patch);
+  assert.match(await readFile(join(copy, "src/main.c"), "utf8"), /return 4200;/);
+});
+
+test("a one-line edit that sorts after hundreds of large changes is still in the patch", async () => {
+  const blob = "y".repeat(4000) + "\n";
+  const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`node_modules/p${i}/index.js`, blob]));
+  const { result } = await diffTrees(
+    { "zz/app.py": "x = 1\n" },
+    { ...many, "zz/app.py": "x = 2\n" },
+    { maxPatchBytes: 100_000 },
+  );
+  assert.match(result.patch, /^-x = 1\n\+x = 2$/m);
+  assert.ok(Buffer.byteLength(result.patch) <= 100_000);
+  assert.equal(result.patch_omitted?.length, 300 - (result.patch.match(/^diff --git /gm) ?? []).length + 1);
+  assert.ok(result.patch_omitted?.every((o) => o.path.startsWith("node_modules/") && o.reason === "size_cap"));
+});
+
+test("files that cannot fit are not read whole: over maxFileBytes or larger than the cap; binaries sniffed", async () => {
+  const calls: string[] = [];
+  const big = "z".repeat(5000) + "\n";
+  const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0]), Buffer.alloc(6000, 1)]);
+  const root = await tempDir();
+  const base = join(root, "base");
+  const cur = join(root, "cur");
+  await makeTree(base, { "huge.txt": big, "small.txt": "a\n" });
+  await makeTree(cur, { "huge.txt": `${big}more\n`, "added-big.txt": big, "tool.bin": elf, "small.txt": "b\n" });
+  const changes = compareTrees(await manifestOfDir(base), await manifestOfDir(cur));
+  const result = await buildDiff(changes, recordingIo(diskIo(base, cur), calls), {
+    maxPatchBytes: 3000,
+    maxFileBytes: 4096,
+  });
+  assert.deepEqual(result.patch_omitted, [
+    { path: "added-big.txt", reason: "too_large" },
+    { path: "huge.txt", reason: "too_large" },
+  ]);
+  assert.deepEqual(
+    result.files.map((f) => [f.path, f.binary]),
+    [
+      ["added-big.txt", false],
+      ["huge.txt", false],
+      ["small.txt", false],
+      ["tool.bin", true],
+    ],
+  );
+  assert.equal(result.summary.binary, 1);
+  assert.match(result.patch, /^\+b$/m);
+  // Only small.txt was read whole; the others only as far as the binary sniff needs.
+  assert.deepEqual(calls.filter((c) => !c.includes("@")).sort(), ["base:small.txt", "cur:small.txt"]);
+  assert.deepEqual(calls.filter((c) => c.includes("@")).sort(), [
+    "base:huge.txt@8192",
+    "cur:added-big.txt@8192",
+    "cur:huge.txt@8192",
+    "cur:tool.bin@8192",
+  ]);
+});
+
+test("a type change and the changes beneath it go into the patch together or not at all", async () => {
+  const body = "p\n".repeat(150);
+  const { base, result } = await diffTrees(
+    { lib: "was a file\n", "note.txt": "n\n" },
+    { "lib/mod.py": body, "lib/util.py": body, "note.txt": "n2\n" },
+    { maxPatchBytes: 1300 },
+  );
+  assert.deepEqual(result.patch_omitted, [
+    { path: "lib", reason: "size_cap" },
+    { path: "lib/mod.py", reason: "size_cap" },
+    { path: "lib/util.py", reason: "size_cap" },
+  ]);
+  assert.doesNotMatch(result.patch, /lib/);
+  const copy = await applyWith("git", base, result.patch);
+  assert.equal(await readFile(join(copy, "note.txt"), "utf8"), "n2\n");
 });

@@ -14,9 +14,9 @@ import {
   type Progress,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { RunResult } from "../../src/contract/schemas.js";
-import type { WorkspaceInfo } from "../../src/contract/workspace.js";
+import type { WorkspaceExecResult, WorkspaceInfo } from "../../src/contract/workspace.js";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS } from "../../src/environments/catalog.js";
-import { createServer } from "../../src/mcp/server.js";
+import { createServer, OUTPUT_PROGRESS_MS } from "../../src/mcp/server.js";
 import type { ManagerApi, ProgressReporter } from "../../src/sdk/manager.js";
 
 const RESULT: RunResult = {
@@ -51,6 +51,24 @@ const INFO: WorkspaceInfo = {
   reset_count: 0,
   service_count: 0,
   running_service_count: 0,
+};
+
+const EXEC: WorkspaceExecResult = {
+  workspace_id: INFO.workspace_id,
+  sequence: 1,
+  cwd: "/workspace",
+  stdout: "step 1\nstep 2\n",
+  stderr: "warning: slow\n",
+  exit_code: 0,
+  duration_ms: 1300,
+  timed_out: false,
+  cancelled: false,
+  running: false,
+  stdout_truncated: false,
+  stderr_truncated: false,
+  execution_mode: "gvisor",
+  next_stdout_offset: 14,
+  next_stderr_offset: 14,
 };
 
 const HEARTBEAT_MS = 40;
@@ -89,6 +107,14 @@ function fakeManager(): ManagerApi {
         await build(opts?.progress, params.environment ?? "debian:12");
         opts?.progress?.phase("boot", "gvisor sandbox ws-0123456789");
         return INFO;
+      },
+      // A command that prints a line, then works a while, then prints its last lines and ends.
+      exec: async (_params: unknown, opts?: { onOutput?: (stream: "stdout" | "stderr", text: string) => void }) => {
+        opts?.onOutput?.("stdout", "step 1\n");
+        opts?.onOutput?.("stderr", "warning: slow\n");
+        await sleep(OUTPUT_PROGRESS_MS + 300);
+        opts?.onOutput?.("stdout", "step 2\n");
+        return EXEC;
       },
     } as unknown as ManagerApi["workspaces"],
     shells: {} as ManagerApi["shells"],
@@ -174,6 +200,34 @@ describe("MCP progress during a long call", () => {
     await client.setLoggingLevel("warning");
     await client.callTool({ name: "workspace_create", arguments: {} });
     assert.deepEqual(logs, []);
+    await client.close();
+  });
+
+  it("relays a running command's output as it comes, once per stream and interval, as progress or log messages", async () => {
+    const { client, logs } = await connect("workspace-core");
+    const seen: Array<Progress & { at: number }> = [];
+    const started = Date.now();
+    const result = await client.callTool(
+      { name: "workspace_exec", arguments: { workspace: "w", command: "make" } },
+      undefined,
+      {
+        onprogress: (p) => seen.push({ ...p, at: Date.now() - started }),
+      },
+    );
+    const ended = Date.now() - started;
+    assert.notEqual(result.isError, true);
+    const first = seen.find((p) => p.message === "stdout: step 1");
+    assert.ok(first, `the first line as progress: ${JSON.stringify(seen)}`);
+    assert.ok(first.at < ended - 200, `it came at ${first.at} ms, before the result at ${ended} ms`);
+    assert.ok(seen.some((p) => p.message === "stderr: warning: slow"));
+    assert.ok(!seen.some((p) => p.message?.includes("step 2")), "output of the last moment is in the result only");
+    assert.equal(logs.length, 0, "no log messages for a client with a progress token");
+
+    await client.callTool({ name: "workspace_exec", arguments: { workspace: "w", command: "make" } });
+    assert.ok(
+      logs.some((l) => l.data === "stdout: step 1"),
+      `as log messages: ${JSON.stringify(logs)}`,
+    );
     await client.close();
   });
 

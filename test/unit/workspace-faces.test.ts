@@ -62,9 +62,13 @@ const EXEC: WorkspaceExecResult = {
   exit_code: 0,
   duration_ms: 41,
   timed_out: false,
+  cancelled: false,
+  running: false,
   stdout_truncated: false,
   stderr_truncated: false,
   execution_mode: "gvisor",
+  next_stdout_offset: 4,
+  next_stderr_offset: 3,
 };
 
 const PATCH = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-a\n+b\n";
@@ -91,6 +95,7 @@ const LOGS: WorkspaceLogsResult = {
       cwd: "/workspace",
       exit_code: 0,
       timed_out: false,
+      cancelled: false,
       duration_ms: 30,
       started_at: "2025-01-01T00:00:06.000Z",
       stdout_bytes: 0,
@@ -102,6 +107,7 @@ const LOGS: WorkspaceLogsResult = {
       cwd: "/workspace/src",
       exit_code: 2,
       timed_out: false,
+      cancelled: false,
       duration_ms: 900,
       started_at: "2025-01-01T00:00:07.000Z",
       stdout_bytes: 10,
@@ -192,7 +198,10 @@ interface Call {
   params: unknown;
 }
 
-function fakeWorkspaces(over: Partial<Record<Method, (params: unknown) => Promise<unknown>>> = {}) {
+function fakeWorkspaces(
+  // biome-ignore lint/suspicious/noExplicitAny: each fake reads the options of its own method
+  over: Partial<Record<Method, (params: unknown, opts?: any) => Promise<unknown>>> = {},
+) {
   const calls: Call[] = [];
   const canned: Record<Method, unknown> = {
     create: INFO,
@@ -205,6 +214,7 @@ function fakeWorkspaces(over: Partial<Record<Method, (params: unknown) => Promis
     stop: { ...INFO, state: "stopped" },
     start: INFO,
     exec: EXEC,
+    execWait: EXEC,
     syncPush: PUSH,
     export: EXPORT,
     diff: DIFF,
@@ -223,10 +233,10 @@ function fakeWorkspaces(over: Partial<Record<Method, (params: unknown) => Promis
   const workspaces = Object.fromEntries(
     (Object.keys(canned) as Method[]).map((method) => [
       method,
-      async (params?: unknown) => {
+      async (params?: unknown, opts?: unknown) => {
         calls.push({ method, params });
         const impl = over[method];
-        return impl ? impl(params) : structuredClone(canned[method]);
+        return impl ? impl(params, opts) : structuredClone(canned[method]);
       },
     ]),
   ) as unknown as WorkspaceApi;
@@ -407,7 +417,7 @@ describe("pyro workspace: every command reaches its operation with the contract 
     [
       ["workspace", "exec", "repro-fix", "--", "make && make test"],
       "exec",
-      { workspace: "repro-fix", command: "make && make test", cwd: "/workspace", timeout_seconds: 30, secret_env: {} },
+      { workspace: "repro-fix", command: "make && make test", cwd: "/workspace", timeout_seconds: 600, secret_env: {} },
     ],
     [
       ["workspace", "sync", "push", "repro-fix", "./more", "--dest", "src"],
@@ -553,11 +563,59 @@ describe("pyro workspace exec", () => {
     assert.equal((JSON.parse(json.stdout) as WorkspaceExecResult).exit_code, 3);
   });
 
-  it("reports a timeout and exits 124", async () => {
+  it("reports a timeout in words, then the status line, and exits 124", async () => {
     const over = { exec: async () => ({ ...EXEC, exit_code: 124, timed_out: true, stderr: "" }) };
-    const { code, stderr } = await cli(["workspace", "exec", "ws", "--", "sleep", "99"], { over });
+    const { code, stderr } = await cli(["workspace", "exec", "ws", "--timeout-seconds", "5", "--", "sleep", "99"], {
+      over,
+    });
     assert.equal(code, 124);
-    assert.match(stderr, /exit_code=124 .*timed_out=true\n$/);
+    assert.match(
+      stderr,
+      /^error: the command ran past --timeout-seconds 5 and was killed, with every process it started \(exit 124\); give it longer with --timeout-seconds N/,
+    );
+    assert.match(stderr, /\n\[workspace exec\] .*exit_code=124 .*timed_out=true\n$/);
+  });
+
+  it("prints the output as it arrives, once, and only the payload with --json", async () => {
+    let release: () => void = () => {};
+    const streamed = { stdout: new Capture(), stderr: new Capture() };
+    const over = {
+      exec: async (_params: unknown, opts: { onOutput?: (stream: "stdout" | "stderr", text: string) => void }) => {
+        opts.onOutput?.("stdout", "out\n");
+        opts.onOutput?.("stderr", "er");
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        opts.onOutput?.("stderr", "r");
+        return EXEC;
+      },
+    };
+    const { manager } = fakeManager(over);
+    const running = runCli(["workspace", "exec", "ws", "--", "make"], {
+      manager,
+      ...streamed,
+      stdin: new PassThrough(),
+      env: {},
+      interactive: false,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(streamed.stdout.text, "out\n", "stdout is printed before the command ends");
+    assert.equal(streamed.stderr.text, "er");
+    release();
+    assert.equal(await running, 0);
+    assert.equal(streamed.stdout.text, "out\n", "and not again at the end");
+    assert.match(streamed.stderr.text, /^err\n\[workspace exec\] /);
+
+    const json = await cli(["workspace", "exec", "ws", "--json", "--", "make"], {
+      over: {
+        exec: async (_params: unknown, opts: { onOutput?: unknown }) => {
+          assert.equal(opts.onOutput, undefined, "--json streams nothing");
+          return EXEC;
+        },
+      },
+    });
+    assert.deepEqual(JSON.parse(json.stdout), EXEC);
+    assert.equal(json.stderr, "");
   });
 
   it("leaves flags after -- to the guest command", async () => {
@@ -852,7 +910,13 @@ describe("Pyro workspace methods", () => {
       [
         () => pyro.execWorkspace({ workspace: "x", command: "true" }),
         "exec",
-        { workspace: "x", command: "true", cwd: "/workspace", timeout_seconds: 30, secret_env: {} },
+        { workspace: "x", command: "true", cwd: "/workspace", timeout_seconds: 600, secret_env: {} },
+        EXEC,
+      ],
+      [
+        () => pyro.waitWorkspaceExec({ workspace: "x", sequence: 3 }),
+        "execWait",
+        { workspace: "x", sequence: 3, wait_seconds: 30, cancel: false },
         EXEC,
       ],
       [
@@ -956,6 +1020,7 @@ const CORE = [
   "workspace_summary",
   "workspace_delete",
   "workspace_exec",
+  "workspace_exec_wait",
   "workspace_sync_push",
   "workspace_file_list",
   "workspace_file_read",
@@ -978,6 +1043,7 @@ const HINTS: Record<string, Hints> = {
   workspace_stop: [false, true, true],
   workspace_start: [false, false, true],
   workspace_exec: [false, true, false],
+  workspace_exec_wait: [false, true, false],
   workspace_sync_push: [false, true, true],
   workspace_export: [false, false, false],
   workspace_diff: [true, false, true],
@@ -1108,7 +1174,20 @@ describe("MCP workspace tools", () => {
         "workspace_exec",
         { workspace: "x", command: ["git", "status"] },
         "exec",
-        { workspace: "x", command: ["git", "status"], cwd: "/workspace", timeout_seconds: 30, secret_env: {} },
+        {
+          workspace: "x",
+          command: ["git", "status"],
+          cwd: "/workspace",
+          timeout_seconds: 600,
+          wait_seconds: 30,
+          secret_env: {},
+        },
+      ],
+      [
+        "workspace_exec_wait",
+        { workspace: "x", sequence: 2, stdout_offset: 10 },
+        "execWait",
+        { workspace: "x", sequence: 2, stdout_offset: 10, wait_seconds: 30, cancel: false },
       ],
       [
         "workspace_sync_push",

@@ -88,7 +88,18 @@ async function killedForMemory(id: string): Promise<boolean> {
 }
 
 function runscFreezer(id: string, runDir: string): Freezer {
-  return { pause: () => runsc(id, runDir, ["pause", id]), resume: () => runsc(id, runDir, ["resume", id]) };
+  return {
+    // runsc names a sandbox that died (killed from outside, out of memory) as "in state stopped".
+    pause: () =>
+      runsc(id, runDir, ["pause", id]).catch((err: { stderr?: string; message: string }) => {
+        const said = (err.stderr || err.message).trim();
+        if (/in state stopped|cannot load container|does not exist/.test(said)) {
+          throw new PyroError("SANDBOX_NOT_RUNNING", `the gvisor sandbox is not running (runsc: ${said})`);
+        }
+        throw err;
+      }),
+    resume: () => runsc(id, runDir, ["resume", id]),
+  };
 }
 
 export class GvisorEngine implements Engine {

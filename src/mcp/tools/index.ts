@@ -23,6 +23,7 @@ import { workspaceDiskExport } from "./workspace-disk-export.js";
 import { workspaceDiskList } from "./workspace-disk-list.js";
 import { workspaceDiskRead } from "./workspace-disk-read.js";
 import { workspaceExec, workspaceExecFull } from "./workspace-exec.js";
+import { workspaceExecWait } from "./workspace-exec-wait.js";
 import { workspaceExport } from "./workspace-export.js";
 import { workspaceFileList } from "./workspace-file-list.js";
 import { workspaceFileRead } from "./workspace-file-read.js";
@@ -51,6 +52,7 @@ export const TOOLS: Readonly<Record<ToolName, PyroTool>> = {
   workspace_stop: workspaceStop,
   workspace_start: workspaceStart,
   workspace_exec: workspaceExec,
+  workspace_exec_wait: workspaceExecWait,
   workspace_sync_push: workspaceSyncPush,
   workspace_export: workspaceExport,
   workspace_diff: workspaceDiff,

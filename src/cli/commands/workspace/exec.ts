@@ -1,4 +1,5 @@
-// Owns `pyro workspace exec`: one command in a running workspace, exiting with its exit code.
+// Owns `pyro workspace exec`: one command in a running workspace, its output printed as it arrives,
+// exiting with its exit code.
 import { Command, Option, UsageError } from "clipanion";
 import * as t from "typanion";
 import { DEFAULTS, LIMITS } from "../../../contract/defaults.js";
@@ -6,7 +7,7 @@ import { WorkspaceExecParams } from "../../../contract/workspace.js";
 import { PyroCommand } from "../../base.js";
 import { commandFromWords } from "../../command-words.js";
 import { parseFlags, secretEnvFlags } from "../../flags.js";
-import { guestStreams, type Output } from "../../output.js";
+import type { Output } from "../../output.js";
 import { POSITIONALS } from "./render.js";
 
 export class WorkspaceExecCommand extends PyroCommand {
@@ -16,14 +17,16 @@ export class WorkspaceExecCommand extends PyroCommand {
     category: "Workspaces",
     description: "run a command in a workspace",
     details: `
-      Runs \`CMD\` in the workspace \`WS\` (its id or name), in \`/workspace\` unless \`--cwd\` says otherwise, and prints the command's stdout and stderr on pyro's own stdout and stderr. pyro exits with the command's exit code (124 when \`--timeout-seconds\`, default ${DEFAULTS.timeoutSeconds}, killed it). Files and installed packages stay for the next command.
+      Runs \`CMD\` in the workspace \`WS\` (its id or name), in \`/workspace\` unless \`--cwd\` says otherwise, and prints the command's stdout and stderr on pyro's own stdout and stderr as the command prints them (with \`--json\`, one object when it ends). pyro exits with the command's exit code. Files and installed packages stay for the next command.
+
+      After \`--timeout-seconds\` (default ${DEFAULTS.execTimeoutSeconds}) the command is killed with every process it started, pyro says so on stderr and exits 124. Ctrl-C does the same and exits 130; either way \`pyro workspace logs\` records the command with its cause.
 
       Several words after \`--\` run as an argv, without a shell. A single word that contains spaces or shell syntax runs through \`/bin/sh -lc\`, as ssh does, so pipes and \`&&\` work when quoted.
     `,
     examples: [
       ["Check a seeded checkout", "$0 workspace exec repro-fix -- git status --short"],
       ["Run a shell pipeline in a subdirectory", "$0 workspace exec repro-fix --cwd src -- 'make && make test'"],
-      ["Allow a slow test suite ten minutes", "$0 workspace exec repro-fix --timeout-seconds 600 -- npm test"],
+      ["Allow a slow test suite half an hour", "$0 workspace exec repro-fix --timeout-seconds 1800 -- npm test"],
       ["Use a secret as $GITHUB_TOKEN", "$0 workspace exec repro-fix --secret-env GH=GITHUB_TOKEN -- gh auth status"],
     ],
   });
@@ -31,7 +34,7 @@ export class WorkspaceExecCommand extends PyroCommand {
   workspace = Option.String({ name: "WS" });
   timeoutSeconds = Option.String("--timeout-seconds", {
     validator: t.isNumber(),
-    description: `Kill the command after this many seconds (${LIMITS.timeoutSeconds.min}-${LIMITS.timeoutSeconds.max}, default ${DEFAULTS.timeoutSeconds})`,
+    description: `Kill the command after this many seconds (${LIMITS.timeoutSeconds.min}-${LIMITS.timeoutSeconds.max}, default ${DEFAULTS.execTimeoutSeconds})`,
   });
   cwd = Option.String("--cwd", {
     description: `Working directory inside /workspace (default ${DEFAULTS.guestWorkspace})`,
@@ -40,6 +43,9 @@ export class WorkspaceExecCommand extends PyroCommand {
     description: "Expose a workspace secret as an environment variable: NAME or NAME=ENV_VAR (repeatable)",
   });
   words = Option.Rest({ name: "CMD" });
+
+  // An interrupt must wait for the kill and the log entry, not end the process first.
+  protected override readonly handlesInterrupt = true;
 
   protected async perform(out: Output): Promise<number> {
     const command = commandFromWords(this.words);
@@ -59,15 +65,34 @@ export class WorkspaceExecCommand extends PyroCommand {
       },
       { ...POSITIONALS, command: "CMD", secret_env: "--secret-env" },
     );
-    const { signal } = this.context;
+    const { signal, stdout, stderr } = this.context;
     const manager = await this.context.manager();
-    // Ctrl-C cancels the request; the agent kills the command's whole process group.
-    const result = await manager.workspaces.exec(params, { signal }).catch((err: unknown) => {
-      if (signal.aborted) return undefined;
-      throw err;
-    });
-    if (!result) return out.interrupted(String(signal.reason));
-    out.result(result, guestStreams(result));
+    // Text mode shows the output as it comes; what the result holds beyond that (a fake runtime
+    // that streams nothing) is printed at the end.
+    const shown = { stdout: "", stderr: "" };
+    const onOutput = out.json
+      ? undefined
+      : (stream: "stdout" | "stderr", text: string) => {
+          shown[stream] += text;
+          (stream === "stdout" ? stdout : stderr).write(text);
+        };
+    // Ctrl-C cancels the command: the agent kills it with everything it started, and it is logged.
+    const result = await manager.workspaces.exec(params, { signal, onOutput });
+    if (!out.json) {
+      // stderr ends in a newline so that the status line after it starts on a line of its own.
+      const newline = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
+      out.result(result, {
+        stdout: result.stdout.slice(shown.stdout.length),
+        stderr: `${result.stderr.slice(shown.stderr.length)}${newline}`,
+      });
+    }
+    if (signal.aborted) return out.interrupted(String(signal.reason));
+    if (out.json) out.result(result);
+    if (result.timed_out) {
+      out.problem(
+        `the command ran past --timeout-seconds ${params.timeout_seconds} and was killed, with every process it started (exit 124); give it longer with --timeout-seconds N (up to ${LIMITS.timeoutSeconds.max})`,
+      );
+    }
     out.status({
       workspace_id: result.workspace_id,
       sequence: result.sequence,
@@ -76,9 +101,10 @@ export class WorkspaceExecCommand extends PyroCommand {
       exit_code: result.exit_code,
       duration_ms: result.duration_ms,
       timed_out: result.timed_out || undefined,
+      cancelled: result.cancelled || undefined,
       stdout_truncated: result.stdout_truncated || undefined,
       stderr_truncated: result.stderr_truncated || undefined,
     });
-    return result.exit_code;
+    return result.exit_code ?? 1;
   }
 }

@@ -75,7 +75,7 @@ export function workspaceRows(list: WorkspaceListResult): string {
 }
 
 function commandRow(entry: CommandLogEntry): string[] {
-  const outcome = entry.timed_out ? "timed out" : `exit ${entry.exit_code}`;
+  const outcome = entry.timed_out ? "timed out" : entry.cancelled ? "cancelled" : `exit ${entry.exit_code}`;
   return [`#${entry.sequence}`, outcome, `${entry.duration_ms} ms`, entry.cwd, commandText(entry.command)];
 }
 
