@@ -304,6 +304,8 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
       throw new InvalidParams(`Unknown tool ${name}: ${offer} offers ${offered}`);
     }
     const args = request.params.arguments ?? {};
+    const unknown = Object.keys(args).filter((key) => !(key in tool.inputSchema.shape));
+    if (unknown.length > 0) throw new InvalidParams(unknownArguments(tool, unknown, profile));
     const parsed = tool.inputSchema.safeParse(args);
     if (!parsed.success) {
       throw new InvalidParams(`Invalid arguments for ${name}: ${formatIssues(parsed.error, args)}`);
@@ -332,6 +334,23 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
   };
 
   return { server, closed };
+}
+
+/**
+ * Why a call with arguments its tool does not take is refused rather than run without them: a
+ * dropped `network_policy` or `secrets` would give the caller a sandbox other than the one it asked
+ * for, silently. Names the profile whose version of the tool takes them, if one does.
+ */
+function unknownArguments(tool: PyroTool, unknown: string[], profile: McpProfile): string {
+  const names = unknown.join(", ");
+  const wider = McpProfile.options.find((p) =>
+    toolsFor(p).some((t) => t.name === tool.name && unknown.every((key) => key in t.inputSchema.shape)),
+  );
+  const fix =
+    wider && wider !== profile
+      ? `profile ${wider} offers them (pyro mcp serve --profile ${wider}); this server runs ${profile}`
+      : `it takes ${Object.keys(tool.inputSchema.shape).join(", ")}`;
+  return `Invalid arguments for ${tool.name}: ${names} ${unknown.length === 1 ? "is not an argument" : "are not arguments"} of ${tool.name} here; ${fix}`;
 }
 
 /** An MCP server exposing the tools of `profile`, not yet connected to any transport. */

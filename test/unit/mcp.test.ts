@@ -179,6 +179,30 @@ describe("MCP tool calls", () => {
     await client.close();
   });
 
+  it("refuses arguments the tool does not take here, naming the profile that takes them, rather than drop them", async () => {
+    const manager = fakeManager();
+    const { client } = await connect("workspace-core", manager);
+    for (const [name, args, pattern] of [
+      [
+        "workspace_create",
+        { environment: "debian:12", network_policy: "egress" },
+        /^MCP error -32602: Invalid arguments for workspace_create: network_policy is not an argument of workspace_create here; profile workspace-full offers them \(pyro mcp serve --profile workspace-full\); this server runs workspace-core$/,
+      ],
+      [
+        "vm_run",
+        { command: "true", timeout: 5, cwd: "/" },
+        /^MCP error -32602: Invalid arguments for vm_run: timeout, cwd are not arguments of vm_run here; it takes environment, command, .*timeout_seconds/,
+      ],
+    ] as const) {
+      await assert.rejects(
+        client.callTool({ name, arguments: args }),
+        (err: unknown) => err instanceof McpError && err.code === ErrorCode.InvalidParams && pattern.test(err.message),
+      );
+    }
+    assert.equal(manager.runs.length, 0);
+    await client.close();
+  });
+
   it("answers a tool outside the profile with a protocol error", async () => {
     const { client } = await connect("vm-run");
     await assert.rejects(
