@@ -5,6 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-host.sh
 
+# What only the tests need on the host: pytest, to run the agent-loop test's Python suite there too
+# (test/integration/agent-loop.test.ts compares the counts with the workspace's).
+if ! /usr/bin/python3 -c "import pytest" >/dev/null 2>&1; then
+  echo "[setup] installing Debian packages: python3-pytest" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq python3-pytest >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-pytest >/dev/null; }
+fi
+
 stage() { echo; echo "=== $1 ==="; }
 # Leftover checks count only what appeared after this moment, not what other work left in /tmp.
 started=$(date +%s)
@@ -12,8 +20,9 @@ started=$(date +%s)
 stage "lint"
 npx biome check src test scripts bench
 
-stage "environment debian:12"
+stage "environments debian:12 and debian:12-build"
 node dist/src/cli/main.js env pull debian:12
+node dist/src/cli/main.js env pull debian:12-build
 
 stage "unit tests"
 node --import tsx --test --test-concurrency=2 test/unit/*.test.ts
