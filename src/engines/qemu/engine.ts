@@ -379,6 +379,8 @@ class QemuSandbox implements Sandbox {
   readonly exited: Promise<SandboxExit>;
   private socket: Socket | undefined;
   private stopping: Promise<void> | undefined;
+  /** pyro sent QEMU its SIGKILL (discard, or a stop it did not obey). */
+  private killedHere = false;
   private readonly files: ReturnType<typeof vmFiles>;
 
   constructor(
@@ -392,11 +394,14 @@ class QemuSandbox implements Sandbox {
       child.once("exit", (code, signal) => {
         spec.log(`qemu: exited code=${code} signal=${signal}`);
         virtiofsd.kill("SIGKILL");
-        const reason = this.stopping
-          ? undefined
-          : signal === "SIGKILL"
+        // A stop may already be under way (the agent's channel closes as QEMU dies), so a SIGKILL
+        // pyro did not send is the cause whoever asked for the stop.
+        const reason =
+          signal === "SIGKILL" && !this.killedHere
             ? "the VM was killed from outside"
-            : `the VM powered off or QEMU exited (code ${code}); see ${this.files.console}`;
+            : this.stopping
+              ? undefined
+              : `the VM powered off or QEMU exited (code ${code}); see ${this.files.console}`;
         resolve({ code, signal, reason });
       });
       child.once("error", (err) => {
@@ -456,6 +461,7 @@ class QemuSandbox implements Sandbox {
   /** Ends the VM at once, for a sandbox whose disk nobody will use again. */
   discard(): Promise<void> {
     this.stopping ??= (async () => {
+      this.killedHere = true;
       this.child.kill("SIGKILL");
       await settlesWithin(this.exited, 5_000);
       await this.release();
@@ -468,7 +474,10 @@ class QemuSandbox implements Sandbox {
     this.socket?.end();
     if (!(await settlesWithin(this.exited, 5_000))) {
       await qmp(this.files.qmp, [{ execute: "quit" }], 2_000).catch(() => {});
-      if (!(await settlesWithin(this.exited, 2_000))) this.child.kill("SIGKILL");
+      if (!(await settlesWithin(this.exited, 2_000))) {
+        this.killedHere = true;
+        this.child.kill("SIGKILL");
+      }
       await settlesWithin(this.exited, 2_000);
     }
     await this.release();
