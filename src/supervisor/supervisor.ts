@@ -53,6 +53,8 @@ export class Supervisor {
   private everConnected = false;
   private state: SupervisorState = "starting";
   private tearingDown: Promise<void> | undefined;
+  /** The teardown under way was asked for (shutdown, last client gone), not caused by the sandbox. */
+  private asked = false;
   private readonly startedAt = new Date().toISOString();
   private resolveDone!: () => void;
   /** Settles when teardown has finished. */
@@ -109,8 +111,14 @@ export class Supervisor {
       await this.sandbox.setup?.(this.agent);
       // The exit watcher: whatever ends the sandbox or its channel ends the supervisor, once.
       void this.sandbox.exited.then(async (exit) => {
-        if (exit.reason) {
-          const note = `${exit.reason} (at ${new Date().toISOString()})\n`;
+        // The engine names the cause when it knows it; otherwise an end nobody asked for still says so.
+        const why =
+          exit.reason ??
+          (this.asked
+            ? undefined
+            : `the sandbox ended unexpectedly (exit code ${exit.code}, signal ${exit.signal}); see ${config.runDir}/supervisor.log`);
+        if (why) {
+          const note = `${why} (at ${new Date().toISOString()})\n`;
           await writeFile(join(config.runDir, SANDBOX_EXIT_FILE), note).catch(() => {});
         }
         await this.teardown("sandbox exited");
@@ -258,6 +266,7 @@ export class Supervisor {
 
   /** Stops the sandbox and releases everything, exactly once however many callers ask. */
   teardown(reason: string): Promise<void> {
+    if (!this.tearingDown && reason !== "sandbox exited" && reason !== "agent channel closed") this.asked = true;
     this.tearingDown ??= this.doTeardown(reason);
     return this.tearingDown;
   }

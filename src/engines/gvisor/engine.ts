@@ -211,6 +211,8 @@ class GvisorSandbox implements Sandbox {
   readonly channel: Duplex;
   readonly exited: Promise<SandboxExit>;
   private stopping: Promise<void> | undefined;
+  /** pyro itself killed the sandbox (a stop it did not obey in time). */
+  private killedHere = false;
 
   constructor(
     private readonly spec: SandboxSpec,
@@ -225,11 +227,10 @@ class GvisorSandbox implements Sandbox {
         let reason: string | undefined;
         if (code === 137 && (await killedForMemory(spec.id))) {
           reason = `the sandbox ran out of memory (mem_mib=${spec.memMib}); raise mem_mib (--mem-mib) and retry`;
+        } else if ((code === 137 || signal === "SIGKILL") && !this.killedHere) {
+          reason = "the sandbox was killed from outside";
         } else if (!this.stopping) {
-          reason =
-            code === 137 || signal === "SIGKILL"
-              ? "the sandbox was killed from outside"
-              : `the sandbox exited unexpectedly (runsc exit code ${code}); see the supervisor log`;
+          reason = `the sandbox exited unexpectedly (runsc exit code ${code}); see the supervisor log`;
         }
         if (reason) spec.log(`gvisor: ${reason}`);
         resolve({ code, signal, reason });
@@ -268,6 +269,7 @@ class GvisorSandbox implements Sandbox {
     // Closing the channel makes the agent exit, which ends the container cleanly.
     this.child.stdin?.end();
     if (!(await settlesWithin(this.exited, 3_000))) {
+      this.killedHere = true;
       await runsc(this.spec.id, this.spec.runDir, ["kill", this.spec.id, "KILL"]).catch(() => {});
       if (!(await settlesWithin(this.exited, 2_000))) this.child.kill("SIGKILL");
       await settlesWithin(this.exited, 2_000);
