@@ -3,6 +3,7 @@
 // entries through links) and extracts into a staging directory first, so a refused archive
 // changes nothing; only a clean archive is moved into place.
 import { randomBytes } from "node:crypto";
+import type { Stats } from "node:fs";
 import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
 import * as tar from "tar";
@@ -75,6 +76,15 @@ async function merge(src: string, dst: string): Promise<void> {
   }
 }
 
+/** What a file that is neither regular, a directory nor a symlink is, in words. */
+function specialKind(stat: Stats): string {
+  if (stat.isFIFO()) return "FIFO";
+  if (stat.isSocket()) return "socket";
+  if (stat.isCharacterDevice()) return "character device";
+  if (stat.isBlockDevice()) return "block device";
+  return "special file";
+}
+
 export function tarHandlers(root = "/workspace"): Record<string, Handler> {
   return {
     [TarOp.EXPORT]: async (raw, ctx) => {
@@ -83,10 +93,31 @@ export function tarHandlers(root = "/workspace"): Record<string, Handler> {
       const info = await lstat(abs).catch(() => undefined);
       if (!info) throw new PyroError("INVALID_ARGUMENT", `${path} does not exist in the workspace`);
       const directory = info.isDirectory();
+      if (!directory && !info.isFile() && !info.isSymbolicLink()) {
+        throw new PyroError(
+          "INVALID_ARGUMENT",
+          `${path} is a ${specialKind(info)}; export copies files, directories and symlinks`,
+        );
+      }
       let entries = 0;
       let bytes = 0;
+      // Device files, FIFOs and sockets are left out here, by name: the host would not write them,
+      // and node-tar's pack stalls on a FIFO in a directory that also holds hard links.
+      const skipped: string[] = [];
       const pack = tar.create(
-        { cwd: directory ? abs : dirname(abs), portable: true, follow: false, onWriteEntry: () => entries++ },
+        {
+          cwd: directory ? abs : dirname(abs),
+          portable: true,
+          follow: false,
+          onWriteEntry: () => entries++,
+          // Packing from the file system, the second argument is the entry's lstat.
+          filter: (entry, found) => {
+            const stat = found as Stats;
+            if (stat.isFile() || stat.isDirectory() || stat.isSymbolicLink()) return true;
+            if (skipped.length < 100) skipped.push(`${entry.replace(/^(\.\/)+/, "")} (${specialKind(stat)})`);
+            return false;
+          },
+        },
         [directory ? "." : basename(abs)],
       );
       for await (const chunk of pack as AsyncIterable<Buffer>) {
@@ -94,7 +125,7 @@ export function tarHandlers(root = "/workspace"): Record<string, Handler> {
         bytes += chunk.length;
         await ctx.send(Stream.STDOUT, chunk);
       }
-      return { artifact_type: directory ? "directory" : "file", entry_count: entries, bytes };
+      return { artifact_type: directory ? "directory" : "file", entry_count: entries, bytes, skipped };
     },
 
     [TarOp.IMPORT]: async (raw, ctx) => {

@@ -232,6 +232,16 @@ export const ExportResult = z.object({
   artifact_type: z.enum(["file", "directory"]),
   entry_count: z.number().int(),
   bytes_written: z.number().int(),
+  skipped: z
+    .array(z.string())
+    .describe(
+      "Entries left out, each with why: device files, FIFOs, sockets, and links that point outside the copy (at most 100 named; then a count).",
+    ),
+  modes_cleared: z
+    .array(z.string())
+    .describe(
+      "Files written without their setuid, setgid or sticky bit, which the guest had set: nothing exported runs with raised rights on the host (at most 100 named; then a count).",
+    ),
 });
 export type ExportResult = z.infer<typeof ExportResult>;
 

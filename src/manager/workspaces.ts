@@ -145,6 +145,27 @@ function packDirectory(dir: string, skipped: string[]): Readable {
   ) as unknown as Readable;
 }
 
+/** What a tar entry that export leaves out is, in words. */
+const ENTRY_KINDS: Record<string, string> = {
+  CharacterDevice: "character device",
+  BlockDevice: "block device",
+  FIFO: "FIFO",
+  Socket: "socket",
+};
+
+/** A list of names for a result: the first 100, then how many more. */
+class CappedList {
+  private readonly items: string[] = [];
+  private more = 0;
+  add(item: string): void {
+    if (this.items.length < 100) this.items.push(item);
+    else this.more++;
+  }
+  list(): string[] {
+    return this.more > 0 ? [...this.items, `…and ${this.more} more`] : [...this.items];
+  }
+}
+
 export class WorkspaceService {
   readonly records: RecordStore;
   private readonly clients = new Map<string, SupervisorClient>();
@@ -624,21 +645,46 @@ export class WorkspaceService {
       const exported = guestPath(params.path);
       let entryCount = 0;
       let bytes = 0;
-      // node-tar refuses absolute paths, `..` and writing through symlinks: nothing lands outside staging.
+      const skipped = new CappedList();
+      const modesCleared = new CappedList();
+      // node-tar refuses absolute paths, `..` and writing through symlinks: nothing lands outside
+      // staging. The files are the caller's (no guest uid or gid carried over, as root would by
+      // default), and no guest file keeps a setuid, setgid or sticky bit on the host.
       const extractor = tar.extract({
         cwd: staging,
         strict: true,
         preservePaths: false,
+        preserveOwner: false,
         onReadEntry: (entry) => {
           entryCount++;
           bytes += entry.size ?? 0;
         },
         // Regular files, directories, and symlinks that stay inside the export: a link to /etc or
         // ../.. in the workspace must not become a host link pointing out of the output.
-        filter: (path, entry) => {
-          const { type, linkpath } = entry as { type?: string; linkpath?: string };
-          if (type === "SymbolicLink") return linkStaysInside(staging, path, linkpath ?? "");
-          return type === "File" || type === "Directory" || type === "OldFile";
+        filter: (entryPath, entry) => {
+          const e = entry as tar.ReadEntry;
+          const path = entryPath.replace(/^(\.\/)+/, "");
+          if (e.type === "SymbolicLink") {
+            const inside = linkStaysInside(staging, entryPath, e.linkpath ?? "");
+            if (!inside) skipped.add(`${path} (symlink to ${e.linkpath} points outside the copy)`);
+            return inside;
+          }
+          // A hard link to another file of the export is that file again (its mode already cleared).
+          if (e.type === "Link") {
+            const target = resolve(staging, e.linkpath ?? "");
+            if (target.startsWith(`${staging}/`)) return true;
+            skipped.add(`${path} (hard link to ${e.linkpath}, outside the copy)`);
+            return false;
+          }
+          if (e.type !== "File" && e.type !== "Directory" && e.type !== "OldFile") {
+            skipped.add(`${path} (${ENTRY_KINDS[e.type] ?? e.type})`);
+            return false;
+          }
+          if (e.mode !== undefined && (e.mode & 0o7000) !== 0) {
+            if (e.type !== "Directory") modesCleared.add(path);
+            e.mode &= 0o777;
+          }
+          return true;
         },
       } as tar.TarOptionsWithAliasesAsyncNoFile);
       const done = new Promise<void>((res, rej) => {
@@ -649,7 +695,8 @@ export class WorkspaceService {
         TarOp.EXPORT,
         { path: exported },
         { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
-      )) as { artifact_type: "file" | "directory" };
+      )) as { artifact_type: "file" | "directory"; skipped?: string[] };
+      for (const entry of result.skipped ?? []) skipped.add(entry);
       extractor.end();
       await done;
       const produced = result.artifact_type === "directory" ? staging : join(staging, basename(exported));
@@ -665,6 +712,8 @@ export class WorkspaceService {
         artifact_type: result.artifact_type,
         entry_count: result.artifact_type === "directory" ? Math.max(0, entryCount - 1) : entryCount,
         bytes_written: bytes,
+        skipped: skipped.list(),
+        modes_cleared: modesCleared.list(),
       };
     } finally {
       await rm(staging, { recursive: true, force: true });

@@ -215,6 +215,34 @@ describe("hostile input is refused and the workspace stays usable", () => {
     assert.equal(existsSync(join(host, "etc")), false);
     await assert.rejects(ws.export({ workspace: id, path: "d", output_path: out }), code("OUTPUT_EXISTS"));
   });
+
+  it("an export gives the host no setuid binary, no guest owner and no FIFO, names each, and keeps hard links", async () => {
+    // A setuid-root and a setgid copy of id(1) owned by the guest's uid 4242, a FIFO, a hard link.
+    const made = await ws.exec({
+      workspace: id,
+      command: [
+        "set -e; mkdir -p rights && cd rights",
+        "cp /usr/bin/id suid-id && chmod 4755 suid-id",
+        "cp /usr/bin/id sgid-id && chown 4242:4242 sgid-id && chmod 2755 sgid-id",
+        "mkfifo pipe && echo plain > plain && ln plain hard",
+      ].join("; "),
+    });
+    assert.equal(made.exit_code, 0, made.stderr);
+    const out = join(host, "rights-out");
+    const result = await ws.export({ workspace: id, path: "rights", output_path: out });
+    for (const name of ["suid-id", "sgid-id", "plain"]) {
+      const st = lstatSync(join(out, name));
+      assert.equal(st.mode & 0o7000, 0, `${name} has no setuid/setgid/sticky bit on the host`);
+      assert.equal(st.uid, process.getuid?.(), `${name} belongs to the caller, not the guest's uid`);
+    }
+    assert.equal(lstatSync(join(out, "suid-id")).mode & 0o777, 0o755, "the rest of the mode is kept");
+    assert.deepEqual(result.modes_cleared.sort(), ["sgid-id", "suid-id"], "named relative to the output");
+    assert.equal(existsSync(join(out, "pipe")), false);
+    assert.ok(result.skipped.includes("pipe (FIFO)"), JSON.stringify(result.skipped));
+    // A hard link within the export is kept: both names, one file.
+    assert.equal(readFileSync(join(out, "hard"), "utf8"), "plain\n");
+    assert.equal(lstatSync(join(out, "hard")).ino, lstatSync(join(out, "plain")).ino);
+  });
 });
 
 describe("seeding", () => {

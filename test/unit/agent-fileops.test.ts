@@ -1,7 +1,17 @@
 // The agent's file and archive operations over the in-memory channel, rooted in a temp directory:
 // the confinement rules every workspace path depends on, and hostile archives.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -127,6 +137,46 @@ describe("agent archives", () => {
       p.end(Buffer.concat(chunks));
     });
     assert.ok(names.includes("./d/l"), names.join(","));
+  });
+
+  it("export leaves FIFOs out by name, even beside hard links (where node-tar's pack stalled), and refuses one", async () => {
+    const dir = join(root, "specials");
+    mkdirSync(dir);
+    execFileSync("mkfifo", [join(dir, "pipe")]);
+    writeFileSync(join(dir, "plain"), "plain\n");
+    linkSync(join(dir, "plain"), join(dir, "hard"));
+    const chunks: Buffer[] = [];
+    const out = (await client.request(
+      "tar.export",
+      { path: "specials" },
+      { onData: (_s, c) => chunks.push(c), deadlineMs: 10_000 },
+    )) as {
+      skipped: string[];
+    };
+    assert.deepEqual(out.skipped, ["pipe (FIFO)"]);
+    const types: string[] = [];
+    await new Promise<void>((res) => {
+      const p = new tar.Parser({
+        onReadEntry: (e) => {
+          types.push(`${e.path} ${e.type}`);
+          e.resume();
+        },
+      });
+      p.on("end", () => res());
+      p.end(Buffer.concat(chunks));
+    });
+    // The directory, one of the two names as the file and the other as a link to it; no pipe.
+    assert.deepEqual(types.map((t) => t.replace(/^\.\/(hard|plain) /, "./NAME ")).sort(), [
+      "./ Directory",
+      "./NAME File",
+      "./NAME Link",
+    ]);
+    await assert.rejects(
+      call("tar.export", { path: "specials/pipe" }),
+      (e: PyroError) =>
+        e.code === "INVALID_ARGUMENT" &&
+        /specials\/pipe is a FIFO; export copies files, directories and symlinks/.test(e.message),
+    );
   });
 
   const hostile: Array<[string, Array<Partial<tar.HeaderData>>, string]> = [

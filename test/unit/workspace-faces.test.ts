@@ -150,6 +150,8 @@ const EXPORT: ExportResult = {
   artifact_type: "directory",
   entry_count: 4,
   bytes_written: 512,
+  skipped: [],
+  modes_cleared: [],
 };
 
 const FILES: FileListResult = {

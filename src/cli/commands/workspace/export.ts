@@ -13,7 +13,7 @@ export class WorkspaceExportCommand extends PyroCommand {
     category: "Workspaces",
     description: "copy a file or directory out of a workspace",
     details: `
-      Copies \`PATH\` (a file or directory inside \`/workspace\`; relative paths start there) from \`WS\` to \`--output\` on the host, which must not exist yet. Symlinks that would point outside the copy are left out.
+      Copies \`PATH\` (a file or directory inside \`/workspace\`; relative paths start there) from \`WS\` to \`--output\` on the host, which must not exist yet. Symlinks that would point outside the copy, device files, FIFOs and sockets are left out, and files are written as yours without any setuid, setgid or sticky bit, so nothing exported runs with raised rights on the host; stderr names each such entry.
     `,
     examples: [
       ["Export one file", "$0 workspace export repro-fix note.txt --output ./note.txt"],
@@ -33,7 +33,14 @@ export class WorkspaceExportCommand extends PyroCommand {
     );
     const result = await (await this.context.manager()).workspaces.export(params);
     const what = result.artifact_type === "directory" ? `directory (${result.entry_count} entries)` : "file";
-    out.result(result, { stdout: `exported ${what} ${result.workspace_path} to ${result.output_path}\n` });
+    const notes = [
+      ...result.skipped.map((entry) => `not exported: ${entry}\n`),
+      ...result.modes_cleared.map((path) => `setuid/setgid/sticky bit cleared: ${path}\n`),
+    ].join("");
+    out.result(result, {
+      stdout: `exported ${what} ${result.workspace_path} to ${result.output_path}\n`,
+      stderr: notes || undefined,
+    });
     out.status({
       workspace_id: result.workspace_id,
       workspace_path: result.workspace_path,
