@@ -1,9 +1,17 @@
 // Owns the schemas of the workspace-core operations (CONTRACT.md payloads): requests and results
 // of create, list, update, status, logs, summary, delete, stop, start, exec (and exec wait), sync
 // push, files, patch, diff, export and reset.
+import { posix } from "node:path";
 import { z } from "zod";
 import { DEFAULTS, LIMITS } from "./defaults.js";
 import { Command, EngineChoice, EngineName, ExecResult, MemMib, TimeoutSeconds, VcpuCount } from "./schemas.js";
+
+/** True for /workspace, a path below it, or a relative path that stays below it once resolved. */
+export function insideWorkspace(path: string): boolean {
+  const root = DEFAULTS.guestWorkspace;
+  const full = posix.normalize(path.startsWith("/") ? path : `${root}/${path}`);
+  return full === root || full === `${root}/` || full.startsWith(`${root}/`);
+}
 
 export const WorkspaceRef = z
   .string()
@@ -122,7 +130,13 @@ export const WaitSeconds = z.number().int().min(LIMITS.waitSeconds.min).max(LIMI
 export const WorkspaceExecParams = z.object({
   workspace: WorkspaceRef,
   command: Command.describe("A shell string (run by /bin/sh -lc) or an argv array."),
-  cwd: z.string().default(DEFAULTS.guestWorkspace).describe("Working directory, inside /workspace."),
+  cwd: z
+    .string()
+    .default(DEFAULTS.guestWorkspace)
+    .refine(insideWorkspace, {
+      message: `must be inside ${DEFAULTS.guestWorkspace}: a relative path starts there and may not leave it with ..; cd elsewhere within the command instead`,
+    })
+    .describe("Working directory, inside /workspace."),
   timeout_seconds: TimeoutSeconds.default(DEFAULTS.execTimeoutSeconds).describe(
     `Kill the command, and every process it started, after this many seconds (default ${DEFAULTS.execTimeoutSeconds}).`,
   ),

@@ -635,6 +635,20 @@ describe("pyro workspace exec", () => {
     assert.deepEqual(calls, []);
   });
 
+  it("exits 2 on a --cwd outside /workspace, running nothing", async () => {
+    for (const cwd of ["../..", "/", "/workspace/../etc", "src/../../tmp"]) {
+      const { code, stderr, calls } = await cli(["workspace", "exec", "ws", "--cwd", cwd, "--", "true"]);
+      assert.equal(code, 2, cwd);
+      assert.match(
+        stderr,
+        /^error: --cwd is not valid \(must be inside \/workspace: a relative path starts there and may not leave it with \.\.; cd elsewhere within the command instead\)\n/,
+      );
+      assert.deepEqual(calls, []);
+    }
+    const inside = await cli(["workspace", "exec", "ws", "--cwd", "src/../lib", "--", "true"]);
+    assert.equal(inside.code, 0, inside.stderr);
+  });
+
   it("exits 2 on a bad timeout", async () => {
     const { code, stderr } = await cli(["workspace", "exec", "ws", "--timeout-seconds", "0", "--", "true"]);
     assert.equal(code, 2);
