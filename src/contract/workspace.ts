@@ -49,11 +49,17 @@ export const SecretEnv = z
   .default({})
   .describe("Secrets to expose to this process: secret name -> environment variable name.");
 
+/** What every workspace id looks like (`ws-` and 10 hex digits); no name may. */
+export const WORKSPACE_ID_PATTERN = /^ws-[0-9a-f]{10}$/;
+
 export const WorkspaceName = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' and '-', starting with a letter or digit")
+  .refine((name) => !WORKSPACE_ID_PATTERN.test(name), {
+    message: "a name may not look like a workspace id (ws- and 10 hex digits), which it would shadow",
+  });
 
 export const Labels = z.record(
   z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, "label keys use letters, digits, '.', '_', '/' and '-'"),

@@ -5,7 +5,12 @@ import { appendFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs
 import { join } from "node:path";
 import { PyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
-import type { CommandLogEntry, NetworkPolicy, SecretMeta } from "../contract/workspace.js";
+import {
+  type CommandLogEntry,
+  type NetworkPolicy,
+  type SecretMeta,
+  WORKSPACE_ID_PATTERN,
+} from "../contract/workspace.js";
 import { acquireLock, type LockHandle } from "../environments/lock.js";
 
 export const LAYOUT_VERSION = 1;
@@ -111,7 +116,8 @@ export class RecordStore {
 
   /** A workspace is named by its id or its unique name, everywhere. */
   async resolve(ref: string): Promise<WorkspaceRecord> {
-    const byId = /^[A-Za-z0-9._-]+$/.test(ref) ? await this.read(ref) : undefined;
+    // Only an id's shape is read as a directory name: `..` or `.` never reaches the file system.
+    const byId = WORKSPACE_ID_PATTERN.test(ref) ? await this.read(ref) : undefined;
     if (byId) return byId;
     const byName = (await this.all()).find((r) => r.name === ref);
     if (byName) return byName;
