@@ -1,5 +1,6 @@
 // Owns the runtime the three faces call: validating requests against the contract, environments,
 // launching supervisors for sandboxes, and finding and cleaning what dead supervisors left behind.
+
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,6 +33,7 @@ import type { SupervisorConfig } from "../supervisor/supervisor.js";
 import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../util/process.js";
 import { findExecutable } from "../util/which.js";
 import { PYRO_VERSION } from "../version.js";
+import { checkFitsHost } from "./host-limits.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
 import { dailyLoopState, prepare } from "./prepare.js";
 import type { RecordStore } from "./records.js";
@@ -85,6 +87,7 @@ export class Manager {
 
   async run(input: RunParams, opts: { progress?: ProgressReporter; signal?: AbortSignal } = {}): Promise<RunResult> {
     const params = parseParams(RunParams, input, "run");
+    checkFitsHost(params);
     const progress = opts.progress;
     await this.reapLeftovers();
     const { engine } = await selectEngine(params.engine === "auto" ? this.engineChoice : params.engine);

@@ -1,6 +1,7 @@
 // Owns the workspace-core operations: a persistent sandbox per workspace under its own detached
 // supervisor, seeded from a directory or archive, with an immutable baseline taken at create that
 // diff and reset work against. Every guest path is confined again by the agent inside the sandbox.
+
 import { execFile } from "node:child_process";
 import { createReadStream, readlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
@@ -74,6 +75,7 @@ import {
 } from "./diff.js";
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
 import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
+import { checkFitsHost } from "./host-limits.js";
 import type { ProgressReporter } from "./manager.js";
 import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
@@ -188,6 +190,7 @@ export class WorkspaceService {
   ): Promise<WorkspaceInfo> {
     const progress = opts.progress;
     const params = parseParams(WorkspaceCreateParams, input, "workspace create");
+    checkFitsHost(params);
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
     const secretValues = await loadSecrets(params.secrets);
     const { engine } = await selectEngine(params.engine === "auto" ? this.deps.engineChoice : params.engine);

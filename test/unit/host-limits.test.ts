@@ -1,0 +1,61 @@
+// Unit tests of the host-fit check: a sandbox shape this machine cannot honour is refused at once,
+// naming the field, the host's figure and the largest value that fits, before anything is built.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { PyroError } from "../../src/contract/errors.js";
+import { checkFitsHost, hostShape } from "../../src/manager/host-limits.js";
+import { Manager } from "../../src/manager/manager.js";
+
+const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-hostfit-"));
+const manager = new Manager({ stateDir });
+after(async () => {
+  await manager.close();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe("a sandbox shape must fit the host", () => {
+  const small = { cpus: 2, memMib: 4096 };
+
+  it("takes what fits, up to the host's own figures", () => {
+    checkFitsHost({ vcpu_count: 2, mem_mib: 4096 }, small);
+    checkFitsHost({ vcpu_count: 1, mem_mib: 128 }, small);
+  });
+
+  it("refuses more vCPUs or memory than the host has, saying what fits", () => {
+    assert.throws(
+      () => checkFitsHost({ vcpu_count: 3, mem_mib: 512 }, small),
+      (e: PyroError) =>
+        e.code === "INVALID_ARGUMENT" && e.message === "vcpu_count 3 is more than this host's 2 CPUs; use at most 2",
+    );
+    assert.throws(
+      () => checkFitsHost({ vcpu_count: 1, mem_mib: 4097 }, small),
+      (e: PyroError) => e.message === "mem_mib 4097 is more than this host's 4096 MiB of memory; use at most 4096",
+    );
+  });
+
+  it("reads this host's CPUs and memory", () => {
+    const host = hostShape();
+    assert.equal(host.cpus, availableParallelism());
+    assert.ok(host.memMib > 128);
+  });
+
+  it("run and workspace create on this host refuse one vCPU or one MiB more than it has, before building anything", async () => {
+    const host = hostShape();
+    const tooMany = { vcpu_count: host.cpus + 1 };
+    const tooMuch = { mem_mib: host.memMib + 1 };
+    // Only what the contract's own ranges allow (≤ 64 vCPUs, ≤ 262144 MiB) reaches the host check.
+    const shapes = [...(host.cpus < 64 ? [tooMany] : []), ...(host.memMib < 262144 ? [tooMuch] : [])];
+    for (const extra of shapes) {
+      const refused = (e: PyroError) => e.code === "INVALID_ARGUMENT" && /is more than this host's/.test(e.message);
+      await assert.rejects(manager.run({ command: "true", ...extra }), refused);
+      await assert.rejects(manager.workspaces.create({ ...extra }), refused);
+    }
+    assert.deepEqual(
+      readdirSync(stateDir).filter((d) => d === "workspaces" || d === "sandboxes"),
+      [],
+    );
+  });
+});
