@@ -3,6 +3,7 @@
 // entries through links) and extracts into a staging directory first, so a refused archive
 // changes nothing; only a clean archive is moved into place.
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import type { Stats } from "node:fs";
 import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
@@ -179,8 +180,16 @@ export async function extractArchive(
       unpack.on("close", () => res());
       unpack.on("error", rej);
     });
+    // A corrupt or hostile archive fails mid-stream (a zlib error): that ends the read at once,
+    // rather than leaving `done` rejected unobserved (which ended the whole process) and this loop
+    // waiting for a drain that never comes.
+    let failed = false;
+    done.catch(() => {
+      failed = true;
+    });
     for await (const chunk of input) {
-      if (!unpack.write(Buffer.from(chunk))) await new Promise((r) => unpack.once("drain", r));
+      if (failed) break;
+      if (!unpack.write(Buffer.from(chunk))) await Promise.race([once(unpack, "drain"), done]);
     }
     unpack.end();
     await done;
@@ -188,7 +197,10 @@ export async function extractArchive(
     await merge(staging, dest);
   } catch (err) {
     if (err instanceof PyroError) throw err;
-    throw new PyroError("INVALID_ARGUMENT", `the archive could not be read: ${(err as Error).message}`);
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `the archive could not be read (${(err as Error).message}); nothing was written: give a complete .tar, .tar.gz or .tgz file`,
+    );
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@ import {
   linkSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -177,6 +178,27 @@ describe("agent archives", () => {
         e.code === "INVALID_ARGUMENT" &&
         /specials\/pipe is a FIFO; export copies files, directories and symlinks/.test(e.message),
     );
+  });
+
+  it("a corrupt, truncated or non-tar archive is refused whole, and the agent keeps serving", async () => {
+    const good = gzipSync(await pack(join(base, "src-tree")));
+    for (const [name, data] of [
+      ["corrupt gzip", Buffer.concat([good.subarray(0, 20), Buffer.alloc(300_000, 0x41)])],
+      ["truncated gzip", good.subarray(0, good.length - 8)],
+      ["not an archive", Buffer.alloc(5000, 0x41)],
+    ] as const) {
+      await assert.rejects(
+        call("tar.import", { dest: `broken-${name.replace(/ /g, "-")}` }, data),
+        (e: PyroError) =>
+          e.code === "INVALID_ARGUMENT" &&
+          /^the archive could not be read \(.+\); nothing was written: give a complete \.tar, \.tar\.gz or \.tgz file$/.test(
+            e.message,
+          ),
+        name,
+      );
+      assert.deepEqual(readdirSync(join(root, `broken-${name.replace(/ /g, "-")}`)), [], `${name}: nothing written`);
+    }
+    assert.ok((await call("file.list", { path: "." })) !== undefined, "the agent still answers");
   });
 
   const hostile: Array<[string, Array<Partial<tar.HeaderData>>, string]> = [
