@@ -7,6 +7,7 @@ import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, writeFi
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import type { Handler } from "../channel/channel.js";
+import { DATA_CHUNK_BYTES, Stream } from "../channel/frame.js";
 import { PyroError } from "../contract/errors.js";
 import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
 import { confine } from "./confine.js";
@@ -28,7 +29,8 @@ const ListParams = z.object({
 const ReadParams = z.object({ path: z.string().min(1), max_bytes: z.number().int().positive() });
 const WriteParams = z.object({
   path: z.string().min(1),
-  content: z.string(),
+  /** Absent: the content is the request's input stream (any size up to MAX_WRITE_BYTES). */
+  content: z.string().optional(),
   mode: z.number().int().min(0).max(0o7777).optional(),
 });
 const DeleteParams = z.object({ path: z.string().min(1), recursive: z.boolean().default(false) });
@@ -48,6 +50,22 @@ function notFound(path: string): PyroError {
 }
 
 /** A cut multi-byte character at the end of a bounded read is not binary: back off to a whole one. */
+/** The most a streamed file write takes: 16 Mi characters of UTF-8 at 4 bytes each. */
+export const MAX_WRITE_BYTES = 64 * 1024 * 1024;
+
+async function readInput(input: AsyncIterable<Buffer>, path: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of input) {
+    total += chunk.length;
+    if (total > MAX_WRITE_BYTES) {
+      throw new PyroError("INVALID_ARGUMENT", `the content for ${path} is over ${MAX_WRITE_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
 function decodeText(bytes: Buffer, cut: boolean, path: string): string {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   for (let back = 0; back <= (cut ? 3 : 0); back++) {
@@ -112,7 +130,8 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
       return { path: abs, recursive: p.recursive, entries, truncated };
     },
 
-    [FileOp.READ]: async (raw) => {
+    // The text goes back as data chunks, not inside the reply: a reply is one frame (at most 1 MiB).
+    [FileOp.READ]: async (raw, ctx) => {
       const p = parse(ReadParams, raw, FileOp.READ);
       const { abs } = await confine(root, p.path);
       const info = await stat(abs).catch(() => undefined);
@@ -125,18 +144,17 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
         const buf = Buffer.alloc(want);
         const { bytesRead } = await handle.read(buf, 0, want, 0);
         const truncated = info.size > p.max_bytes;
-        return {
-          path: abs,
-          content: decodeText(buf.subarray(0, bytesRead), truncated, p.path),
-          size_bytes: info.size,
-          truncated,
-        };
+        const text = Buffer.from(decodeText(buf.subarray(0, bytesRead), truncated, p.path), "utf8");
+        for (let at = 0; at < text.length; at += DATA_CHUNK_BYTES) {
+          await ctx.send(Stream.STDOUT, text.subarray(at, at + DATA_CHUNK_BYTES));
+        }
+        return { path: abs, size_bytes: info.size, truncated };
       } finally {
         await handle.close();
       }
     },
 
-    [FileOp.WRITE]: async (raw) => {
+    [FileOp.WRITE]: async (raw, ctx) => {
       const p = parse(WriteParams, raw, FileOp.WRITE);
       const { abs, rel } = await confine(root, p.path);
       if (!rel) throw new PyroError("INVALID_ARGUMENT", "cannot write over /workspace itself; name a file inside it");
@@ -146,7 +164,7 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
       // Temp file + rename: a crash never leaves half a file, and a symlink in the way is replaced,
       // never written through.
       const tmp = join(dirname(abs), `.${basename(abs)}.pyro-${randomBytes(4).toString("hex")}`);
-      const bytes = Buffer.from(p.content, "utf8");
+      const bytes = p.content === undefined ? await readInput(ctx.input, p.path) : Buffer.from(p.content, "utf8");
       try {
         await writeFile(tmp, bytes, { flag: "wx" });
         await chmod(tmp, p.mode ?? (existing?.isFile() ? existing.mode & 0o7777 : 0o644));

@@ -147,6 +147,35 @@ function packDirectory(dir: string, skipped: string[]): Readable {
   ) as unknown as Readable;
 }
 
+/** A guest text file: the agent streams its bytes (a reply frame holds at most 1 MiB). */
+async function readGuestText(
+  client: SupervisorClient,
+  path: string,
+  maxBytes: number,
+): Promise<{ path: string; content: string; size_bytes: number; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  const reply = (await client.request(
+    FileOp.READ,
+    { path, max_bytes: maxBytes },
+    { deadlineMs: FILE_OP_DEADLINE_MS, onData: (_stream, chunk) => chunks.push(chunk) },
+  )) as { path: string; size_bytes: number; truncated: boolean };
+  return { ...reply, content: Buffer.concat(chunks).toString("utf8") };
+}
+
+/** Writes a guest text file whole (temp file and rename in the agent), its bytes streamed. */
+async function writeGuestText(
+  client: SupervisorClient,
+  path: string,
+  text: string,
+  mode?: number,
+): Promise<{ path: string; bytes_written: number }> {
+  return (await client.request(
+    FileOp.WRITE,
+    { path, ...(mode === undefined ? {} : { mode }) },
+    { deadlineMs: FILE_OP_DEADLINE_MS, input: Buffer.from(text, "utf8") },
+  )) as { path: string; bytes_written: number };
+}
+
 /** What a tar entry that export leaves out is, in words. */
 const ENTRY_KINDS: Record<string, string> = {
   CharacterDevice: "character device",
@@ -508,13 +537,7 @@ export class WorkspaceService {
   async readFile(input: unknown): Promise<FileReadResult> {
     const params = parseParams(FileReadParams, input, "workspace file read");
     const record = await this.records.resolve(params.workspace);
-    const result = (await (
-      await this.client(record)
-    ).request(
-      FileOp.READ,
-      { path: guestPath(params.path), max_bytes: params.max_bytes },
-      { deadlineMs: FILE_OP_DEADLINE_MS },
-    )) as Omit<FileReadResult, "workspace_id">;
+    const result = await readGuestText(await this.client(record), guestPath(params.path), params.max_bytes);
     return {
       workspace_id: record.workspace_id,
       ...result,
@@ -525,13 +548,7 @@ export class WorkspaceService {
   async writeFile(input: unknown): Promise<FileWriteResult> {
     const params = parseParams(FileWriteParams, input, "workspace file write");
     const record = await this.records.resolve(params.workspace);
-    const result = (await (
-      await this.client(record)
-    ).request(
-      FileOp.WRITE,
-      { path: guestPath(params.path), content: params.text },
-      { deadlineMs: FILE_OP_DEADLINE_MS },
-    )) as Omit<FileWriteResult, "workspace_id">;
+    const result = await writeGuestText(await this.client(record), guestPath(params.path), params.text);
     await this.touch(record.workspace_id);
     return { workspace_id: record.workspace_id, ...result };
   }
@@ -544,11 +561,7 @@ export class WorkspaceService {
     const plan = await planPatch(params.patch, {
       read: async (path) => {
         try {
-          const r = (await client.request(
-            FileOp.READ,
-            { path: join(GUEST_ROOT, path), max_bytes: 5 * 1024 * 1024 },
-            { deadlineMs: FILE_OP_DEADLINE_MS },
-          )) as { content: string; truncated: boolean };
+          const r = await readGuestText(client, join(GUEST_ROOT, path), 5 * 1024 * 1024);
           if (r.truncated) {
             throw new PyroError(
               "INVALID_ARGUMENT",
@@ -573,12 +586,7 @@ export class WorkspaceService {
       const target = join(GUEST_ROOT, file.path);
       if (file.status === "deleted")
         await client.request(FileOp.DELETE, { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
-      else
-        await client.request(
-          FileOp.WRITE,
-          { path: target, content: file.content ?? "", ...(file.mode === undefined ? {} : { mode: file.mode }) },
-          { deadlineMs: FILE_OP_DEADLINE_MS },
-        );
+      else await writeGuestText(client, target, file.content ?? "", file.mode);
     }
     await this.touch(record.workspace_id);
     return {

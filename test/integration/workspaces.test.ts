@@ -135,6 +135,21 @@ describe("workspace basics", () => {
     assert.notEqual((await ws.status({ workspace: id })).last_activity_at, before);
   });
 
+  it("writes, reads and patches files of several MiB (over one channel frame)", async () => {
+    const text = Array.from({ length: 200_000 }, (_, i) => `line ${i} é€\n`).join(""); // ~3.4 MiB
+    const written = await ws.writeFile({ workspace: id, path: "big/data.txt", text });
+    assert.equal(written.bytes_written, Buffer.byteLength(text));
+    const sum = await ws.exec({ workspace: id, command: "wc -l < big/data.txt" });
+    assert.equal(sum.stdout, "200000\n");
+    const read = await ws.readFile({ workspace: id, path: "big/data.txt", max_bytes: 16 * 1024 * 1024 });
+    assert.equal(read.truncated, false);
+    assert.equal(read.content, text);
+    const patch = "--- a/big/data.txt\n+++ b/big/data.txt\n@@ -2 +2 @@\n-line 1 é€\n+line one\n";
+    await ws.applyPatch({ workspace: id, patch });
+    const line = await ws.exec({ workspace: id, command: "sed -n 2p big/data.txt; wc -l < big/data.txt" });
+    assert.equal(line.stdout, "line one\n200000\n");
+  });
+
   it("refuses a duplicate name and an unknown workspace", async () => {
     await assert.rejects(create({ name: "basics" }), code("WORKSPACE_NAME_TAKEN"));
     await assert.rejects(ws.exec({ workspace: "no-such-ws", command: "true" }), code("WORKSPACE_NOT_FOUND"));

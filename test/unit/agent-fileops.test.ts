@@ -45,6 +45,16 @@ after(() => {
 const call = (op: string, params: unknown, input?: Uint8Array) => client.request(op, params, input ? { input } : {});
 const refused = (code: string) => (e: PyroError) => e.code === code;
 
+/** file.read as the host does it: the text arrives as data, the reply has the rest. */
+async function readText(path: string, max_bytes: number) {
+  const chunks: Buffer[] = [];
+  const reply = (await client.request("file.read", { path, max_bytes }, { onData: (_s, c) => chunks.push(c) })) as {
+    truncated: boolean;
+    size_bytes: number;
+  };
+  return { ...reply, content: Buffer.concat(chunks).toString("utf8") };
+}
+
 describe("agent file operations", () => {
   it("writes atomically, reads back, lists with types and link targets", async () => {
     assert.deepEqual(await call("file.write", { path: "src/a.txt", content: "héllo\n" }), {
@@ -52,8 +62,7 @@ describe("agent file operations", () => {
       bytes_written: 7,
     });
     symlinkSync("a.txt", join(root, "src", "link"));
-    const read = (await call("file.read", { path: join(root, "src/a.txt"), max_bytes: 100 })) as { content: string };
-    assert.equal(read.content, "héllo\n");
+    assert.equal((await readText(join(root, "src/a.txt"), 100)).content, "héllo\n");
     const list = (await call("file.list", { path: "src" })) as {
       entries: Array<{ path: string; artifact_type: string; link_target?: string }>;
     };
@@ -68,14 +77,22 @@ describe("agent file operations", () => {
 
   it("truncates at max_bytes without splitting a character, and refuses binary files", async () => {
     await call("file.write", { path: "u.txt", content: "aé" });
-    const r = (await call("file.read", { path: "u.txt", max_bytes: 2 })) as {
-      content: string;
-      truncated: boolean;
-      size_bytes: number;
-    };
+    const r = await readText("u.txt", 2);
     assert.deepEqual([r.content, r.truncated, r.size_bytes], ["a", true, 3]);
     writeFileSync(join(root, "bin"), Buffer.from([0, 1, 2, 255]));
     await assert.rejects(call("file.read", { path: "bin", max_bytes: 10 }), /binary file/);
+  });
+
+  it("writes and reads files far over one frame (1 MiB), streamed both ways", async () => {
+    const text = "é€😀 line of text\n".repeat(300_000); // about 7 MiB of UTF-8
+    const big = Buffer.from(text, "utf8");
+    assert.ok(big.length > 6 * 1024 * 1024);
+    const written = (await call("file.write", { path: "big.txt" }, big)) as { bytes_written: number };
+    assert.equal(written.bytes_written, big.length);
+    assert.ok(readFileSync(join(root, "big.txt")).equals(big));
+    const back = await readText("big.txt", 16 * 1024 * 1024);
+    assert.equal(back.truncated, false);
+    assert.equal(back.content, text);
   });
 
   it("refuses ../, absolute paths outside, and symlinks leading out", async () => {
