@@ -2,6 +2,7 @@
 // symlinks. Import refuses hostile entries (`..`, absolute, devices, FIFOs, links that escape,
 // entries through links) and extracts into a staging directory first, so a refused archive
 // changes nothing; only a clean archive is moved into place.
+
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import type { Stats } from "node:fs";
@@ -12,6 +13,7 @@ import { z } from "zod";
 import type { Handler } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
 import { PyroError } from "../contract/errors.js";
+import { CappedList } from "../util/capped-list.js";
 import { confine } from "./confine.js";
 
 export const TarOp = { EXPORT: "tar.export", IMPORT: "tar.import" } as const;
@@ -104,7 +106,7 @@ export function tarHandlers(root = "/workspace"): Record<string, Handler> {
       let bytes = 0;
       // Device files, FIFOs and sockets are left out here, by name: the host would not write them,
       // and node-tar's pack stalls on a FIFO in a directory that also holds hard links.
-      const skipped: string[] = [];
+      const skipped = new CappedList();
       const pack = tar.create(
         {
           cwd: directory ? abs : dirname(abs),
@@ -115,7 +117,7 @@ export function tarHandlers(root = "/workspace"): Record<string, Handler> {
           filter: (entry, found) => {
             const stat = found as Stats;
             if (stat.isFile() || stat.isDirectory() || stat.isSymbolicLink()) return true;
-            if (skipped.length < 100) skipped.push(`${entry.replace(/^(\.\/)+/, "")} (${specialKind(stat)})`);
+            skipped.add(`${entry.replace(/^(\.\/)+/, "")} (${specialKind(stat)})`);
             return false;
           },
         },
@@ -126,7 +128,13 @@ export function tarHandlers(root = "/workspace"): Record<string, Handler> {
         bytes += chunk.length;
         await ctx.send(Stream.STDOUT, chunk);
       }
-      return { artifact_type: directory ? "directory" : "file", entry_count: entries, bytes, skipped };
+      return {
+        artifact_type: directory ? "directory" : "file",
+        entry_count: entries,
+        bytes,
+        skipped: skipped.kept(),
+        skipped_more: skipped.overflow(),
+      };
     },
 
     [TarOp.IMPORT]: async (raw, ctx) => {

@@ -58,6 +58,7 @@ import type { EnvironmentStore, InstalledEnvironment } from "../environments/ind
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
+import { CappedList } from "../util/capped-list.js";
 import { faultPoint } from "../util/fault.js";
 import { linkStaysInside } from "../util/links.js";
 import { processAlive } from "../util/process.js";
@@ -183,19 +184,6 @@ const ENTRY_KINDS: Record<string, string> = {
   FIFO: "FIFO",
   Socket: "socket",
 };
-
-/** A list of names for a result: the first 100, then how many more. */
-class CappedList {
-  private readonly items: string[] = [];
-  private more = 0;
-  add(item: string): void {
-    if (this.items.length < 100) this.items.push(item);
-    else this.more++;
-  }
-  list(): string[] {
-    return this.more > 0 ? [...this.items, `…and ${this.more} more`] : [...this.items];
-  }
-}
 
 export class WorkspaceService {
   readonly records: RecordStore;
@@ -706,8 +694,8 @@ export class WorkspaceService {
         TarOp.EXPORT,
         { path: exported },
         { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
-      )) as { artifact_type: "file" | "directory"; skipped?: string[] };
-      for (const entry of result.skipped ?? []) skipped.add(entry);
+      )) as { artifact_type: "file" | "directory"; skipped?: string[]; skipped_more?: number };
+      skipped.addAll(result.skipped ?? [], result.skipped_more);
       extractor.end();
       await done;
       const produced = result.artifact_type === "directory" ? staging : join(staging, basename(exported));
