@@ -29,8 +29,6 @@ const ListParams = z.object({
 const ReadParams = z.object({ path: z.string().min(1), max_bytes: z.number().int().positive() });
 const WriteParams = z.object({
   path: z.string().min(1),
-  /** Absent: the content is the request's input stream (any size up to MAX_WRITE_BYTES). */
-  content: z.string().optional(),
   mode: z.number().int().min(0).max(0o7777).optional(),
 });
 const DeleteParams = z.object({ path: z.string().min(1), recursive: z.boolean().default(false) });
@@ -164,7 +162,8 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
       // Temp file + rename: a crash never leaves half a file, and a symlink in the way is replaced,
       // never written through.
       const tmp = join(dirname(abs), `.${basename(abs)}.pyro-${randomBytes(4).toString("hex")}`);
-      const bytes = p.content === undefined ? await readInput(ctx.input, p.path) : Buffer.from(p.content, "utf8");
+      // The content is the request's input stream (any size up to MAX_WRITE_BYTES).
+      const bytes = await readInput(ctx.input, p.path);
       try {
         await writeFile(tmp, bytes, { flag: "wx" });
         await chmod(tmp, p.mode ?? (existing?.isFile() ? existing.mode & 0o7777 : 0o644));

@@ -57,7 +57,7 @@ async function readText(path: string, max_bytes: number) {
 
 describe("agent file operations", () => {
   it("writes atomically, reads back, lists with types and link targets", async () => {
-    assert.deepEqual(await call("file.write", { path: "src/a.txt", content: "héllo\n" }), {
+    assert.deepEqual(await call("file.write", { path: "src/a.txt" }, Buffer.from("héllo\n")), {
       path: join(root, "src/a.txt"),
       bytes_written: 7,
     });
@@ -76,7 +76,7 @@ describe("agent file operations", () => {
   });
 
   it("truncates at max_bytes without splitting a character, and refuses binary files", async () => {
-    await call("file.write", { path: "u.txt", content: "aé" });
+    await call("file.write", { path: "u.txt" }, Buffer.from("aé"));
     const r = await readText("u.txt", 2);
     assert.deepEqual([r.content, r.truncated, r.size_bytes], ["a", true, 3]);
     writeFileSync(join(root, "bin"), Buffer.from([0, 1, 2, 255]));
@@ -103,7 +103,7 @@ describe("agent file operations", () => {
       await assert.rejects(call("file.read", { path, max_bytes: 100 }), refused("PATH_OUTSIDE_WORKSPACE"), path);
     }
     for (const path of ["secret-link", "out/new", "dangling", "../x"]) {
-      await assert.rejects(call("file.write", { path, content: "x" }), refused("PATH_OUTSIDE_WORKSPACE"), path);
+      await assert.rejects(call("file.write", { path }, Buffer.from("x")), refused("PATH_OUTSIDE_WORKSPACE"), path);
     }
     assert.equal(readFileSync(join(outside, "secret"), "utf8"), "host secret\n");
     assert.equal(existsSync(join(outside, "new")), false);
