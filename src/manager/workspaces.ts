@@ -3,10 +3,10 @@
 // diff and reset work against. Every guest path is confined again by the agent inside the sandbox.
 
 import { execFile } from "node:child_process";
-import { createReadStream, readlinkSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { constants, createReadStream, readlinkSync } from "node:fs";
+import { access, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import * as tar from "tar";
 import { z } from "zod";
@@ -105,11 +105,45 @@ type SeedSource = { kind: "directory" | "tar_archive"; path: string };
 
 async function classifySource(path: string, what: string): Promise<SeedSource> {
   const abs = resolve(path);
-  const info = await stat(abs).catch(() => undefined);
+  const info = await stat(abs).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "EACCES") throw unreadableSource(what, path, err);
+    return undefined;
+  });
   if (!info) throw new PyroError("INVALID_ARGUMENT", `${what} ${path} does not exist on the host`);
-  if (info.isDirectory()) return { kind: "directory", path: abs };
-  if (info.isFile() && /\.(tar|tar\.gz|tgz)$/.test(abs)) return { kind: "tar_archive", path: abs };
-  throw new PyroError("INVALID_ARGUMENT", `${what} ${path} must be a directory or a .tar, .tar.gz or .tgz archive`);
+  const kind = info.isDirectory()
+    ? "directory"
+    : info.isFile() && /\.(tar|tar\.gz|tgz)$/.test(abs)
+      ? "tar_archive"
+      : undefined;
+  if (!kind) {
+    throw new PyroError("INVALID_ARGUMENT", `${what} ${path} must be a directory or a .tar, .tar.gz or .tgz archive`);
+  }
+  // pyro reads a seed with the rights of the user who runs it (rootless or not, the kernel checks).
+  await access(abs, kind === "directory" ? constants.R_OK | constants.X_OK : constants.R_OK).catch((err) => {
+    throw unreadableSource(what, path, err as NodeJS.ErrnoException);
+  });
+  return { kind, path: abs };
+}
+
+function unreadableSource(what: string, path: string, err: NodeJS.ErrnoException): PyroError {
+  const where = err.path && err.path !== path ? ` (${err.path})` : "";
+  return new PyroError(
+    "INVALID_ARGUMENT",
+    `${what} ${path} cannot be read by this user${where}: ${err.code ?? err.message}; ` +
+      "pyro reads host paths with your own rights: choose a path you can read, or change its permissions",
+  );
+}
+
+/** The pack stream as a Node stream whose read fails (instead of an unhandled 'error' event
+ * ending the process) when a directory inside cannot be read. */
+function packedSource(dir: string, skipped: string[], what: string): PassThrough {
+  const out = new PassThrough();
+  // The reader may not have started yet; it finds the error when it does (stream.errored).
+  out.on("error", () => {});
+  const packed = packDirectory(dir, skipped);
+  packed.on("error", (err: NodeJS.ErrnoException) => out.destroy(unreadableSource(what, dir, err)));
+  packed.pipe(out);
+  return out;
 }
 
 /**
@@ -253,7 +287,8 @@ export class WorkspaceService {
       if (seed) {
         progress?.phase("seed", seed.path);
         const skipped: string[] = [];
-        const input = seed.kind === "directory" ? packDirectory(seed.path, skipped) : createReadStream(seed.path);
+        const input =
+          seed.kind === "directory" ? packedSource(seed.path, skipped, "seed_path") : createReadStream(seed.path);
         const pushed = await extractArchive(input as AsyncIterable<Uint8Array>, layer);
         record.workspace_seed.entry_count = pushed.entry_count;
         if (skipped.length) record.workspace_seed.skipped = skipped;
@@ -1145,7 +1180,8 @@ export class WorkspaceService {
   ): Promise<Omit<SyncPushResult, "workspace_id" | "source_path" | "dest">> {
     const client = await this.client(record);
     const skipped: string[] = [];
-    const stream = source.kind === "directory" ? packDirectory(source.path, skipped) : createReadStream(source.path);
+    const stream =
+      source.kind === "directory" ? packedSource(source.path, skipped, "source_path") : createReadStream(source.path);
     const result = (await client.request(
       TarOp.IMPORT,
       { dest },
