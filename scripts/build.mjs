@@ -21,7 +21,8 @@ const common = {
 const requireShim =
   "import { createRequire as __pyroCreateRequire } from 'node:module'; const require = __pyroCreateRequire(import.meta.url);";
 await Promise.all([
-  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/bin/pyro.mjs", banner: { js: requireShim } }),
+  build({ ...common, entryPoints: ["src/cli/launcher.ts"], outfile: "dist/bin/pyro.mjs" }),
+  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/bin/pyro-cli.mjs", banner: { js: requireShim } }),
   build({
     ...common,
     entryPoints: ["src/supervisor/main.ts"],

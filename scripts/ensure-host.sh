@@ -17,6 +17,7 @@ have gcc || need+=(gcc libc6-dev)  # builds the guest agent's posix_spawn addon
 have qemu-system-x86_64 || need+=(qemu-system-x86)  # the qemu engine (with virtiofsd)
 have qemu-img || need+=(qemu-utils)  # the qemu engine's copy-on-write disks
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)  # the qemu guest's initramfs
+have newuidmap || need+=(uidmap)  # rootless pyro: maps a user's subordinate ids (docs/engines.md)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -30,6 +31,13 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
   fi
+fi
+
+# Rootless pyro's egress: slirp4netns opens /dev/net/tun as the user. Debian's udev rule makes it
+# 0666; some hosts (containers, minimal VMs) leave it 0600, so only root's sandboxes could have a network.
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  echo "[setup] chmod 0666 /dev/net/tun (for rootless users' sandbox networks)" >&2
+  chmod 0666 /dev/net/tun
 fi
 
 # npm dependencies, exactly as the lock file pins them: `npm ci` when node_modules is missing or

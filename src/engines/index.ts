@@ -1,7 +1,9 @@
 // Owns the engine registry and the `auto` choice: the strongest isolation that actually works on
 // this host (firecracker → qemu with KVM → gvisor → qemu with TCG), with the reason recorded.
+
 import { PyroError } from "../contract/errors.js";
 import type { EngineChoice, EngineName } from "../contract/schemas.js";
+import { privilegeUnavailable } from "../rootless/mode.js";
 import { GvisorEngine } from "./gvisor/engine.js";
 import { QemuEngine } from "./qemu/engine.js";
 import type { Engine, EngineProbe } from "./types.js";
@@ -61,6 +63,9 @@ function pinnedEngine(): EngineName | undefined {
 export async function selectEngine(requested: EngineChoice): Promise<{ engine: Engine; reason: string }> {
   const pinned = requested === "auto" ? pinnedEngine() : undefined;
   const choice = pinned ?? requested;
+  // Not a property of any one engine: say it once, with its fix, rather than once per engine.
+  const denied = privilegeUnavailable();
+  if (denied) throw new PyroError("ENGINE_UNAVAILABLE", `no engine can run: ${denied}`);
   if (choice !== "auto") {
     const engine = getEngine(choice);
     const probe = await engine.probe();

@@ -12,7 +12,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
+import { isRootless } from "../rootless/mode.js";
 import { settlesWithin } from "../util/children.js";
+import { unmount } from "./mounts.js";
 
 const run = promisify(execFile);
 
@@ -61,7 +63,9 @@ export function networkFiles(id: string, runDir: string): NetworkFiles {
   const nsName = `${NETNS_PREFIX}${id}`;
   return {
     nsName,
-    nsPath: join(NETNS_DIR, nsName),
+    // Rootless pyro cannot write /run/netns; its namespaces are bind-mounted on a file in the run
+    // dir instead, visible to every pyro process of the user through their shared mount namespace.
+    nsPath: isRootless() ? join(runDir, "netns") : join(NETNS_DIR, nsName),
     apiSocket: join(runDir, "slirp.sock"),
     pidFile: join(runDir, "slirp.pid"),
   };
@@ -290,13 +294,30 @@ async function killSlirp(pid: number): Promise<void> {
   await waitPidGone(pid, EXIT_WAIT_MS);
 }
 
-async function deleteNetns(nsName: string): Promise<boolean> {
-  if (!(await exists(join(NETNS_DIR, nsName)))) return false;
-  await ip(["netns", "delete", nsName]);
-  return true;
+async function addNetns(files: NetworkFiles): Promise<void> {
+  if (!isRootless()) return ip(["netns", "add", files.nsName]);
+  await writeFile(files.nsPath, "");
+  try {
+    await run("unshare", [`--net=${files.nsPath}`, "true"], { timeout: 5_000 });
+  } catch (err) {
+    throw new Error(`unshare --net=${files.nsPath}: ${((err as { stderr?: string }).stderr ?? String(err)).trim()}`);
+  }
 }
 
+async function deleteNetns(files: NetworkFiles): Promise<boolean> {
+  if (!isRootless()) {
+    if (!(await exists(join(NETNS_DIR, files.nsName)))) return false;
+    await ip(["netns", "delete", files.nsName]);
+    return true;
+  }
+  const mounted = await unmount(files.nsPath);
+  await rm(files.nsPath, { force: true });
+  return mounted;
+}
+
+/** Root's named namespaces; a rootless user's live in run dirs and die with the user's namespace. */
 export async function listPyroNetns(): Promise<string[]> {
+  if (isRootless()) return [];
   try {
     return (await readdir(NETNS_DIR)).filter((name) => name.startsWith(NETNS_PREFIX)).sort();
   } catch {
@@ -397,7 +418,7 @@ export async function createSandboxNetwork(id: string, runDir: string): Promise<
   await mkdir(runDir, { recursive: true });
   await rm(files.apiSocket, { force: true });
   try {
-    await ip(["netns", "add", files.nsName]);
+    await addNetns(files);
   } catch (err) {
     if (err instanceof PyroError) throw err;
     throw new PyroError(
@@ -413,13 +434,15 @@ export async function createSandboxNetwork(id: string, runDir: string): Promise<
     if (slirp.child.pid !== undefined) await writeFile(files.pidFile, `${slirp.child.pid}\n`);
     await slirp.ready;
     // --configure already brings lo up; this keeps that true if a slirp4netns version stops doing so.
-    await ip(["-n", files.nsName, "link", "set", "lo", "up"]);
+    await run(nsenterPrefix(files)[0]!, [...nsenterPrefix(files).slice(1), "ip", "link", "set", "lo", "up"], {
+      timeout: 5_000,
+    });
   } catch (err) {
     if (slirp) {
       slirp.child.kill("SIGKILL");
       await settlesWithin(slirp.exited, EXIT_WAIT_MS);
     }
-    await deleteNetns(files.nsName).catch(() => {});
+    await deleteNetns(files).catch(() => {});
     await rm(files.apiSocket, { force: true });
     await rm(files.pidFile, { force: true });
     throw err instanceof PyroError
@@ -503,7 +526,7 @@ class SlirpNetwork implements SandboxNetwork {
       child.kill("SIGKILL");
       await settlesWithin(exited, EXIT_WAIT_MS);
     }
-    await deleteNetns(this.files.nsName);
+    await deleteNetns(this.files);
     await rm(this.files.apiSocket, { force: true });
     await rm(this.files.pidFile, { force: true });
   }
@@ -520,7 +543,7 @@ export async function cleanupSandboxNetwork(id: string, runDir: string): Promise
     await killSlirp(pid);
     cleaned.push(`slirp4netns pid ${pid}`);
   }
-  if (await deleteNetns(files.nsName)) cleaned.push(`network namespace ${files.nsName}`);
+  if (await deleteNetns(files)) cleaned.push(`network namespace ${files.nsName}`);
   if (await exists(files.apiSocket)) {
     await rm(files.apiSocket, { force: true });
     cleaned.push(`socket ${files.apiSocket}`);

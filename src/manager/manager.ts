@@ -2,7 +2,8 @@
 // launching supervisors for sandboxes, and finding and cleaning what dead supervisors left behind.
 
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Stream } from "../channel/frame.js";
 import { commandToArgv } from "../channel/protocol.js";
@@ -27,6 +28,7 @@ import { listMounts } from "../engines/mounts.js";
 import { listPyroNetns } from "../engines/network.js";
 import { kvmCheck } from "../engines/qemu/engine.js";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS, EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
+import { isRootless, privilegeCheck } from "../rootless/mode.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
 import type { SupervisorConfig } from "../supervisor/supervisor.js";
@@ -315,24 +317,11 @@ export class Manager {
     await hostTool("mmdebstrap", "mmdebstrap", "building environments");
     await hostTool("slirp4netns", "slirp4netns", "sandbox egress");
     await hostTool("tini-static", "tini", "the sandbox init");
-    checks.push({
-      name: "root",
-      ok: process.getuid?.() === 0,
-      detail: process.getuid?.() === 0 ? "running as root" : "not root: sandboxes need root for mounts and namespaces",
-    });
+    checks.push({ name: "privileges", ...privilegeCheck() });
     await hostTool("ip", "iproute2", "per-sandbox network namespaces");
     await hostTool("nsenter", "util-linux", "running runsc inside a sandbox's network namespace");
     await hostTool("setpriv", "util-linux", "tying a one-shot sandbox's life to its caller");
-    const tun = await stat("/dev/net/tun").then(
-      () => true,
-      () => false,
-    );
-    checks.push({
-      name: "tun",
-      ok: tun,
-      detail: tun ? "/dev/net/tun exists (slirp4netns egress)" : "/dev/net/tun is missing: --network cannot work",
-      ...(tun ? {} : { fix: "modprobe tun" }),
-    });
+    checks.push(await tunCheck());
     checks.push(await kvmCheck(engines.find((e) => e.name === "qemu")?.available === true));
     let dailyLoop: DoctorResult["daily_loop"];
     if (opts.environment) {
@@ -419,4 +408,29 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 
 async function mtimeMs(path: string): Promise<number> {
   return (await stat(path)).mtimeMs;
+}
+
+/** slirp4netns opens /dev/net/tun with the rights of the user pyro runs as (rootless: the user's
+ * own, since the device belongs to the host's root). */
+export async function tunCheck(path = "/dev/net/tun"): Promise<DoctorResult["checks"][number]> {
+  const present = await stat(path).then(
+    () => true,
+    () => false,
+  );
+  if (!present) {
+    return { name: "tun", ok: false, detail: `${path} is missing: --network cannot work`, fix: "modprobe tun" };
+  }
+  if (!isRootless()) return { name: "tun", ok: true, detail: `${path} exists (slirp4netns egress)` };
+  const usable = await access(path, constants.R_OK | constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  return usable
+    ? { name: "tun", ok: true, detail: `${path} is usable by this user (slirp4netns egress)` }
+    : {
+        name: "tun",
+        ok: false,
+        detail: `${path} is not readable and writable by this user: sandboxes with a network cannot start`,
+        fix: `an administrator runs: chmod 0666 ${path} (its usual mode; udev's default rule sets it)`,
+      };
 }

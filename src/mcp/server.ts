@@ -1,6 +1,7 @@
 // Owns pyro's MCP server: registering the tools of a profile, turning each call into a manager call
 // and its outcome into a tool result, and serving it over stdio. Over stdio, stdout carries protocol
 // messages only; everything else goes to the log (stderr).
+
 import type { Readable, Writable } from "node:stream";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
@@ -16,6 +17,7 @@ import {
   SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { toPyroError } from "../contract/errors.js";
+import { privilegeUnavailable } from "../rootless/mode.js";
 import { sortKeys, stableJson } from "../sdk/json.js";
 import { LazyManager, type ManagerApi, type ManagerOptions, type ProgressReporter } from "../sdk/manager.js";
 import { formatIssues } from "../sdk/validate.js";
@@ -79,6 +81,14 @@ const FULL_INSTRUCTIONS = [
 ].join(" ");
 
 function instructionsFor(profile: McpProfile): string {
+  const denied = privilegeUnavailable();
+  // A server that can run nothing says so first, so neither the model nor its user mistakes it for a working one.
+  if (denied)
+    return `pyro cannot run here: every tool fails until this is fixed: ${denied}. ${baseInstructions(profile)}`;
+  return baseInstructions(profile);
+}
+
+function baseInstructions(profile: McpProfile): string {
   if (profile === "vm-run") return INSTRUCTIONS;
   const workspace = `${INSTRUCTIONS} ${WORKSPACE_INSTRUCTIONS}`;
   return profile === "workspace-full" ? `${workspace} ${FULL_INSTRUCTIONS}` : workspace;

@@ -9,6 +9,7 @@ import { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import type { AgentExecResult } from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
+import { isRootless, privilegeUnavailable } from "../../rootless/mode.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
@@ -20,7 +21,7 @@ import {
   type SandboxNetwork,
 } from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
-import { buildOciSpec, gvisorGuestFiles } from "./oci.js";
+import { buildOciSpec, gvisorGuestFiles, runscCgroupFlags } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
 
 const run = promisify(execFile);
@@ -109,9 +110,9 @@ export class GvisorEngine implements Engine {
     try {
       const { stdout } = await run(RUNSC, ["--version"], { timeout: 5_000 });
       const version = stdout.split("\n")[0]?.trim() ?? "runsc";
-      if (process.getuid?.() !== 0)
-        return { available: false, detail: `${version} found, but pyro's gvisor engine needs root` };
-      return { available: true, detail: version };
+      const denied = privilegeUnavailable();
+      if (denied) return { available: false, detail: `${version} found, but ${denied}` };
+      return { available: true, detail: isRootless() ? `${version} (rootless)` : version };
     } catch {
       return { available: false, detail: "runsc is not installed (apt-get install runsc)" };
     }
@@ -140,6 +141,7 @@ export class GvisorEngine implements Engine {
         "--root",
         dirs.runscRoot,
         `--network=${network ? "host" : "none"}`,
+        ...runscCgroupFlags(),
         "--overlay2=none",
         "--cpu-num-from-quota",
         "run",

@@ -5,6 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BASE_ENV } from "../../channel/protocol.js";
 import { AGENT_ARGV, AGENT_DIR, STATX_SHIM } from "../../environments/inject.js";
+import { isRootless } from "../../rootless/mode.js";
 
 const CAPABILITIES = [
   "CAP_CHOWN",
@@ -27,6 +28,12 @@ const CAPABILITIES = [
   "CAP_AUDIT_WRITE",
   "CAP_SETFCAP",
 ];
+
+/** Rootless pyro may not make cgroups on this host (no delegation), so runsc is told not to:
+ * the sandbox then runs without the memory, pids and CPU limits (doctor and docs/engines.md say so). */
+export function runscCgroupFlags(): string[] {
+  return isRootless() ? ["--ignore-cgroups"] : [];
+}
 
 /** Processes one sandbox may hold at once: enough for builds, low enough to stop a fork bomb. */
 export const PIDS_LIMIT = 4096;

@@ -9,7 +9,7 @@ import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../../channel/outp
 import type { AgentExecResult } from "../../channel/protocol.js";
 import { createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { OneShotExec, SandboxSpec } from "../types.js";
-import { buildOciSpec, gvisorGuestFiles } from "./oci.js";
+import { buildOciSpec, gvisorGuestFiles, runscCgroupFlags } from "./oci.js";
 
 const TINI = "/opt/pyro/bin/tini";
 /** tini's own message when exec fails, rewritten to what a shell would say. */
@@ -47,6 +47,7 @@ export async function runOnceGvisor(
       "--root",
       dirs.runscRoot,
       `--network=${network ? "host" : "none"}`,
+      ...runscCgroupFlags(),
       "--overlay2=root:memory",
       "--cpu-num-from-quota",
       "run",

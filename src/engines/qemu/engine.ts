@@ -25,6 +25,7 @@ import {
 import { PyroError } from "../../contract/errors.js";
 import type { InstalledEnvironment } from "../../environments/index.js";
 import { resolvePaths } from "../../manager/paths.js";
+import { privilegeUnavailable } from "../../rootless/mode.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { PYRO_VERSION } from "../../version.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
@@ -92,6 +93,8 @@ export class QemuEngine implements Engine {
     } catch {
       return { available: false, detail: `${QEMU} is not installed (apt-get install qemu-system-x86)` };
     }
+    const denied = privilegeUnavailable();
+    if (denied) return { available: false, detail: `${version} found, but ${denied}` };
     // `auto` prefers gvisor to software emulation; a KVM that boots a stock kernel beats both.
     const kvm = await kvmReport();
     return { available: true, auto: kvm.auto, detail: `${version} ${kvm.engine}` };

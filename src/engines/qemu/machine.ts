@@ -124,9 +124,26 @@ export function spawnTied(argv: string[], prefix: string[] = []): ChildProcess {
   return spawn(full[0]!, full.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
 }
 
+/**
+ * virtiofsd writes a pid file to /run/virtiofsd, which a rootless pyro cannot write; so it runs in a
+ * mount namespace of its own with a private, empty /run (it needs nothing of the host's there).
+ */
+const PRIVATE_RUN = [
+  "unshare",
+  "--mount",
+  "--propagation",
+  "private",
+  "--",
+  "sh",
+  "-c",
+  'mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/virtiofsd && exec "$@"',
+  "virtiofsd",
+];
+
 /** virtiofsd serving `dir`; resolves once its socket is there for QEMU to connect to. */
 export async function startVirtiofsd(files: ReturnType<typeof vmFiles>, log: (line: string) => void) {
   const child = spawnTied([
+    ...PRIVATE_RUN,
     VIRTIOFSD,
     `--socket-path=${files.fs}`,
     ...["-o", `source=${files.workspace}`, "-o", "cache=none", "-o", "sandbox=chroot", "-o", "log_level=warn"],

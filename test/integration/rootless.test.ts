@@ -1,0 +1,293 @@
+// Rootless pyro: an ordinary user with no sudo, a clean HOME and only what an administrator
+// installed, runs the workspace flow on gvisor and on qemu through the `pyro` program, and an MCP
+// client's vm_run through `pyro mcp serve`. As root, the test makes that user (with a subordinate id
+// range, as useradd gives every new user on Debian); as an ordinary user, it is that user.
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { RunResult } from "../../src/contract/schemas.js";
+import { PACKAGE_ROOT } from "../../src/version.js";
+import { createOutsideNamespace, type OutsideNamespace } from "../helpers/netns.js";
+
+const run = promisify(execFile);
+let PYRO: string;
+const AS_ROOT = process.getuid?.() === 0;
+const USER = AS_ROOT ? "pyro-rootless-test" : (process.env.USER ?? "");
+const ENGINES = ["gvisor", "qemu"] as const;
+
+let home: string;
+let uid: number;
+let outside: OutsideNamespace | undefined;
+
+/** The environment a fresh login of the user would have: nothing of the test's own. */
+function userEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    HOME: home,
+    USER,
+    LOGNAME: USER,
+    PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+    LANG: "C.UTF-8",
+    ...extra,
+  };
+}
+
+/** argv that runs `argv` as the user with userEnv(). */
+function asUser(argv: string[], extra: Record<string, string> = {}): string[] {
+  const env = Object.entries(userEnv(extra)).map(([k, v]) => `${k}=${v}`);
+  return AS_ROOT ? ["runuser", "-u", USER, "--", "env", "-i", ...env, ...argv] : ["env", "-i", ...env, ...argv];
+}
+
+async function pyro(args: string[], opts: { engine?: string; input?: string } = {}) {
+  const argv = asUser([process.execPath, PYRO, ...args], opts.engine ? { PYRO_ENGINE: opts.engine } : {});
+  try {
+    const { stdout, stderr } = await run(argv[0]!, argv.slice(1), { cwd: home, maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+async function pyroJson<T = Record<string, unknown>>(args: string[], engine?: string): Promise<T> {
+  const dash = args.indexOf("--");
+  const withJson = dash < 0 ? [...args, "--json"] : [...args.slice(0, dash), "--json", ...args.slice(dash)];
+  const r = await pyro(withJson, { engine });
+  assert.equal(r.code, 0, `pyro ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+function ensureUser(): void {
+  try {
+    execFileSync("id", ["-u", USER], { stdio: "ignore" });
+  } catch {
+    execFileSync("useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", USER]);
+  }
+  const hasRange = (file: string) =>
+    readFileSync(file, "utf8")
+      .split("\n")
+      .some((line) => line.startsWith(`${USER}:`));
+  if (!hasRange("/etc/subuid") || !hasRange("/etc/subgid")) {
+    execFileSync("usermod", ["--add-subuids", "300000-365535", "--add-subgids", "300000-365535", USER]);
+  }
+}
+
+/** The built package as a user would have it installed: the checkout may sit where the user cannot
+ * read (under /root), and pyro needs only package.json and dist/ at run time (the CLI is bundled). */
+function installPackage(): string {
+  const dir = mkdtempSync(join(tmpdir(), "pyro-test-rootless-pkg-"));
+  chmodSync(dir, 0o755);
+  cpSync(join(PACKAGE_ROOT, "package.json"), join(dir, "package.json"));
+  cpSync(join(PACKAGE_ROOT, "dist", "bin"), join(dir, "dist", "bin"), { recursive: true });
+  cpSync(join(PACKAGE_ROOT, "dist", "agent"), join(dir, "dist", "agent"), { recursive: true });
+  return dir;
+}
+
+let pkg: string;
+
+before(async () => {
+  pkg = installPackage();
+  PYRO = join(pkg, "dist", "bin", "pyro.mjs");
+  if (AS_ROOT) ensureUser();
+  uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }).trim());
+  home = mkdtempSync(join(tmpdir(), "pyro-test-rootless-"));
+  chmodSync(home, 0o755);
+  if (AS_ROOT) chownSync(home, uid, uid);
+  if (AS_ROOT) outside = await createOutsideNamespace();
+});
+
+after(async () => {
+  await outside?.teardown();
+  // The user's namespace holder (and anything a failed test left) goes with the user's processes.
+  if (AS_ROOT) await run("pkill", ["-KILL", "-u", USER]).catch(() => {});
+  rmSync(home, { recursive: true, force: true });
+  rmSync(pkg, { recursive: true, force: true });
+});
+
+describe("rootless: an ordinary user runs pyro", () => {
+  it("doctor names rootless mode, and the user's state and cache are the user's alone", async () => {
+    const report = await pyroJson<{ ok: boolean; checks: Array<{ name: string; ok: boolean; detail: string }> }>([
+      "doctor",
+    ]);
+    const privileges = report.checks.find((c) => c.name === "privileges");
+    assert.equal(privileges?.ok, true, JSON.stringify(privileges));
+    assert.match(privileges!.detail, new RegExp(`^rootless: uid ${uid} `));
+    assert.equal(report.ok, true, JSON.stringify(report.checks.filter((c) => !c.ok)));
+    for (const dir of [join(home, ".local", "state", "pyro"), join(home, ".cache", "pyro")]) {
+      const st = statSync(dir);
+      assert.equal(st.uid, uid, `${dir} belongs to the user`);
+      assert.equal(st.mode & 0o777, 0o700, `${dir} is private to the user`);
+    }
+  });
+
+  it("builds debian:12 in the user's own cache", { timeout: 10 * 60_000 }, async () => {
+    const pulled = await pyro(["env", "pull", "debian:12"]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const rootfs = join(home, ".cache", "pyro", "environments", "debian_12-v1", "rootfs");
+    assert.equal(statSync(join(rootfs, "etc", "hostname")).uid, uid, "guest root's files are the user's on the host");
+  });
+
+  it("a seed the user cannot read is refused by name, and nothing is created", async () => {
+    if (!AS_ROOT) return; // an ordinary user cannot make a directory that user cannot read back
+    const outer = mkdtempSync(join(tmpdir(), "pyro-test-rootless-seed-"));
+    try {
+      chmodSync(outer, 0o755);
+      writeFileSync(join(outer, "readme"), "anyone\n");
+      mkdirSync(join(outer, "private"), { mode: 0o700 });
+      writeFileSync(join(outer, "private", "key"), "root only\n");
+      for (const [seed, named] of [
+        [join(outer, "private"), join(outer, "private")],
+        [outer, join(outer, "private")],
+      ] as const) {
+        const r = await pyro(["workspace", "create", "debian:12", "--seed-path", seed]);
+        assert.equal(r.code, 1, `seeding ${seed} must fail: ${r.stdout}`);
+        assert.ok(r.stderr.includes(`cannot be read by this user`), r.stderr);
+        assert.ok(r.stderr.includes(named), `the error names ${named}: ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /bug in pyro|at .*\.mjs/);
+      }
+      const list = await pyroJson<{ workspaces: unknown[] }>(["workspace", "list"]);
+      assert.deepEqual(list.workspaces, [], "a refused seed leaves no workspace behind");
+    } finally {
+      rmSync(outer, { recursive: true, force: true });
+    }
+  });
+
+  for (const engine of ENGINES) {
+    it(`${engine}: one-shot run, then a seeded workspace through its whole life`, {
+      timeout: 10 * 60_000,
+    }, async () => {
+      const once = await pyro(["run", "--engine", engine, "debian:12", "--", "sh", "-c", "id -u; echo ok"]);
+      assert.equal(once.code, 0, once.stderr);
+      assert.equal(once.stdout, "0\nok\n", "the command runs as root inside the guest");
+
+      const seed = join(home, `repo-${engine}`);
+      mkdirSync(seed);
+      writeFileSync(join(seed, "greet.sh"), "echo hello\n");
+      if (AS_ROOT) chownSync(seed, uid, uid);
+      if (AS_ROOT) chownSync(join(seed, "greet.sh"), uid, uid);
+      const name = `rl-${engine}`;
+      const created = await pyroJson<{ workspace_id: string; engine: string }>(
+        [
+          "workspace",
+          "create",
+          "debian:12",
+          "--name",
+          name,
+          "--seed-path",
+          seed,
+          "--network-policy",
+          "egress+published-ports",
+        ],
+        engine,
+      );
+      assert.equal(created.engine, engine);
+      try {
+        const exec = await pyro(["workspace", "exec", name, "--", "sh", "greet.sh"]);
+        assert.equal(exec.stdout, "hello\n", exec.stderr);
+
+        const patchFile = join(home, `fix-${engine}.diff`);
+        writeFileSync(patchFile, "--- a/greet.sh\n+++ b/greet.sh\n@@ -1 +1,2 @@\n echo hello\n+echo rootless\n");
+        if (AS_ROOT) chownSync(patchFile, uid, uid);
+        const applied = await pyro(["workspace", "patch", "apply", name, "--patch-file", patchFile]);
+        assert.equal(applied.code, 0, applied.stderr);
+        const diff = await pyro(["workspace", "diff", name]);
+        assert.match(diff.stdout, /\+echo rootless/);
+
+        const out = join(home, `export-${engine}.sh`);
+        const exported = await pyro(["workspace", "export", name, "greet.sh", "--output", out]);
+        assert.equal(exported.code, 0, exported.stderr);
+        assert.equal(readFileSync(out, "utf8"), "echo hello\necho rootless\n");
+        assert.equal(statSync(out).uid, uid, "an exported file belongs to the user");
+
+        assert.equal((await pyro(["workspace", "snapshot", "create", name, "patched"])).code, 0);
+        assert.equal((await pyro(["workspace", "reset", name])).code, 0);
+        assert.equal((await pyro(["workspace", "exec", name, "--", "sh", "greet.sh"])).stdout, "hello\n");
+        assert.equal((await pyro(["workspace", "reset", name, "--snapshot", "patched"])).code, 0);
+
+        assert.equal((await pyro(["workspace", "stop", name])).code, 0);
+        assert.equal((await pyro(["workspace", "start", name])).code, 0);
+        assert.equal((await pyro(["workspace", "exec", name, "--", "sh", "greet.sh"])).stdout, "hello\nrootless\n");
+
+        const shell = (await pyro(["workspace", "shell", "open", name, "--id-only"])).stdout.trim();
+        assert.ok(shell, "a shell opens");
+        await pyro(["workspace", "shell", "write", name, shell, "--input", "echo from-$((6*7))"]);
+        const read = await pyro(["workspace", "shell", "read", name, shell, "--wait-for-idle-ms", "500", "--plain"]);
+        assert.match(read.stdout, /from-42/);
+        assert.equal((await pyro(["workspace", "shell", "close", name, shell])).code, 0);
+
+        const service = await pyroJson<{ published_ports: Array<{ host_port: number }> }>([
+          "workspace",
+          "service",
+          "start",
+          name,
+          "web",
+          "--publish",
+          "8000",
+          "--ready-tcp",
+          "127.0.0.1:8000",
+          "--",
+          "python3",
+          "-m",
+          "http.server",
+          "8000",
+        ]);
+        const port = service.published_ports[0]?.host_port;
+        assert.ok(port, JSON.stringify(service));
+        const page = await fetch(`http://127.0.0.1:${port}/greet.sh`);
+        assert.equal(await page.text(), "echo hello\necho rootless\n", "the published port answers on the host");
+
+        if (outside) {
+          const probe = await pyro([
+            "workspace",
+            "exec",
+            name,
+            "--",
+            "python3",
+            "-c",
+            "import socket,sys; s=socket.create_connection((sys.argv[1], int(sys.argv[2])), 5); print(s.recv(100).decode().strip())",
+            outside.nsAddr,
+            String(outside.server.port),
+          ]);
+          assert.equal(probe.stdout.trim(), outside.greeting, `egress reaches the outside server: ${probe.stderr}`);
+        }
+      } finally {
+        const deleted = await pyro(["workspace", "delete", name]);
+        assert.equal(deleted.code, 0, deleted.stderr);
+      }
+      const doctor = await pyroJson<{ leftovers: { found: number } }>(["doctor"]);
+      assert.equal(doctor.leftovers.found, 0);
+    });
+  }
+
+  it("an MCP client's vm_run works through the user's pyro mcp serve", { timeout: 5 * 60_000 }, async () => {
+    const argv = asUser([process.execPath, PYRO, "mcp", "serve", "--profile", "vm-run"]);
+    const client = new Client({ name: "pyro-rootless-test", version: "1.0.0" });
+    await client.connect(
+      new StdioClientTransport({ command: argv[0]!, args: argv.slice(1), cwd: home, stderr: "pipe" }),
+    );
+    try {
+      const result = await client.callTool({ name: "vm_run", arguments: { command: "id -u" } });
+      assert.notEqual(result.isError, true, JSON.stringify(result.content));
+      const parsed = RunResult.parse(result.structuredContent);
+      assert.equal(parsed.exit_code, 0);
+      assert.equal(parsed.stdout, "0\n");
+    } finally {
+      await client.close();
+    }
+  });
+});
