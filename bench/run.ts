@@ -12,6 +12,7 @@ import { EnvironmentStore } from "../src/environments/index.js";
 import { resolvePaths } from "../src/manager/paths.js";
 import { Pyro } from "../src/sdk/pyro.js";
 import { PACKAGE_ROOT } from "../src/version.js";
+import { AS_ROOT, rootlessUser } from "../test/helpers/rootless.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const JSON_OUT = process.argv.includes("--json");
@@ -32,7 +33,9 @@ function quantile(sorted: number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-async function measure(fn: () => unknown, runs = RUNS): Promise<{ median: number; p90: number }> {
+type Timing = { median: number; p90: number };
+
+async function measure(fn: () => unknown, runs = RUNS): Promise<Timing> {
   await fn(); // warm-up, not counted
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -117,6 +120,50 @@ for (const [name, fn, floor] of cases) {
   addRow(name, median, p90, floor);
 }
 await client.close();
+
+// ---- root and rootless: the same warm MCP server paths, as root and as an ordinary user ----------
+/** vm_run and workspace_exec (/bin/true) medians through one warm `pyro mcp serve` started by argv. */
+async function warmMcpRows(argv: string[]): Promise<{ vmRun: Timing; exec: Timing }> {
+  const mcp = new Client({ name: "pyro-bench", version: "1" });
+  await mcp.connect(
+    new StdioClientTransport({ command: argv[0]!, args: argv.slice(1), cwd: tmpdir(), env, stderr: "ignore" }),
+  );
+  const call = async (name: string, args: Record<string, unknown>) => {
+    const r = await mcp.callTool({ name, arguments: args });
+    if (r.isError) throw new Error(`${name}: ${JSON.stringify(r.content)}`);
+    return r.structuredContent as Record<string, unknown>;
+  };
+  const expectZero = (r: Record<string, unknown>) => {
+    if (r.exit_code !== 0) throw new Error(JSON.stringify(r));
+  };
+  try {
+    const vmRunTiming = await measure(async () => expectZero(await call("vm_run", { command: ["true"] })));
+    const workspace = (await call("workspace_create", { environment: "debian:12" })).workspace_id;
+    const exec = await measure(async () =>
+      expectZero(await call("workspace_exec", { workspace, command: ["/bin/true"] })),
+    );
+    await call("workspace_delete", { workspace });
+    return { vmRun: vmRunTiming, exec };
+  } finally {
+    await mcp.close();
+  }
+}
+
+if (AS_ROOT) {
+  const asRoot = await warmMcpRows([process.execPath, join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs"), "mcp", "serve"]);
+  addRow("vm_run-mcp-warm-root", asRoot.vmRun.median, asRoot.vmRun.p90, "runsc-direct");
+  addRow("workspace-exec-mcp-root", asRoot.exec.median, asRoot.exec.p90, null);
+  const user = rootlessUser("pyro-bench-rootless");
+  try {
+    const pull = user.argv([process.execPath, user.pyro, "env", "pull", "debian:12"]);
+    ok(spawnSync(pull[0]!, pull.slice(1), { cwd: user.home }), "rootless env pull");
+    const rootless = await warmMcpRows(user.argv([process.execPath, user.pyro, "mcp", "serve"]));
+    addRow("vm_run-mcp-warm-rootless", rootless.vmRun.median, rootless.vmRun.p90, "vm_run-mcp-warm-root");
+    addRow("workspace-exec-mcp-rootless", rootless.exec.median, rootless.exec.p90, "workspace-exec-mcp-root");
+  } finally {
+    user.remove();
+  }
+}
 
 // ---- workspaces ----------------------------------------------------------------------------------
 /** Spawns /bin/true 60 times from inside a sandbox and prints the median and p90 per spawn (ms). */

@@ -3,18 +3,8 @@
 // client's vm_run through `pyro mcp serve`. As root, the test makes that user (with a subordinate id
 // range, as useradd gives every new user on Debian); as an ordinary user, it is that user.
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  chownSync,
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { execFile } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -22,39 +12,19 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { RunResult } from "../../src/contract/schemas.js";
-import { PACKAGE_ROOT } from "../../src/version.js";
 import { createOutsideNamespace, type OutsideNamespace } from "../helpers/netns.js";
+import { AS_ROOT, type RootlessUser, rootlessUser } from "../helpers/rootless.js";
 
 const run = promisify(execFile);
-let PYRO: string;
-const AS_ROOT = process.getuid?.() === 0;
-const USER = AS_ROOT ? "pyro-rootless-test" : (process.env.USER ?? "");
 const ENGINES = ["gvisor", "qemu"] as const;
 
+let user: RootlessUser;
 let home: string;
 let uid: number;
 let outside: OutsideNamespace | undefined;
 
-/** The environment a fresh login of the user would have: nothing of the test's own. */
-function userEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    HOME: home,
-    USER,
-    LOGNAME: USER,
-    PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-    LANG: "C.UTF-8",
-    ...extra,
-  };
-}
-
-/** argv that runs `argv` as the user with userEnv(). */
-function asUser(argv: string[], extra: Record<string, string> = {}): string[] {
-  const env = Object.entries(userEnv(extra)).map(([k, v]) => `${k}=${v}`);
-  return AS_ROOT ? ["runuser", "-u", USER, "--", "env", "-i", ...env, ...argv] : ["env", "-i", ...env, ...argv];
-}
-
 async function pyro(args: string[], opts: { engine?: string; input?: string } = {}) {
-  const argv = asUser([process.execPath, PYRO, ...args], opts.engine ? { PYRO_ENGINE: opts.engine } : {});
+  const argv = user.argv([process.execPath, user.pyro, ...args], opts.engine ? { PYRO_ENGINE: opts.engine } : {});
   try {
     const { stdout, stderr } = await run(argv[0]!, argv.slice(1), { cwd: home, maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
@@ -72,51 +42,16 @@ async function pyroJson<T = Record<string, unknown>>(args: string[], engine?: st
   return JSON.parse(r.stdout) as T;
 }
 
-function ensureUser(): void {
-  try {
-    execFileSync("id", ["-u", USER], { stdio: "ignore" });
-  } catch {
-    execFileSync("useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", USER]);
-  }
-  const hasRange = (file: string) =>
-    readFileSync(file, "utf8")
-      .split("\n")
-      .some((line) => line.startsWith(`${USER}:`));
-  if (!hasRange("/etc/subuid") || !hasRange("/etc/subgid")) {
-    execFileSync("usermod", ["--add-subuids", "300000-365535", "--add-subgids", "300000-365535", USER]);
-  }
-}
-
-/** The built package as a user would have it installed: the checkout may sit where the user cannot
- * read (under /root), and pyro needs only package.json and dist/ at run time (the CLI is bundled). */
-function installPackage(): string {
-  const dir = mkdtempSync(join(tmpdir(), "pyro-test-rootless-pkg-"));
-  chmodSync(dir, 0o755);
-  cpSync(join(PACKAGE_ROOT, "package.json"), join(dir, "package.json"));
-  cpSync(join(PACKAGE_ROOT, "dist", "bin"), join(dir, "dist", "bin"), { recursive: true });
-  cpSync(join(PACKAGE_ROOT, "dist", "agent"), join(dir, "dist", "agent"), { recursive: true });
-  return dir;
-}
-
-let pkg: string;
-
 before(async () => {
-  pkg = installPackage();
-  PYRO = join(pkg, "dist", "bin", "pyro.mjs");
-  if (AS_ROOT) ensureUser();
-  uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }).trim());
-  home = mkdtempSync(join(tmpdir(), "pyro-test-rootless-"));
-  chmodSync(home, 0o755);
-  if (AS_ROOT) chownSync(home, uid, uid);
+  user = rootlessUser("pyro-rootless-test");
+  ({ home, uid } = user);
   if (AS_ROOT) outside = await createOutsideNamespace();
 });
 
 after(async () => {
   await outside?.teardown();
   // The user's namespace holder (and anything a failed test left) goes with the user's processes.
-  if (AS_ROOT) await run("pkill", ["-KILL", "-u", USER]).catch(() => {});
-  rmSync(home, { recursive: true, force: true });
-  rmSync(pkg, { recursive: true, force: true });
+  user?.remove();
 });
 
 describe("rootless: an ordinary user runs pyro", () => {
@@ -275,7 +210,7 @@ describe("rootless: an ordinary user runs pyro", () => {
   }
 
   it("an MCP client's vm_run works through the user's pyro mcp serve", { timeout: 5 * 60_000 }, async () => {
-    const argv = asUser([process.execPath, PYRO, "mcp", "serve", "--profile", "vm-run"]);
+    const argv = user.argv([process.execPath, user.pyro, "mcp", "serve", "--profile", "vm-run"]);
     const client = new Client({ name: "pyro-rootless-test", version: "1.0.0" });
     await client.connect(
       new StdioClientTransport({ command: argv[0]!, args: argv.slice(1), cwd: home, stderr: "pipe" }),
