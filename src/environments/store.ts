@@ -2,6 +2,7 @@
 // directory and renaming it into place, repairing broken or interrupted builds, refreshing a stale
 // agent, rebuilding a root whose trust anchors the host has since changed, and pruning what is no
 // longer needed. Other modules only ever read a finished rootfs.
+
 import { randomBytes } from "node:crypto";
 import { access, chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import {
   type EnvironmentPruneResult,
   type EnvironmentPullResult,
 } from "../contract/schemas.js";
+import { privilegeUnavailable } from "../rootless/mode.js";
 import { PYRO_VERSION } from "../version.js";
 import { CATALOG, type CatalogEntry, catalogEntry, parseSlug, slugOf } from "./catalog.js";
 import { AGENT_DIR, checkInjectable, currentAgentDigest, injectAgent, readAgentVersion } from "./inject.js";
@@ -166,6 +168,8 @@ export class EnvironmentStore {
     }
 
     // Everything a build needs is checked before the lock and the long bootstrap.
+    const denied = privilegeUnavailable();
+    if (denied) throw new PyroError("HOST_REQUIREMENT_MISSING", `cannot build ${name}: ${denied}`);
     if (!(await findExecutable("mmdebstrap"))) throw mmdebstrapMissing();
     await checkInjectable({ bundle: this.#bundle });
     const sources = this.#sources ?? (await hostAptSources());

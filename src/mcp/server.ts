@@ -17,7 +17,7 @@ import {
   SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { toPyroError } from "../contract/errors.js";
-import { privilegeUnavailable } from "../rootless/mode.js";
+import { cannotRunInstructions, privilegeUnavailable } from "../rootless/mode.js";
 import { sortKeys, stableJson } from "../sdk/json.js";
 import { LazyManager, type ManagerApi, type ManagerOptions, type ProgressReporter } from "../sdk/manager.js";
 import { formatIssues } from "../sdk/validate.js";
@@ -83,8 +83,7 @@ const FULL_INSTRUCTIONS = [
 function instructionsFor(profile: McpProfile): string {
   const denied = privilegeUnavailable();
   // A server that can run nothing says so first, so neither the model nor its user mistakes it for a working one.
-  if (denied)
-    return `pyro cannot run here: every tool fails until this is fixed: ${denied}. ${baseInstructions(profile)}`;
+  if (denied) return cannotRunInstructions(denied, baseInstructions(profile));
   return baseInstructions(profile);
 }
 

@@ -81,3 +81,19 @@ export function privilegeUnavailable(): string | undefined {
   const p = privilege();
   return p.mode === "none" ? `sandboxes cannot start as this user: ${p.reason}` : undefined;
 }
+
+/** How `pyro mcp serve` opens its instructions when it can run nothing (so a model and its user see
+ * it first, and `pyro host doctor` can tell such a server from a working one). */
+const CANNOT_RUN = "pyro cannot run here: every tool fails until this is fixed: ";
+const CANNOT_RUN_END = " [end of the problem]. ";
+
+export function cannotRunInstructions(denied: string, rest: string): string {
+  return `${CANNOT_RUN}${denied}${CANNOT_RUN_END}${rest}`;
+}
+
+/** The problem a server's instructions open with, or undefined for a server that can run. */
+export function cannotRunReason(instructions: string | undefined): string | undefined {
+  if (!instructions?.startsWith(CANNOT_RUN)) return undefined;
+  const end = instructions.indexOf(CANNOT_RUN_END);
+  return instructions.slice(CANNOT_RUN.length, end < 0 ? undefined : end);
+}

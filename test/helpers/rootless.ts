@@ -2,7 +2,7 @@
 // subordinate id range, as useradd gives new users on Debian), a clean HOME, the built package
 // installed where that user can read it, and the argv that runs a command as that user.
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../src/version.js";
@@ -21,16 +21,27 @@ export interface RootlessUser {
   remove(): void;
 }
 
-function ensureUser(name: string): void {
+function ensureUser(name: string, subordinateIds: boolean): void {
   try {
     execFileSync("id", ["-u", name], { stdio: "ignore" });
   } catch {
     execFileSync("useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", name]);
   }
-  const hasRange = (file: string) =>
-    readFileSync(file, "utf8")
-      .split("\n")
-      .some((line) => line.startsWith(`${name}:`));
+  const lines = (file: string) => readFileSync(file, "utf8").split("\n");
+  const hasRange = (file: string) => lines(file).some((line) => line.startsWith(`${name}:`));
+  if (!subordinateIds) {
+    // useradd gives new users a range; this user is the one who lacks it.
+    for (const file of ["/etc/subuid", "/etc/subgid"]) {
+      if (hasRange(file))
+        writeFileSync(
+          file,
+          lines(file)
+            .filter((l) => !l.startsWith(`${name}:`))
+            .join("\n"),
+        );
+    }
+    return;
+  }
   if (!hasRange("/etc/subuid") || !hasRange("/etc/subgid")) {
     execFileSync("usermod", ["--add-subuids", "300000-365535", "--add-subgids", "300000-365535", name]);
   }
@@ -47,10 +58,11 @@ function installPackage(): string {
   return dir;
 }
 
-/** As root: `name`, made if missing. As an ordinary user: that user (name is ignored). */
-export function rootlessUser(name: string): RootlessUser {
+/** As root: `name`, made if missing (without subordinate ids when asked: only root can make that
+ * user). As an ordinary user: that user (name is ignored). */
+export function rootlessUser(name: string, opts: { subordinateIds?: boolean } = {}): RootlessUser {
   const user = AS_ROOT ? name : (process.env.USER ?? "");
-  if (AS_ROOT) ensureUser(user);
+  if (AS_ROOT) ensureUser(user, opts.subordinateIds ?? true);
   const uid = Number(execFileSync("id", ["-u", user], { encoding: "utf8" }).trim());
   const home = mkdtempSync(join(tmpdir(), "pyro-test-rootless-"));
   chmodSync(home, 0o755);

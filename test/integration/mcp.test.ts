@@ -15,6 +15,7 @@ import { RunResult } from "../../src/contract/schemas.js";
 import { WorkspaceExecResult, WorkspaceLogsResult } from "../../src/contract/workspace.js";
 import { PROFILE_TOOLS } from "../../src/mcp/profiles.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
+import { httpAnnouncement } from "../helpers/mcp-http.js";
 
 const MAIN = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
 const INSPECTOR = join(PACKAGE_ROOT, "node_modules", "@modelcontextprotocol", "inspector-cli");
@@ -179,16 +180,7 @@ describe("pyro mcp serve --transport http (real binary, real SDK client)", () =>
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {
-      const announced = await new Promise<string>((resolve, reject) => {
-        let out = "";
-        // One JSON object (pretty-printed) announces the URL and the token.
-        child.stdout.on("data", (c: Buffer) => {
-          out += c.toString();
-          if (out.trimEnd().endsWith("}")) resolve(out);
-        });
-        child.once("exit", (code) => reject(new Error(`mcp serve exited ${code}`)));
-      });
-      const { url, token } = JSON.parse(announced) as { url: string; token: string };
+      const { url, token } = await httpAnnouncement(child);
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
       const refused = await fetch(url, {
         method: "POST",

@@ -3,15 +3,29 @@
 // client's vm_run through `pyro mcp serve`. As root, the test makes that user (with a subordinate id
 // range, as useradd gives every new user on Debian); as an ordinary user, it is that user.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { RunResult } from "../../src/contract/schemas.js";
+import { httpAnnouncement } from "../helpers/mcp-http.js";
 import { createOutsideNamespace, type OutsideNamespace } from "../helpers/netns.js";
 import { AS_ROOT, type RootlessUser, rootlessUser } from "../helpers/rootless.js";
 
@@ -221,6 +235,125 @@ describe("rootless: an ordinary user runs pyro", () => {
       const parsed = RunResult.parse(result.structuredContent);
       assert.equal(parsed.exit_code, 0);
       assert.equal(parsed.stdout, "0\n");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("rootless: pyro mcp serve --transport http as the user", () => {
+  it("announces its URL and token, and an MCP client's vm_run works over HTTP", { timeout: 5 * 60_000 }, async () => {
+    const argv = user.argv([
+      process.execPath,
+      user.pyro,
+      "mcp",
+      "serve",
+      "--transport",
+      "http",
+      "--json",
+      "--profile",
+      "vm-run",
+    ]);
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: home, stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise((r) => child.once("exit", r));
+    try {
+      const { url, token } = await httpAnnouncement(child);
+      const client = new Client({ name: "pyro-rootless-http", version: "1" });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(url), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
+      try {
+        const result = await client.callTool({ name: "vm_run", arguments: { command: "id -u" } });
+        assert.notEqual(result.isError, true, JSON.stringify(result.content));
+        assert.equal(RunResult.parse(result.structuredContent).stdout, "0\n");
+      } finally {
+        await client.close();
+      }
+    } finally {
+      child.kill("SIGTERM");
+      const stopped = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+      assert.ok(stopped, "SIGTERM to the user's server (through runuser, the launcher and nsenter) stops it");
+    }
+  });
+});
+
+describe("rootless: a user pyro cannot serve is told why and how to fix it, at once", () => {
+  let nosub: RootlessUser;
+  before(() => {
+    if (AS_ROOT) nosub = rootlessUser("pyro-rootless-nosub", { subordinateIds: false });
+  });
+  after(() => nosub?.remove());
+
+  const asNosub = async (args: string[]) => {
+    const argv = nosub.argv([process.execPath, nosub.pyro, ...args]);
+    const started = Date.now();
+    try {
+      const { stdout, stderr } = await run(argv[0]!, argv.slice(1), { cwd: nosub.home });
+      return { code: 0, stdout, stderr, ms: Date.now() - started };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: e.code ?? 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "", ms: Date.now() - started };
+    }
+  };
+  const PROBLEM = "has no subordinate uid/gid range";
+  const FIX = /usermod --add-subuids \S+ --add-subgids \S+ pyro-rootless-nosub/;
+
+  it("doctor fails on privileges with the usermod fix; run and host doctor fail at once with the same words", async () => {
+    if (!AS_ROOT) return; // needs root to make a user without subordinate ids
+    const doctor = await asNosub(["doctor", "--json"]);
+    assert.equal(doctor.code, 1);
+    const report = JSON.parse(doctor.stdout) as {
+      checks: Array<{ name: string; ok: boolean; detail: string; fix?: string }>;
+    };
+    const privileges = report.checks.find((c) => c.name === "privileges");
+    assert.equal(privileges?.ok, false);
+    assert.equal(privileges?.detail, `user pyro-rootless-nosub ${PROBLEM}`);
+    assert.match(privileges?.fix ?? "", FIX);
+
+    const once = await asNosub(["run", "debian:12", "--", "true"]);
+    assert.equal(once.code, 1);
+    assert.match(once.stderr, FIX);
+    assert.equal(once.stderr.split(PROBLEM).length - 1, 1, `said once, not once per engine: ${once.stderr}`);
+    assert.ok(once.ms < 10_000, `failed at once, not after an environment build (${once.ms} ms)`);
+
+    const pull = await asNosub(["env", "pull", "debian:12"]);
+    assert.equal(pull.code, 1);
+    assert.match(pull.stderr, /cannot build debian:12: sandboxes cannot start as this user: .*has no subordinate/);
+    assert.doesNotMatch(pull.stderr, /bug in pyro/);
+    assert.ok(pull.ms < 10_000, `refused before any bootstrap (${pull.ms} ms)`);
+    const cache = join(nosub.home, ".cache", "pyro", "environments");
+    const debris = existsSync(cache) ? readdirSync(cache).filter((n) => n.startsWith(".partial-")) : [];
+    assert.deepEqual(debris, [], "a refused build leaves no .partial-* directory");
+
+    const host = await asNosub(["host", "doctor", "--json"]);
+    assert.equal(host.code, 1, "a server that can run nothing does not pass host doctor");
+    const hostReport = JSON.parse(host.stdout) as { server: { ok: boolean; detail: string }; fix: string };
+    assert.equal(hostReport.server.ok, false);
+    assert.ok(hostReport.server.detail.includes(PROBLEM), hostReport.server.detail);
+    assert.match(hostReport.fix, /pyro doctor/);
+  });
+
+  it("pyro mcp serve says so first in its instructions, and a tool call fails at once with the fix", async () => {
+    if (!AS_ROOT) return;
+    const argv = nosub.argv([process.execPath, nosub.pyro, "mcp", "serve"]);
+    const client = new Client({ name: "pyro-rootless-test", version: "1.0.0" });
+    await client.connect(
+      new StdioClientTransport({ command: argv[0]!, args: argv.slice(1), cwd: nosub.home, stderr: "pipe" }),
+    );
+    try {
+      assert.match(
+        client.getInstructions() ?? "",
+        /^pyro cannot run here: every tool fails until this is fixed: .*has no subordinate uid\/gid range/,
+      );
+      const started = Date.now();
+      const result = await client.callTool({ name: "vm_run", arguments: { command: "true" } });
+      assert.equal(result.isError, true);
+      const text = (result.content as Array<{ text: string }>).map((c) => c.text).join("\n");
+      assert.match(text, /ENGINE_UNAVAILABLE/);
+      assert.match(text, FIX);
+      assert.ok(Date.now() - started < 10_000, "the call fails at once");
     } finally {
       await client.close();
     }

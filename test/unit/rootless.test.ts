@@ -5,7 +5,13 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { parseIdMap, privilegeCheck, privilegeFrom } from "../../src/rootless/mode.js";
+import {
+  cannotRunInstructions,
+  cannotRunReason,
+  parseIdMap,
+  privilegeCheck,
+  privilegeFrom,
+} from "../../src/rootless/mode.js";
 import { explainUnshareFailure, inInitialUserNamespace, nsenterArgv } from "../../src/rootless/namespace.js";
 
 const HOST_MAP = "         0          0 4294967295\n";
@@ -106,5 +112,17 @@ describe("rootless: entering the namespace", () => {
       "cli.mjs",
       "run",
     ]);
+  });
+});
+
+describe("rootless: a server that can run nothing says so first", () => {
+  it("its instructions open with the problem, which host doctor reads back whole", () => {
+    const problem =
+      "sandboxes cannot start as this user: user ann has no subordinate uid/gid range; an administrator runs: usermod …. (x)";
+    const text = cannotRunInstructions(problem, "Run commands in sandboxes.");
+    assert.ok(text.startsWith("pyro cannot run here: every tool fails until this is fixed: "));
+    assert.equal(cannotRunReason(text), problem);
+    assert.equal(cannotRunReason("Run commands in sandboxes."), undefined);
+    assert.equal(cannotRunReason(undefined), undefined);
   });
 });

@@ -9,6 +9,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { Command, Option } from "clipanion";
 import { z } from "zod";
 import { McpProfile } from "../../../mcp/profiles.js";
+import { cannotRunReason } from "../../../rootless/mode.js";
 import { PYRO_VERSION } from "../../../version.js";
 import { PyroCommand } from "../../base.js";
 import { parseFlags } from "../../flags.js";
@@ -38,6 +39,8 @@ export interface HostPresence {
 export interface ServerCheck {
   ok: boolean;
   detail: string;
+  /** Set when the server answered but said it can run nothing: what to do instead of reinstalling. */
+  fix?: string;
 }
 
 export interface HostDoctorReport {
@@ -166,6 +169,14 @@ async function talk(
   }
   const { tools } = await client.listTools({}, request);
   if (tools.length === 0) return { ok: false, detail: "the server listed no tools" };
+  const cannotRun = cannotRunReason(client.getInstructions());
+  if (cannotRun) {
+    return {
+      ok: false,
+      detail: `pyro ${info.version} answered, but every tool will fail: ${cannotRun}`,
+      fix: "fix what it names (pyro doctor shows the same), then run pyro host doctor again",
+    };
+  }
   return { ok: true, detail: `pyro ${info.version} answered initialize and listed ${tools.length} tools` };
 }
 
@@ -222,12 +233,16 @@ export class HostDoctorCommand extends PyroCommand {
     const server = serverCommand({ profile, launcher, pathVar: env.PATH });
     const command = shellLine([server.command, ...server.args]);
     const [hosts, check] = await Promise.all([hostPresence(env), checkServer(server, { env })]);
-    const fix = check.ok ? undefined : fixFor(launcher, command);
+    const fix = check.ok ? undefined : (check.fix ?? fixFor(launcher, command));
     const report: HostDoctorReport = { hosts, launcher, command, server: check, fix };
     out.result(report, { stdout: render(report) });
     out.status({ installed: hosts.filter((h) => h.installed).length, launcher, server: check.ok });
     if (check.ok) return 0;
-    out.problem(`\`${command}\` did not answer as an MCP server (${check.detail}); ${fix}`);
+    out.problem(
+      check.fix
+        ? `\`${command}\` cannot run sandboxes: ${check.detail}; ${fix}`
+        : `\`${command}\` did not answer as an MCP server (${check.detail}); ${fix}`,
+    );
     return 1;
   }
 }
