@@ -10,6 +10,7 @@ import { basename, dirname, join, posix, resolve } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
 import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
+import { unwritableTarget } from "../util/host-access.js";
 import { findExecutable } from "../util/which.js";
 
 const run = promisify(execFile);
@@ -322,7 +323,11 @@ export async function exportLayerImage(layer: string, outputPath: string): Promi
   const mkfs = await mkfsExt4();
   const stats = await treeStats(layer);
   const inodes = stats.entries + 1024;
-  await mkdir(dirname(output), { recursive: true });
+  await mkdir(dirname(output), { recursive: true })
+    .then(() => access(dirname(output), constants.W_OK | constants.X_OK))
+    .catch((err) => {
+      throw unwritableTarget("output_path", outputPath, err);
+    });
   const tmp = join(dirname(output), `.${basename(output)}.pyro-${randomBytes(4).toString("hex")}.tmp`);
   try {
     let mib = imageMib(stats, inodes);

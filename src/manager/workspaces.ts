@@ -60,6 +60,7 @@ import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
 import { CappedList } from "../util/capped-list.js";
 import { faultPoint } from "../util/fault.js";
+import { unreadableSource, unwritableTarget } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
 import { processAlive } from "../util/process.js";
 import {
@@ -123,15 +124,6 @@ async function classifySource(path: string, what: string): Promise<SeedSource> {
     throw unreadableSource(what, path, err as NodeJS.ErrnoException);
   });
   return { kind, path: abs };
-}
-
-function unreadableSource(what: string, path: string, err: NodeJS.ErrnoException): PyroError {
-  const where = err.path && err.path !== path ? ` (${err.path})` : "";
-  return new PyroError(
-    "INVALID_ARGUMENT",
-    `${what} ${path} cannot be read by this user${where}: ${err.code ?? err.message}; ` +
-      "pyro reads host paths with your own rights: choose a path you can read, or change its permissions",
-  );
 }
 
 /** The pack stream as a Node stream whose read fails (instead of an unhandled 'error' event
@@ -673,7 +665,9 @@ export class WorkspaceService {
       );
     }
     const staging = join(dirname(output), `.pyro-export-${basename(output)}-${process.pid}`);
-    await mkdir(staging, { recursive: true });
+    await mkdir(staging, { recursive: true }).catch((err) => {
+      throw unwritableTarget("output_path", params.output_path, err);
+    });
     try {
       const client = await this.client(record);
       const exported = guestPath(params.path);

@@ -3,7 +3,7 @@
 // client's vm_run through `pyro mcp serve`. As root, the test makes that user (with a subordinate id
 // range, as useradd gives every new user on Debian); as an ordinary user, it is that user.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -141,6 +141,8 @@ describe("rootless: an ordinary user runs pyro", () => {
           seed,
           "--network-policy",
           "egress+published-ports",
+          "--secret",
+          "API_TOKEN=rootless-secret-42",
         ],
         engine,
       );
@@ -157,6 +159,53 @@ describe("rootless: an ordinary user runs pyro", () => {
         const diff = await pyro(["workspace", "diff", name]);
         assert.match(diff.stdout, /\+echo rootless/);
 
+        assert.equal(
+          (await pyro(["workspace", "file", "write", name, "notes.txt", "--text", "from the host"])).code,
+          0,
+        );
+        assert.equal((await pyro(["workspace", "file", "read", name, "notes.txt"])).stdout, "from the host");
+
+        const secret = await pyro([
+          "workspace",
+          "exec",
+          name,
+          "--secret-env",
+          "API_TOKEN",
+          "--",
+          "sh",
+          "-c",
+          'echo "$API_TOKEN" | wc -c; echo "$API_TOKEN"',
+        ]);
+        assert.equal(secret.stdout, "19\n[REDACTED]\n", "the command sees the secret; its output never shows it");
+        const secrets = join(home, ".local", "state", "pyro", "workspaces", created.workspace_id, "secrets.json");
+        assert.equal(statSync(secrets).mode & 0o777, 0o600, "the secrets file is the user's alone");
+
+        const pushDir = join(home, `push-${engine}`);
+        mkdirSync(join(pushDir, "lib"), { recursive: true });
+        writeFileSync(join(pushDir, "lib", "util.sh"), "echo util\n");
+        if (AS_ROOT) execFileSync("chown", ["-R", `${uid}:${uid}`, pushDir]);
+        const pushed = await pyro(["workspace", "sync", "push", name, pushDir, "--dest", "/workspace/pushed"]);
+        assert.equal(pushed.code, 0, pushed.stderr);
+        assert.equal((await pyro(["workspace", "exec", name, "--", "sh", "pushed/lib/util.sh"])).stdout, "util\n");
+
+        if (AS_ROOT) {
+          const denied = await pyro([
+            "workspace",
+            "export",
+            name,
+            "greet.sh",
+            "--output",
+            "/root/pyro-rootless-export.sh",
+          ]);
+          assert.equal(denied.code, 1, "the user cannot write under /root, so neither can the user's pyro");
+          assert.match(
+            denied.stderr,
+            /output_path \/root\/pyro-rootless-export.sh cannot be written by this user: EACCES/,
+          );
+          assert.doesNotMatch(denied.stderr, /bug in pyro|\n\s+at /);
+          assert.equal(existsSync("/root/pyro-rootless-export.sh"), false);
+        }
+
         const out = join(home, `export-${engine}.sh`);
         const exported = await pyro(["workspace", "export", name, "greet.sh", "--output", out]);
         assert.equal(exported.code, 0, exported.stderr);
@@ -169,6 +218,17 @@ describe("rootless: an ordinary user runs pyro", () => {
         assert.equal((await pyro(["workspace", "reset", name, "--snapshot", "patched"])).code, 0);
 
         assert.equal((await pyro(["workspace", "stop", name])).code, 0);
+        const disk = await pyro(["workspace", "disk", "read", name, "greet.sh"]);
+        assert.equal(disk.stdout, "echo hello\necho rootless\n", `disk tools read a stopped workspace: ${disk.stderr}`);
+        const image = join(home, `disk-${engine}.ext4`);
+        const diskExport = await pyro(["workspace", "disk", "export", name, "--output", image]);
+        assert.equal(diskExport.code, 0, diskExport.stderr);
+        assert.equal(statSync(image).uid, uid, "the disk image belongs to the user");
+        if (AS_ROOT) {
+          const refused = await pyro(["workspace", "disk", "export", name, "--output", "/root/pyro-rootless.ext4"]);
+          assert.equal(refused.code, 1);
+          assert.match(refused.stderr, /output_path \/root\/pyro-rootless.ext4 cannot be written by this user: EACCES/);
+        }
         assert.equal((await pyro(["workspace", "start", name])).code, 0);
         assert.equal((await pyro(["workspace", "exec", name, "--", "sh", "greet.sh"])).stdout, "hello\nrootless\n");
 

@@ -22,7 +22,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
 
       \`--network-policy\` is \`off\` (default: loopback only), \`egress\` (outbound network through a network namespace of its own) or \`egress+published-ports\` (also lets \`pyro workspace service start --publish\` forward ports to the host's 127.0.0.1). The host's own loopback services are unreachable under every policy.
 
-      \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only root can read, reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
+      \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only its owner can read (mode 0600: root, or the user of a rootless pyro), reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
 
       A \`--name\` must be unique; every other command accepts it in place of the id. \`--label KEY=VALUE\` may be repeated. \`--id-only\` prints the new id alone, for scripts.
     `,
