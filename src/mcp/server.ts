@@ -25,6 +25,7 @@ import { PYRO_VERSION } from "../version.js";
 import { applyMode, McpMode, MODES } from "./modes.js";
 import { DEFAULT_PROFILE, McpProfile } from "./profiles.js";
 import type { ProjectSource } from "./project.js";
+import { LineLimit, MAX_STDIO_MESSAGE_BYTES, oversizeError } from "./stdio-limit.js";
 import type { PyroTool } from "./tool.js";
 import { toolsFor } from "./tools/index.js";
 
@@ -379,7 +380,15 @@ export async function serveStdio(options: ServeStdioOptions = {}): Promise<void>
   const { stdin = process.stdin, stdout = process.stdout, signal, ...serverOptions } = options;
   if (signal?.aborted) return;
   const { server, closed } = buildServer(serverOptions);
-  const transport = new StdioServerTransport(stdin, stdout);
+  const log = serverOptions.log ?? stderrLog;
+  // Oversized messages are refused here, by size, so the SDK's own buffer limit (which closes the
+  // transport) is never reached.
+  const lines = new LineLimit(MAX_STDIO_MESSAGE_BYTES, (oversize) => {
+    log(`[mcp] refused a ${oversize.bytes}-byte message (limit ${MAX_STDIO_MESSAGE_BYTES})`);
+    if (oversize.id !== undefined) stdout.write(oversizeError(oversize));
+  });
+  stdin.pipe(lines);
+  const transport = new StdioServerTransport(lines, stdout, { maxBufferSize: MAX_STDIO_MESSAGE_BYTES + 1024 * 1024 });
   const stop = () => void server.close();
   // The SDK's stdio transport does not notice end of input; a client that exits must end the server.
   stdin.once("end", stop);

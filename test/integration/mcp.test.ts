@@ -50,6 +50,27 @@ async function connect(profile: string) {
 }
 
 describe("pyro mcp serve over stdio (real SDK client)", () => {
+  it("refuses a message over the stdio limit by size and keeps serving", async () => {
+    const { client, log } = await connect("workspace-core");
+    try {
+      // 40 MiB: over pyro's 32 MiB limit and far over the SDK's own 10 MiB buffer, which used to
+      // close the transport and end the server silently with exit 0.
+      const huge = "x".repeat(40 * 1024 * 1024);
+      await assert.rejects(
+        client.callTool({ name: "workspace_status", arguments: { workspace: huge } }),
+        (err: unknown) =>
+          err instanceof McpError &&
+          err.code === ErrorCode.InvalidRequest &&
+          /message of 40\.0 MiB is over pyro's 32\.0 MiB limit for one stdio message/.test(err.message),
+      );
+      const { tools } = await client.listTools();
+      assert.ok(tools.length > 0, "the server still answers");
+      assert.match(log(), /refused a \d+-byte message \(limit 33554432\)/);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("serves vm_run alone in the vm-run profile and runs real commands", async () => {
     const { client, transportErrors, log } = await connect("vm-run");
     try {
