@@ -44,6 +44,12 @@ export function entryProblem(
     );
   }
   const clean = parts.join("/");
+  if (clean === "" && entry.type !== "Directory") {
+    return new PyroError(
+      "INVALID_ARGUMENT",
+      `archive entry ${JSON.stringify(name)} (a ${entry.type}) names the destination itself; only a directory may`,
+    );
+  }
   for (let i = 1; i < parts.length; i++) {
     const prefix = parts.slice(0, i).join("/");
     if (links.has(prefix))
