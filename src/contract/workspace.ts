@@ -117,7 +117,14 @@ export const WorkspaceCreateParams = z.object({
 });
 export type WorkspaceCreateParams = z.input<typeof WorkspaceCreateParams>;
 
-export const WorkspaceListResult = z.object({ count: z.number().int(), workspaces: z.array(WorkspaceInfo) });
+export const WorkspaceListResult = z.object({
+  count: z.number().int(),
+  workspaces: z.array(WorkspaceInfo),
+  damaged: z
+    .array(z.object({ workspace_id: z.string(), problem: z.string() }))
+    .optional()
+    .describe("Workspaces whose record cannot be read (present only when there are any); pyro doctor says more."),
+});
 export type WorkspaceListResult = z.infer<typeof WorkspaceListResult>;
 
 export const WorkspaceUpdateParams = z.object({

@@ -272,6 +272,10 @@ export class Manager {
     }
     if (opts.workspaces) {
       cleaned.push(...(await this.workspaces.sweepTrash()).map((dir) => `half-deleted workspace ${dir}`));
+      for (const { workspace_id } of await this.workspaces.records.damaged()) {
+        if (await this.workspaces.stopDamaged(workspace_id))
+          cleaned.push(`sandbox of damaged workspace ${workspace_id}`);
+      }
     }
     return cleaned;
   }
@@ -371,6 +375,13 @@ export class Manager {
       if (await this.sandboxOwned(dir.runDir)) continue;
       if (dir.oneShot) found.push(`sandbox ${dir.id} has no live owner`);
       dead.push(dir);
+    }
+    for (const { workspace_id, problem } of await this.workspaces.records.damaged()) {
+      const running = (await liveSupervisor(this.workspaces.records.paths(workspace_id).sandbox)) !== undefined;
+      found.push(
+        `workspace ${workspace_id}: ${problem}; ${running ? "its sandbox still runs and --repair stops it; " : ""}` +
+          `its files are kept: pyro workspace delete ${workspace_id} removes it`,
+      );
     }
     const mounts = await listMounts();
     const namespaces = await listPyroNetns();

@@ -1,7 +1,7 @@
 // Owns workspace records on disk: the layout of a workspace's directory, atomic record writes under
 // a per-workspace lock, the command log, and finding a workspace by id or unique name.
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { appendFile, link, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
@@ -51,6 +51,8 @@ export interface WorkspaceRecord {
 export interface WorkspacePaths {
   dir: string;
   record: string;
+  /** The record as it was before the last write: read when the record itself is damaged. */
+  previous: string;
   commands: string;
   baselineTree: string;
   baselineManifest: string;
@@ -72,6 +74,7 @@ export class RecordStore {
     return {
       dir,
       record: join(dir, "workspace.json"),
+      previous: join(dir, "workspace.json.prev"),
       commands: join(dir, "commands.jsonl"),
       baselineTree: join(dir, "baseline", "tree"),
       baselineManifest: join(dir, "baseline", "manifest.json"),
@@ -86,31 +89,60 @@ export class RecordStore {
     return `ws-${randomBytes(5).toString("hex")}`;
   }
 
+  /**
+   * The record, or undefined when the workspace does not exist. A record damaged by something other
+   * than pyro (a truncated or garbled file: pyro itself only ever renames whole ones into place) is
+   * read from the copy kept by the write before, so the workspace stays listed, usable and named.
+   */
   async read(id: string): Promise<WorkspaceRecord | undefined> {
-    try {
-      return JSON.parse(await readFile(this.paths(id).record, "utf8")) as WorkspaceRecord;
-    } catch {
-      return undefined;
-    }
+    const { record, previous } = this.paths(id);
+    const current = await readRecordFile(record);
+    if (current.ok) return current.record;
+    if (current.missing) return undefined;
+    const fallback = await readRecordFile(previous);
+    return fallback.ok ? fallback.record : undefined;
   }
 
-  /** Temp file + rename: a crash leaves the old record or the new one, never half of one. */
+  /** Workspaces whose record and its previous copy are both unreadable: shown by list and doctor,
+   * never silently dropped. */
+  async damaged(): Promise<Array<{ workspace_id: string; problem: string }>> {
+    const found: Array<{ workspace_id: string; problem: string }> = [];
+    for (const id of await this.ids()) {
+      const current = await readRecordFile(this.paths(id).record);
+      if (current.ok || current.missing) continue;
+      if ((await readRecordFile(this.paths(id).previous)).ok) continue;
+      found.push({ workspace_id: id, problem: `${this.paths(id).record} is unreadable (${current.problem})` });
+    }
+    return found;
+  }
+
+  /**
+   * Temp file + rename: a crash leaves the old record or the new one, never half of one. The record
+   * it replaces stays beside it as workspace.json.prev (hard-linked, so the record is never missing).
+   */
   async write(record: WorkspaceRecord): Promise<void> {
-    const { dir, record: path } = this.paths(record.workspace_id);
+    const { dir, record: path, previous } = this.paths(record.workspace_id);
     await mkdir(dir, { recursive: true });
-    const tmp = `${path}.${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
+    const suffix = `${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
+    const tmp = `${path}.${suffix}`;
     await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    const keep = `${previous}.${suffix}`;
+    await link(path, keep).then(
+      () => rename(keep, previous),
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+      },
+    );
     await rename(tmp, path);
   }
 
+  private async ids(): Promise<string[]> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    return names.filter((id) => !id.startsWith("."));
+  }
+
   async all(): Promise<WorkspaceRecord[]> {
-    let ids: string[];
-    try {
-      ids = await readdir(this.root);
-    } catch {
-      return [];
-    }
-    const records = await Promise.all(ids.filter((id) => !id.startsWith(".")).map((id) => this.read(id)));
+    const records = await Promise.all((await this.ids()).map((id) => this.read(id)));
     return records.filter((r): r is WorkspaceRecord => r !== undefined);
   }
 
@@ -179,5 +211,25 @@ export class RecordStore {
     } catch {
       return [];
     }
+  }
+}
+
+type RecordRead = { ok: true; record: WorkspaceRecord } | { ok: false; missing: boolean; problem: string };
+
+async function readRecordFile(path: string): Promise<RecordRead> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    return { ok: false, missing, problem: (err as Error).message };
+  }
+  try {
+    const record = JSON.parse(text) as WorkspaceRecord;
+    if (typeof record?.workspace_id !== "string")
+      return { ok: false, missing: false, problem: "no workspace_id in it" };
+    return { ok: true, record };
+  } catch (err) {
+    return { ok: false, missing: false, problem: (err as Error).message };
   }
 }

@@ -305,7 +305,8 @@ export class WorkspaceService {
     const records = await this.records.all();
     records.sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
     const workspaces = await Promise.all(records.map((r) => this.info(r)));
-    return { count: workspaces.length, workspaces };
+    const damaged = await this.records.damaged();
+    return { count: workspaces.length, workspaces, ...(damaged.length > 0 ? { damaged } : {}) };
   }
 
   async status(input: unknown): Promise<WorkspaceInfo> {
@@ -351,12 +352,30 @@ export class WorkspaceService {
     try {
       record = await this.records.resolve(workspace);
     } catch (err) {
-      if (err instanceof PyroError && err.code === "WORKSPACE_NOT_FOUND")
+      if (!(err instanceof PyroError && err.code === "WORKSPACE_NOT_FOUND")) throw err;
+      // A workspace whose record cannot be read is deleted by its id: its sandbox is stopped first.
+      if (!(await this.records.damaged()).some((d) => d.workspace_id === workspace)) {
         return { workspace_id: workspace, deleted: false };
-      throw err;
+      }
+      await this.stopDamaged(workspace);
+      await this.destroy(workspace);
+      return { workspace_id: workspace, deleted: true };
     }
     await this.destroy(record.workspace_id);
     return { workspace_id: record.workspace_id, deleted: true };
+  }
+
+  /** Stops the sandbox of a workspace whose record cannot be read (its supervisor tears it down on
+   * SIGTERM); returns whether one was running. */
+  async stopDamaged(id: string): Promise<boolean> {
+    const runDir = this.records.paths(id).sandbox;
+    const live = await liveSupervisor(runDir);
+    if (!live) return false;
+    process.kill(live.pid, "SIGTERM");
+    for (let waited = 0; waited < 15_000 && (await liveSupervisor(runDir)); waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return true;
   }
 
   async stop(input: unknown): Promise<WorkspaceInfo> {

@@ -324,6 +324,48 @@ describe("crash safety", () => {
   });
 });
 
+describe("damaged records", () => {
+  it("a truncated record loses nothing: the workspace stays listed, named and running", async () => {
+    const info = await create({ name: "truncated" });
+    await ws.exec({ workspace: "truncated", command: "echo kept > kept.txt" });
+    const record = join(stateDir, "workspaces", info.workspace_id, "workspace.json");
+    writeFileSync(record, readFileSync(record, "utf8").slice(0, 40));
+    const listed = (await ws.list()).workspaces.find((w) => w.workspace_id === info.workspace_id);
+    assert.equal(listed?.name, "truncated");
+    assert.equal((await ws.exec({ workspace: "truncated", command: "cat kept.txt" })).stdout, "kept\n");
+    await assert.rejects(create({ name: "truncated" }), code("WORKSPACE_NAME_TAKEN"));
+  });
+
+  it("with both copies unreadable, list and doctor report it, repair stops its sandbox, delete removes it", async () => {
+    const info = await create({ name: "garbled" });
+    const dir = join(stateDir, "workspaces", info.workspace_id);
+    const sandbox = join(dir, "sandbox");
+    const { pid } = JSON.parse(readFileSync(join(sandbox, "supervisor.state.json"), "utf8")) as { pid: number };
+    writeFileSync(join(dir, "workspace.json"), "{");
+    writeFileSync(join(dir, "workspace.json.prev"), "");
+    const list = await ws.list();
+    assert.ok(!list.workspaces.some((w) => w.workspace_id === info.workspace_id));
+    assert.equal(list.damaged?.length, 1);
+    assert.equal(list.damaged?.[0]?.workspace_id, info.workspace_id);
+    const doctor = await manager.doctor();
+    const item = doctor.leftovers.items.find((i) => i.startsWith(`workspace ${info.workspace_id}: `));
+    assert.match(item ?? "", /is unreadable .*its sandbox still runs and --repair stops it; its files are kept/);
+    await manager.doctor({ repair: true });
+    assert.throws(() => process.kill(pid, 0), "the supervisor is gone after repair");
+    let sandboxPids = "";
+    try {
+      sandboxPids = execFileSync("pgrep", ["-f", sandboxProcessPattern(info.workspace_id)]).toString();
+    } catch {} // pgrep exits 1 when nothing matches
+    assert.equal(sandboxPids, "", "no sandbox process of the damaged workspace is left");
+    assert.deepEqual(await ws.delete({ workspace: info.workspace_id }), {
+      workspace_id: info.workspace_id,
+      deleted: true,
+    });
+    assert.equal(existsSync(dir), false);
+    assert.equal((await ws.list()).damaged, undefined);
+  });
+});
+
 describe("concurrency", () => {
   it("eight workspaces run at once", async () => {
     const infos = await Promise.all(Array.from({ length: 8 }, () => create({ mem_mib: 256 })));

@@ -1,13 +1,13 @@
 // Unit tests of how a workspace reference resolves: only an id's shape is read from disk, and no
 // name can shadow an id.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PyroError } from "../../src/contract/errors.js";
 import { WorkspaceCreateParams } from "../../src/contract/workspace.js";
-import { RecordStore } from "../../src/manager/records.js";
+import { RecordStore, type WorkspaceRecord } from "../../src/manager/records.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-records-"));
 after(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -35,5 +35,41 @@ describe("workspace references", () => {
     for (const name of ["ws-012345678", "ws-0123456789a", "WS-0123456789", "repro-fix"]) {
       assert.equal(named(name).success, true, name);
     }
+  });
+});
+
+describe("damaged records", () => {
+  const store = new RecordStore(mkdtempSync(join(stateDir, "damaged-")));
+  const record = (id: string, name: string, count: number) =>
+    ({ workspace_id: id, name, command_count: count }) as unknown as WorkspaceRecord;
+
+  it("a truncated record is read from the copy the write before kept: listed, named, resolvable", async () => {
+    const id = "ws-00000000aa";
+    await store.write(record(id, "keep-me", 1));
+    await store.write(record(id, "keep-me", 2));
+    const path = store.paths(id).record;
+    writeFileSync(path, readFileSync(path, "utf8").slice(0, 20)); // what a crash or a full disk can leave
+    const read = await store.read(id);
+    assert.equal(read?.name, "keep-me");
+    assert.equal((read as unknown as { command_count: number }).command_count, 1, "the previous record");
+    assert.equal((await store.resolve("keep-me")).workspace_id, id);
+    assert.deepEqual(await store.damaged(), []);
+    await assert.rejects(store.assertNameFree("keep-me"), (e: PyroError) => e.code === "WORKSPACE_NAME_TAKEN");
+    await store.write(record(id, "keep-me", 3));
+    assert.equal(((await store.read(id)) as unknown as { command_count: number }).command_count, 3);
+  });
+
+  it("with both copies unreadable the workspace is reported as damaged, not hidden", async () => {
+    const id = "ws-00000000bb";
+    await store.write(record(id, "lost", 1));
+    await store.write(record(id, "lost", 2));
+    writeFileSync(store.paths(id).record, "{");
+    writeFileSync(store.paths(id).previous, "");
+    assert.equal(await store.read(id), undefined);
+    assert.ok(!(await store.all()).some((r) => r.workspace_id === id));
+    const damaged = await store.damaged();
+    assert.equal(damaged.length, 1);
+    assert.equal(damaged[0]!.workspace_id, id);
+    assert.match(damaged[0]!.problem, new RegExp(`${store.paths(id).record} is unreadable \\(`));
   });
 });

@@ -21,7 +21,10 @@ export class WorkspaceListCommand extends PyroCommand {
 
   protected async perform(out: Output): Promise<undefined> {
     const list = await (await this.context.manager()).workspaces.list();
-    out.result(list, { stdout: workspaceRows(list) });
+    const damaged = (list.damaged ?? []).map(
+      (d) => `damaged: ${d.workspace_id}: ${d.problem}; its files are kept (pyro doctor)\n`,
+    );
+    out.result(list, { stdout: workspaceRows(list) + damaged.join("") });
     out.status({ count: list.count, running: list.workspaces.filter((w) => w.state === "running").length });
     return undefined;
   }
