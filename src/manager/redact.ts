@@ -33,6 +33,21 @@ export class Redactor {
     return out;
   }
 
+  /** Every string in a result redacted, file names and paths included; `workspace_id` is kept so
+   * the result still names its workspace. */
+  redactDeep<T>(value: T): T {
+    if (this.empty) return value;
+    const walk = (v: unknown, key?: string): unknown => {
+      if (typeof v === "string") return key === "workspace_id" ? v : this.redact(v);
+      if (Array.isArray(v)) return v.map((item) => walk(item));
+      if (v !== null && typeof v === "object") {
+        return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, k)]));
+      }
+      return v;
+    };
+    return walk(value) as T;
+  }
+
   /**
    * Redacts `text`, which continues `before` (already shown, not returned): a secret that starts in
    * `before` and ends in `text` has its part in `text` replaced. With `holdBack`, an end of `text`

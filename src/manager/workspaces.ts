@@ -557,26 +557,26 @@ export class WorkspaceService {
   async listFiles(input: unknown): Promise<FileListResult> {
     const params = parseParams(FileListParams, input, "workspace file list");
     const record = await this.records.resolve(params.workspace);
-    const result = (await (
-      await this.client(record)
-    ).request(
-      FileOp.LIST,
-      { path: guestPath(params.path), recursive: params.recursive },
-      { deadlineMs: FILE_OP_DEADLINE_MS },
-    )) as Omit<FileListResult, "workspace_id">;
-    return { workspace_id: record.workspace_id, ...result };
+    return this.redactingAll(record, async () => {
+      const result = (await (
+        await this.client(record)
+      ).request(
+        FileOp.LIST,
+        { path: guestPath(params.path), recursive: params.recursive },
+        { deadlineMs: FILE_OP_DEADLINE_MS },
+      )) as Omit<FileListResult, "workspace_id">;
+      return { workspace_id: record.workspace_id, ...result };
+    });
   }
 
   /** A read: it never bumps last_activity_at. */
   async readFile(input: unknown): Promise<FileReadResult> {
     const params = parseParams(FileReadParams, input, "workspace file read");
     const record = await this.records.resolve(params.workspace);
-    const result = await readGuestText(await this.client(record), guestPath(params.path), params.max_bytes);
-    return {
-      workspace_id: record.workspace_id,
-      ...result,
-      content: (await this.redactor(record)).redact(result.content),
-    };
+    return this.redactingAll(record, async () => {
+      const result = await readGuestText(await this.client(record), guestPath(params.path), params.max_bytes);
+      return { workspace_id: record.workspace_id, ...result };
+    });
   }
 
   async writeFile(input: unknown): Promise<FileWriteResult> {
@@ -623,22 +623,24 @@ export class WorkspaceService {
       else await writeGuestText(client, target, file.content ?? "", file.mode);
     }
     await this.touch(record.workspace_id);
-    return {
+    return (await this.redactor(record)).redactDeep({
       workspace_id: record.workspace_id,
       changed: plan.files.length > 0,
       files: plan.files.map((f) => ({ path: f.path, status: f.status })),
-    };
+    });
   }
 
   async diff(input: unknown): Promise<WorkspaceDiffResult> {
     const params = parseParams(WorkspaceDiffParams, input, "workspace diff");
     const record = await this.records.resolve(params.workspace);
     const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
-    const result = await this.withTrees(record, async (trees) => {
-      const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
-      return { ...(await buildDiff(changes, trees)), ignored };
+    return this.redactingAll(record, async () => {
+      const result = await this.withTrees(record, async (trees) => {
+        const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
+        return { ...(await buildDiff(changes, trees)), ignored };
+      });
+      return { workspace_id: record.workspace_id, ...result };
     });
-    return { workspace_id: record.workspace_id, ...result, patch: (await this.redactor(record)).redact(result.patch) };
   }
 
   /**
@@ -752,7 +754,7 @@ export class WorkspaceService {
         ...r,
         exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
       }));
-      return {
+      return (await this.redactor(record)).redactDeep({
         workspace_id: record.workspace_id,
         workspace_path: exported,
         output_path: output,
@@ -761,7 +763,7 @@ export class WorkspaceService {
         bytes_written: bytes,
         skipped: skipped.list(),
         modes_cleared: modesCleared.list(),
-      };
+      });
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
@@ -864,8 +866,13 @@ export class WorkspaceService {
   async diskList(input: unknown): Promise<FileListResult> {
     const params = parseParams(FileListParams, input, "disk list");
     const record = await this.records.resolve(params.workspace);
-    const layer = await this.stoppedLayer(record, "disk list");
-    return { workspace_id: record.workspace_id, ...(await listLayer(layer, guestPath(params.path), params.recursive)) };
+    return this.redactingAll(record, async () => {
+      const layer = await this.stoppedLayer(record, "disk list");
+      return {
+        workspace_id: record.workspace_id,
+        ...(await listLayer(layer, guestPath(params.path), params.recursive)),
+      };
+    });
   }
 
   async diskRead(input: unknown): Promise<FileReadResult> {
@@ -927,7 +934,7 @@ export class WorkspaceService {
       );
     }
     const counts = countChanges(selection?.changes ?? []);
-    return {
+    return (await this.redactor(record)).redactDeep({
       workspace_id: record.workspace_id,
       name: record.name,
       state: info.state,
@@ -945,7 +952,7 @@ export class WorkspaceService {
       },
       exports: record.exports,
       reset_count: record.reset_count,
-    };
+    });
   }
 
   async close(): Promise<void> {
@@ -1044,6 +1051,12 @@ export class WorkspaceService {
   /** Every value crossing back to a caller from this workspace goes through its redactor. */
   async redactor(record: WorkspaceRecord): Promise<Redactor> {
     return (await this.secrets(record)).redactor;
+  }
+
+  /** Runs fn, then redacts every string of its result (names and paths too) or of its error. */
+  private async redactingAll<T>(record: WorkspaceRecord, fn: () => Promise<T>): Promise<T> {
+    const redactor = await this.redactor(record);
+    return redactor.redactDeep(await this.redacting(redactor, fn));
   }
 
   /** Runs fn and redacts the message of any error it throws. */

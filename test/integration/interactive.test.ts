@@ -465,6 +465,23 @@ describe("secrets", () => {
     await manager.services.stop({ workspace: id, service_name: "leaky", grace_seconds: 0 });
     await manager.shells.close({ workspace: id, shell_id: shell.shell_id });
 
+    // File names and paths: a file named after the secret is redacted in list, diff, summary and errors.
+    await ws.exec({ workspace: id, command: 'mkdir -p named && echo x > "named/$T.txt"', secret_env: { TOKEN: "T" } });
+    const named = [
+      await ws.listFiles({ workspace: id, path: "named" }),
+      await ws.diff({ workspace: id }),
+      await ws.summary({ workspace: id }),
+    ];
+    for (const result of named) {
+      const text = JSON.stringify(result);
+      assert.ok(!text.includes(TOKEN), text.slice(0, 400));
+      assert.ok(text.includes("[REDACTED].txt"), text.slice(0, 400));
+    }
+    await assert.rejects(
+      ws.readFile({ workspace: id, path: `named/${TOKEN}.missing` }),
+      (e: PyroError) => !e.message.includes(TOKEN) && e.message.includes("[REDACTED]"),
+    );
+
     // On disk only the secrets file holds the values, and only root may read it.
     const holders = filesContaining(stateDir, [TOKEN, FILE_SECRET]);
     const secretsFile = ws.records.paths(id).secrets;

@@ -39,3 +39,26 @@ describe("Redactor", () => {
     assert.equal((r.redactError(new Error(`x ${secret}`)) as Error).message, `x ${REDACTED}`);
   });
 });
+
+describe("Redactor.redactDeep", () => {
+  it("redacts every string of a result, names and paths included, and keeps workspace_id", () => {
+    const r = new Redactor(["s3cret"]);
+    const result = {
+      workspace_id: "ws-s3cret0000",
+      files: [{ path: "dir/s3cret.txt", status: "added", size: 3 }],
+      patch: "+s3cret",
+      nested: { list: ["a", "xs3cretx"], n: 1, none: null },
+    };
+    assert.deepEqual(r.redactDeep(result), {
+      workspace_id: "ws-s3cret0000",
+      files: [{ path: `dir/${REDACTED}.txt`, status: "added", size: 3 }],
+      patch: `+${REDACTED}`,
+      nested: { list: ["a", `x${REDACTED}x`], n: 1, none: null },
+    });
+  });
+
+  it("returns the very value when there are no secrets", () => {
+    const value = { path: "a" };
+    assert.equal(new Redactor([]).redactDeep(value), value);
+  });
+});
