@@ -4,9 +4,9 @@
 // and runs the CLI there, passing on its exit. Kept tiny, because a rootless command loads Node twice.
 import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, statSync } from "node:fs";
-import { constants, homedir } from "node:os";
-import { join } from "node:path";
+import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
+import { resolvePaths } from "../manager/paths.js";
 import {
   ENTERED_ENV,
   nsenterArgv,
@@ -16,14 +16,6 @@ import {
 } from "../rootless/namespace.js";
 
 const cli = new URL("./pyro-cli.mjs", import.meta.url);
-
-function pyroDirs(): { stateDir: string; cacheDir: string } {
-  const env = process.env;
-  return {
-    stateDir: env.PYRO_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "pyro"),
-    cacheDir: env.PYRO_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "pyro"),
-  };
-}
 
 /** A user's workspaces, secrets and environments are that user's alone, whatever the home's mode. */
 function makePrivate(dir: string): void {
@@ -49,7 +41,7 @@ async function runInUserNamespace(holderPid: number): Promise<never> {
 }
 
 if (wantsUserNamespace()) {
-  const dirs = pyroDirs();
+  const dirs = resolvePaths();
   const holder = await Promise.resolve()
     .then(() => {
       makePrivate(dirs.stateDir);

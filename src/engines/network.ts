@@ -434,9 +434,8 @@ export async function createSandboxNetwork(id: string, runDir: string): Promise<
     if (slirp.child.pid !== undefined) await writeFile(files.pidFile, `${slirp.child.pid}\n`);
     await slirp.ready;
     // --configure already brings lo up; this keeps that true if a slirp4netns version stops doing so.
-    await run(nsenterPrefix(files)[0]!, [...nsenterPrefix(files).slice(1), "ip", "link", "set", "lo", "up"], {
-      timeout: 5_000,
-    });
+    const [nsenter, ...loUp] = [...nsenterPrefix(files), "ip", "link", "set", "lo", "up"];
+    await run(nsenter!, loUp, { timeout: 5_000 });
   } catch (err) {
     if (slirp) {
       slirp.child.kill("SIGKILL");

@@ -95,25 +95,35 @@ export class RecordStore {
    * read from the copy kept by the write before, so the workspace stays listed, usable and named.
    */
   async read(id: string): Promise<WorkspaceRecord | undefined> {
-    const { record, previous } = this.paths(id);
-    const current = await readRecordFile(record);
-    if (current.ok) return current.record;
-    if (current.missing) return undefined;
-    const fallback = await readRecordFile(previous);
-    return fallback.ok ? fallback.record : undefined;
+    return (await this.load(id)).record;
   }
 
-  /** Workspaces whose record and its previous copy are both unreadable: shown by list and doctor,
-   * never silently dropped. */
-  async damaged(): Promise<Array<{ workspace_id: string; problem: string }>> {
-    const found: Array<{ workspace_id: string; problem: string }> = [];
-    for (const id of await this.ids()) {
-      const current = await readRecordFile(this.paths(id).record);
-      if (current.ok || current.missing) continue;
-      if ((await readRecordFile(this.paths(id).previous)).ok) continue;
-      found.push({ workspace_id: id, problem: `${this.paths(id).record} is unreadable (${current.problem})` });
+  /** A record, none (the workspace does not exist), or why it and its previous copy are unreadable. */
+  private async load(id: string): Promise<{ record?: WorkspaceRecord; problem?: string }> {
+    const { record, previous } = this.paths(id);
+    const current = await readRecordFile(record);
+    if (current.ok) return { record: current.record };
+    if (current.missing) return {};
+    const fallback = await readRecordFile(previous);
+    return fallback.ok ? { record: fallback.record } : { problem: `${record} is unreadable (${current.problem})` };
+  }
+
+  /** Every readable record, and the workspaces whose record and its previous copy are both
+   * unreadable: shown by list and doctor, never silently dropped. One read of each record. */
+  async scan(): Promise<{ records: WorkspaceRecord[]; damaged: Array<{ workspace_id: string; problem: string }> }> {
+    const records: WorkspaceRecord[] = [];
+    const damaged: Array<{ workspace_id: string; problem: string }> = [];
+    for (const [id, loaded] of await Promise.all(
+      (await this.ids()).map(async (id) => [id, await this.load(id)] as const),
+    )) {
+      if (loaded.record) records.push(loaded.record);
+      else if (loaded.problem) damaged.push({ workspace_id: id, problem: loaded.problem });
     }
-    return found;
+    return { records, damaged };
+  }
+
+  async damaged(): Promise<Array<{ workspace_id: string; problem: string }>> {
+    return (await this.scan()).damaged;
   }
 
   /**
@@ -142,8 +152,7 @@ export class RecordStore {
   }
 
   async all(): Promise<WorkspaceRecord[]> {
-    const records = await Promise.all((await this.ids()).map((id) => this.read(id)));
-    return records.filter((r): r is WorkspaceRecord => r !== undefined);
+    return (await this.scan()).records;
   }
 
   /** A workspace is named by its id or its unique name, everywhere. */

@@ -302,10 +302,9 @@ export class WorkspaceService {
   }
 
   async list(): Promise<WorkspaceListResult> {
-    const records = await this.records.all();
+    const { records, damaged } = await this.records.scan();
     records.sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
     const workspaces = await Promise.all(records.map((r) => this.info(r)));
-    const damaged = await this.records.damaged();
     return { count: workspaces.length, workspaces, ...(damaged.length > 0 ? { damaged } : {}) };
   }
 

@@ -8,7 +8,7 @@
 // The launcher (src/cli/launcher.ts) calls enterCommand() before the CLI loads: a holder is found or
 // started, then the CLI re-runs under `nsenter` in its namespaces. Nothing here needs pyro's other
 // modules, so the launcher stays small.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 
@@ -200,9 +200,4 @@ export function wantsUserNamespace(env: NodeJS.ProcessEnv = process.env): boolea
   if (process.getuid?.() === 0) return false;
   if (env[ENTERED_ENV] || env[ROOTLESS_SWITCH_ENV] === "off") return false;
   return true;
-}
-
-/** nsenter's availability, checked once before relying on it. */
-export function hasNsenter(): boolean {
-  return spawnSync("nsenter", ["--version"], { stdio: "ignore" }).status === 0;
 }
