@@ -164,7 +164,9 @@ export async function extractArchive(
   const existing = await lstat(dest).catch(() => undefined);
   if (existing && !existing.isDirectory())
     throw new PyroError("INVALID_ARGUMENT", `${dest} exists and is not a directory`);
-  await mkdir(dest, { recursive: true });
+  // The first directory this call made, if dest did not exist: removed again if nothing lands.
+  const made = await mkdir(dest, { recursive: true });
+  let merged = false;
   const staging = join(dest, `.pyro-import-${randomBytes(4).toString("hex")}`);
   await mkdir(staging);
   const links = new Set<string>();
@@ -201,14 +203,23 @@ export async function extractArchive(
     done.catch(() => {
       failed = true;
     });
-    for await (const chunk of input) {
-      if (failed) break;
-      if (!unpack.write(Buffer.from(chunk))) await Promise.race([once(unpack, "drain"), done]);
+    try {
+      for await (const chunk of input) {
+        if (failed) break;
+        if (!unpack.write(Buffer.from(chunk))) await Promise.race([once(unpack, "drain"), done]);
+      }
+    } catch (err) {
+      // The sender was cut off (killed, cancelled, timed out): what arrived is a partial tree and is
+      // thrown away with the staging directory, once the writes already under way have settled.
+      unpack.abort(err as Error);
+      await done.catch(() => {});
+      throw err;
     }
     unpack.end();
     await done;
     if (problem) throw problem;
     await merge(staging, dest);
+    merged = true;
   } catch (err) {
     if (err instanceof PyroError) throw err;
     throw new PyroError(
@@ -216,7 +227,8 @@ export async function extractArchive(
       `the archive could not be read (${(err as Error).message}); nothing was written: give a complete .tar, .tar.gz or .tgz file`,
     );
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await rm(staging, { recursive: true, force: true, maxRetries: 5 });
+    if (made && !merged) await rm(made, { recursive: true, force: true, maxRetries: 5 });
   }
   return { entry_count: entryCount, bytes_written: bytesWritten };
 }

@@ -82,6 +82,7 @@ class InputQueue implements AsyncIterable<Buffer> {
   private items: Buffer[] = [];
   private done = false;
   private discarded = false;
+  private failure: Error | undefined;
   private waiter: (() => void) | undefined;
 
   constructor(private readonly onDrop: (bytes: number) => void = () => {}) {}
@@ -108,6 +109,16 @@ class InputQueue implements AsyncIterable<Buffer> {
     this.wake();
   }
 
+  /** The sender went away or the request was cancelled: the handler's next read throws `err`, so a
+   * cut-off input is never mistaken for a complete one (an archive half sent is not extracted). */
+  fail(err: Error): void {
+    if (this.done) return;
+    this.failure = err;
+    for (const item of this.items) this.onDrop(item.length);
+    this.items = [];
+    this.end();
+  }
+
   private wake(): void {
     const w = this.waiter;
     this.waiter = undefined;
@@ -122,6 +133,7 @@ class InputQueue implements AsyncIterable<Buffer> {
         yield next;
         continue;
       }
+      if (this.failure) throw this.failure;
       if (this.done) return;
       await new Promise<void>((resolve) => {
         this.waiter = resolve;
@@ -235,6 +247,7 @@ export class Channel {
           await this.enqueue(encodeFrame(FrameType.DATA, id, piece, 0), true);
         }
       }
+      if (!this.pending.has(id)) return;
       await this.enqueue(encodeFrame(FrameType.END, id, undefined, 0), true);
     } catch (err) {
       this.cancel(id);
@@ -349,6 +362,8 @@ export class Channel {
   private async serve(id: number, body: { op: string; params: unknown; deadline_ms?: number }): Promise<void> {
     const abort = new AbortController();
     const entry: Incoming = { abort, input: new InputQueue((n) => this.inputConsumed(n)), lastSend: Promise.resolve() };
+    // A cancel, a deadline or the peer going away ends the input with that reason, not as complete.
+    abort.signal.addEventListener("abort", () => entry.input.fail(abort.signal.reason as Error), { once: true });
     this.incoming.set(id, entry);
     const timer =
       body.deadline_ms !== undefined

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
+import { getEngine } from "../../src/engines/index.js";
 import { ENGINE, sandboxProcessPattern } from "../helpers/engine.js";
 import { code, PYRO_BIN, workspaceSuite } from "../helpers/workspace-suite.js";
 
@@ -161,17 +162,63 @@ describe("TTL", () => {
 });
 
 describe("crash recovery", () => {
-  /** Runs the CLI and SIGKILLs it once `ready` says so (or after ms). */
-  async function killCliDuring(args: string[], ms: number): Promise<void> {
+  /** Runs the CLI and SIGKILLs it after ms, or as soon as `now()` says so. */
+  async function killCliDuring(args: string[], ms: number, now: () => boolean = () => false): Promise<void> {
     const child = spawn("node", [PYRO, ...args], {
       env: { ...process.env, PYRO_STATE_DIR: stateDir },
       stdio: "ignore",
     });
     const exited = new Promise((r) => child.once("exit", r));
-    await new Promise((r) => setTimeout(r, ms));
+    const t0 = Date.now();
+    while (Date.now() - t0 < ms && !now()) await new Promise((r) => setTimeout(r, 10));
     child.kill("SIGKILL");
     await exited;
   }
+
+  /** The staging directory of an import under way in dest, as the host sees /workspace. */
+  function stagedEntries(layer: string, dest: string): number {
+    const dir = join(layer, dest);
+    const staging = existsSync(dir) ? readdirSync(dir).find((n) => n.startsWith(".pyro-import-")) : undefined;
+    if (!staging) return 0;
+    try {
+      return readdirSync(join(dir, staging)).length;
+    } catch {
+      return 0;
+    }
+  }
+
+  it("sync push is all or nothing: a CLI killed in the middle of the transfer leaves no part of it", async () => {
+    const { workspace_id: id } = await create({ name: "halfpush" });
+    const layer = getEngine(ENGINE).workspaceLayer(ws.records.paths(id).sandbox);
+    const bulk = join(host, "halfpush");
+    mkdirSync(bulk);
+    for (let i = 0; i < 400; i++) writeFileSync(join(bulk, `f${i}.txt`), `file ${i}\n`);
+    for (let i = 0; i < 6; i++) writeFileSync(join(bulk, `z-big${i}`), randomBytes(8 << 20));
+    await killCliDuring(
+      ["workspace", "sync", "push", "halfpush", bulk, "--dest", "pushed"],
+      60_000,
+      () => stagedEntries(layer, "pushed") >= 50,
+    );
+    // The agent removes its staging directory (and the dest it made) once it hears the sender is gone.
+    const probe = "if [ -e pushed ]; then find pushed | wc -l; else echo absent; fi";
+    let left = (await ws.exec({ workspace: id, command: probe })).stdout;
+    for (const t0 = Date.now(); left !== "absent\n" && Date.now() - t0 < 10_000; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      left = (await ws.exec({ workspace: id, command: probe })).stdout;
+    }
+    assert.equal(left, "absent\n", "no file of the push, no staging directory, no pushed/");
+    const again = await run(
+      "node",
+      [PYRO, "workspace", "sync", "push", "halfpush", bulk, "--dest", "pushed", "--json"],
+      {
+        env: { ...process.env, PYRO_STATE_DIR: stateDir },
+      },
+    );
+    assert.equal((JSON.parse(again.stdout) as { entry_count: number }).entry_count, 407);
+    const count = await ws.exec({ workspace: id, command: "ls pushed | wc -l" });
+    assert.equal(count.stdout, "406\n");
+    assert.equal((await ws.status({ workspace: id })).state, "running");
+  });
 
   it("a CLI killed during sync push or snapshot create leaves a workspace that status describes and that works", async () => {
     const { workspace_id: id } = await create({ name: "crashy" });

@@ -213,9 +213,46 @@ describe("agent archives", () => {
           ),
         name,
       );
-      assert.deepEqual(readdirSync(join(root, `broken-${name.replace(/ /g, "-")}`)), [], `${name}: nothing written`);
+      assert.equal(existsSync(join(root, `broken-${name.replace(/ /g, "-")}`)), false, `${name}: nothing written`);
     }
     assert.ok((await call("file.list", { path: "." })) !== undefined, "the agent still answers");
+  });
+
+  it("an archive whose sender is cut off midway (cancelled, or the connection lost) writes nothing", async () => {
+    const whole = await pack(join(base, "src-tree"));
+    for (const cut of ["cancel", "connection"] as const) {
+      const dir = mkdtempSync(join(base, `cut-${cut}-`));
+      const [c, s] = memoryDuplexPair();
+      new Channel(s, {
+        role: "server",
+        hello: { name: "agent", version: "t", capabilities: [] },
+        handlers: tarHandlers(dir),
+      });
+      const sender = new Channel(c, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
+      const abort = new AbortController();
+      let sent = false;
+      // Every entry but the archive's end blocks, then silence: the way a killed sender looks.
+      async function* halfThenHang() {
+        yield whole.subarray(0, whole.length - 1024);
+        sent = true;
+        await new Promise(() => {});
+      }
+      const pending = sender.request(
+        "tar.import",
+        { dest: "new/dir" },
+        { input: halfThenHang(), signal: abort.signal },
+      );
+      pending.catch(() => {});
+      while (!sent) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
+      if (cut === "cancel") abort.abort();
+      else c.destroy();
+      await assert.rejects(pending, (e: PyroError) => e.code === "CHANNEL_CLOSED", cut);
+      const deadline = Date.now() + 2000;
+      while (readdirSync(dir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(readdirSync(dir), [], `${cut}: no partial tree, no staging directory, no new dest`);
+      sender.close();
+    }
   });
 
   const hostile: Array<[string, Array<Partial<tar.HeaderData>>, string]> = [
