@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   PORT_UNAVAILABLE: "a host port to publish is taken or not allowed",
   SECRET_NOT_FOUND: "a secret named in secret_env was not given at create",
   NETWORK_POLICY_DENIED: "the workspace's network policy does not allow this",
+  HOST_PATH_NOT_ALLOWED:
+    "an MCP caller named a host path outside the server's allowed directories, or a source over its size cap",
   INTERNAL: "an unexpected internal failure",
 } as const;
 

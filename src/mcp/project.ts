@@ -27,6 +27,8 @@ export interface ProjectOptions {
 export interface ProjectSource {
   /** Recorded as the workspace's seed_path and named in the tool descriptions. */
   origin: string;
+  /** The checkout on this host, when the source is one (not a clone of a URL). */
+  directory?: string;
   /** In words, for the workspace_create description. */
   description: string;
   /** Writes the seed (a .tar or a directory) into `scratch` and returns its path. */
@@ -83,6 +85,7 @@ export async function resolveProjectSource(opts: ProjectOptions): Promise<Projec
 function checkoutSource(root: string): ProjectSource {
   return {
     origin: root,
+    directory: root,
     description:
       `the git-tracked files of ${root} as they are on disk, in a git repository at its HEAD commit ` +
       "(untracked and ignored files are left out; uncommitted changes show in git status and git diff)",

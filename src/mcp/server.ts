@@ -22,6 +22,7 @@ import { sortKeys, stableJson } from "../sdk/json.js";
 import { LazyManager, type ManagerApi, type ManagerOptions, type ProgressReporter } from "../sdk/manager.js";
 import { formatIssues } from "../sdk/validate.js";
 import { PYRO_VERSION } from "../version.js";
+import { type HostPathOptions, HostPaths } from "./host-paths.js";
 import { applyMode, McpMode, MODES } from "./modes.js";
 import { DEFAULT_PROFILE, McpProfile } from "./profiles.js";
 import type { ProjectSource } from "./project.js";
@@ -36,6 +37,8 @@ export interface CreateServerOptions extends ManagerOptions {
   mode?: McpMode;
   /** Seeds workspaces created without seed_path (see project.ts). */
   project?: ProjectSource;
+  /** Which host paths callers may name (default: under the working directory, 2 GiB copied in). */
+  hostPaths?: HostPathOptions | HostPaths;
   /** Stop workspaces idle past their TTL every 30 s (default true). */
   reapExpired?: boolean;
   /** An already open manager; the caller keeps ownership. Otherwise one is opened on first call. */
@@ -220,6 +223,7 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
     mode: requestedMode,
     project,
     manager,
+    hostPaths: hostPathOptions,
     log = stderrLog,
     reapExpired: _reapExpired,
     progressHeartbeatMs = PROGRESS_HEARTBEAT_MS,
@@ -228,12 +232,14 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
   const mode = requestedMode === undefined ? undefined : McpMode.parse(requestedMode);
   const profile = McpProfile.parse(requestedProfile ?? (mode ? "workspace-full" : DEFAULT_PROFILE));
   const lazy = new LazyManager(manager, managerOptions);
+  const hostPaths = hostPathOptions instanceof HostPaths ? hostPathOptions : new HostPaths(hostPathOptions);
+  const instructions = mode ? `${instructionsFor(profile)} ${MODES[mode].instructions}` : instructionsFor(profile);
   const inflight = new Set<Promise<unknown>>();
 
   const server = new McpServer(
     { name: "pyro", version: PYRO_VERSION },
     {
-      instructions: mode ? `${instructionsFor(profile)} ${MODES[mode].instructions}` : instructionsFor(profile),
+      instructions: profile === "vm-run" ? instructions : `${instructions} ${hostPaths.describe()}`,
       // Phases reach a client that sent no progress token as log messages.
       capabilities: { logging: {} },
     },
@@ -258,6 +264,7 @@ export function buildServer(options: CreateServerOptions): BuiltServer {
         signal: extra.signal,
         progress: progress.reporter,
         project,
+        hostPaths,
       });
       // Parsing strips anything outside the contract and catches a result that breaks it.
       const parsed = tool.outputSchema.safeParse(result);

@@ -5,6 +5,7 @@ import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS } from "../environments/catalog.js";
 import type { ManagerApi, ProgressReporter } from "../sdk/manager.js";
+import type { HostPaths } from "./host-paths.js";
 import type { ToolName } from "./profiles.js";
 import type { ProjectSource } from "./project.js";
 
@@ -18,6 +19,8 @@ export interface ToolContext {
   progress: ProgressReporter | undefined;
   /** What seeds a workspace created without seed_path (project-aware startup), if anything. */
   project?: ProjectSource;
+  /** Which host paths this caller may name, and how much it may copy in (host-paths.ts). */
+  hostPaths: HostPaths;
 }
 
 /** Every hint is required so that no tool ships with the protocol's pessimistic defaults by accident. */

@@ -349,7 +349,8 @@ async function mcpClient(): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     // workspace-full: its workspace_create takes network_policy.
-    args: [PYRO_BIN, "mcp", "serve", "--profile", "workspace-full"],
+    // The repositories and exports live under `host`, outside the checkout the server runs in.
+    args: [PYRO_BIN, "mcp", "serve", "--profile", "workspace-full", "--allow-host-path", host],
     env: { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>,
     stderr: "pipe",
   });

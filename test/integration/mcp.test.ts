@@ -2,7 +2,7 @@
 // own Client and by the MCP Inspector CLI, against real sandboxes.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -400,6 +400,51 @@ describe("project-aware startup (real binary, real SDK client, real sandboxes)",
     }).catch((e: { code: number; stderr: string }) => e);
     assert.equal((bad as { code: number }).code, 1);
     assert.match((bad as { stderr: string }).stderr, /not inside a git checkout.*--no-project-source/);
+  });
+
+  it("a caller's host paths stay under the project directory: outside ones are refused and the server keeps serving", async () => {
+    const base = mkdtempSync(join(tmpdir(), "pyro-test-hostpaths-"));
+    const project = join(base, "project");
+    const elsewhere = join(base, "elsewhere");
+    try {
+      await sh(
+        base,
+        "mkdir -p project/src elsewhere && echo hello > project/src/a.txt && echo private > elsewhere/b.txt",
+      );
+      const client = await serveIn(project, ["--no-project-source"]);
+      try {
+        const text = (r: Record<string, unknown>) => (r.content as { text: string }[] | undefined)?.[0]?.text ?? "";
+        const refused = await client.callTool({ name: "workspace_create", arguments: { seed_path: elsewhere } });
+        assert.equal(refused.isError, true);
+        assert.match(
+          text(refused),
+          new RegExp(`^HOST_PATH_NOT_ALLOWED: seed_path ${elsewhere} is outside .*${project}`),
+        );
+        const created = await client.callTool({ name: "workspace_create", arguments: { seed_path: "src" } });
+        assert.notEqual(created.isError, true, text(created));
+        const workspace = (created.structuredContent as { workspace_id: string }).workspace_id;
+        try {
+          const out = await client.callTool({
+            name: "workspace_export",
+            arguments: { workspace, path: "a.txt", output_path: join(elsewhere, "a.txt") },
+          });
+          assert.match(text(out), /^HOST_PATH_NOT_ALLOWED: output_path .* is outside/);
+          assert.equal(existsSync(join(elsewhere, "a.txt")), false);
+          const ok = await client.callTool({
+            name: "workspace_export",
+            arguments: { workspace, path: "a.txt", output_path: "exported/a.txt" },
+          });
+          assert.notEqual(ok.isError, true, text(ok));
+          assert.equal(readFileSync(join(project, "exported", "a.txt"), "utf8"), "hello\n");
+        } finally {
+          await client.callTool({ name: "workspace_delete", arguments: { workspace } });
+        }
+      } finally {
+        await client.close();
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
 

@@ -296,6 +296,8 @@ describe("workspace acceptance flow through a real MCP client (pyro mcp serve ov
       command: process.execPath,
       args: [PYRO, "mcp", "serve"],
       env,
+      // Started where the user's files are: the seed and the export are under its directory.
+      cwd: host,
       stderr: "pipe",
     });
     transport.stderr?.on("data", (chunk: Buffer) => {

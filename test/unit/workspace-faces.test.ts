@@ -2,7 +2,7 @@
 // and exit codes; the SDK's methods; the MCP tools per profile, their schemas and annotations, and
 // their results and errors through a real SDK Client over the in-memory transport.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
@@ -24,6 +24,7 @@ import {
   type WorkspaceLogsResult,
   type WorkspaceSummary,
 } from "../../src/contract/workspace.js";
+import type { HostPathOptions } from "../../src/mcp/host-paths.js";
 import { PROFILE_TOOLS } from "../../src/mcp/profiles.js";
 import { createServer } from "../../src/mcp/server.js";
 import type { ManagerApi, WorkspaceApi } from "../../src/sdk/manager.js";
@@ -1017,9 +1018,18 @@ describe("Pyro workspace methods", () => {
 
 // ---- MCP ------------------------------------------------------------------------------------------
 
-async function connect(profile: "vm-run" | "workspace-core" | "workspace-full" | undefined, manager?: ManagerApi) {
+async function connect(
+  profile: "vm-run" | "workspace-core" | "workspace-full" | undefined,
+  manager?: ManagerApi,
+  hostPaths: HostPathOptions = { anyPath: true },
+) {
   const log: string[] = [];
-  const server = createServer({ profile, manager: manager ?? fakeManager().manager, log: (line) => log.push(line) });
+  const server = createServer({
+    profile,
+    manager: manager ?? fakeManager().manager,
+    hostPaths,
+    log: (line) => log.push(line),
+  });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: "pyro-test", version: "1.0.0" });
   await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
@@ -1314,3 +1324,88 @@ function defaultsOfCreate() {
     secrets: [],
   };
 }
+
+describe("MCP callers' host paths", () => {
+  const base = mkdtempSync(join(tmpdir(), "pyro-test-hostpaths-"));
+  const project = join(base, "project");
+  const elsewhere = join(base, "elsewhere");
+  after(() => rmSync(base, { recursive: true, force: true }));
+  mkdirSync(join(project, "src"), { recursive: true });
+  mkdirSync(elsewhere);
+  writeFileSync(join(project, "src", "a.txt"), "a\n");
+  writeFileSync(join(project, "key.txt"), "k");
+  writeFileSync(join(elsewhere, "key.txt"), "k");
+  symlinkSync(elsewhere, join(project, "out-link"));
+  const policy = { roots: [project] };
+
+  async function call(name: string, args: Record<string, unknown>, hostPaths: HostPathOptions = policy) {
+    const fake = fakeManager();
+    const { client } = await connect("workspace-full", fake.manager, hostPaths);
+    const result = await client.callTool({ name, arguments: args });
+    await client.close();
+    const text = (result.content as { text: string }[])[0]?.text ?? "";
+    return { error: result.isError ? text : undefined, calls: fake.calls };
+  }
+
+  it("let a caller name paths under the project directory, relative ones starting there", async () => {
+    const create = await call("workspace_create", {
+      seed_path: "src",
+      secrets: [{ name: "KEY", file_path: "key.txt" }],
+    });
+    assert.equal(create.error, undefined);
+    const params = create.calls[0]?.params as { seed_path: string; secrets: Array<{ file_path: string }> };
+    assert.equal(params.seed_path, join(project, "src"));
+    assert.equal(params.secrets[0]?.file_path, join(project, "key.txt"));
+    const exported = await call("workspace_export", { workspace: "x", path: "out", output_path: "dist/new/out" });
+    assert.equal(exported.error, undefined);
+    assert.deepEqual(exported.calls[0]?.params, {
+      workspace: "x",
+      path: "out",
+      output_path: join(project, "dist/new/out"),
+    });
+  });
+
+  it("refuse every host path outside it with HOST_PATH_NOT_ALLOWED and the fix, calling nothing", async () => {
+    const outside: Array<[string, Record<string, unknown>, RegExp]> = [
+      ["workspace_create", { seed_path: "/etc" }, /^HOST_PATH_NOT_ALLOWED: seed_path \/etc is outside/],
+      [
+        "workspace_create",
+        { secrets: [{ name: "K", file_path: join(elsewhere, "key.txt") }] },
+        /secret K's file_path .* is outside/,
+      ],
+      [
+        "workspace_sync_push",
+        { workspace: "x", source_path: "../elsewhere" },
+        /source_path \.\.\/elsewhere is outside/,
+      ],
+      ["workspace_export", { workspace: "x", path: "o", output_path: "/tmp/pyro-out" }, /output_path \/tmp\/pyro-out/],
+      [
+        "workspace_disk_export",
+        { workspace: "x", output_path: "out-link/ws.ext4" },
+        /output_path out-link\/ws\.ext4 \(it resolves to .*elsewhere\/ws\.ext4\) is outside/,
+      ],
+    ];
+    for (const [name, args, pattern] of outside) {
+      const { error, calls } = await call(name, args);
+      assert.match(error ?? "", pattern, name);
+      assert.match(error ?? "", /restart pyro mcp serve with --allow-host-path DIR$/, name);
+      assert.deepEqual(calls, [], `${name}: the manager was not called`);
+    }
+  });
+
+  it("cap what a caller copies in, and lift the directory rule only when told", async () => {
+    const big = await call(
+      "workspace_sync_push",
+      { workspace: "x", source_path: "." },
+      { ...policy, maxSourceBytes: 2 },
+    );
+    assert.match(
+      big.error ?? "",
+      /^HOST_PATH_NOT_ALLOWED: source_path \. is over \d+ bytes, more than the 2 bytes an MCP caller may copy in; .*--max-source-mib$/,
+    );
+    assert.deepEqual(big.calls, []);
+    const any = await call("workspace_sync_push", { workspace: "x", source_path: elsewhere }, { anyPath: true });
+    assert.equal(any.error, undefined);
+    assert.equal((any.calls[0]?.params as { source_path: string }).source_path, elsewhere);
+  });
+});

@@ -1,5 +1,8 @@
 // Owns the `workspace_create` tool: a persistent sandbox, optionally seeded from the host.
+
+import type { z } from "zod";
 import { WorkspaceCreateParams, WorkspaceInfo } from "../../contract/workspace.js";
+import type { HostPaths } from "../host-paths.js";
 import { withProjectSeed } from "../project.js";
 import { buildNote, defineTool } from "../tool.js";
 
@@ -19,6 +22,23 @@ const description = (network: string) =>
     buildNote,
   ].join(" ");
 
+type CreateArgs = z.output<typeof WorkspaceCreateParams>;
+
+/** The caller's host paths, checked against the server's policy and made absolute. */
+async function allowedPaths<A extends Partial<CreateArgs>>(args: A, hostPaths: HostPaths): Promise<A> {
+  const seed_path = args.seed_path === undefined ? undefined : await hostPaths.source(args.seed_path, "seed_path");
+  const secrets =
+    args.secrets &&
+    (await Promise.all(
+      args.secrets.map(async (s) =>
+        s.file_path === undefined
+          ? s
+          : { ...s, file_path: await hostPaths.file(s.file_path, `secret ${s.name}'s file_path`) },
+      ),
+    ));
+  return { ...args, ...(seed_path !== undefined && { seed_path }), ...(secrets && { secrets }) };
+}
+
 /** workspace-core's create: no network, no secrets. */
 export const workspaceCreate = defineTool({
   name: "workspace_create",
@@ -28,7 +48,8 @@ export const workspaceCreate = defineTool({
   outputSchema: WorkspaceInfo,
   // Each call starts another sandbox; nothing reaches the network.
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  call: (args, { manager, progress, project }) => {
+  call: async (raw, { manager, progress, project, hostPaths }) => {
+    const args = await allowedPaths(raw, hostPaths);
     if (args.seed_path !== undefined || !project) return manager.workspaces.create(args, { progress });
     // The project source is produced afresh for each workspace and removed once it is seeded.
     return withProjectSeed(project, (seed_path) =>

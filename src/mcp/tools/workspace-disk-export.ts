@@ -14,5 +14,6 @@ export const workspaceDiskExport = defineTool({
   inputSchema: DiskExportParams,
   outputSchema: DiskExportResult,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  call: (args, { manager }) => manager.workspaces.diskExport(args),
+  call: async (args, { manager, hostPaths }) =>
+    manager.workspaces.diskExport({ ...args, output_path: await hostPaths.target(args.output_path, "output_path") }),
 });

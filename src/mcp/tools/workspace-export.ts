@@ -17,5 +17,6 @@ export const workspaceExport = defineTool({
   outputSchema: ExportResult,
   // Writes a new host path only; a second identical call is refused because the output exists.
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  call: (args, { manager }) => manager.workspaces.export(args),
+  call: async (args, { manager, hostPaths }) =>
+    manager.workspaces.export({ ...args, output_path: await hostPaths.target(args.output_path, "output_path") }),
 });

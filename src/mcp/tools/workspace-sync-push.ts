@@ -17,5 +17,6 @@ export const workspaceSyncPush = defineTool({
   outputSchema: SyncPushResult,
   // Overwrites workspace files; pushing the same source again gives the same result.
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-  call: (args, { manager }) => manager.workspaces.syncPush(args),
+  call: async (args, { manager, hostPaths }) =>
+    manager.workspaces.syncPush({ ...args, source_path: await hostPaths.source(args.source_path, "source_path") }),
 });

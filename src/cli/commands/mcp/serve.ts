@@ -3,6 +3,7 @@ import { Command, Option, UsageError } from "clipanion";
 import * as t from "typanion";
 import { z } from "zod";
 import { EngineChoice } from "../../../contract/schemas.js";
+import { HostPaths } from "../../../mcp/host-paths.js";
 import { serveHttp } from "../../../mcp/http.js";
 import { applyMode, McpMode } from "../../../mcp/modes.js";
 import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "../../../mcp/profiles.js";
@@ -20,6 +21,7 @@ const ServeFlags = z.object({
   transport: z.enum(["stdio", "http"]).default("stdio"),
   port: z.number().int().min(0).max(65_535).default(0),
   token: z.string().min(16, "must be at least 16 characters").optional(),
+  maxSourceMib: z.number().int().min(1).optional(),
 });
 
 export class McpServeCommand extends PyroCommand {
@@ -36,6 +38,8 @@ export class McpServeCommand extends PyroCommand {
       Started inside a git checkout, new workspaces created without \`seed_path\` start with that checkout's git-tracked files as they are on disk (untracked and ignored files are left out; the checkout is never written). \`--project-path P\` names another checkout, \`--repo-url URL [--repo-ref REF]\` uses a clean clone instead, and \`--no-project-source\` starts them empty.
 
       \`--transport http\` serves Streamable HTTP instead, for clients that cannot start a process: on 127.0.0.1 only (\`--port\`, default a free one), at \`/mcp\`, with a bearer token that every request must send (\`--token\`, or \`$PYRO_MCP_TOKEN\`, or one generated and printed on stderr), and with DNS-rebinding protection (requests whose Host or Origin is not this server are refused).
+
+      Host paths a caller names (\`seed_path\`, \`source_path\`, \`output_path\`, a secret's \`file_path\`) must lie under the project directory (the checkout, or the directory the server was started in), after symlinks are resolved; relative ones start there. \`--allow-host-path DIR\` (repeatable) allows more directories, \`--allow-any-host-path\` any path this user can reach. A directory or archive copied in is at most 2048 MiB (\`--max-source-mib\`) and 500,000 entries. Refusals are \`HOST_PATH_NOT_ALLOWED\`. The CLI and the SDK are not limited this way.
 
       \`--profile\` chooses the tools: \`vm-run\` exposes only \`vm_run\`; \`workspace-core\` (the default) adds the persistent-workspace tools; \`workspace-full\` exposes every tool. \`--engine\` is the engine for calls that leave it at \`auto\`.
     `,
@@ -69,6 +73,16 @@ export class McpServeCommand extends PyroCommand {
     description: "HTTP port on 127.0.0.1 (default: a free one)",
   });
   token = Option.String("--token", { description: "HTTP bearer token (default $PYRO_MCP_TOKEN, or a generated one)" });
+  allowHostPath = Option.Array("--allow-host-path", [], {
+    description: "Also let callers read and write host paths under DIR (repeatable; default: the project directory)",
+  });
+  allowAnyHostPath = Option.Boolean("--allow-any-host-path", false, {
+    description: "Let callers name any host path this user can reach",
+  });
+  maxSourceMib = Option.String("--max-source-mib", {
+    validator: t.isNumber(),
+    description: "Largest directory or archive a caller may copy in (default 2048)",
+  });
 
   protected override readonly handlesInterrupt = true;
 
@@ -80,6 +94,7 @@ export class McpServeCommand extends PyroCommand {
       transport: this.transport,
       port: this.port,
       token: this.token ?? process.env.PYRO_MCP_TOKEN,
+      maxSourceMib: this.maxSourceMib,
     });
     const { engine, transport, port, token, mode } = flags;
     const profile = flags.profile ?? (mode ? "workspace-full" : DEFAULT_PROFILE);
@@ -92,6 +107,12 @@ export class McpServeCommand extends PyroCommand {
       repoRef: this.repoRef,
       noProjectSource: this.noProjectSource,
     });
+    const hostPaths = new HostPaths({
+      roots: [project?.directory ?? process.cwd(), ...this.allowHostPath],
+      anyPath: this.allowAnyHostPath,
+      maxSourceBytes: flags.maxSourceMib === undefined ? undefined : flags.maxSourceMib * 1024 ** 2,
+    });
+    await hostPaths.check();
     const { stdin, stdout, stderr, signal } = this.context;
     const log = (line: string) => stderr.write(`${line}\n`);
     if (transport === "http") {
@@ -100,6 +121,7 @@ export class McpServeCommand extends PyroCommand {
         profile,
         mode,
         project,
+        hostPaths,
         manager,
         port,
         token,
@@ -120,11 +142,20 @@ export class McpServeCommand extends PyroCommand {
     }
     const manager = await this.context.manager({ engine });
     const tools = mode ? applyMode(mode, toolsFor(profile)).map((t) => t.name) : PROFILE_TOOLS[profile];
-    out.status({ profile, mode, engine, seed: project?.origin, tools: tools.join(","), transport: "stdio" });
+    out.status({
+      profile,
+      mode,
+      engine,
+      seed: project?.origin,
+      host_paths: hostPaths.anyPath ? "any" : hostPaths.roots.join(","),
+      tools: tools.join(","),
+      transport: "stdio",
+    });
     await serveStdio({
       profile,
       mode,
       project,
+      hostPaths,
       manager,
       stdin,
       stdout,
