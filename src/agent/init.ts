@@ -1,8 +1,10 @@
 // Owns the sandbox-init duties the agent has beyond running commands: the filesystems a guest
-// needs (proc, sys, dev, devpts) when no engine mounted them, and the /workspace directory.
+// needs (proc, sys, dev, devpts) when no engine mounted them, the /workspace directory, the guest
+// process limit (limits.ts), and keeping the agent out of the guest OOM killer's reach.
 // Zombie reaping belongs to tini, which the agent runs under as PID 1 (see AGENT_ARGV).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
+import { configureProcessLimit, protectFromOom } from "./limits.js";
 
 const MOUNTS: Array<{ target: string; type: string; probe: string; options?: string }> = [
   { target: "/proc", type: "proc", probe: "/proc/self" },
@@ -20,5 +22,11 @@ export function initSandbox(): string[] {
     if (spawnSync("mount", args).status === 0) mounted.push(m.target);
   }
   for (const dir of ["/workspace", "/tmp"]) mkdirSync(dir, { recursive: true });
+  // Mounted on the first spawn, not here: a VM's init runs this before its image is saved, and
+  // a fresh boot's mount(8) hung there (its random pool is not seeded until a restore).
+  configureProcessLimit(
+    (target) => spawnSync("mount", ["-t", "cgroup", "-o", "pids", "pyro-pids", target]).status === 0,
+  );
+  protectFromOom();
   return mounted;
 }

@@ -10,6 +10,7 @@ import { constants } from "node:os";
 import { PassThrough, type Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { PyroError } from "../contract/errors.js";
+import { inLimitedCgroup } from "./limits.js";
 
 export interface ProcessExit {
   code: number | null;
@@ -84,7 +85,7 @@ export function spawnProcess(
   args: string[],
   opts: { cwd: string; env: Record<string, string> },
 ): Spawned {
-  return addon ? spawnWithAddon(addon, file, args, opts) : spawnWithNode(file, args, opts);
+  return inLimitedCgroup(() => (addon ? spawnWithAddon(addon, file, args, opts) : spawnWithNode(file, args, opts)));
 }
 
 function spawnWithNode(file: string, args: string[], opts: { cwd: string; env: Record<string, string> }): Spawned {
@@ -191,7 +192,9 @@ export function spawnPty(
 ): SpawnedPty {
   const native = requireAddon();
   const envp = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
-  const { pid, master } = native.spawnPty(file, [file, ...args], envp, opts.cwd, opts.cols, opts.rows);
+  const { pid, master } = inLimitedCgroup(() =>
+    native.spawnPty(file, [file, ...args], envp, opts.cwd, opts.cols, opts.rows),
+  );
   return { pid, master, exit: pollExit(native, pid) };
 }
 

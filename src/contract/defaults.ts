@@ -33,3 +33,7 @@ export const LIMITS = {
   timeoutSeconds: { min: 1, max: 86_400 },
   waitSeconds: { min: 0, max: 3_600 },
 } as const;
+
+/** Tasks (processes and threads) a sandbox's commands, shells and services may hold at once,
+ * counted by the guest's own kernel (limits.ts in the agent); one more fork fails with EAGAIN. */
+export const GUEST_TASK_LIMIT = 512;

@@ -82,8 +82,18 @@ export const WorkspaceInfo = z.object({
   environment: z.string(),
   engine: EngineName,
   state: WorkspaceState,
+  stopped_reason: z
+    .string()
+    .nullable()
+    .describe("Why a workspace that is not running ended by itself (out of memory, killed, exited), if it did."),
   vcpu_count: z.number().int(),
   mem_mib: z.number().int(),
+  process_limit: z
+    .number()
+    .int()
+    .describe(
+      "Tasks (processes and threads) the workspace's commands may hold at once; one more fork fails with EAGAIN.",
+    ),
   ttl_seconds: z.number().int(),
   network_policy: NetworkPolicy,
   workspace_seed: WorkspaceSeed,

@@ -13,7 +13,7 @@ import { z } from "zod";
 import { FileOp } from "../agent/fileops.js";
 import { extractArchive, TarOp } from "../agent/tarops.js";
 import { type AgentServiceInfo, commandToArgv, ServiceOp } from "../channel/protocol.js";
-import { DEFAULTS } from "../contract/defaults.js";
+import { DEFAULTS, GUEST_TASK_LIMIT } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
 import type { EngineChoice } from "../contract/schemas.js";
@@ -964,7 +964,16 @@ export class WorkspaceService {
   // ---- internals --------------------------------------------------------------------------------
 
   async info(record: WorkspaceRecord): Promise<WorkspaceInfo> {
-    const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
+    const sandboxDir = this.records.paths(record.workspace_id).sandbox;
+    const live = await liveSupervisor(sandboxDir);
+    // The supervisor writes why its sandbox ended by itself; a stop, start or reset clears it.
+    const stoppedReason =
+      live?.state === "ready"
+        ? null
+        : await readFile(join(sandboxDir, SANDBOX_EXIT_FILE), "utf8").then(
+            (text) => text.trim() || null,
+            () => null,
+          );
     const services = live?.state === "ready" ? await this.serviceStates(record) : [];
     const expires =
       record.ttl_seconds > 0
@@ -986,8 +995,10 @@ export class WorkspaceService {
               : record.expired_at
                 ? "expired"
                 : "stopped",
+      stopped_reason: stoppedReason,
       vcpu_count: record.vcpu_count,
       mem_mib: record.mem_mib,
+      process_limit: GUEST_TASK_LIMIT,
       ttl_seconds: record.ttl_seconds,
       network_policy: record.network_policy,
       workspace_seed: record.workspace_seed,

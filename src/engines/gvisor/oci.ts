@@ -35,8 +35,10 @@ export function runscCgroupFlags(): string[] {
   return isRootless() ? ["--ignore-cgroups"] : [];
 }
 
-/** Processes one sandbox may hold at once: enough for builds, low enough to stop a fork bomb. */
-export const PIDS_LIMIT = 4096;
+/** Host tasks one sandbox may hold at once. Under the ptrace platform each guest process costs
+ * about nine host tasks, so this sits well above GUEST_TASK_LIMIT x 9: the guest's own limit is the
+ * one a fork storm meets (EAGAIN inside), and this one only backs it up. */
+export const PIDS_LIMIT = 8192;
 
 export interface OciOptions {
   id: string;

@@ -42,9 +42,9 @@ export function describeWorkspace(info: WorkspaceInfo): string {
   const rows: [string, string][] = [
     ["workspace", info.workspace_id],
     ["name", info.name ?? "none"],
-    ["state", info.state],
+    ["state", info.stopped_reason ? `${info.state} (${info.stopped_reason})` : info.state],
     ["environment", `${info.environment} on ${info.engine}`],
-    ["resources", `${info.vcpu_count} vCPU, ${info.mem_mib} MiB`],
+    ["resources", `${info.vcpu_count} vCPU, ${info.mem_mib} MiB, ${info.process_limit} processes`],
     ["network", info.network_policy],
     ["seed", seedText(info.workspace_seed)],
     ["labels", labelsText(info.labels)],

@@ -1,0 +1,68 @@
+// A hostile guest on the engine under test (gvisor, and qemu in the conformance stage): what it
+// does inside its workspace stays inside. Each case ends as a user would check: status, a command
+// that still runs, the workspace's files, and pyro doctor finding nothing damaged or left over.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { GUEST_TASK_LIMIT } from "../../src/contract/defaults.js";
+import { ENGINE } from "../helpers/engine.js";
+import { runCli, workspaceSuite } from "../helpers/workspace-suite.js";
+
+const { stateDir, ws, create } = workspaceSuite("hostile");
+
+/** Status, a fresh command, the file written before, and doctor: the workspace came through. */
+async function cameThrough(id: string): Promise<void> {
+  const status = await ws.status({ workspace: id });
+  assert.equal(status.state, "running");
+  assert.equal(status.process_limit, GUEST_TASK_LIMIT);
+  const after = await ws.exec({ workspace: id, command: "cat before.txt", timeout_seconds: 60 });
+  assert.equal(after.stdout, "written before\n");
+  const doctor = await runCli(stateDir, ["doctor", "--json"]);
+  const report = JSON.parse(doctor.stdout) as { leftovers: { items: string[] } };
+  assert.deepEqual(report.leftovers.items, [], "doctor finds no damaged record and nothing left behind");
+}
+
+describe(`a hostile guest (${ENGINE})`, () => {
+  it(`a fork storm meets the guest's own limit of ${GUEST_TASK_LIMIT} tasks (EAGAIN inside), and the workspace keeps serving`, async () => {
+    const { workspace_id: id } = await create();
+    await ws.writeFile({ workspace: id, path: "before.txt", text: "written before\n" });
+    // Forks sleepers until the kernel refuses, says how far it got, then ends them all.
+    const storm = [
+      "my @kids; my $why = 'never refused';",
+      "while (@kids < 5000) { my $p = fork(); if (!defined $p) { $why = $!; last } if ($p == 0) { sleep 300; exit 0 } push @kids, $p }",
+      'print scalar(@kids), " $why\\n"; kill "KILL", @kids; waitpid($_, 0) for @kids;',
+    ].join(" ");
+    const r = await ws.exec({ workspace: id, command: ["perl", "-e", storm], timeout_seconds: 300 });
+    assert.equal(r.exit_code, 0, r.stderr);
+    const [count, ...why] = r.stdout.trim().split(" ");
+    assert.equal(why.join(" "), "Resource temporarily unavailable", r.stdout);
+    // The limit counts every task of the workspace's commands: the agent's exec wrapper and perl too.
+    assert.ok(Number(count) > GUEST_TASK_LIMIT - 16 && Number(count) < GUEST_TASK_LIMIT, r.stdout);
+    await cameThrough(id);
+  });
+
+  it("a command that eats all memory is ended by the limit, status says so when it took the sandbox, and nothing is lost", async () => {
+    // qemu: the guest kernel's OOM killer ends the command (the agent is its last choice).
+    // gvisor: gVisor has no OOM killer of its own; the host's memory cgroup ends the sandbox.
+    const { workspace_id: id } = await create({ mem_mib: ENGINE === "qemu" ? 1024 : 256 });
+    await ws.writeFile({ workspace: id, path: "before.txt", text: "written before\n" });
+    const hog = "a = []\nwhile True: a.append(bytearray(32 << 20))";
+    const outcome = await ws
+      .exec({ workspace: id, command: ["python3", "-c", hog], timeout_seconds: 300 })
+      .catch((err: Error) => err);
+    if (ENGINE === "qemu") {
+      assert.ok(!(outcome instanceof Error), String(outcome));
+      assert.equal(outcome.exit_code, 137, outcome.stderr);
+    } else {
+      let status = await ws.status({ workspace: id });
+      for (const t0 = Date.now(); status.state === "running" && Date.now() - t0 < 15_000; ) {
+        await new Promise((r) => setTimeout(r, 200));
+        status = await ws.status({ workspace: id });
+      }
+      assert.equal(status.state, "stopped", `exec gave ${outcome instanceof Error ? outcome.message : outcome.exit_code}`);
+      assert.match(status.stopped_reason ?? "", /^the sandbox ran out of memory \(mem_mib=256\); raise mem_mib/);
+      await ws.start({ workspace: id });
+      assert.equal((await ws.status({ workspace: id })).stopped_reason, null);
+    }
+    await cameThrough(id);
+  });
+});
