@@ -36,6 +36,7 @@ node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
 # start; test/helpers/workspace-suite.ts asserts each workspace really runs on it.
 conformance=(
   test/integration/cli.test.ts
+  test/integration/hostile.test.ts
   test/integration/interactive.test.ts
   test/integration/mcp.test.ts
   test/integration/prepare.test.ts

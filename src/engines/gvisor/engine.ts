@@ -224,10 +224,11 @@ class GvisorSandbox implements Sandbox {
     this.exited = new Promise((resolve) => {
       child.once("exit", async (code, signal) => {
         spec.log(`gvisor: runsc exited code=${code} signal=${signal}`);
-        // A stop may already be under way here (the agent's channel closes first), so a SIGKILL of
-        // the sandbox is examined whoever asked for the stop; runsc's own exit code is 137 then.
+        // A stop may already be under way here (the agent's channel closes first), so any failed
+        // exit is examined whoever asked for the stop: after a memory-cgroup kill runsc exits 137
+        // or, when the sandbox process went first, 2.
         let reason: string | undefined;
-        if (code === 137 && (await killedForMemory(spec.id))) {
+        if (code !== 0 && !this.killedHere && (await killedForMemory(spec.id))) {
           reason = `the sandbox ran out of memory (mem_mib=${spec.memMib}); raise mem_mib (--mem-mib) and retry`;
         } else if ((code === 137 || signal === "SIGKILL") && !this.killedHere) {
           reason = "the sandbox was killed from outside";
