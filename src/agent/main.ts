@@ -8,6 +8,7 @@ import { Channel } from "../channel/channel.js";
 import { AGENT_NAME, type AgentInfoResult, AgentOp } from "../channel/protocol.js";
 import { execCancelHandler, execHandler } from "./exec.js";
 import { fileHandlers } from "./fileops.js";
+import { explainingFsErrors } from "./fs-errors.js";
 import { initSandbox } from "./init.js";
 import { ServiceRegistry } from "./services.js";
 import { shellHandlers } from "./shells.js";
@@ -27,6 +28,11 @@ const agentVersion = (() => {
   }
 })();
 
+// A failure nobody awaited must not end the agent: that would end the sandbox and every shell and
+// service in it. It is logged (the supervisor keeps the sandbox's stderr) and the agent serves on.
+process.on("uncaughtException", (err) => console.error(`pyro-agent: uncaught: ${err.stack ?? err}`));
+process.on("unhandledRejection", (err) => console.error(`pyro-agent: unhandled rejection: ${String(err)}`));
+
 initSandbox();
 const services = new ServiceRegistry();
 
@@ -39,7 +45,7 @@ const stream = portName
 const channel = new Channel(stream, {
   role: "server",
   hello: { name: AGENT_NAME, version: agentVersion, capabilities: ["exec", "files", "tar", "shells", "services"] },
-  handlers: {
+  handlers: explainingFsErrors({
     [AgentOp.INFO]: async (): Promise<AgentInfoResult> => ({
       agent_version: agentVersion,
       kernel_release: release(),
@@ -53,7 +59,7 @@ const channel = new Channel(stream, {
     ...shellHandlers(),
     ...services.handlers(),
     ...(portName ? guestHandlers() : {}),
-  },
+  }),
 });
 // The VM's init waits for this line before it is saved as an image to restore sandboxes from.
 if (portName) console.error("PYRO-AGENT-READY");

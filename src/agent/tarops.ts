@@ -129,11 +129,18 @@ export function tarHandlers(root = "/workspace"): Record<string, Handler> {
         },
         [directory ? "." : basename(abs)],
       );
+      // Pack may report more than one failure (one per unreadable entry): every one is heard here,
+      // the first is the answer. An 'error' nobody listens to would end the agent, and the sandbox.
+      let failure: unknown;
+      pack.on("error", (err) => {
+        failure ??= err;
+      });
       for await (const chunk of pack as AsyncIterable<Buffer>) {
         if (ctx.signal.aborted) throw new PyroError("CHANNEL_CLOSED", "export cancelled");
         bytes += chunk.length;
         await ctx.send(Stream.STDOUT, chunk);
       }
+      if (failure) throw failure;
       return {
         artifact_type: directory ? "directory" : "file",
         entry_count: entries,

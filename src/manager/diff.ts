@@ -37,6 +37,7 @@ export type Change = z.infer<typeof Change>;
 export { DiffFile, DiffResult } from "../contract/workspace.js";
 
 import type { DiffFile, DiffOmission, DiffResult } from "../contract/workspace.js";
+import { guestDir, utf8Names } from "../util/names.js";
 
 export interface DiffIo {
   /**
@@ -72,7 +73,7 @@ export async function manifestOfDir(dir: string): Promise<TreeEntry[]> {
   const pending = [""];
   while (pending.length > 0) {
     const rel = pending.pop()!;
-    const names = await readdir(join(dir, rel));
+    const names = await utf8Names(join(dir, rel), guestDir(rel));
     const infos = await mapLimit(names, IO_CONCURRENCY, async (name) => {
       const path = rel === "" ? name : `${rel}/${name}`;
       return { path, info: await lstat(join(dir, path)) };

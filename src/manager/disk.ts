@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
 import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
 import { unwritableTarget } from "../util/host-access.js";
+import { utf8Names } from "../util/names.js";
 import { findExecutable } from "../util/which.js";
 
 const run = promisify(execFile);
@@ -170,7 +171,7 @@ export async function listLayer(layer: string, guestPath = GUEST_WORKSPACE, recu
   const entries: TreeEntryInfo[] = [];
   let truncated = false;
   const walk = async (host: string, guest: string): Promise<void> => {
-    for (const name of (await readdir(host)).sort()) {
+    for (const name of (await utf8Names(host, guest)).sort()) {
       // One past the cap proves truncation; the extra entry is dropped after sorting.
       if (entries.length > MAX_LIST_ENTRIES) return;
       const entry = await describeEntry(join(host, name), posix.join(guest, name)).catch(() => undefined);
@@ -257,7 +258,7 @@ async function treeStats(root: string): Promise<TreeStats> {
   const stats: TreeStats = { entries: 0, apparentBytes: 0, blockBytes: 0 };
   const roundBlock = (n: number) => Math.ceil(n / 4096) * 4096;
   const walk = async (dir: string): Promise<void> => {
-    for (const name of await readdir(dir)) {
+    for (const name of await utf8Names(dir)) {
       const full = join(dir, name);
       const info = await lstat(full);
       stats.apparentBytes += info.size;

@@ -36,6 +36,7 @@ import { basename, dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
+import { guestDir, utf8Names } from "../util/names.js";
 
 const run = promisify(execFile);
 
@@ -315,7 +316,7 @@ class TreeBuilder {
 
   private async walk(rel: string): Promise<void> {
     if (this.failed) return;
-    const names = await this.pool(() => readdir(join(this.src, rel))).catch((err) => {
+    const names = await this.pool(() => utf8Names(join(this.src, rel), guestDir(rel))).catch((err) => {
       this.failed = true;
       throw err;
     });

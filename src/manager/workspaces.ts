@@ -739,11 +739,21 @@ export class WorkspaceService {
         extractor.on("finish", () => res());
         extractor.on("error", rej);
       });
-      const result = (await client.request(
-        TarOp.EXPORT,
-        { path: exported },
-        { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
-      )) as { artifact_type: "file" | "directory"; skipped?: string[]; skipped_more?: number };
+      done.catch(() => {});
+      let result: { artifact_type: "file" | "directory"; skipped?: string[]; skipped_more?: number };
+      try {
+        result = (await client.request(
+          TarOp.EXPORT,
+          { path: exported },
+          { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
+        )) as typeof result;
+      } catch (err) {
+        // The guest's failure is the answer; what was already written is dropped with staging,
+        // once the extractor has stopped writing into it.
+        extractor.abort(err as Error);
+        await done.catch(() => {});
+        throw err;
+      }
       skipped.addAll(result.skipped ?? [], result.skipped_more);
       extractor.end();
       await done;

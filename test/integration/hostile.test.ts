@@ -2,12 +2,15 @@
 // does inside its workspace stays inside. Each case ends as a user would check: status, a command
 // that still runs, the workspace's files, and pyro doctor finding nothing damaged or left over.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { GUEST_TASK_LIMIT } from "../../src/contract/defaults.js";
+import type { PyroError } from "../../src/contract/errors.js";
 import { ENGINE } from "../helpers/engine.js";
 import { runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
-const { stateDir, ws, create } = workspaceSuite("hostile");
+const { stateDir, host, ws, create } = workspaceSuite("hostile");
 
 /** Status, a fresh command, the file written before, and doctor: the workspace came through. */
 async function cameThrough(id: string): Promise<void> {
@@ -58,11 +61,39 @@ describe(`a hostile guest (${ENGINE})`, () => {
         await new Promise((r) => setTimeout(r, 200));
         status = await ws.status({ workspace: id });
       }
-      assert.equal(status.state, "stopped", `exec gave ${outcome instanceof Error ? outcome.message : outcome.exit_code}`);
+      assert.equal(
+        status.state,
+        "stopped",
+        `exec gave ${outcome instanceof Error ? outcome.message : outcome.exit_code}`,
+      );
       assert.match(status.stopped_reason ?? "", /^the sandbox ran out of memory \(mem_mib=256\); raise mem_mib/);
       await ws.start({ workspace: id });
       assert.equal((await ws.status({ workspace: id })).stopped_reason, null);
     }
+    await cameThrough(id);
+  });
+
+  it("file names that are not UTF-8 get a clear refusal from diff, snapshot and export, the agent keeps serving, and a rename fixes it", async () => {
+    const { workspace_id: id } = await create();
+    await ws.writeFile({ workspace: id, path: "before.txt", text: "written before\n" });
+    const made = await ws.exec({
+      workspace: id,
+      command: "printf x > \"$(printf 'caf\\351.txt')\" && mkdir \"$(printf 'd\\377')\" && ls -b",
+    });
+    assert.equal(made.stdout, "before.txt\ncaf\\351.txt\nd\\377\n", made.stderr);
+    const refusal = (e: PyroError) =>
+      e.code === "INVALID_ARGUMENT" && /not valid UTF-8/.test(e.message) && !/bug in pyro/.test(e.message);
+    await assert.rejects(ws.diff({ workspace: id }), refusal);
+    await assert.rejects(ws.snapshotCreate({ workspace: id, snapshot_name: "odd" }), refusal);
+    await assert.rejects(ws.export({ workspace: id, path: ".", output_path: join(host, "odd-export") }), refusal);
+    assert.equal(existsSync(join(host, "odd-export")), false, "nothing half exported");
+    assert.equal((await ws.snapshotList({ workspace: id })).count, 0, "no half-made snapshot");
+    await ws.exec({
+      workspace: id,
+      command: "mv \"$(printf 'caf\\351.txt')\" cafe.txt && rmdir \"$(printf 'd\\377')\"",
+    });
+    assert.deepEqual((await ws.diff({ workspace: id })).files.map((f) => f.path).sort(), ["before.txt", "cafe.txt"]);
+    await ws.snapshotCreate({ workspace: id, snapshot_name: "odd" });
     await cameThrough(id);
   });
 });

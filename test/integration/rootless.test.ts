@@ -68,6 +68,10 @@ after(async () => {
   user?.remove();
 });
 
+/** Which pids cgroup a command runs in, and that cgroup's limit. */
+const PIDS_PROBE =
+  "printf '%s %s\\n' \"$(grep -o 'pids:.*' /proc/self/cgroup)\" \"$(cat /run/pyro-cgroup/pids/pyro-work/pids.max)\"";
+
 describe("rootless: an ordinary user runs pyro", () => {
   it("doctor names rootless mode, and the user's state and cache are the user's alone", async () => {
     const report = await pyroJson<{ ok: boolean; checks: Array<{ name: string; ok: boolean; detail: string }> }>([
@@ -150,6 +154,9 @@ describe("rootless: an ordinary user runs pyro", () => {
       try {
         const exec = await pyro(["workspace", "exec", name, "--", "sh", "greet.sh"]);
         assert.equal(exec.stdout, "hello\n", exec.stderr);
+        // The guest's process limit needs no host cgroup, so it holds rootless too.
+        const limit = await pyro(["workspace", "exec", name, "--", "sh", "-c", PIDS_PROBE]);
+        assert.equal(limit.stdout, "pids:/pyro-work 512\n", limit.stderr);
 
         const patchFile = join(home, `fix-${engine}.diff`);
         writeFileSync(patchFile, "--- a/greet.sh\n+++ b/greet.sh\n@@ -1 +1,2 @@\n echo hello\n+echo rootless\n");
