@@ -2,7 +2,7 @@
 // does inside its workspace stays inside. Each case ends as a user would check: status, a command
 // that still runs, the workspace's files, and pyro doctor finding nothing damaged or left over.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { GUEST_TASK_LIMIT } from "../../src/contract/defaults.js";
@@ -95,5 +95,25 @@ describe(`a hostile guest (${ENGINE})`, () => {
     assert.deepEqual((await ws.diff({ workspace: id })).files.map((f) => f.path).sort(), ["before.txt", "cafe.txt"]);
     await ws.snapshotCreate({ workspace: id, snapshot_name: "odd" });
     await cameThrough(id);
+  });
+
+  it("qemu as root: the VM's host processes run in a cgroup of their own, capped at vcpu_count CPUs", {
+    skip: ENGINE !== "qemu" || process.getuid?.() !== 0 ? "QEMU's host cgroup is made as root, for qemu" : false,
+  }, async () => {
+    const { workspace_id: id } = await create({ vcpu_count: 1 });
+    const pid = readFileSync(join(ws.records.paths(id).sandbox, "qemu.pid"), "utf8").trim();
+    const cgroups = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const dir = v2 ? `/sys/fs/cgroup/pyro/${id}` : `/sys/fs/cgroup/cpu/pyro/${id}`;
+    if (v2) {
+      assert.match(cgroups, new RegExp(`^0::/pyro/${id}$`, "m"), cgroups);
+      assert.equal(readFileSync(`${dir}/cpu.max`, "utf8"), "100000 100000\n");
+    } else {
+      assert.match(cgroups, new RegExp(`cpu[^\\n]*:/pyro/${id}\\n`), cgroups);
+      assert.match(cgroups, new RegExp(`pids:/pyro/${id}\\n`), cgroups);
+      assert.equal(readFileSync(`${dir}/cpu.cfs_quota_us`, "utf8"), "100000\n");
+    }
+    await ws.delete({ workspace: id });
+    assert.equal(existsSync(dir), false, "removed with the sandbox");
   });
 });

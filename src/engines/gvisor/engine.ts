@@ -11,6 +11,7 @@ import type { AgentExecResult } from "../../channel/protocol.js";
 import { PyroError } from "../../contract/errors.js";
 import { isRootless, privilegeUnavailable } from "../../rootless/mode.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
+import { removeCgroups } from "../cgroups.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import {
@@ -26,7 +27,6 @@ import { runOnceGvisor } from "./oneshot.js";
 
 const run = promisify(execFile);
 const RUNSC = "runsc";
-const CGROUP_ROOT = "/sys/fs/cgroup";
 
 export function gvisorDirs(runDir: string) {
   return {
@@ -48,32 +48,6 @@ async function runsc(id: string, runDir: string, args: string[]): Promise<void> 
   const argv = [RUNSC, "--root", gvisorDirs(runDir).runscRoot, ...args];
   const [command, ...rest] = existsSync(nsPath) ? [...nsenterPrefix({ nsPath }), ...argv] : argv;
   await run(command!, rest, { timeout: 10_000 });
-}
-
-/** runsc leaves per-container cgroup directories behind when the sandbox is killed (OOM, kill -9);
- * they can stay busy for a moment while the kernel reaps the last tasks, hence the retries. */
-async function removeCgroups(id: string): Promise<string[]> {
-  const removed: string[] = [];
-  let controllers: string[] = [];
-  try {
-    controllers = await readdir(CGROUP_ROOT);
-  } catch {
-    return removed;
-  }
-  for (const controller of controllers) {
-    const dir = join(CGROUP_ROOT, controller, "pyro", id);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        await rmdir(dir);
-        removed.push(dir);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EBUSY") break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  }
-  return removed;
 }
 
 /** gVisor has no OOM killer of its own: the host's memory cgroup kills the whole sandbox, and runsc

@@ -28,6 +28,7 @@ import { resolvePaths } from "../../manager/paths.js";
 import { privilegeUnavailable } from "../../rootless/mode.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { PYRO_VERSION } from "../../version.js";
+import { placeInCgroup, removeCgroups } from "../cgroups.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
@@ -80,6 +81,10 @@ function verdictFile(dir: string): string {
 async function kvmReport(): Promise<KvmReport> {
   return describeKvm(await readKvmState(), await readVerdict(verdictFile(qemuHome())));
 }
+
+/** Host tasks of one VM (QEMU's vCPU, I/O and worker threads, and virtiofsd's): a backstop, since
+ * the guest's processes are the guest kernel's and never host tasks. */
+const QEMU_TASK_LIMIT = 512;
 
 export class QemuEngine implements Engine {
   readonly name = "qemu" as const;
@@ -207,6 +212,12 @@ export class QemuEngine implements Engine {
       spec.log(`qemu: ${QEMU} ${args.join(" ")}`);
       child = spawnTied([QEMU, ...args], network ? nsenterPrefix(network) : []);
       logStderrLines(child, "qemu", spec.log);
+      const uncapped = await placeInCgroup(
+        spec.id,
+        [child.pid, fsd.child.pid].filter((pid): pid is number => pid !== undefined),
+        { vcpuCount: spec.vcpuCount, tasks: QEMU_TASK_LIMIT },
+      );
+      if (uncapped) spec.log(`qemu: no host cgroup (${uncapped}): its CPU time and tasks are not capped`);
       const sandbox = new QemuSandbox(spec, child, fsd.child, network);
       const socket = await connectAgent(files.agent, sandbox.exited);
       if (restoreFrom) {
@@ -301,6 +312,7 @@ export class QemuEngine implements Engine {
       } catch {}
     }
     cleaned.push(...(await cleanupSandboxNetwork(id, runDir)));
+    cleaned.push(...(await removeCgroups(id)).map((d) => `cgroup ${d}`));
     if (existsSync(files.ram)) cleaned.push(`memory file ${files.ram}`);
     for (const f of [files.agent, files.qmp, files.fs, files.pid, files.ram]) await rm(f, { force: true });
     return cleaned;
@@ -394,9 +406,10 @@ class QemuSandbox implements Sandbox {
   ) {
     this.files = vmFiles(spec.runDir);
     this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
+      child.once("exit", async (code, signal) => {
         spec.log(`qemu: exited code=${code} signal=${signal}`);
         virtiofsd.kill("SIGKILL");
+        await removeCgroups(spec.id);
         // A stop may already be under way (the agent's channel closes as QEMU dies), so a SIGKILL
         // pyro did not send is the cause whoever asked for the stop.
         const reason =
