@@ -26,6 +26,10 @@ export interface ServeHttpOptions extends Omit<CreateServerOptions, "manager"> {
   signal?: AbortSignal;
   /** Told the URL and token once the server listens. */
   onListening?: (info: { url: string; token: string; port: number }) => void;
+  /** A session with no request and no open stream for this long is closed (default 1 h). */
+  sessionIdleMs?: number;
+  /** Sessions open at once; an initialize past it gets 503 (default 64). */
+  maxSessions?: number;
 }
 
 const ALLOWED_METHODS = ["GET", "POST", "DELETE"];
@@ -46,7 +50,14 @@ const SESSION_NOT_FOUND = -32001;
 interface Session {
   transport: StreamableHTTPServerTransport;
   events: SessionEventStore;
+  /** When the last request arrived or the last open response closed. */
+  lastSeen: number;
+  /** Responses (calls, SSE streams) still open. */
+  open: number;
 }
+
+export const SESSION_IDLE_MS = 60 * 60_000;
+export const MAX_SESSIONS = 64;
 
 /** A fresh bearer token: 32 random bytes, hex. */
 export function newToken(): string {
@@ -62,6 +73,30 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
   }
   const sessions = new Map<string, Session>();
   let allowedHosts: string[] = [];
+  const idleMs = options.sessionIdleMs ?? SESSION_IDLE_MS;
+  const maxSessions = options.maxSessions ?? MAX_SESSIONS;
+
+  /** Each session's server and replay buffer live until DELETE; a client that never sends one would
+   * keep them forever, so an idle session is closed like a DELETE would. */
+  const closeIdle = async () => {
+    const now = Date.now();
+    for (const [id, session] of sessions) {
+      if (session.open === 0 && now - session.lastSeen >= idleMs) {
+        log(`[mcp http] closing session ${id}: idle for ${Math.round((now - session.lastSeen) / 1000)} s`);
+        await session.transport.close().catch(() => {});
+      }
+    }
+  };
+  const sweeper = setInterval(() => void closeIdle(), Math.max(10, Math.min(idleMs / 4, 60_000)));
+  sweeper.unref();
+  const track = (session: Session, res: ServerResponse) => {
+    session.open += 1;
+    session.lastSeen = Date.now();
+    res.once("close", () => {
+      session.open -= 1;
+      session.lastSeen = Date.now();
+    });
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
@@ -97,6 +132,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
           ? existing.events.whyNotReplayable(lastEventId)
           : undefined;
       if (notReplayable) return refuse(res, 400, notReplayable);
+      track(existing, res);
       return existing.transport.handleRequest(req, res, body);
     }
     if (sessionId !== undefined) {
@@ -111,13 +147,24 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
         "missing Mcp-Session-Id header: POST initialize first, then send the Mcp-Session-Id it returns with every request",
       );
     }
+    if (sessions.size >= maxSessions) await closeIdle();
+    if (sessions.size >= maxSessions) {
+      return refuse(
+        res,
+        503,
+        `too many open sessions (${maxSessions}); end unused ones with DELETE (or let them sit idle for ${Math.round(idleMs / 60_000)} min), then initialize again`,
+        { code: SERVER_ERROR },
+      );
+    }
     const events = new SessionEventStore();
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: events,
       retryInterval: RETRY_INTERVAL_MS,
       onsessioninitialized: (id) => {
-        sessions.set(id, { transport, events });
+        const session: Session = { transport, events, lastSeen: Date.now(), open: 0 };
+        sessions.set(id, session);
+        track(session, res);
       },
     });
     // Runs however the session ends: DELETE, the server closing, or shutdown.
@@ -160,6 +207,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
     signal?.addEventListener("abort", () => resolve(), { once: true });
   });
   stopReaper();
+  clearInterval(sweeper);
   for (const { transport } of sessions.values()) await transport.close().catch(() => {});
   http.closeAllConnections();
   await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -469,3 +469,68 @@ describe("MCP over Streamable HTTP: the rest of the transport", () => {
     assert.equal(((await notJson.json()) as { error: { code: number } }).error.code, -32700);
   });
 });
+
+describe("MCP over Streamable HTTP: sessions are bounded", () => {
+  it("an initialize past maxSessions gets 503 saying what to do; idle sessions are closed and make room", async () => {
+    const stopSmall = new AbortController();
+    let smallUrl = "";
+    const logged: string[] = [];
+    const servedSmall = new Promise<void>((resolve) => {
+      void serveHttp({
+        profile: "vm-run",
+        manager,
+        token: TOKEN,
+        signal: stopSmall.signal,
+        sessionIdleMs: 300,
+        maxSessions: 2,
+        log: (line) => logged.push(line),
+        onListening: (info) => {
+          smallUrl = info.url;
+          resolve();
+        },
+      });
+    });
+    await servedSmall;
+    const init = () =>
+      fetch(smallUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...AUTH },
+        body: JSON.stringify(initialize),
+      });
+    try {
+      const first = await init();
+      assert.equal(first.status, 200);
+      await first.text();
+      const second = await init();
+      assert.equal(second.status, 200);
+      await second.text();
+      const third = await init();
+      assert.equal(third.status, 503);
+      const { error } = (await third.json()) as { error: { message: string } };
+      assert.match(error.message, /^too many open sessions \(2\); end unused ones with DELETE/);
+      await new Promise((r) => setTimeout(r, 700));
+      const reused = await fetch(smallUrl, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          ...AUTH,
+          "mcp-session-id": first.headers.get("mcp-session-id") ?? "",
+          "mcp-protocol-version": "2025-06-18",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
+      });
+      assert.equal(reused.status, 404, "the idle session was closed");
+      await reused.text();
+      const again = await init();
+      assert.equal(again.status, 200, "room was made");
+      await again.text();
+      assert.ok(
+        logged.some((line) => /closing session .*: idle for/.test(line)),
+        logged.join("\n"),
+      );
+    } finally {
+      stopSmall.abort();
+    }
+  });
+});
