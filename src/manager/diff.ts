@@ -7,7 +7,7 @@
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, open, readdir, readFile, readlink } from "node:fs/promises";
+import { lstat, open, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type StructuredPatchHunk, structuredPatch } from "diff";
 import ignore, { type Ignore } from "ignore";

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, link as hardLink, lstat, mkdir, open, readdir, readlink, rename, rm } from "node:fs/promises";
+import { access, link as hardLink, lstat, mkdir, open, readlink, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";

@@ -1408,6 +1408,6 @@ describe("MCP callers' host paths", () => {
     assert.deepEqual(big.calls, []);
     const any = await call("workspace_sync_push", { workspace: "x", source_path: elsewhere }, { anyPath: true });
     assert.equal(any.error, undefined);
-    assert.equal((any.calls[0]?.params as { source_path: string }).source_path, elsewhere);
+    assert.equal((any.calls[0]?.params as { source_path: string } | undefined)?.source_path, elsewhere);
   });
 });
