@@ -227,7 +227,9 @@ export class Channel {
       if (opts.signal.aborted) onAbort();
       else opts.signal.addEventListener("abort", onAbort, { once: true });
     }
-    this.enqueue(encodeJsonFrame(FrameType.REQUEST, id, { op, params, deadline_ms: opts.deadlineMs }), false);
+    // `input: true` says data frames and an END follow; without it the handler's input is empty at once.
+    const body = { op, params, deadline_ms: opts.deadlineMs, ...(opts.input ? { input: true } : {}) };
+    this.enqueue(encodeJsonFrame(FrameType.REQUEST, id, body), false);
     if (opts.input) void this.pumpInput(id, opts.input);
     return result;
   }
@@ -352,6 +354,7 @@ export class Channel {
           op: string;
           params: unknown;
           deadline_ms?: number;
+          input?: boolean;
         };
         void this.serve(frame.id, body);
         return;
@@ -359,11 +362,16 @@ export class Channel {
     }
   }
 
-  private async serve(id: number, body: { op: string; params: unknown; deadline_ms?: number }): Promise<void> {
+  private async serve(
+    id: number,
+    body: { op: string; params: unknown; deadline_ms?: number; input?: boolean },
+  ): Promise<void> {
     const abort = new AbortController();
     const entry: Incoming = { abort, input: new InputQueue((n) => this.inputConsumed(n)), lastSend: Promise.resolve() };
     // A cancel, a deadline or the peer going away ends the input with that reason, not as complete.
     abort.signal.addEventListener("abort", () => entry.input.fail(abort.signal.reason as Error), { once: true });
+    // A request sent without input has none: a handler reading it finds it ended, not waiting.
+    if (body.input !== true) entry.input.end();
     this.incoming.set(id, entry);
     const timer =
       body.deadline_ms !== undefined

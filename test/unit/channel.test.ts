@@ -92,6 +92,10 @@ describe("Channel", () => {
     });
     const big = Buffer.alloc(300_000, 7);
     assert.equal(await client.request("sum", {}, { input: big }), 300_000);
+    // Sent without input, the handler's input is empty at once, not open until the deadline.
+    const t0 = Date.now();
+    assert.equal(await client.request("sum", {}, { deadlineMs: 5_000 }), 0);
+    assert.ok(Date.now() - t0 < 1_000, `took ${Date.now() - t0} ms`);
   });
 
   it("rejects with the handler's PyroError code and message", async () => {
