@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   NETWORK_POLICY_DENIED: "the workspace's network policy does not allow this",
   HOST_PATH_NOT_ALLOWED:
     "an MCP caller named a host path outside the server's allowed directories, or a source over its size cap",
+  LOCK_TIMEOUT: "another pyro process held a lock (a workspace, an environment build) longer than this call waits",
   INTERNAL: "an unexpected internal failure",
 } as const;
 

@@ -169,7 +169,7 @@ export async function acquireLock(path: string, opts: AcquireOptions = {}): Prom
     }
     if (Date.now() >= deadline) {
       throw new PyroError(
-        "ENVIRONMENT_BUILD_FAILED",
+        "LOCK_TIMEOUT",
         `timed out after ${Math.round(timeoutMs / 1000)} s waiting for the lock ${path}` +
           (ownerPid ? ` held by pid ${ownerPid}; wait for that process to finish or stop it` : ""),
         { lock: path, owner_pid: ownerPid },

@@ -459,7 +459,7 @@ describe("lock", () => {
 
     await assert.rejects(
       acquireLock(path, { pollMs: 20, timeoutMs: 100 }),
-      rejectsWith("ENVIRONMENT_BUILD_FAILED", /timed out .* held by pid \d+/),
+      rejectsWith("LOCK_TIMEOUT", /timed out .* held by pid \d+/),
     );
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
