@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { Stream } from "../channel/frame.js";
 import { commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
@@ -35,6 +36,7 @@ import type { SupervisorConfig } from "../supervisor/supervisor.js";
 import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../util/process.js";
 import { findExecutable } from "../util/which.js";
 import { PYRO_VERSION } from "../version.js";
+import type { OutputListener } from "./exec-runs.js";
 import { checkFitsHost } from "./host-limits.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
 import { dailyLoopState, prepare } from "./prepare.js";
@@ -87,7 +89,12 @@ export class Manager {
     this.services = new ServiceService(this.workspaces);
   }
 
-  async run(input: RunParams, opts: { progress?: ProgressReporter; signal?: AbortSignal } = {}): Promise<RunResult> {
+  /** One command in a throwaway sandbox; `onOutput` hears its output as it arrives (the result still
+   * holds all of it, up to the cap). */
+  async run(
+    input: RunParams,
+    opts: { progress?: ProgressReporter; signal?: AbortSignal; onOutput?: OutputListener } = {},
+  ): Promise<RunResult> {
     const params = parseParams(RunParams, input, "run");
     checkFitsHost(params);
     const progress = opts.progress;
@@ -104,6 +111,12 @@ export class Manager {
     const started = Date.now();
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    // A character split across chunks is held back until its last byte arrives.
+    const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+    const heard = (stream: "stdout" | "stderr", chunk: Buffer) => {
+      const text = decoders[stream].write(chunk);
+      if (text) opts.onOutput?.(stream, text);
+    };
     try {
       const result = await engine.runOnce(
         {
@@ -121,7 +134,10 @@ export class Manager {
           env: {},
           timeoutMs: params.timeout_seconds * 1000,
           maxOutputBytes: DEFAULTS.outputMaxBytes,
-          onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
+          onData: (stream, chunk) => {
+            (stream === Stream.STDERR ? err : out).push(chunk);
+            heard(stream === Stream.STDERR ? "stderr" : "stdout", chunk);
+          },
           signal: opts.signal,
         },
       );

@@ -176,6 +176,23 @@ describe("pyro run", () => {
     });
   });
 
+  it("prints the command's output as it arrives, each byte once, and the rest at the end", async () => {
+    const streamed: string[] = [];
+    const manager = fakeManager({
+      run: async (_params, opts) => {
+        streamed.push(opts?.onOutput ? "listened" : "not listened");
+        opts?.onOutput?.("stdout", "building...\n");
+        opts?.onOutput?.("stderr", "warn");
+        // The result holds all of it, plus what a runtime that streams nothing would only return.
+        return runResult({ stdout: "building...\ndone\n", stderr: "warn" });
+      },
+    });
+    const { stdout, stderr } = await cli(["run", "debian:12", "--", "make"], { manager });
+    assert.deepEqual(streamed, ["listened"], "text mode asks for the output as it comes");
+    assert.equal(stdout, "building...\ndone\n");
+    assert.match(stderr, /^warn\n\[run\] /, "stderr once, ended by a newline before the status line");
+  });
+
   it("passes a quoted shell line as a string command", async () => {
     const { manager } = await cli(["run", "debian:12", "--", "make && make test"]);
     assert.equal(runRequest(manager).command, "make && make test");

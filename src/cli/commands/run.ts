@@ -70,15 +70,30 @@ export class RunCommand extends PyroCommand {
       { environment: "ENV", command: "CMD" },
     );
     const manager = await this.context.manager();
-    const { signal } = this.context;
-    const result = await manager.run(params, { signal, progress: out.progress() });
+    const { signal, stdout, stderr } = this.context;
+    // Text mode shows the output as it comes (a long build's progress, a server's log); the rest of
+    // the result (a runtime that streams nothing) is printed at the end.
+    const shown = { stdout: "", stderr: "" };
+    const onOutput = out.json
+      ? undefined
+      : (stream: "stdout" | "stderr", text: string) => {
+          shown[stream] += text;
+          (stream === "stdout" ? stdout : stderr).write(text);
+        };
+    const result = await manager.run(params, { signal, progress: out.progress(), onOutput });
+    // stderr ends in a newline so that the status line after it starts on a line of its own.
+    const newline = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
+    const rest = {
+      stdout: result.stdout.slice(shown.stdout.length),
+      stderr: `${result.stderr.slice(shown.stderr.length)}${newline}`,
+    };
     if (signal.aborted) {
       // Interrupted while the command ran: the guest was killed for us, so its exit code (137) is
       // not the command's. Show what it printed, as a terminal would have, and report the interrupt.
-      if (!out.json) out.result(result, guestStreams(result));
+      if (!out.json) out.result(result, rest);
       return out.interrupted(String(signal.reason));
     }
-    out.result(result, guestStreams(result));
+    out.result(result, out.json ? guestStreams(result) : rest);
     out.status({
       environment: result.environment,
       engine: result.execution_mode,
