@@ -7,6 +7,7 @@
 // the sandbox's own (the gvisor engine's, with slirp4netns), so the host's loopback is out of reach.
 // KVM is used only when a bounded probe boot shows it can run a stock kernel; otherwise TCG.
 // A one-shot run is such a sandbox asked for one exec, then killed.
+
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -22,6 +23,7 @@ import {
   AgentOp,
   GuestOp,
 } from "../../channel/protocol.js";
+import { DEFAULTS } from "../../contract/defaults.js";
 import { PyroError } from "../../contract/errors.js";
 import type { InstalledEnvironment } from "../../environments/index.js";
 import { resolvePaths } from "../../manager/paths.js";
@@ -252,12 +254,27 @@ export class QemuEngine implements Engine {
       hello: { name: "pyro-run", version: PYRO_VERSION, capabilities: [] },
     });
     try {
+      let timer: NodeJS.Timeout | undefined;
+      const readyMs = DEFAULTS.sandboxReadySeconds * 1000;
       await Promise.race([
         agent.ready,
         sandbox.exited.then((exit) => {
           throw new PyroError("SANDBOX_START_FAILED", `the VM ended before its agent was ready: ${exit.reason ?? ""}`);
         }),
-      ]);
+        // A VM that runs but whose agent never answers must not hold the run forever.
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new PyroError(
+                  "SANDBOX_START_FAILED",
+                  `the VM's agent did not answer within ${readyMs / 1000} s; see pyro doctor, and retry`,
+                ),
+              ),
+            readyMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       await sandbox.setup(agent);
       const raw = await agent.request(
         AgentOp.EXEC,
