@@ -118,6 +118,8 @@ async function runRecipe(recipe: Recipe): Promise<void> {
     command: process.execPath,
     args: [MAIN, "mcp", "serve", "--mode", recipe.mode, "--no-project-source"],
     env: { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>,
+    // Started where the user's projects are: the server lets callers name host paths under it.
+    cwd: fixtures,
     stderr: "pipe",
   });
   const client = new Client({ name: `smoke-${recipe.mode}`, version: "1" });
