@@ -513,4 +513,13 @@ describe("pyro --version and help", () => {
     assert.equal(code, 2);
     assert.match(stderr, /--profile must be one of vm-run, workspace-core, workspace-full/);
   });
+
+  it("refuses at startup an --allow-host-path that is not a directory, and a zero --max-source-mib", async () => {
+    const missing = await cli(["mcp", "serve", "--no-project-source", "--allow-host-path", "/nonexistent-pyro-dir"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /--allow-host-path \/nonexistent-pyro-dir is not a directory on this host/);
+    const zero = await cli(["mcp", "serve", "--no-project-source", "--max-source-mib", "0"]);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /--max-source-mib/);
+  });
 });
