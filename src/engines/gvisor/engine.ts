@@ -2,7 +2,7 @@
 // overlay, the agent as the container process speaking over runsc's stdio pipes, and (for
 // egress policies) a per-sandbox network namespace that runsc joins with --network=host.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
@@ -52,13 +52,34 @@ async function runsc(id: string, runDir: string, args: string[]): Promise<void> 
 
 /** gVisor has no OOM killer of its own: the host's memory cgroup kills the whole sandbox, and runsc
  * removes that cgroup (with its oom_kill counter) as it exits. The kernel log keeps the cause,
- * naming the cgroup, so that is where an unexpected SIGKILL is explained. */
-async function killedForMemory(id: string): Promise<boolean> {
+ * naming the cgroup, so that is where an unexpected SIGKILL is explained. A workspace keeps its id
+ * across starts, so only a kill logged since this sandbox started counts (`sinceUptime`, seconds
+ * since boot as dmesg stamps them). */
+async function killedForMemory(id: string, sinceUptime: number): Promise<boolean> {
   try {
     const { stdout } = await run("dmesg", [], { timeout: 2_000, maxBuffer: 16 * 1024 * 1024 });
-    return stdout.includes(`oom_memcg=/pyro/${id},`);
+    return oomKilledSince(stdout, id, sinceUptime);
   } catch {
     return false;
+  }
+}
+
+/** Whether the kernel log `text` has a memory-cgroup kill of sandbox `id` at or after `since`. */
+export function oomKilledSince(text: string, id: string, since: number): boolean {
+  const needle = `oom_memcg=/pyro/${id},`;
+  return text.split("\n").some((line) => {
+    if (!line.includes(needle)) return false;
+    const stamp = /^\[\s*(\d+\.\d+)\]/.exec(line);
+    return stamp === null || Number(stamp[1]) >= since;
+  });
+}
+
+/** Seconds since boot, as the kernel log stamps its lines. */
+function uptime(): number {
+  try {
+    return Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+  } catch {
+    return 0;
   }
 }
 
@@ -139,7 +160,7 @@ export class GvisorEngine implements Engine {
     if (result.exit_code === 137 || result.timed_out) {
       // runsc was killed (timeout) or the sandbox was (memory): its state and cgroup stay behind.
       await this.cleanup(spec.id, spec.runDir);
-      if (!result.timed_out && (await killedForMemory(spec.id))) {
+      if (!result.timed_out && (await killedForMemory(spec.id, 0))) {
         const note = `[pyro] the sandbox ran out of memory (mem_mib=${spec.memMib}); raise mem_mib (--mem-mib) and retry\n`;
         exec.onData(2, Buffer.from(note));
       }
@@ -189,6 +210,8 @@ class GvisorSandbox implements Sandbox {
   private stopping: Promise<void> | undefined;
   /** pyro itself killed the sandbox (a stop it did not obey in time). */
   private killedHere = false;
+  /** When this sandbox started, in seconds since boot (the kernel log's clock). */
+  private readonly startedAt = uptime() - 1;
 
   constructor(
     private readonly spec: SandboxSpec,
@@ -202,7 +225,7 @@ class GvisorSandbox implements Sandbox {
         // exit is examined whoever asked for the stop: after a memory-cgroup kill runsc exits 137
         // or, when the sandbox process went first, 2.
         let reason: string | undefined;
-        if (code !== 0 && !this.killedHere && (await killedForMemory(spec.id))) {
+        if (code !== 0 && !this.killedHere && (await killedForMemory(spec.id, this.startedAt))) {
           reason = `the sandbox ran out of memory (mem_mib=${spec.memMib}); raise mem_mib (--mem-mib) and retry`;
         } else if ((code === 137 || signal === "SIGKILL") && !this.killedHere) {
           reason = "the sandbox was killed from outside";
