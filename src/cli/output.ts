@@ -36,6 +36,35 @@ export function guestStreams(result: { stdout: string; stderr: string }): { stdo
   return { stdout, stderr: stderr === "" || stderr.endsWith("\n") ? stderr : `${stderr}\n` };
 }
 
+/** Text mode's way of showing a command's output: each piece written as it arrives (`onOutput`,
+ * undefined in JSON mode), then `rest` gives what the result holds beyond that (a runtime that
+ * streams nothing), stderr ended by a newline so that a status line after it starts on its own. */
+export function streamedOutput(
+  json: boolean,
+  stdout: NodeJS.WritableStream,
+  stderr: NodeJS.WritableStream,
+): {
+  onOutput: ((stream: "stdout" | "stderr", text: string) => void) | undefined;
+  rest: (result: { stdout: string; stderr: string }) => { stdout: string; stderr: string };
+} {
+  const shown = { stdout: "", stderr: "" };
+  return {
+    onOutput: json
+      ? undefined
+      : (stream, text) => {
+          shown[stream] += text;
+          (stream === "stdout" ? stdout : stderr).write(text);
+        },
+    rest: (result) => {
+      const newline = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
+      return {
+        stdout: result.stdout.slice(shown.stdout.length),
+        stderr: `${result.stderr.slice(shown.stderr.length)}${newline}`,
+      };
+    },
+  };
+}
+
 export class Output {
   private spinner: Ora | undefined;
 

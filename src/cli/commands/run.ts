@@ -6,7 +6,7 @@ import { RunParams } from "../../contract/schemas.js";
 import { PyroCommand } from "../base.js";
 import { commandFromWords } from "../command-words.js";
 import { parseFlags } from "../flags.js";
-import { guestStreams, type Output } from "../output.js";
+import { guestStreams, type Output, streamedOutput } from "../output.js";
 
 export class RunCommand extends PyroCommand {
   static override paths = [["run"]];
@@ -71,22 +71,10 @@ export class RunCommand extends PyroCommand {
     );
     const manager = await this.context.manager();
     const { signal, stdout, stderr } = this.context;
-    // Text mode shows the output as it comes (a long build's progress, a server's log); the rest of
-    // the result (a runtime that streams nothing) is printed at the end.
-    const shown = { stdout: "", stderr: "" };
-    const onOutput = out.json
-      ? undefined
-      : (stream: "stdout" | "stderr", text: string) => {
-          shown[stream] += text;
-          (stream === "stdout" ? stdout : stderr).write(text);
-        };
+    // Text mode shows the output as it comes (a long build's progress, a server's log).
+    const { onOutput, rest: restOf } = streamedOutput(out.json, stdout, stderr);
     const result = await manager.run(params, { signal, progress: out.progress(), onOutput });
-    // stderr ends in a newline so that the status line after it starts on a line of its own.
-    const newline = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
-    const rest = {
-      stdout: result.stdout.slice(shown.stdout.length),
-      stderr: `${result.stderr.slice(shown.stderr.length)}${newline}`,
-    };
+    const rest = restOf(result);
     if (signal.aborted) {
       // Interrupted while the command ran: the guest was killed for us, so its exit code (137) is
       // not the command's. Show what it printed, as a terminal would have, and report the interrupt.

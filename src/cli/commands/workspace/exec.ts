@@ -7,7 +7,7 @@ import { WorkspaceExecParams } from "../../../contract/workspace.js";
 import { PyroCommand } from "../../base.js";
 import { commandFromWords } from "../../command-words.js";
 import { parseFlags, secretEnvFlags } from "../../flags.js";
-import type { Output } from "../../output.js";
+import { type Output, streamedOutput } from "../../output.js";
 import { POSITIONALS } from "./render.js";
 
 export class WorkspaceExecCommand extends PyroCommand {
@@ -67,25 +67,11 @@ export class WorkspaceExecCommand extends PyroCommand {
     );
     const { signal, stdout, stderr } = this.context;
     const manager = await this.context.manager();
-    // Text mode shows the output as it comes; what the result holds beyond that (a fake runtime
-    // that streams nothing) is printed at the end.
-    const shown = { stdout: "", stderr: "" };
-    const onOutput = out.json
-      ? undefined
-      : (stream: "stdout" | "stderr", text: string) => {
-          shown[stream] += text;
-          (stream === "stdout" ? stdout : stderr).write(text);
-        };
+    // Text mode shows the output as it comes; the rest of the result is printed at the end.
+    const { onOutput, rest } = streamedOutput(out.json, stdout, stderr);
     // Ctrl-C cancels the command: the agent kills it with everything it started, and it is logged.
     const result = await manager.workspaces.exec(params, { signal, onOutput });
-    if (!out.json) {
-      // stderr ends in a newline so that the status line after it starts on a line of its own.
-      const newline = result.stderr === "" || result.stderr.endsWith("\n") ? "" : "\n";
-      out.result(result, {
-        stdout: result.stdout.slice(shown.stdout.length),
-        stderr: `${result.stderr.slice(shown.stderr.length)}${newline}`,
-      });
-    }
+    if (!out.json) out.result(result, rest(result));
     if (signal.aborted) return out.interrupted(String(signal.reason));
     if (out.json) out.result(result);
     if (result.timed_out) {
