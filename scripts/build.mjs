@@ -29,6 +29,7 @@ await Promise.all([
     outfile: "dist/bin/pyro-supervisor.mjs",
     banner: { js: requireShim },
   }),
+  build({ ...common, entryPoints: ["src/egress/listen-main.ts"], outfile: "dist/bin/pyro-netns-listen.mjs" }),
   build({
     ...common,
     entryPoints: ["src/agent/main.ts"],

@@ -35,6 +35,7 @@ node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
 # recovery, MCP, the use-case recipes) again with PYRO_ENGINE=qemu, which makes `auto` mean qemu in every process they
 # start; test/helpers/workspace-suite.ts asserts each workspace really runs on it.
 conformance=(
+  test/integration/allowlist.test.ts
   test/integration/cli.test.ts
   test/integration/hostile.test.ts
   test/integration/interactive.test.ts

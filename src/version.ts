@@ -25,3 +25,6 @@ export const AGENT_BUNDLE = join(PACKAGE_ROOT, "dist", "agent", "pyro-agent.mjs"
 
 /** The bundled supervisor entry point, spawned detached once per persistent sandbox. */
 export const SUPERVISOR_MAIN = join(PACKAGE_ROOT, "dist", "bin", "pyro-supervisor.mjs");
+
+/** The helper that binds the egress gateway's sockets inside a sandbox's network namespace. */
+export const NETNS_LISTEN_MAIN = join(PACKAGE_ROOT, "dist", "bin", "pyro-netns-listen.mjs");

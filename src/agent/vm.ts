@@ -123,6 +123,7 @@ export function guestHandlers(): Record<string, Handler> {
       await setClock(p.time_ms + (performance.now() - started));
       writeFileSync("/proc/sys/kernel/hostname", p.hostname);
       writeFileSync("/etc/machine-id", `${p.machine_id}\n`);
+      if (p.nameserver) writeFileSync("/etc/resolv.conf", `nameserver ${p.nameserver}\n`);
       const mounted: string[] = [];
       for (const m of p.mounts) {
         await mountShared(m.tag, m.target, Date.now() + p.mount_timeout_ms);

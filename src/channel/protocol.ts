@@ -76,6 +76,8 @@ export const AgentGuestSetupParams = z.object({
   /** Shared directories to mount (virtio-fs tags), waiting for hot-plugged devices to appear. */
   mounts: z.array(z.object({ tag: z.string().min(1), target: z.string().startsWith("/") })).default([]),
   mount_timeout_ms: z.number().int().positive().default(20_000),
+  /** The nameserver /etc/resolv.conf names (the egress gateway's resolver under allowlist). */
+  nameserver: z.ipv4().optional(),
 });
 export type AgentGuestSetupParams = z.input<typeof AgentGuestSetupParams>;
 

@@ -3,6 +3,8 @@
 // push, files, patch, diff, export and reset.
 import { posix } from "node:path";
 import { z } from "zod";
+import { NetworkLogEntry } from "../egress/log.js";
+import { checkRules, PRESETS } from "../egress/rules.js";
 import { DEFAULTS, LIMITS } from "./defaults.js";
 import { Command, EngineChoice, EngineName, ExecResult, MemMib, TimeoutSeconds, VcpuCount } from "./schemas.js";
 
@@ -18,8 +20,48 @@ export const WorkspaceRef = z
   .min(1, "name a workspace by its id or its name")
   .describe("The workspace's id or its unique name.");
 
-export const NetworkPolicy = z.enum(["off", "egress", "egress+published-ports"]);
+export const NetworkPolicy = z.enum(["off", "egress", "egress+published-ports", "allowlist"]);
 export type NetworkPolicy = z.infer<typeof NetworkPolicy>;
+
+const NETWORK_POLICY_TEXT =
+  "off: loopback only; egress: outbound network; egress+published-ports: also services' ports on the host's " +
+  "127.0.0.1; allowlist: only the names allow_hosts lets through pyro's resolver and gateway (deny_hosts wins).";
+
+/** A list of network rules (HOST[:PORT], *.wildcards, IPv4 addresses or blocks), checked as given. */
+function ruleList(which: "allow" | "deny", describe: string) {
+  return z
+    .array(z.string())
+    .default([])
+    .superRefine((rules, ctx) => {
+      try {
+        checkRules(rules, which);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+      }
+    })
+    .describe(describe);
+}
+
+const AllowHosts = ruleList(
+  "allow",
+  "Network policy allowlist: HOST[:PORT] rules the guest may reach (no port: 80 and 443; *.example.com for " +
+    "subdomains; an IPv4 address or block lets allowed names resolve into private ranges).",
+);
+const DenyHosts = ruleList(
+  "deny",
+  "Network policy allowlist: HOST[:PORT] rules refused even when an allow rule matches.",
+);
+const AllowPresets = z
+  .array(z.enum(Object.keys(PRESETS) as [string, ...string[]]))
+  .default([])
+  .describe(
+    `Named rule lists added to allow_hosts as plain rules: ${Object.entries(PRESETS)
+      .map(([name, rules]) => `${name} (${rules.join(", ")})`)
+      .join("; ")}.`,
+  );
+
+export const NetworkRules = z.object({ allow: z.array(z.string()), deny: z.array(z.string()) });
+export type NetworkRules = z.infer<typeof NetworkRules>;
 
 // ---- secrets ---------------------------------------------------------------------------------------
 
@@ -96,6 +138,9 @@ export const WorkspaceInfo = z.object({
     ),
   ttl_seconds: z.number().int(),
   network_policy: NetworkPolicy,
+  network_rules: NetworkRules.nullable().describe(
+    "Network policy allowlist's rules (null under other policies); workspace_update changes them live.",
+  ),
   workspace_seed: WorkspaceSeed,
   secrets: z.array(SecretMeta),
   created_at: z.string(),
@@ -117,9 +162,10 @@ export const WorkspaceCreateParams = z.object({
   seed_path: z.string().optional().describe("Host directory or .tar/.tar.gz/.tgz to copy into /workspace."),
   name: WorkspaceName.optional(),
   labels: Labels.default({}),
-  network_policy: NetworkPolicy.default(DEFAULTS.networkPolicy).describe(
-    "off: loopback only; egress: outbound network; egress+published-ports: also services' ports on the host's 127.0.0.1.",
-  ),
+  network_policy: NetworkPolicy.default(DEFAULTS.networkPolicy).describe(NETWORK_POLICY_TEXT),
+  allow_hosts: AllowHosts,
+  deny_hosts: DenyHosts,
+  allow_presets: AllowPresets,
   secrets: z
     .array(SecretInput)
     .default([])
@@ -142,6 +188,13 @@ export const WorkspaceUpdateParams = z.object({
   name: WorkspaceName.optional(),
   labels: Labels.default({}).describe("Labels to set (merged into the existing ones)."),
   clear_labels: z.array(z.string()).default([]).describe("Label keys to remove."),
+  allow_hosts: AllowHosts.describe("Network policy allowlist: rules to add to the allow list; they apply at once."),
+  deny_hosts: DenyHosts.describe("Network policy allowlist: rules to add to the deny list; they apply at once."),
+  allow_presets: AllowPresets,
+  remove_hosts: z
+    .array(z.string())
+    .default([])
+    .describe("Network policy allowlist: rules to remove from both lists, as written; new connections stop at once."),
 });
 export type WorkspaceUpdateParams = z.input<typeof WorkspaceUpdateParams>;
 
@@ -228,11 +281,39 @@ export const CommandLogEntry = z.object({
 });
 export type CommandLogEntry = z.infer<typeof CommandLogEntry>;
 
+export const WorkspaceLogsParams = z.object({
+  workspace: WorkspaceRef,
+  network: z
+    .boolean()
+    .default(false)
+    .describe("Return the network log (each allowlist decision: name, port, rule, bytes) instead of commands."),
+  limit: z.number().int().min(1).max(10_000).default(200).describe("Network log: the newest entries to return."),
+});
+export type WorkspaceLogsParams = z.input<typeof WorkspaceLogsParams>;
+
 export const WorkspaceLogsResult = z.object({
   workspace_id: z.string(),
   count: z.number().int(),
   commands: z.array(CommandLogEntry),
+  network: z.array(NetworkLogEntry).optional().describe("Present when the network log was asked for."),
 });
+
+export const PolicyCheckParams = z.object({
+  workspace: WorkspaceRef,
+  url: z.string().min(1).describe("What the guest would fetch: a URL (https://host/path) or HOST:PORT."),
+});
+export type PolicyCheckParams = z.input<typeof PolicyCheckParams>;
+
+export const PolicyCheckResult = z.object({
+  workspace_id: z.string(),
+  network_policy: NetworkPolicy,
+  name: z.string(),
+  port: z.number().int(),
+  allowed: z.boolean(),
+  rule: z.string().nullable(),
+  reason: z.string(),
+});
+export type PolicyCheckResult = z.infer<typeof PolicyCheckResult>;
 export type WorkspaceLogsResult = z.infer<typeof WorkspaceLogsResult>;
 
 export const WorkspaceDeleteResult = z.object({ workspace_id: z.string(), deleted: z.boolean() });

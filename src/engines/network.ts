@@ -12,9 +12,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
+import { GATEWAY_NET } from "../egress/addresses.js";
 import { isRootless } from "../rootless/mode.js";
 import { settlesWithin } from "../util/children.js";
 import { unmount } from "./mounts.js";
+import type { NetworkPolicy } from "./types.js";
 
 const run = promisify(execFile);
 
@@ -405,6 +407,92 @@ function startSlirp(files: NetworkFiles): SlirpProcess {
   // The creator may bail out before awaiting readiness; a late rejection must not crash the owner.
   ready.catch(() => {});
   return { child, exited, ready };
+}
+
+/** The namespace's setup commands when the egress gateway is its only way out: no route anywhere,
+ * every IPv4 address local on lo (so whatever the guest dials reaches the gateway's sockets), and
+ * the resolver's address among them. */
+export function gatewayNamespaceCommands(): string[][] {
+  return [
+    ["ip", "link", "set", "lo", "up"],
+    ["ip", "addr", "add", `${GATEWAY_NET.resolver}/${GATEWAY_NET.prefix}`, "dev", "lo"],
+    ["ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo"],
+  ];
+}
+
+/**
+ * A namespace with no way out of its own (network policy allowlist): the supervisor's egress
+ * gateway binds its sockets there and is the only thing that connects anywhere.
+ */
+export async function createGatewayNetwork(id: string, runDir: string): Promise<SandboxNetwork> {
+  const files = networkFiles(id, runDir);
+  await mkdir(runDir, { recursive: true });
+  try {
+    await addNetns(files);
+  } catch (err) {
+    if (err instanceof PyroError) throw err;
+    throw new PyroError(
+      "SANDBOX_START_FAILED",
+      `could not create network namespace ${files.nsName}: ${(err as Error).message}; ` +
+        "if a previous sandbox with this id crashed, run pyro doctor --repair",
+    );
+  }
+  try {
+    for (const [command, ...args] of gatewayNamespaceCommands().map((c) => [...nsenterPrefix(files), ...c])) {
+      await run(command!, args, { timeout: 5_000 });
+    }
+  } catch (err) {
+    await deleteNetns(files).catch(() => {});
+    const e = err as Error & { stderr?: string };
+    throw new PyroError(
+      "SANDBOX_START_FAILED",
+      `setting up network namespace ${files.nsName} failed: ${(e.stderr ?? e.message).trim()}`,
+    );
+  }
+  return new GatewayNetwork(files);
+}
+
+class GatewayNetwork implements SandboxNetwork {
+  readonly nsName: string;
+  readonly nsPath: string;
+  readonly apiSocket = "";
+  readonly slirpPid = 0;
+  private tearingDown: Promise<boolean> | undefined;
+
+  constructor(private readonly files: NetworkFiles) {
+    this.nsName = files.nsName;
+    this.nsPath = files.nsPath;
+  }
+
+  addHostForward(): Promise<{ id: number; host_port: number }> {
+    return Promise.reject(
+      new PyroError(
+        "NETWORK_POLICY_DENIED",
+        "network policy allowlist publishes no ports; use egress+published-ports to publish services",
+      ),
+    );
+  }
+
+  removeHostForward(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async teardown(): Promise<void> {
+    this.tearingDown ??= deleteNetns(this.files);
+    await this.tearingDown;
+  }
+}
+
+/** The network a sandbox of this policy runs in: none for off, the gateway's closed namespace for
+ * allowlist, slirp4netns egress otherwise. */
+export function networkFor(spec: {
+  id: string;
+  runDir: string;
+  network: NetworkPolicy;
+}): Promise<SandboxNetwork | undefined> {
+  if (spec.network === "off") return Promise.resolve(undefined);
+  if (spec.network === "allowlist") return createGatewayNetwork(spec.id, spec.runDir);
+  return createSandboxNetwork(spec.id, spec.runDir);
 }
 
 export async function createSandboxNetwork(id: string, runDir: string): Promise<SandboxNetwork> {

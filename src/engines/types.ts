@@ -7,7 +7,7 @@ import type { AgentExecResult } from "../channel/protocol.js";
 import type { EngineName } from "../contract/schemas.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 
-export type NetworkPolicy = "off" | "egress" | "egress+published-ports";
+export type NetworkPolicy = "off" | "egress" | "egress+published-ports" | "allowlist";
 
 export interface SandboxSpec {
   /** Unique id of this sandbox on the host (also the container/VM name). */
@@ -38,6 +38,9 @@ export interface Sandbox {
   /** Runs once the agent has said hello, before anyone else is served (a restored VM takes on an
    * identity of its own and mounts its /workspace here). */
   setup?(agent: Channel): Promise<void>;
+  /** The network namespace the sandbox's traffic leaves from, when it has one (the egress gateway
+   * binds its sockets there under network policy allowlist). */
+  readonly netnsPath?: string;
   /** Host processes that make up the sandbox, for liveness checks and leak assertions. */
   pids(): number[];
   /** Publishes 127.0.0.1:hostPort on the host (0 = pick a free port) to guestPort in the sandbox;

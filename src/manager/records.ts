@@ -8,6 +8,7 @@ import type { EngineName } from "../contract/schemas.js";
 import {
   type CommandLogEntry,
   type NetworkPolicy,
+  type NetworkRules,
   type SecretMeta,
   WORKSPACE_ID_PATTERN,
 } from "../contract/workspace.js";
@@ -27,6 +28,8 @@ export interface WorkspaceRecord {
   mem_mib: number;
   ttl_seconds: number;
   network_policy: NetworkPolicy;
+  /** Network policy allowlist's rules, as the user wrote them (presets expanded). */
+  network_rules?: NetworkRules;
   workspace_seed: {
     mode: "empty" | "directory" | "tar_archive";
     seed_path: string | null;
@@ -54,6 +57,8 @@ export interface WorkspacePaths {
   /** The record as it was before the last write: read when the record itself is damaged. */
   previous: string;
   commands: string;
+  /** Network policy allowlist: the gateway's decisions, one JSON line each. */
+  networkLog: string;
   baselineTree: string;
   baselineManifest: string;
   sandbox: string;
@@ -76,6 +81,7 @@ export class RecordStore {
       record: join(dir, "workspace.json"),
       previous: join(dir, "workspace.json.prev"),
       commands: join(dir, "commands.jsonl"),
+      networkLog: join(dir, "network.log"),
       baselineTree: join(dir, "baseline", "tree"),
       baselineManifest: join(dir, "baseline", "manifest.json"),
       sandbox: join(dir, "sandbox"),

@@ -31,6 +31,8 @@ import {
   type FileWriteResult,
   PatchApplyParams,
   type PatchApplyResult,
+  PolicyCheckParams,
+  type PolicyCheckResult,
   ResetParams,
   type ResetResult,
   type SecretInput,
@@ -48,11 +50,13 @@ import {
   WorkspaceExecWaitParams,
   type WorkspaceInfo,
   type WorkspaceListResult,
+  WorkspaceLogsParams,
   type WorkspaceLogsResult,
   WorkspaceRefParams,
   type WorkspaceSummary,
   WorkspaceUpdateParams,
 } from "../contract/workspace.js";
+import { readNetworkLog } from "../egress/log.js";
 import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
 import { SupervisorClient } from "../supervisor/client.js";
@@ -79,6 +83,7 @@ import { exportLayerImage, listLayer, readLayer } from "./disk.js";
 import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
 import { checkFitsHost } from "./host-limits.js";
 import type { ProgressReporter } from "./manager.js";
+import { checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
 import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 import { Redactor } from "./redact.js";
@@ -234,6 +239,7 @@ export class WorkspaceService {
     const progress = opts.progress;
     const params = parseParams(WorkspaceCreateParams, input, "workspace create");
     checkFitsHost(params);
+    const rules = rulesAtCreate(params.network_policy, params);
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
     const secretValues = await loadSecrets(params.secrets);
     const { engine } = await selectEngine(params.engine === "auto" ? this.deps.engineChoice : params.engine);
@@ -251,6 +257,7 @@ export class WorkspaceService {
       mem_mib: params.mem_mib,
       ttl_seconds: params.ttl_seconds,
       network_policy: params.network_policy,
+      ...(rules ? { network_rules: rules } : {}),
       secrets: params.secrets.map((s) => ({ name: s.name, source_kind: s.value === undefined ? "file" : "literal" })),
       workspace_seed: { mode: seed?.kind ?? "empty", seed_path: opts.seedOrigin ?? seed?.path ?? null },
       created_at: now,
@@ -316,11 +323,22 @@ export class WorkspaceService {
   async update(input: unknown): Promise<WorkspaceInfo> {
     const params = parseParams(WorkspaceUpdateParams, input, "workspace update");
     const current = await this.records.resolve(params.workspace);
+    const rules = rulesAfterUpdate(current.workspace_id, current.network_policy, current.network_rules, params);
     const apply = (r: WorkspaceRecord): WorkspaceRecord => {
       const labels = { ...r.labels, ...params.labels };
       for (const key of params.clear_labels) delete labels[key];
-      return { ...r, name: params.name ?? r.name, labels, last_activity_at: new Date().toISOString() };
+      return {
+        ...r,
+        name: params.name ?? r.name,
+        labels,
+        ...(rules ? { network_rules: rules } : {}),
+        last_activity_at: new Date().toISOString(),
+      };
     };
+    // A running gateway takes the rules first: a record that says more than is enforced would lie.
+    if (rules && (await liveSupervisor(this.records.paths(current.workspace_id).sandbox))?.state === "ready") {
+      await (await this.client(current)).setEgressRules(rules);
+    }
     if (params.name === undefined || params.name === current.name) {
       return this.info(await this.records.mutate(current.workspace_id, apply));
     }
@@ -333,9 +351,26 @@ export class WorkspaceService {
     }
   }
 
+  /** What the allowlist would decide for a URL, from the recorded rules (no request is made). */
+  async policyCheck(input: unknown): Promise<PolicyCheckResult> {
+    const params = parseParams(PolicyCheckParams, input, "workspace policy check");
+    const record = await this.records.resolve(params.workspace);
+    return checkPolicy(record.workspace_id, record.network_policy, record.network_rules, params.url);
+  }
+
   async logs(input: unknown): Promise<WorkspaceLogsResult> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace logs");
-    const record = await this.records.resolve(workspace);
+    const params = parseParams(WorkspaceLogsParams, input, "workspace logs");
+    const record = await this.records.resolve(params.workspace);
+    if (params.network) {
+      if (record.network_policy !== "allowlist") {
+        throw new PyroError(
+          "NETWORK_POLICY_DENIED",
+          `workspace ${record.workspace_id} has network policy ${record.network_policy}; only allowlist keeps a network log`,
+        );
+      }
+      const network = await readNetworkLog(this.records.paths(record.workspace_id).networkLog, params.limit);
+      return { workspace_id: record.workspace_id, count: network.length, commands: [], network };
+    }
     // Entries are written as commands end, so concurrent ones may be out of order; older lines lack
     // newer fields, which parsing fills with their defaults.
     const commands = (await this.records.commands(record.workspace_id))
@@ -1011,6 +1046,7 @@ export class WorkspaceService {
       process_limit: GUEST_TASK_LIMIT,
       ttl_seconds: record.ttl_seconds,
       network_policy: record.network_policy,
+      network_rules: record.network_policy === "allowlist" ? (record.network_rules ?? { allow: [], deny: [] }) : null,
       workspace_seed: record.workspace_seed,
       secrets: record.secrets ?? [],
       created_at: record.created_at,
@@ -1127,6 +1163,14 @@ export class WorkspaceService {
       vcpuCount: record.vcpu_count,
       memMib: record.mem_mib,
       network: record.network_policy,
+      ...(record.network_policy === "allowlist"
+        ? {
+            egress: {
+              rules: record.network_rules ?? { allow: [], deny: [] },
+              logPath: this.records.paths(record.workspace_id).networkLog,
+            },
+          }
+        : {}),
       ephemeral: false,
       readyTimeoutMs: DEFAULTS.sandboxReadySeconds * 1000,
     });

@@ -22,6 +22,7 @@ export type WorkspaceApi = Pick<
   | "update"
   | "status"
   | "logs"
+  | "policyCheck"
   | "summary"
   | "delete"
   | "stop"

@@ -42,6 +42,8 @@ import {
   type FileWriteResult,
   PatchApplyParams,
   type PatchApplyResult,
+  PolicyCheckParams,
+  type PolicyCheckResult,
   ResetParams,
   type ResetResult,
   type SnapshotDeleteResult,
@@ -59,6 +61,7 @@ import {
   WorkspaceExecWaitParams,
   type WorkspaceInfo,
   type WorkspaceListResult,
+  WorkspaceLogsParams,
   type WorkspaceLogsResult,
   WorkspaceRefParams,
   type WorkspaceSummary,
@@ -99,6 +102,8 @@ const Strict = {
   create: WorkspaceCreateParams.strict(),
   update: WorkspaceUpdateParams.strict(),
   ref: WorkspaceRefParams.strict(),
+  logs: WorkspaceLogsParams.strict(),
+  policyCheck: PolicyCheckParams.strict(),
   diff: WorkspaceDiffParams.strict(),
   exec: WorkspaceExecParams.strict(),
   execWait: WorkspaceExecWaitParams.strict(),
@@ -191,7 +196,8 @@ export class Pyro {
     return (await this.#manager.get()).workspaces.list();
   }
 
-  /** Renames a workspace or sets (`labels`) and removes (`clear_labels`) labels. */
+  /** Renames a workspace, sets (`labels`) and removes (`clear_labels`) labels, or changes an
+   * allowlist's rules while it runs (`allow_hosts`, `deny_hosts`, `allow_presets`, `remove_hosts`). */
   updateWorkspace(params: WorkspaceUpdateParams): Promise<WorkspaceInfo> {
     return this.#workspaces("updateWorkspace", Strict.update, params, (ws, request) => ws.update(request));
   }
@@ -200,9 +206,15 @@ export class Pyro {
     return this.#workspaces("statusWorkspace", Strict.ref, params, (ws, request) => ws.status(request));
   }
 
-  /** The workspace's command history (exit codes, durations, output sizes; not the output). */
-  logsWorkspace(params: WorkspaceRefParams): Promise<WorkspaceLogsResult> {
-    return this.#workspaces("logsWorkspace", Strict.ref, params, (ws, request) => ws.logs(request));
+  /** The workspace's command history (exit codes, durations, output sizes; not the output), or
+   * with `network: true` its allowlist network log. */
+  logsWorkspace(params: WorkspaceLogsParams): Promise<WorkspaceLogsResult> {
+    return this.#workspaces("logsWorkspace", Strict.logs, params, (ws, request) => ws.logs(request));
+  }
+
+  /** What the allowlist would decide for a URL or HOST:PORT, from the workspace's rules; no request is made. */
+  checkNetworkPolicy(params: PolicyCheckParams): Promise<PolicyCheckResult> {
+    return this.#workspaces("checkNetworkPolicy", Strict.policyCheck, params, (ws, request) => ws.policyCheck(request));
   }
 
   /** Commands run, files changed since create, exports and resets, in one payload. */

@@ -1,8 +1,10 @@
 // Owns the host side of a supervisor connection: connect to its socket, check the hello, send
 // requests (proxied to the agent), and shut the sandbox down.
+
 import { connect } from "node:net";
 import { Channel, type RequestOptions } from "../channel/channel.js";
 import { PyroError } from "../contract/errors.js";
+import type { EgressRules } from "../egress/rules.js";
 import { PYRO_VERSION } from "../version.js";
 import { type PublishedPort, SupervisorOp } from "./protocol.js";
 import type { SupervisorStatus } from "./supervisor.js";
@@ -57,6 +59,10 @@ export class SupervisorClient {
 
   async unpublish(owner: string): Promise<void> {
     await this.channel.request(SupervisorOp.UNPUBLISH, { owner }, { deadlineMs: 15_000 });
+  }
+
+  async setEgressRules(rules: EgressRules): Promise<void> {
+    await this.channel.request(SupervisorOp.EGRESS_RULES, rules, { deadlineMs: 15_000 });
   }
 
   async ports(): Promise<PublishedPort[]> {

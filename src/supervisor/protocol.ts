@@ -9,6 +9,8 @@ export const SupervisorOp = {
   UNPUBLISH: "supervisor.unpublish",
   /** {} -> {ports: PublishedPort[]} */
   PORTS: "supervisor.ports",
+  /** {allow, deny} -> {rules}: replaces the egress gateway's rules (network policy allowlist). */
+  EGRESS_RULES: "supervisor.egress_rules",
 } as const;
 
 /** A host port forwarded into the sandbox on behalf of an owner (a service name). */

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { Channel, type Hello } from "../channel/channel.js";
 import { PyroError, toPyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
+import { EgressGateway } from "../egress/gateway.js";
+import { NetworkLog } from "../egress/log.js";
+import { checkRules, type EgressRules } from "../egress/rules.js";
 import type { Engine, NetworkPolicy, Sandbox } from "../engines/types.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 import { PYRO_VERSION } from "../version.js";
@@ -24,6 +27,8 @@ export interface SupervisorConfig {
   ephemeral: boolean;
   readyTimeoutMs: number;
   socketPath: string;
+  /** Network policy allowlist: the rules the egress gateway starts with and where it logs. */
+  egress?: { rules: EgressRules; logPath: string };
 }
 
 export type SupervisorState = "starting" | "ready" | "stopping" | "stopped" | "failed";
@@ -46,6 +51,7 @@ interface PublishParams {
 export class Supervisor {
   private sandbox: Sandbox | undefined;
   private agent: Channel | undefined;
+  private gateway: EgressGateway | undefined;
   private server: Server | undefined;
   private readonly clients = new Set<Socket>();
   /** Published ports by owner, with the engine's forward ids to close them by. */
@@ -82,6 +88,7 @@ export class Supervisor {
         network: config.network,
         log: this.log,
       });
+      if (config.network === "allowlist") await this.startGateway();
       this.agent = new Channel(this.sandbox.channel, {
         role: "client",
         hello: { name: "pyro-supervisor", version: PYRO_VERSION, capabilities: [] },
@@ -183,6 +190,7 @@ export class Supervisor {
           removed: await this.unpublish((params as { owner: string }).owner),
         }),
         [SupervisorOp.PORTS]: async () => ({ ports: this.ports() }),
+        [SupervisorOp.EGRESS_RULES]: async (params) => this.setEgressRules(params),
         [SupervisorOp.SHUTDOWN]: async () => {
           // Answer first, then tear down: the caller learns teardown ended when the socket closes.
           setImmediate(() => void this.teardown("shutdown requested"));
@@ -204,6 +212,40 @@ export class Supervisor {
           .catch((err) => this.explainLoss(op, err));
       },
     });
+  }
+
+  /** The allowlist's gateway binds its sockets in the sandbox's namespace before the guest runs
+   * anything, so the first lookup already has an answer. */
+  private async startGateway(): Promise<void> {
+    const { config } = this;
+    const nsPath = this.sandbox?.netnsPath;
+    if (!config.egress || !nsPath) {
+      throw new PyroError("INTERNAL", `sandbox ${config.id} has network policy allowlist but no rules or namespace`);
+    }
+    this.gateway = await EgressGateway.start({
+      nsPath,
+      rules: config.egress.rules,
+      log: new NetworkLog(config.egress.logPath, (err) => this.log(`egress: network log: ${err.message}`)),
+      diagnostics: this.log,
+      ...(process.env.PYRO_EGRESS_HOSTS ? { hostsFile: process.env.PYRO_EGRESS_HOSTS } : {}),
+    });
+    this.log(
+      `egress: gateway serving ${config.egress.rules.allow.length} allow and ${config.egress.rules.deny.length} deny rules`,
+    );
+  }
+
+  private async setEgressRules(params: unknown): Promise<{ rules: EgressRules }> {
+    if (!this.gateway) {
+      throw new PyroError(
+        "NETWORK_POLICY_DENIED",
+        `sandbox ${this.config.id} has network policy ${this.config.network}; only allowlist has rules to change`,
+      );
+    }
+    const { allow, deny } = params as Partial<EgressRules>;
+    const rules = { allow: checkRules(allow ?? [], "allow"), deny: checkRules(deny ?? [], "deny") };
+    await this.gateway.setRules(rules);
+    this.log(`egress: rules now ${rules.allow.length} allow and ${rules.deny.length} deny`);
+    return { rules };
   }
 
   private ports(): PublishedPort[] {
@@ -276,6 +318,7 @@ export class Supervisor {
     if (this.state !== "failed") this.state = "stopping";
     this.server?.close();
     this.agent?.close();
+    this.gateway?.close();
     try {
       await this.sandbox?.stop();
     } catch (err) {

@@ -44,6 +44,7 @@ const INFO: WorkspaceInfo = {
   process_limit: 512,
   ttl_seconds: 600,
   network_policy: "off",
+  network_rules: null,
   workspace_seed: { mode: "empty", seed_path: null },
   secrets: [],
   created_at: "2025-01-01T00:00:00.000Z",

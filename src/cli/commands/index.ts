@@ -29,6 +29,7 @@ import { WorkspaceFileWriteCommand } from "./workspace/file/write.js";
 import { WorkspaceListCommand } from "./workspace/list.js";
 import { WorkspaceLogsCommand } from "./workspace/logs.js";
 import { WorkspacePatchApplyCommand } from "./workspace/patch/apply.js";
+import { WorkspacePolicyCheckCommand } from "./workspace/policy-check.js";
 import { WorkspaceResetCommand } from "./workspace/reset.js";
 import { ServiceListCommand } from "./workspace/service/list.js";
 import { ServiceLogsCommand } from "./workspace/service/logs.js";
@@ -59,6 +60,7 @@ export const COMMANDS: readonly CommandClass<PyroContext>[] = [
   WorkspaceListCommand,
   WorkspaceStatusCommand,
   WorkspaceUpdateCommand,
+  WorkspacePolicyCheckCommand,
   WorkspaceExecCommand,
   WorkspaceSyncPushCommand,
   WorkspaceFileListCommand,

@@ -14,13 +14,7 @@ import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { removeCgroups } from "../cgroups.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
-import {
-  cleanupSandboxNetwork,
-  createSandboxNetwork,
-  networkFiles,
-  nsenterPrefix,
-  type SandboxNetwork,
-} from "../network.js";
+import { cleanupSandboxNetwork, networkFiles, networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { buildOciSpec, gvisorGuestFiles, runscCgroupFlags } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
@@ -120,14 +114,14 @@ export class GvisorEngine implements Engine {
     let network: SandboxNetwork | undefined;
     let child: ChildProcess | undefined;
     try {
-      if (spec.network !== "off") network = await createSandboxNetwork(spec.id, spec.runDir);
+      network = await networkFor(spec);
       const oci = buildOciSpec({
         id: spec.id,
         rootPath: dirs.rootfs,
         vcpuCount: spec.vcpuCount,
         memMib: spec.memMib,
         hostNetwork: network !== undefined,
-        guestFiles: await gvisorGuestFiles(dirs.bundle, spec.environment.rootDir),
+        guestFiles: await gvisorGuestFiles(dirs.bundle, spec.environment.rootDir, spec.network),
       });
       await writeFile(join(dirs.bundle, "config.json"), JSON.stringify(oci));
       const argv = [
@@ -212,6 +206,10 @@ class GvisorSandbox implements Sandbox {
   private killedHere = false;
   /** When this sandbox started, in seconds since boot (the kernel log's clock). */
   private readonly startedAt = uptime() - 1;
+
+  get netnsPath(): string | undefined {
+    return this.network?.nsPath;
+  }
 
   constructor(
     private readonly spec: SandboxSpec,

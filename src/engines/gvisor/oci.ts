@@ -4,8 +4,10 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BASE_ENV } from "../../channel/protocol.js";
+import { GATEWAY_NET } from "../../egress/addresses.js";
 import { AGENT_ARGV, AGENT_DIR, STATX_SHIM } from "../../environments/inject.js";
 import { isRootless } from "../../rootless/mode.js";
+import type { NetworkPolicy } from "../types.js";
 
 const CAPABILITIES = [
   "CAP_CHOWN",
@@ -75,8 +77,18 @@ const APT_NO_PTY = { destination: "/etc/apt/apt.conf.d/99pyro-gvisor-no-pty", te
  *   statx with AT_NO_AUTOMOUNT, which breaks `ls -l` and `stat` (src/agent/native/statx-compat.c);
  * - an apt setting that keeps dpkg off a pseudo-terminal, where the environment has apt.
  */
-export async function gvisorGuestFiles(bundleDir: string, rootDir: string): Promise<GuestFile[]> {
+export async function gvisorGuestFiles(
+  bundleDir: string,
+  rootDir: string,
+  network: NetworkPolicy = "off",
+): Promise<GuestFile[]> {
   const files: GuestFile[] = [];
+  if (network === "allowlist") {
+    // The egress gateway's resolver is the sandbox's only nameserver.
+    const source = join(bundleDir, "resolv.conf");
+    await writeFile(source, `nameserver ${GATEWAY_NET.resolver}\n`);
+    files.push({ destination: "/etc/resolv.conf", source });
+  }
   const shim = `/${AGENT_DIR}/agent/${STATX_SHIM}`;
   if (existsSync(join(rootDir, shim))) {
     const source = join(bundleDir, "ld.so.preload");

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Stream } from "../../channel/frame.js";
 import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../../channel/output.js";
 import type { AgentExecResult } from "../../channel/protocol.js";
-import { createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
+import { networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { OneShotExec, SandboxSpec } from "../types.js";
 import { buildOciSpec, gvisorGuestFiles, runscCgroupFlags } from "./oci.js";
 
@@ -24,7 +24,7 @@ export async function runOnceGvisor(
   await mkdir(dirs.bundle, { recursive: true });
   let network: SandboxNetwork | undefined;
   try {
-    if (spec.network !== "off") network = await createSandboxNetwork(spec.id, spec.runDir);
+    network = await networkFor(spec);
     const oci = buildOciSpec({
       id: spec.id,
       rootPath: spec.environment.rootDir,
@@ -34,7 +34,7 @@ export async function runOnceGvisor(
       args: [TINI, "-s", "--", ...exec.argv],
       cwd: exec.cwd,
       env: exec.env,
-      guestFiles: await gvisorGuestFiles(dirs.bundle, spec.environment.rootDir),
+      guestFiles: await gvisorGuestFiles(dirs.bundle, spec.environment.rootDir, spec.network),
     });
     await writeFile(join(dirs.bundle, "config.json"), JSON.stringify(oci));
     const argv = [

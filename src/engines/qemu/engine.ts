@@ -25,6 +25,7 @@ import {
 } from "../../channel/protocol.js";
 import { DEFAULTS } from "../../contract/defaults.js";
 import { PyroError } from "../../contract/errors.js";
+import { GATEWAY_NET } from "../../egress/addresses.js";
 import type { InstalledEnvironment } from "../../environments/index.js";
 import { resolvePaths } from "../../manager/paths.js";
 import { privilegeUnavailable } from "../../rootless/mode.js";
@@ -32,7 +33,7 @@ import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { PYRO_VERSION } from "../../version.js";
 import { placeInCgroup, removeCgroups } from "../cgroups.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
-import { cleanupSandboxNetwork, createSandboxNetwork, nsenterPrefix, type SandboxNetwork } from "../network.js";
+import { cleanupSandboxNetwork, networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { ensureGuestKernel, ensureRootImage, type GuestKernel } from "./guest.js";
 import {
@@ -205,7 +206,7 @@ export class QemuEngine implements Engine {
     let child: ChildProcess | undefined;
     try {
       if (restoreFrom) await copyMemory(restoreFrom.ram, files.ram);
-      if (spec.network !== "off") network = await createSandboxNetwork(spec.id, spec.runDir);
+      network = await networkFor(spec);
       fsd = await startVirtiofsd(files, spec.log);
       const args = [
         ...machineArgs({ ...shape, guest, files, ramInFile: restoreFrom !== undefined }),
@@ -415,6 +416,10 @@ class QemuSandbox implements Sandbox {
   private killedHere = false;
   private readonly files: ReturnType<typeof vmFiles>;
 
+  get netnsPath(): string | undefined {
+    return this.network?.nsPath;
+  }
+
   constructor(
     private readonly spec: SandboxSpec,
     private readonly child: ChildProcess,
@@ -464,6 +469,7 @@ class QemuSandbox implements Sandbox {
         hostname: "pyro",
         machine_id: randomBytes(16).toString("hex"),
         mounts: [{ tag: "workspace", target: "/workspace" }],
+        ...(this.spec.network === "allowlist" ? { nameserver: GATEWAY_NET.resolver } : {}),
       }),
     );
     this.spec.log(

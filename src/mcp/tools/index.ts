@@ -37,7 +37,7 @@ import { workspaceStatus } from "./workspace-status.js";
 import { workspaceStop } from "./workspace-stop.js";
 import { workspaceSummary } from "./workspace-summary.js";
 import { workspaceSyncPush } from "./workspace-sync-push.js";
-import { workspaceUpdate } from "./workspace-update.js";
+import { workspaceUpdate, workspaceUpdateFull } from "./workspace-update.js";
 
 export const TOOLS: Readonly<Record<ToolName, PyroTool>> = {
   vm_run: vmRun,
@@ -83,6 +83,12 @@ export const TOOLS: Readonly<Record<ToolName, PyroTool>> = {
  * and secret_env, which the smaller profiles leave out of their schemas. */
 export function toolsFor(profile: McpProfile): PyroTool[] {
   const full: Partial<Record<ToolName, PyroTool>> =
-    profile === "workspace-full" ? { workspace_create: workspaceCreateFull, workspace_exec: workspaceExecFull } : {};
+    profile === "workspace-full"
+      ? {
+          workspace_create: workspaceCreateFull,
+          workspace_exec: workspaceExecFull,
+          workspace_update: workspaceUpdateFull,
+        }
+      : {};
   return PROFILE_TOOLS[profile].map((name) => full[name] ?? TOOLS[name]);
 }

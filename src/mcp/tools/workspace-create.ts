@@ -44,7 +44,13 @@ export const workspaceCreate = defineTool({
   name: "workspace_create",
   title: "Create a persistent workspace",
   description: description("The workspace has no network."),
-  inputSchema: WorkspaceCreateParams.omit({ network_policy: true, secrets: true }),
+  inputSchema: WorkspaceCreateParams.omit({
+    network_policy: true,
+    allow_hosts: true,
+    deny_hosts: true,
+    allow_presets: true,
+    secrets: true,
+  }),
   outputSchema: WorkspaceInfo,
   // Each call starts another sandbox; nothing reaches the network.
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
@@ -63,9 +69,11 @@ export const workspaceCreateFull = defineTool({
   ...workspaceCreate,
   description: description(
     [
-      "`network_policy` is off (default: loopback only), egress (outbound network) or",
-      "egress+published-ports (also lets service_start publish ports on the host's 127.0.0.1); the host's",
-      "own loopback services are never reachable. `secrets` ([{name, value} or {name, file_path}]) are",
+      "`network_policy` is off (default: loopback only), egress (outbound network),",
+      "egress+published-ports (also lets service_start publish ports on the host's 127.0.0.1) or allowlist:",
+      "only the names in `allow_hosts` (HOST[:PORT], *.example.com) and `allow_presets` (npm, pypi, debian,",
+      "github) are reachable, over TLS or HTTP, and `deny_hosts` wins; workspace_update changes them live",
+      "and workspace_logs with network: true shows every decision. The host's own loopback services are never reachable. `secrets` ([{name, value} or {name, file_path}]) are",
       "kept out of records and redacted as [REDACTED] from every output; a process sees one only when a",
       "call maps it with `secret_env` ({NAME: 'ENV_VAR'}).",
     ].join(" "),

@@ -4,6 +4,7 @@ import { Command, Option } from "clipanion";
 import * as t from "typanion";
 import { DEFAULTS, LIMITS } from "../../../contract/defaults.js";
 import { WorkspaceCreateParams } from "../../../contract/workspace.js";
+import { PRESETS } from "../../../egress/rules.js";
 import { PyroCommand } from "../../base.js";
 import { keyValues, parseFlags, secretFlags } from "../../flags.js";
 import type { Output } from "../../output.js";
@@ -20,7 +21,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
 
       \`--seed-path\` copies a host directory or a .tar, .tar.gz or .tgz archive into \`/workspace\` first; symlinks that point outside it are left out. What \`/workspace\` holds when create returns is the baseline that \`pyro workspace diff\` compares against and \`pyro workspace reset\` restores.
 
-      \`--network-policy\` is \`off\` (default: loopback only), \`egress\` (outbound network through a network namespace of its own) or \`egress+published-ports\` (also lets \`pyro workspace service start --publish\` forward ports to the host's 127.0.0.1). The host's own loopback services are unreachable under every policy.
+      \`--network-policy\` is \`off\` (default: loopback only), \`egress\` (outbound network through a network namespace of its own) \`egress+published-ports\` (also lets \`pyro workspace service start --publish\` forward ports to the host's 127.0.0.1) or \`allowlist\`: only the names \`--allow-host HOST[:PORT]\` and \`--allow-preset\` name are reachable, by TLS or HTTP through pyro's gateway, and \`--deny-host\` wins over them (docs/network.md). \`pyro workspace update\` changes the rules while it runs. The host's own loopback services are unreachable under every policy.
 
       \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only its owner can read (mode 0600: root, or the user of a rootless pyro), reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
 
@@ -33,6 +34,10 @@ export class WorkspaceCreateCommand extends PyroCommand {
         'WS=$($0 workspace create debian:12 --id-only) && $0 workspace exec "$WS" -- uname -a',
       ],
       ["Label it and never let it expire", "$0 workspace create debian:12 --label issue=123 --ttl-seconds 0"],
+      [
+        "Install from npm and nothing else",
+        "$0 workspace create debian:12 --network-policy allowlist --allow-preset npm --seed-path ./app",
+      ],
       [
         "A dev server reachable from the host, with a token",
         "$0 workspace create debian:12 --network-policy egress+published-ports --secret-file API_TOKEN=./token.txt",
@@ -60,7 +65,16 @@ export class WorkspaceCreateCommand extends PyroCommand {
   name = Option.String("--name", { description: "A unique name to use instead of the id" });
   labels = Option.Array("--label", { description: "KEY=VALUE label (repeatable)" });
   networkPolicy = Option.String("--network-policy", {
-    description: "off, egress or egress+published-ports (default off)",
+    description: "off, egress, egress+published-ports or allowlist (default off)",
+  });
+  allowHosts = Option.Array("--allow-host", {
+    description: "allowlist: HOST[:PORT] the guest may reach; *.example.com for subdomains (repeatable)",
+  });
+  denyHosts = Option.Array("--deny-host", {
+    description: "allowlist: HOST[:PORT] refused even if allowed (repeatable)",
+  });
+  allowPresets = Option.Array("--allow-preset", {
+    description: `allowlist: add a preset's rules: ${Object.keys(PRESETS).join(", ")} (repeatable)`,
   });
   secrets = Option.Array("--secret", { description: "NAME=VALUE secret (repeatable)" });
   secretFiles = Option.Array("--secret-file", { description: "NAME=PATH secret read from a host file (repeatable)" });
@@ -79,9 +93,19 @@ export class WorkspaceCreateCommand extends PyroCommand {
         name: this.name,
         labels: keyValues("--label", this.labels),
         network_policy: this.networkPolicy,
+        allow_hosts: this.allowHosts,
+        deny_hosts: this.denyHosts,
+        allow_presets: this.allowPresets,
         secrets: secretFlags(this.secrets, this.secretFiles),
       },
-      { ...POSITIONALS, labels: "--label", secrets: "--secret" },
+      {
+        ...POSITIONALS,
+        labels: "--label",
+        secrets: "--secret",
+        allow_hosts: "--allow-host",
+        deny_hosts: "--deny-host",
+        allow_presets: "--allow-preset",
+      },
     );
     const info = await (await this.context.manager()).workspaces.create(params, { progress: out.progress() });
     if (this.idOnly) {

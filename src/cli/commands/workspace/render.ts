@@ -10,6 +10,7 @@ import type {
   WorkspaceListResult,
   WorkspaceSummary,
 } from "../../../contract/workspace.js";
+import type { NetworkLogEntry } from "../../../egress/log.js";
 import type { Output } from "../../output.js";
 import { table } from "../../table.js";
 
@@ -37,6 +38,29 @@ function seedText(seed: WorkspaceInfo["workspace_seed"]): string {
   return `${seed.mode === "directory" ? "directory" : "archive"} ${seed.seed_path ?? ""}${count}${skipped}`;
 }
 
+function networkText(info: WorkspaceInfo): string {
+  const rules = info.network_rules;
+  if (!rules) return info.network_policy;
+  const allow = rules.allow.length === 0 ? "nothing" : rules.allow.join(", ");
+  return `allowlist: allow ${allow}${rules.deny.length > 0 ? `; deny ${rules.deny.join(", ")}` : ""}`;
+}
+
+/** One line per network log entry: time, decision, what, and why. */
+export function networkRows(entries: readonly NetworkLogEntry[]): string {
+  if (entries.length === 0) return "no network activity logged yet\n";
+  return table([
+    ["TIME", "KIND", "DECISION", "DESTINATION", "BYTES OUT/IN", "REASON"],
+    ...entries.map((e) => [
+      e.time,
+      e.kind,
+      e.decision,
+      `${e.name ?? e.address ?? "?"}${e.port === undefined ? "" : `:${e.port}`}`,
+      e.bytes_out === undefined ? "-" : `${e.bytes_out}/${e.bytes_in ?? 0}`,
+      e.reason,
+    ]),
+  ]);
+}
+
 /** `key:  value` lines describing one workspace (create, status, update, stop, start). */
 export function describeWorkspace(info: WorkspaceInfo): string {
   const rows: [string, string][] = [
@@ -45,7 +69,7 @@ export function describeWorkspace(info: WorkspaceInfo): string {
     ["state", info.stopped_reason ? `${info.state} (${info.stopped_reason})` : info.state],
     ["environment", `${info.environment} on ${info.engine}`],
     ["resources", `${info.vcpu_count} vCPU, ${info.mem_mib} MiB, ${info.process_limit} processes`],
-    ["network", info.network_policy],
+    ["network", networkText(info)],
     ["seed", seedText(info.workspace_seed)],
     ["labels", labelsText(info.labels)],
     ["created", info.created_at],

@@ -1,0 +1,109 @@
+// Owns a workspace's allowlist rules as the manager sees them: what create records (presets
+// expanded into plain rules), what an update makes of them, and the dry run that says what the
+// gateway would decide for a URL. Enforcement is the supervisor's egress gateway (src/egress).
+import { PyroError } from "../contract/errors.js";
+import type { NetworkPolicy, NetworkRules, PolicyCheckResult } from "../contract/workspace.js";
+import { checkRules, expandPresets, normalizeName, Policy } from "../egress/rules.js";
+
+interface RuleInput {
+  allow_hosts: string[];
+  deny_hosts: string[];
+  allow_presets: string[];
+}
+
+function givesRules(input: RuleInput): boolean {
+  return input.allow_hosts.length + input.deny_hosts.length + input.allow_presets.length > 0;
+}
+
+/** The rules a new workspace records: null unless its policy is allowlist. */
+export function rulesAtCreate(policy: NetworkPolicy, input: RuleInput): NetworkRules | null {
+  if (policy !== "allowlist") {
+    if (givesRules(input)) {
+      throw new PyroError(
+        "INVALID_ARGUMENT",
+        `allow and deny rules apply to network policy allowlist, not ${policy}; add --network-policy allowlist`,
+      );
+    }
+    return null;
+  }
+  return {
+    allow: checkRules([...expandPresets(input.allow_presets), ...input.allow_hosts], "allow"),
+    deny: checkRules(input.deny_hosts, "deny"),
+  };
+}
+
+/** The rules after an update, or undefined when the update does not touch them. */
+export function rulesAfterUpdate(
+  workspaceId: string,
+  policy: NetworkPolicy,
+  current: NetworkRules | undefined,
+  input: RuleInput & { remove_hosts: string[] },
+): NetworkRules | undefined {
+  if (!givesRules(input) && input.remove_hosts.length === 0) return undefined;
+  if (policy !== "allowlist" || !current) {
+    throw new PyroError(
+      "NETWORK_POLICY_DENIED",
+      `workspace ${workspaceId} has network policy ${policy}, which has no rules to change; create one with --network-policy allowlist`,
+    );
+  }
+  const unknown = input.remove_hosts.filter((r) => !current.allow.includes(r) && !current.deny.includes(r));
+  if (unknown.length > 0) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `no rule ${unknown.map((r) => JSON.stringify(r)).join(", ")} to remove; the rules are allow [${current.allow.join(", ")}] and deny [${current.deny.join(", ")}]`,
+    );
+  }
+  const keep = (list: string[]) => list.filter((r) => !input.remove_hosts.includes(r));
+  return {
+    allow: checkRules([...keep(current.allow), ...expandPresets(input.allow_presets), ...input.allow_hosts], "allow"),
+    deny: checkRules([...keep(current.deny), ...input.deny_hosts], "deny"),
+  };
+}
+
+const DEFAULT_PORT: Record<string, number> = { "http:": 80, "https:": 443, "git:": 9418, "ssh:": 22 };
+
+/** Splits what a user would fetch (a URL or HOST:PORT) into the name and port the gateway sees. */
+export function targetOf(text: string): { name: string; port: number } {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`);
+  } catch {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `${JSON.stringify(text)} is not a URL or HOST:PORT; e.g. https://registry.npmjs.org/`,
+    );
+  }
+  const name = normalizeName(url.hostname);
+  if (!name) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `${JSON.stringify(url.hostname)} is not a host name; the guest reaches only names, never addresses, under allowlist`,
+    );
+  }
+  const port = url.port ? Number(url.port) : DEFAULT_PORT[url.protocol];
+  if (port === undefined) {
+    throw new PyroError("INVALID_ARGUMENT", `${url.protocol} has no default port; write the port, e.g. ${name}:8443`);
+  }
+  return { name, port };
+}
+
+export function checkPolicy(
+  workspaceId: string,
+  policy: NetworkPolicy,
+  rules: NetworkRules | undefined,
+  url: string,
+): PolicyCheckResult {
+  const { name, port } = targetOf(url);
+  const base = { workspace_id: workspaceId, network_policy: policy, name, port };
+  switch (policy) {
+    case "off":
+      return { ...base, allowed: false, rule: null, reason: "network policy off: the sandbox has loopback only" };
+    case "egress":
+    case "egress+published-ports":
+      return { ...base, allowed: true, rule: null, reason: `network policy ${policy} lets every destination through` };
+    case "allowlist": {
+      const decision = new Policy(rules ?? { allow: [], deny: [] }).check(name, port);
+      return { ...base, allowed: decision.allowed, rule: decision.rule ?? null, reason: decision.reason };
+    }
+  }
+}

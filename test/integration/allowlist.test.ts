@@ -1,0 +1,174 @@
+// Network policy allowlist on the engine under test (gvisor here, qemu in the conformance stage),
+// against a fake internet in a network namespace this file makes: an allowed name works over HTTP
+// and HTTPS from curl, git and Python, with and without proxy variables; every other way out (other
+// names, raw addresses, forged Host or SNI, a relayed CONNECT, another resolver, the host's own
+// addresses) is refused and in the network log; rules change while the workspace runs. Needs root
+// for the fake internet's namespace and veth link.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { appendFile } from "node:fs/promises";
+import { after, before, describe, it } from "node:test";
+import { ENGINE } from "../helpers/engine.js";
+import { createFakeInternet, type FakeInternet } from "../helpers/fake-internet.js";
+import { workspaceSuite } from "../helpers/workspace-suite.js";
+
+const ROOT = process.getuid?.() === 0;
+const PROXY = "http://198.18.0.1:3128";
+
+describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fake internet needs root" }, () => {
+  const { ws, create } = workspaceSuite("allow");
+  let net: FakeInternet;
+  let id = "";
+
+  before(async () => {
+    net = await createFakeInternet(["allowed.test", "other.test", "later.test"]);
+    await appendFile(net.hostsFile, `127.0.0.1 loopy.test\n${net.hostAddress} self.test\n`);
+    // The supervisor the manager starts inherits this: the gateway resolves through the hosts file.
+    process.env.PYRO_EGRESS_HOSTS = net.hostsFile;
+    const info = await create({
+      network_policy: "allowlist",
+      allow_hosts: ["allowed.test", "loopy.test", "self.test"],
+      deny_hosts: ["other.test:8080"],
+    });
+    id = info.workspace_id;
+    assert.deepEqual(info.network_rules, {
+      allow: ["allowed.test", "loopy.test", "self.test"],
+      deny: ["other.test:8080"],
+    });
+  });
+
+  after(async () => {
+    delete process.env.PYRO_EGRESS_HOSTS;
+    await net?.teardown();
+  });
+
+  const sh = async (script: string) => {
+    const result = await ws.exec({ workspace: id, command: script, timeout_seconds: 120 });
+    return { out: result.stdout, err: result.stderr, code: result.exit_code };
+  };
+  const networkLog = async () => (await ws.logs({ workspace: id, network: true, limit: 1000 })).network ?? [];
+
+  it("reaches an allowed name over HTTP and HTTPS: curl, git and Python, with and without proxy variables", async () => {
+    const py = (url: string) =>
+      `python3 -c "import ssl,urllib.request as u; print(u.urlopen('${url}', context=ssl._create_unverified_context(), timeout=20).read().decode(), end='')"`;
+    const { out, err, code } = await sh(
+      [
+        "set -e",
+        "cat /etc/resolv.conf",
+        "curl -sS --max-time 20 http://allowed.test/plain",
+        "curl -sSk --max-time 20 https://allowed.test/tls",
+        `https_proxy=${PROXY} curl -sSk --max-time 20 https://allowed.test/connect`,
+        `http_proxy=${PROXY} curl -sS --max-time 20 http://allowed.test/absolute`,
+        "git clone -q http://allowed.test/repo.git /tmp/repo && cat /tmp/repo/README.md",
+        py("https://allowed.test/python"),
+        `HTTPS_PROXY=${PROXY} ${py("https://allowed.test/python-proxy")}`,
+      ].join("\n"),
+    );
+    assert.equal(code, 0, err);
+    assert.match(out, /^nameserver 198\.18\.0\.1$/m);
+    for (const line of [
+      "hello from allowed.test /plain",
+      "hello from allowed.test /tls",
+      "hello from allowed.test /connect",
+      "hello from allowed.test http://allowed.test/absolute",
+      "fetched through the allowlist",
+      "hello from allowed.test /python",
+      "hello from allowed.test /python-proxy",
+    ]) {
+      assert.ok(out.includes(`${line}\n`), `missing ${JSON.stringify(line)} in:\n${out}`);
+    }
+    const allowed = (await networkLog()).filter((e) => e.kind === "connect" && e.decision === "allowed");
+    assert.ok(allowed.length >= 7, JSON.stringify(allowed));
+    for (const entry of allowed) {
+      assert.equal(entry.name, "allowed.test");
+      assert.equal(entry.upstream, net.address);
+      assert.equal(entry.rule, "allowed.test");
+      assert.ok((entry.bytes_in ?? 0) > 0 && (entry.bytes_out ?? 0) > 0, JSON.stringify(entry));
+    }
+  });
+
+  it("refuses every other way out, and logs each refusal with its reason", async () => {
+    const resolverQuery = (address: string) =>
+      `python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5); ` +
+      `s.sendto(bytes.fromhex('123401000001000000000000' '07616c6c6f776564' '0474657374' '00' '0001' '0001'), ('${address}', 53)); ` +
+      `print('rcode', s.recv(512)[3] & 15)"`;
+    // One line per attempt: what the client printed (newlines folded) and its exit code.
+    const attempt = (label: string, command: string) =>
+      `out=$(${command} 2>&1); code=$?; echo "== ${label}: $(echo $out) exit=$code"`;
+    const { out } = await sh(
+      [
+        attempt("other name", "curl -sS --max-time 10 http://other.test/"),
+        attempt("raw address", `curl -sS --max-time 10 http://${net.address}/`),
+        attempt("forged host", "curl -sS --max-time 10 -H 'Host: other.test' http://allowed.test/"),
+        attempt(
+          "forged sni",
+          "curl -sSk --max-time 10 --resolve other.test:443:$(getent hosts allowed.test | cut -d' ' -f1) https://other.test/",
+        ),
+        attempt("relayed connect", "curl -sSk --max-time 10 -x http://allowed.test:80 https://other.test/"),
+        attempt("proxy to other", `curl -sSk --max-time 10 -x ${PROXY} https://other.test/`),
+        attempt("other resolver", resolverQuery(net.address)),
+        attempt("loopback name", "curl -sS --max-time 10 http://loopy.test/"),
+        attempt("host address name", "curl -sS --max-time 10 http://self.test/"),
+      ].join("\n"),
+    );
+    const line = (label: string) => out.split("\n").find((l) => l.startsWith(`== ${label}:`)) ?? `(no ${label} line)`;
+    assert.match(line("other name"), /Could not resolve host: other\.test.* exit=6/);
+    assert.match(line("raw address"), new RegExp(`pyro egress: ${net.address.replaceAll(".", "\\.")} is an address`));
+    assert.match(line("forged host"), /pyro egress: the HTTP Host "other\.test" is not allowed\.test/);
+    assert.doesNotMatch(line("forged sni"), /hello from/);
+    assert.match(line("forged sni"), /exit=35/);
+    assert.match(line("relayed connect"), /CONNECT tunnel failed, response 403/);
+    assert.match(line("proxy to other"), /CONNECT tunnel failed, response 403/);
+    assert.match(line("other resolver"), /rcode 5 exit=0/);
+    assert.match(
+      line("loopback name"),
+      /pyro egress: loopy\.test resolves only to refused addresses \(127\.0\.0\.1 is/,
+    );
+    assert.match(
+      line("host address name"),
+      new RegExp(
+        `self\\.test resolves only to refused addresses \\(${net.address.replace(/\.\d+$/, "").replaceAll(".", "\\.")}\\.\\d+ is one of this host's own addresses`,
+      ),
+    );
+    assert.doesNotMatch(out, /hello from/);
+
+    const denied = (await networkLog()).filter((e) => e.decision === "denied");
+    const has = (what: string, match: (e: (typeof denied)[number]) => boolean) =>
+      assert.ok(denied.some(match), `no log entry for ${what} in ${JSON.stringify(denied, null, 1)}`);
+    has("the other name", (e) => e.kind === "dns" && e.name === "other.test" && /no allow rule names/.test(e.reason));
+    has("the raw address", (e) => e.address === net.address && /is an address, not a name/.test(e.reason));
+    has("the forged Host", (e) => /HTTP Host "other\.test"/.test(e.reason));
+    has("the forged SNI", (e) => /TLS server name "other\.test" is not allowed\.test/.test(e.reason));
+    has("the relayed CONNECT", (e) => e.name === "allowed.test" && /CONNECT/.test(e.reason));
+    has("the proxy CONNECT", (e) => e.name === "other.test" && e.port === 443 && /no allow rule covers/.test(e.reason));
+    has("the other resolver", (e) => e.kind === "dns" && /another resolver/.test(e.reason));
+    has("the loopback name", (e) => e.name === "loopy.test" && /refused addresses/.test(e.reason));
+    has("the host's own address", (e) => e.name === "self.test" && /host's own/.test(e.reason));
+  });
+
+  it("applies rules added or removed while the workspace runs, at the next connection", async () => {
+    assert.equal((await sh("curl -sS --max-time 10 http://later.test/")).code, 6);
+    const added = await ws.update({ workspace: id, allow_hosts: ["later.test"], remove_hosts: ["allowed.test"] });
+    assert.deepEqual(added.network_rules?.allow, ["loopy.test", "self.test", "later.test"]);
+    const { out } = await sh(
+      'curl -sS --max-time 10 http://later.test/now; echo "later=$?"; curl -sS --max-time 10 http://allowed.test/; echo "allowed=$?"',
+    );
+    assert.match(out, /hello from later\.test \/now\nlater=0/);
+    assert.match(out, /allowed=6/);
+    assert.equal((await ws.policyCheck({ workspace: id, url: "https://allowed.test/" })).allowed, false);
+    assert.equal((await ws.policyCheck({ workspace: id, url: "http://later.test/" })).rule, "later.test");
+    const status = await ws.status({ workspace: id });
+    assert.deepEqual(status.network_rules, {
+      allow: ["loopy.test", "self.test", "later.test"],
+      deny: ["other.test:8080"],
+    });
+  });
+
+  it("keeps its rules across a restart, and leaves no namespace behind once deleted", async () => {
+    await ws.stop({ workspace: id });
+    await ws.start({ workspace: id });
+    assert.match((await sh("curl -sS --max-time 10 http://later.test/again")).out, /hello from later\.test \/again/);
+    await ws.delete({ workspace: id });
+    assert.equal(existsSync(`/run/netns/pyro-${id}`), false);
+  });
+});
