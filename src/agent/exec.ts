@@ -1,6 +1,7 @@
 // Owns command execution inside the sandbox: one session per exec, output streamed to the caller
 // as it arrives (capped), and a timeout or cancellation that kills the command's whole tree — every
 // process it started, including ones that made a session of their own — before it answers.
+
 import { randomUUID } from "node:crypto";
 import { statSync } from "node:fs";
 import type { HandlerContext } from "../channel/channel.js";
@@ -11,6 +12,7 @@ import { AgentExecCancelParams, AgentExecParams, BASE_ENV } from "../channel/pro
 import { PyroError } from "../contract/errors.js";
 import { killTree, startTime } from "./procs.js";
 import { spawnProcess } from "./spawner.js";
+import { processEnv } from "./trust.js";
 
 /** How long to keep reading after the command exits, for output still in the pipes. */
 const DRAIN_GRACE_MS = 200;
@@ -41,7 +43,7 @@ export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<Ag
   // Its own session and process group; the marker reaches what leaves both.
   const child = spawnProcess(file!, args, {
     cwd: params.cwd,
-    env: { ...BASE_ENV, ...params.env, [EXEC_MARKER_VARIABLE]: markerValue },
+    env: processEnv({ ...params.env, [EXEC_MARKER_VARIABLE]: markerValue }),
   });
   const rootStarted = child.pid === undefined ? undefined : startTime(child.pid);
 

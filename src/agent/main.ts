@@ -1,6 +1,7 @@
 // The guest agent's entry point (bundled to dist/agent/pyro-agent.mjs and injected under
 // /opt/pyro). It serves the guest protocol on its channel and exits when the channel closes,
 // which ends the sandbox: a sandbox never outlives the host side that owns it.
+
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { Duplex } from "node:stream";
@@ -13,6 +14,7 @@ import { initSandbox } from "./init.js";
 import { ServiceRegistry } from "./services.js";
 import { shellHandlers } from "./shells.js";
 import { tarHandlers } from "./tarops.js";
+import { trustHandlers } from "./trust.js";
 import { findVirtioPort, guestHandlers, virtioPortStream } from "./vm.js";
 
 // stdout is the protocol channel: nothing else may write to it.
@@ -58,6 +60,7 @@ const channel = new Channel(stream, {
     ...tarHandlers(),
     ...shellHandlers(),
     ...services.handlers(),
+    ...trustHandlers(),
     ...(portName ? guestHandlers() : {}),
   }),
 });

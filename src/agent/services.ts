@@ -1,6 +1,7 @@
 // Owns services inside the sandbox: named long-running processes, each in its own process group,
 // with a readiness probe (file, tcp, http or command) run from here, the last 1 MiB of each output
 // stream kept in memory (never on disk), and stop as TERM to the group, then KILL after a grace.
+
 import { existsSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -25,6 +26,7 @@ import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
 import { processes, sendSignal, wait, whenAborted } from "./procs.js";
 import { type ProcessExit, type Spawned, spawnProcess } from "./spawner.js";
+import { processEnv } from "./trust.js";
 
 /** Output kept per stream; the oldest bytes go first. */
 export const LOG_BUFFER_BYTES = 1024 * 1024;
@@ -213,7 +215,7 @@ class Service {
   private ending: Ending | undefined;
 
   constructor(private readonly params: StartParams) {
-    this.env = { ...BASE_ENV, ...params.env };
+    this.env = processEnv(params.env);
     const [file, ...args] = params.argv;
     // Its own session and process group, so stop reaches everything it started.
     this.child = spawnProcess(file!, args, { cwd: params.cwd, env: this.env });

@@ -2,6 +2,7 @@
 // its output goes into an append-only buffer (the last 1 MiB kept, addressed by absolute byte
 // offsets) read by cursor, and input, signals and close go to the terminal's processes. A shell
 // lives as long as the agent, not as long as the request that opened it.
+
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { ReadStream } from "node:tty";
@@ -24,6 +25,7 @@ import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
 import { processes, sendSignal, wait, whenAborted } from "./procs.js";
 import { foregroundPgrp, spawnPty } from "./spawner.js";
+import { processEnv } from "./trust.js";
 
 /** Output kept per shell; the oldest bytes go first. */
 export const SHELL_BUFFER_BYTES = 1024 * 1024;
@@ -185,7 +187,7 @@ export class ShellRegistry {
       throw new PyroError("INVALID_ARGUMENT", `working directory ${params.cwd} does not exist in the sandbox`);
     }
     const [file, ...args] = params.argv ?? defaultArgv();
-    const env = { ...BASE_ENV, TERM: "xterm-256color", ...params.env };
+    const env = processEnv({ TERM: "xterm-256color", ...params.env });
     let spawned: ReturnType<typeof spawnPty>;
     try {
       spawned = spawnPty(file!, args, { cwd: params.cwd, env, cols: params.cols, rows: params.rows });

@@ -19,7 +19,22 @@ export const AgentOp = {
   /** {exec_id} -> {found}: kills a running exec's whole tree; the exec itself then answers, with
    * `cancelled: true` and whatever output came before the kill. */
   EXEC_CANCEL: "exec.cancel",
+  /** {pem} -> {certificates, bundle}: adds CA certificates to the guest's trust store, and points
+   * the usual variables (Node, Python requests, pip) at it for every process started after. */
+  TRUST: "trust",
 } as const;
+
+/** The guest's system trust bundle (Debian's path), which pyro extends with extra CAs. */
+export const GUEST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+export const AgentTrustParams = z.object({
+  pem: z
+    .string()
+    .min(1)
+    .max(4 * 1024 * 1024),
+});
+export const AgentTrustResult = z.object({ certificates: z.number().int(), bundle: z.string() });
+export type AgentTrustResult = z.infer<typeof AgentTrustResult>;
 
 export const AgentExecParams = z.object({
   argv: z.array(z.string()).min(1),

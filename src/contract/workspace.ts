@@ -142,6 +142,10 @@ export const WorkspaceInfo = z.object({
     "Network policy allowlist's rules (null under other policies); workspace_update changes them live.",
   ),
   workspace_seed: WorkspaceSeed,
+  trusted_ca: z
+    .object({ certificates: z.number().int(), sources: z.array(z.string()) })
+    .nullable()
+    .describe("CA certificates added to the guest's trust store at create (ca_files, host_ca), or null."),
   secrets: z.array(SecretMeta),
   created_at: z.string(),
   last_activity_at: z.string(),
@@ -166,6 +170,16 @@ export const WorkspaceCreateParams = z.object({
   allow_hosts: AllowHosts,
   deny_hosts: DenyHosts,
   allow_presets: AllowPresets,
+  ca_files: z
+    .array(z.string().min(1))
+    .default([])
+    .describe("Host PEM files of CA certificates the guest trusts too (system bundle, Node, Python, pip)."),
+  host_ca: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Trust every CA the host trusts, e.g. a TLS-inspecting proxy's (otherwise npm install fails with SELF_SIGNED_CERT_IN_CHAIN).",
+    ),
   secrets: z
     .array(SecretInput)
     .default([])

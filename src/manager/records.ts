@@ -30,6 +30,8 @@ export interface WorkspaceRecord {
   network_policy: NetworkPolicy;
   /** Network policy allowlist's rules, as the user wrote them (presets expanded). */
   network_rules?: NetworkRules;
+  /** What create added to the guest's trust store; the PEM itself is `trusted-ca.pem` beside it. */
+  trusted_ca?: { certificates: number; sources: string[] };
   workspace_seed: {
     mode: "empty" | "directory" | "tar_archive";
     seed_path: string | null;
@@ -59,6 +61,8 @@ export interface WorkspacePaths {
   commands: string;
   /** Network policy allowlist: the gateway's decisions, one JSON line each. */
   networkLog: string;
+  /** The CA certificates the guest trusts besides its own bundle (PEM), when create named any. */
+  trustedCa: string;
   baselineTree: string;
   baselineManifest: string;
   sandbox: string;
@@ -82,6 +86,7 @@ export class RecordStore {
       previous: join(dir, "workspace.json.prev"),
       commands: join(dir, "commands.jsonl"),
       networkLog: join(dir, "network.log"),
+      trustedCa: join(dir, "trusted-ca.pem"),
       baselineTree: join(dir, "baseline", "tree"),
       baselineManifest: join(dir, "baseline", "manifest.json"),
       sandbox: join(dir, "sandbox"),

@@ -88,6 +88,7 @@ import { planPatch } from "./patch.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 import { Redactor } from "./redact.js";
 import { SnapshotStore } from "./snapshots.js";
+import { loadTrust } from "./trust.js";
 
 const run = promisify(execFile);
 const GUEST_ROOT = DEFAULTS.guestWorkspace;
@@ -240,6 +241,7 @@ export class WorkspaceService {
     const params = parseParams(WorkspaceCreateParams, input, "workspace create");
     checkFitsHost(params);
     const rules = rulesAtCreate(params.network_policy, params);
+    const trust = await loadTrust(params);
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
     const secretValues = await loadSecrets(params.secrets);
     const { engine } = await selectEngine(params.engine === "auto" ? this.deps.engineChoice : params.engine);
@@ -258,6 +260,7 @@ export class WorkspaceService {
       ttl_seconds: params.ttl_seconds,
       network_policy: params.network_policy,
       ...(rules ? { network_rules: rules } : {}),
+      ...(trust ? { trusted_ca: { certificates: trust.certificates, sources: trust.sources } } : {}),
       secrets: params.secrets.map((s) => ({ name: s.name, source_kind: s.value === undefined ? "file" : "literal" })),
       workspace_seed: { mode: seed?.kind ?? "empty", seed_path: opts.seedOrigin ?? seed?.path ?? null },
       created_at: now,
@@ -279,6 +282,7 @@ export class WorkspaceService {
     try {
       faultPoint("create:recorded");
       if (secretValues.size > 0) await this.saveSecrets(id, secretValues);
+      if (trust) await writeFile(this.records.paths(id).trustedCa, trust.pem, { mode: 0o644 });
       // The sandbox is not running yet: seed its writable layer and take the baseline on the host,
       // where a file costs a syscall instead of a trip through the sandbox's kernel.
       const layer = getEngine(record.engine).workspaceLayer(this.records.paths(id).sandbox);
@@ -1048,6 +1052,7 @@ export class WorkspaceService {
       network_policy: record.network_policy,
       network_rules: record.network_policy === "allowlist" ? (record.network_rules ?? { allow: [], deny: [] }) : null,
       workspace_seed: record.workspace_seed,
+      trusted_ca: record.trusted_ca ?? null,
       secrets: record.secrets ?? [],
       created_at: record.created_at,
       last_activity_at: record.last_activity_at,
@@ -1163,6 +1168,7 @@ export class WorkspaceService {
       vcpuCount: record.vcpu_count,
       memMib: record.mem_mib,
       network: record.network_policy,
+      ...(record.trusted_ca ? { trustFile: this.records.paths(record.workspace_id).trustedCa } : {}),
       ...(record.network_policy === "allowlist"
         ? {
             egress: {

@@ -1,10 +1,11 @@
 // Owns one sandbox's life on the host (the containerd-shim pattern): it starts the engine, holds the
 // single channel to the guest agent, serves any number of clients on a Unix socket by proxying
 // their requests to the agent, watches for the sandbox dying, and tears everything down once.
-import { rm, unlink, writeFile } from "node:fs/promises";
+import { readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { Channel, type Hello } from "../channel/channel.js";
+import { AgentOp, AgentTrustResult } from "../channel/protocol.js";
 import { PyroError, toPyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
 import { EgressGateway } from "../egress/gateway.js";
@@ -29,6 +30,8 @@ export interface SupervisorConfig {
   socketPath: string;
   /** Network policy allowlist: the rules the egress gateway starts with and where it logs. */
   egress?: { rules: EgressRules; logPath: string };
+  /** A PEM file of CA certificates the guest trusts too, added at every start. */
+  trustFile?: string;
 }
 
 export type SupervisorState = "starting" | "ready" | "stopping" | "stopped" | "failed";
@@ -116,6 +119,7 @@ export class Supervisor {
       ]);
       this.log(`agent ready: ${hello.name} ${hello.version} protocol ${hello.protocol}`);
       await this.sandbox.setup?.(this.agent);
+      if (config.trustFile) await this.trust(config.trustFile);
       // The exit watcher: whatever ends the sandbox or its channel ends the supervisor, once.
       void this.sandbox.exited.then(async (exit) => {
         // The engine names the cause when it knows it; otherwise an end nobody asked for still says so.
@@ -212,6 +216,12 @@ export class Supervisor {
           .catch((err) => this.explainLoss(op, err));
       },
     });
+  }
+
+  private async trust(file: string): Promise<void> {
+    const pem = await readFile(file, "utf8");
+    const result = AgentTrustResult.parse(await this.agent!.request(AgentOp.TRUST, { pem }, { deadlineMs: 15_000 }));
+    this.log(`trust: ${result.certificates} extra CA certificates in the guest's ${result.bundle}`);
   }
 
   /** The allowlist's gateway binds its sockets in the sandbox's namespace before the guest runs

@@ -37,6 +37,8 @@ export interface FakeInternet {
   /** The host's end of the link: one of the host's own addresses. */
   hostAddress: string;
   hostsFile: string;
+  /** The CA that signed the servers' certificate (PEM). */
+  caFile: string;
   names: string[];
   teardown(): Promise<void>;
 }
@@ -65,23 +67,39 @@ export async function createFakeInternet(names: string[], extra: string[] = []):
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await run("openssl", [
+    // A CA of its own signs the servers' certificate: a guest trusts it only when told to (ca_files).
+    const openssl = (args: string[]) => run("openssl", args, { cwd: dir });
+    await openssl(
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem"].concat([
+        "-days",
+        "2",
+        "-subj",
+        "/CN=pyro fake internet CA",
+      ]),
+    );
+    await openssl([
       "req",
-      "-x509",
       "-newkey",
       "rsa:2048",
       "-nodes",
       "-keyout",
-      join(dir, "key.pem"),
+      "key.pem",
       "-out",
-      join(dir, "cert.pem"),
-      "-days",
-      "2",
+      "server.csr",
       "-subj",
       `/CN=${names[0]}`,
-      "-addext",
-      `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
     ]);
+    await writeFile(join(dir, "san.ext"), `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\n`);
+    await openssl(
+      ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial"].concat([
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+      ]),
+    );
     const work = join(dir, "work");
     await mkdir(work);
     await git(work, ["init", "-q"]);
@@ -106,7 +124,7 @@ export async function createFakeInternet(names: string[], extra: string[] = []):
     server = await waitForPort(child, "the fake internet");
     const hostsFile = join(dir, "hosts");
     await writeFile(hostsFile, [`${address} ${names.join(" ")}`, ...extra, ""].join("\n"));
-    return { address, hostAddress, hostsFile, names, teardown };
+    return { address, hostAddress, hostsFile, caFile: join(dir, "ca.pem"), names, teardown };
   } catch (err) {
     await teardown();
     throw err;

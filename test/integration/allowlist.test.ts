@@ -10,13 +10,13 @@ import { appendFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { ENGINE } from "../helpers/engine.js";
 import { createFakeInternet, type FakeInternet } from "../helpers/fake-internet.js";
-import { workspaceSuite } from "../helpers/workspace-suite.js";
+import { runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const ROOT = process.getuid?.() === 0;
 const PROXY = "http://198.18.0.1:3128";
 
 describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fake internet needs root" }, () => {
-  const { ws, create } = workspaceSuite("allow");
+  const { ws, create, stateDir } = workspaceSuite("allow");
   let net: FakeInternet;
   let id = "";
 
@@ -29,6 +29,7 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
       network_policy: "allowlist",
       allow_hosts: ["allowed.test", "loopy.test", "self.test"],
       deny_hosts: ["other.test:8080"],
+      ca_files: [net.caFile],
     });
     id = info.workspace_id;
     assert.deepEqual(info.network_rules, {
@@ -49,28 +50,34 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
   const networkLog = async () => (await ws.logs({ workspace: id, network: true, limit: 1000 })).network ?? [];
 
   it("reaches an allowed name over HTTP and HTTPS: curl, git and Python, with and without proxy variables", async () => {
+    // Certificates are verified: the fake internet's CA is trusted through ca_files, not -k.
     const py = (url: string) =>
-      `python3 -c "import ssl,urllib.request as u; print(u.urlopen('${url}', context=ssl._create_unverified_context(), timeout=20).read().decode(), end='')"`;
+      `python3 -c "import urllib.request as u; print(u.urlopen('${url}', timeout=20).read().decode(), end='')"`;
     const { out, err, code } = await sh(
       [
         "set -e",
         "cat /etc/resolv.conf",
         "curl -sS --max-time 20 http://allowed.test/plain",
-        "curl -sSk --max-time 20 https://allowed.test/tls",
-        `https_proxy=${PROXY} curl -sSk --max-time 20 https://allowed.test/connect`,
+        "curl -sS --max-time 20 https://allowed.test/tls",
+        `https_proxy=${PROXY} curl -sS --max-time 20 https://allowed.test/connect`,
         `http_proxy=${PROXY} curl -sS --max-time 20 http://allowed.test/absolute`,
         "git clone -q http://allowed.test/repo.git /tmp/repo && cat /tmp/repo/README.md",
+        "git clone -q https://allowed.test/repo.git /tmp/repo-tls && cat /tmp/repo-tls/README.md",
+        // The guest's own bundle, without the CA pyro added, does not trust the server.
+        "if curl -s --max-time 20 --cacert /etc/ssl/certs/ca-certificates.pyro-original.crt https://allowed.test/; then echo UNTRUSTED-CA-ACCEPTED; fi",
         py("https://allowed.test/python"),
         `HTTPS_PROXY=${PROXY} ${py("https://allowed.test/python-proxy")}`,
       ].join("\n"),
     );
     assert.equal(code, 0, err);
     assert.match(out, /^nameserver 198\.18\.0\.1$/m);
+    assert.doesNotMatch(out, /UNTRUSTED-CA-ACCEPTED/);
     for (const line of [
       "hello from allowed.test /plain",
       "hello from allowed.test /tls",
       "hello from allowed.test /connect",
       "hello from allowed.test http://allowed.test/absolute",
+      "fetched through the allowlist",
       "fetched through the allowlist",
       "hello from allowed.test /python",
       "hello from allowed.test /python-proxy",
@@ -78,7 +85,7 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
       assert.ok(out.includes(`${line}\n`), `missing ${JSON.stringify(line)} in:\n${out}`);
     }
     const allowed = (await networkLog()).filter((e) => e.kind === "connect" && e.decision === "allowed");
-    assert.ok(allowed.length >= 7, JSON.stringify(allowed));
+    assert.ok(allowed.length >= 9, JSON.stringify(allowed));
     for (const entry of allowed) {
       assert.equal(entry.name, "allowed.test");
       assert.equal(entry.upstream, net.address);
@@ -157,6 +164,16 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
     assert.match(out, /allowed=6/);
     assert.equal((await ws.policyCheck({ workspace: id, url: "https://allowed.test/" })).allowed, false);
     assert.equal((await ws.policyCheck({ workspace: id, url: "http://later.test/" })).rule, "later.test");
+    // The CLI's dry run exits 0 or 1, and its network log is a table a person can read.
+    const yes = await runCli(stateDir, ["workspace", "policy", "check", id, "http://later.test/x"]);
+    assert.deepEqual([yes.code, yes.stdout], [0, "allowed: later.test:80 (allowed by rule later.test)\n"]);
+    const no = await runCli(stateDir, ["workspace", "policy", "check", id, "allowed.test:443"]);
+    assert.deepEqual([no.code, no.stdout], [1, "denied: allowed.test:443 (no allow rule covers allowed.test:443)\n"]);
+    const table = await runCli(stateDir, ["workspace", "logs", id, "--network", "--limit", "5"]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^TIME +KIND +DECISION +DESTINATION +BYTES OUT\/IN +REASON\n/);
+    assert.equal(table.stdout.trim().split("\n").length, 6);
+    assert.match(table.stdout, /denied +allowed\.test +- +no allow rule names allowed\.test/);
     const status = await ws.status({ workspace: id });
     assert.deepEqual(status.network_rules, {
       allow: ["loopy.test", "self.test", "later.test"],

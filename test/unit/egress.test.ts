@@ -21,6 +21,7 @@ import { GatewayResolver } from "../../src/egress/resolver.js";
 import { checkRules, expandPresets, MAX_RULES, Policy, PRESETS, parseRule } from "../../src/egress/rules.js";
 import { authorityHost, SNIFF_MAX_BYTES, sniff } from "../../src/egress/sniff.js";
 import { checkPolicy, rulesAfterUpdate, rulesAtCreate, targetOf } from "../../src/manager/network-rules.js";
+import { HOST_CA_BUNDLES, loadTrust } from "../../src/manager/trust.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 
@@ -400,5 +401,47 @@ describe("allowlist rules in the manager", () => {
     assert.equal(checkPolicy("ws-1", "allowlist", rules, "a.test:8080").allowed, false);
     assert.equal(checkPolicy("ws-1", "off", undefined, "a.test:443").allowed, false);
     assert.equal(checkPolicy("ws-1", "egress", undefined, "a.test:443").allowed, true);
+  });
+});
+
+describe("extra CA certificates for the guest", () => {
+  let dir = "";
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "pyro-trust-"));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it("reads the host's bundle and named PEM files, and refuses what is not a certificate, naming the file", async () => {
+    assert.equal(await loadTrust({ ca_files: [], host_ca: false }), undefined);
+    const host = await loadTrust({ ca_files: [], host_ca: true });
+    assert.ok(host && host.certificates > 10, "the host's system bundle holds many CAs");
+    assert.equal(
+      host.sources[0],
+      HOST_CA_BUNDLES.find((p) => host.sources.includes(p)),
+    );
+    const one = join(dir, "one.pem");
+    const firstBlock = host.pem.slice(0, host.pem.indexOf("-----END CERTIFICATE-----") + 25);
+    await writeFile(one, `comment line\n${firstBlock}\n`);
+    assert.deepEqual(await loadTrust({ ca_files: [one], host_ca: false }), {
+      pem: `${firstBlock}\n`,
+      certificates: 1,
+      sources: [one],
+    });
+    const empty = join(dir, "empty.pem");
+    await writeFile(empty, "no certificate here\n");
+    await assert.rejects(
+      loadTrust({ ca_files: [empty], host_ca: false }),
+      /ca file .*empty\.pem holds no PEM certificate/,
+    );
+    const broken = join(dir, "broken.pem");
+    await writeFile(broken, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    await assert.rejects(
+      loadTrust({ ca_files: [broken], host_ca: false }),
+      /certificate 1 in ca file .*broken\.pem is not valid/,
+    );
+    await assert.rejects(
+      loadTrust({ ca_files: [join(dir, "missing.pem")], host_ca: false }),
+      /cannot be read \(ENOENT\)/,
+    );
   });
 });

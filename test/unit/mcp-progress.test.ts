@@ -45,6 +45,7 @@ const INFO: WorkspaceInfo = {
   ttl_seconds: 600,
   network_policy: "off",
   network_rules: null,
+  trusted_ca: null,
   workspace_seed: { mode: "empty", seed_path: null },
   secrets: [],
   created_at: "2025-01-01T00:00:00.000Z",

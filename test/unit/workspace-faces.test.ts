@@ -46,6 +46,7 @@ const INFO: WorkspaceInfo = {
   ttl_seconds: 600,
   network_policy: "off",
   network_rules: null,
+  trusted_ca: null,
   workspace_seed: { mode: "directory", seed_path: "/home/me/repo", entry_count: 2001 },
   secrets: [],
   created_at: "2025-01-01T00:00:00.000Z",
@@ -335,6 +336,11 @@ describe("pyro workspace: every command reaches its operation with the contract 
         engine: "auto",
         labels: {},
         network_policy: "off",
+        allow_hosts: [],
+        deny_hosts: [],
+        allow_presets: [],
+        ca_files: [],
+        host_ca: false,
         secrets: [],
       },
     ],
@@ -376,6 +382,11 @@ describe("pyro workspace: every command reaches its operation with the contract 
         name: "repro-fix",
         labels: { issue: "123", url: "https://x/?a=b" },
         network_policy: "egress+published-ports",
+        allow_hosts: [],
+        deny_hosts: [],
+        allow_presets: [],
+        ca_files: [],
+        host_ca: false,
         secrets: [
           { name: "TOKEN", value: "a=b" },
           { name: "KEY", file_path: "./key.txt" },
@@ -402,7 +413,7 @@ describe("pyro workspace: every command reaches its operation with the contract 
       { workspace: "x", path: "a.txt", max_bytes: 10 },
     ],
     [["workspace", "status", "repro-fix"], "status", { workspace: "repro-fix" }],
-    [["workspace", "logs", "repro-fix"], "logs", { workspace: "repro-fix" }],
+    [["workspace", "logs", "repro-fix"], "logs", { workspace: "repro-fix", network: false, limit: 200 }],
     [["workspace", "summary", "repro-fix"], "summary", { workspace: "repro-fix" }],
     [["workspace", "delete", "repro-fix"], "delete", { workspace: "repro-fix" }],
     [["workspace", "stop", "repro-fix"], "stop", { workspace: "repro-fix" }],
@@ -422,7 +433,16 @@ describe("pyro workspace: every command reaches its operation with the contract 
         "c",
       ],
       "update",
-      { workspace: "ws-1", name: "new-name", labels: { a: "1" }, clear_labels: ["b", "c"] },
+      {
+        workspace: "ws-1",
+        name: "new-name",
+        labels: { a: "1" },
+        clear_labels: ["b", "c"],
+        allow_hosts: [],
+        deny_hosts: [],
+        allow_presets: [],
+        remove_hosts: [],
+      },
     ],
     [
       ["workspace", "exec", "repro-fix", "--timeout-seconds", "5", "--cwd", "src", "--", "git", "status"],
@@ -815,7 +835,10 @@ describe("pyro workspace diff, export, sync push, reset, logs, summary, list, up
   it("refuses an update with nothing to change", async () => {
     const { code, stderr, calls } = await cli(["workspace", "update", "ws"]);
     assert.equal(code, 2);
-    assert.match(stderr, /^error: nothing to update: give --name, --label or --clear-label/);
+    assert.match(
+      stderr,
+      /^error: nothing to update: give --name, --label, --clear-label, --allow-host, --deny-host, --allow-preset or --remove-host/,
+    );
     assert.deepEqual(calls, []);
   });
 
@@ -881,6 +904,11 @@ describe("Pyro workspace methods", () => {
         name: "x",
         labels: {},
         network_policy: "off",
+        allow_hosts: [],
+        deny_hosts: [],
+        allow_presets: [],
+        ca_files: [],
+        host_ca: false,
         secrets: [],
       },
     });
@@ -924,7 +952,7 @@ describe("Pyro workspace methods", () => {
         READ,
       ],
       [() => pyro.statusWorkspace(ref), "status", ref, INFO],
-      [() => pyro.logsWorkspace(ref), "logs", ref, LOGS],
+      [() => pyro.logsWorkspace(ref), "logs", { ...ref, network: false, limit: 200 }, LOGS],
       [() => pyro.summarizeWorkspace(ref), "summary", ref, SUMMARY],
       [() => pyro.diffWorkspace(ref), "diff", ref, DIFF],
       [() => pyro.stopWorkspace(ref), "stop", ref, { ...INFO, state: "stopped" }],
@@ -933,7 +961,15 @@ describe("Pyro workspace methods", () => {
       [
         () => pyro.updateWorkspace({ workspace: "x", labels: { a: "1" } }),
         "update",
-        { workspace: "x", labels: { a: "1" }, clear_labels: [] },
+        {
+          workspace: "x",
+          labels: { a: "1" },
+          clear_labels: [],
+          allow_hosts: [],
+          deny_hosts: [],
+          allow_presets: [],
+          remove_hosts: [],
+        },
         INFO,
       ],
       [
@@ -1180,10 +1216,26 @@ describe("MCP workspace tools", () => {
     assert.ok(props(tools, "workspace_create").includes("secrets"));
     assert.ok(props(tools, "workspace_create").includes("network_policy"));
     assert.ok(props(tools, "workspace_exec").includes("secret_env"));
+    for (const allowlist of ["allow_hosts", "deny_hosts", "allow_presets", "ca_files", "host_ca"]) {
+      assert.ok(props(tools, "workspace_create").includes(allowlist), allowlist);
+    }
+    assert.ok(props(tools, "workspace_update").includes("remove_hosts"));
+    assert.ok(props(tools, "workspace_logs").includes("network"));
     const core = await connect("workspace-core");
     const coreTools = (await core.client.listTools()).tools;
-    for (const hidden of ["secrets", "network_policy"]) {
+    for (const hidden of [
+      "secrets",
+      "network_policy",
+      "allow_hosts",
+      "deny_hosts",
+      "allow_presets",
+      "ca_files",
+      "host_ca",
+    ]) {
       assert.equal(props(coreTools, "workspace_create").includes(hidden), false, hidden);
+    }
+    for (const hidden of ["allow_hosts", "deny_hosts", "allow_presets", "remove_hosts"]) {
+      assert.equal(props(coreTools, "workspace_update").includes(hidden), false, hidden);
     }
     assert.equal(props(coreTools, "workspace_exec").includes("secret_env"), false);
     await core.client.close();
@@ -1200,10 +1252,18 @@ describe("MCP workspace tools", () => {
         "workspace_update",
         { workspace: "x", clear_labels: ["a"] },
         "update",
-        { workspace: "x", labels: {}, clear_labels: ["a"] },
+        {
+          workspace: "x",
+          labels: {},
+          clear_labels: ["a"],
+          allow_hosts: [],
+          deny_hosts: [],
+          allow_presets: [],
+          remove_hosts: [],
+        },
       ],
       ["workspace_status", { workspace: "x" }, "status", { workspace: "x" }],
-      ["workspace_logs", { workspace: "x" }, "logs", { workspace: "x" }],
+      ["workspace_logs", { workspace: "x" }, "logs", { workspace: "x", network: false, limit: 200 }],
       ["workspace_summary", { workspace: "x" }, "summary", { workspace: "x" }],
       ["workspace_delete", { workspace: "x" }, "delete", { workspace: "x" }],
       ["workspace_stop", { workspace: "x" }, "stop", { workspace: "x" }],
@@ -1333,6 +1393,11 @@ function defaultsOfCreate() {
     engine: "auto",
     labels: {},
     network_policy: "off",
+    allow_hosts: [],
+    deny_hosts: [],
+    allow_presets: [],
+    ca_files: [],
+    host_ca: false,
     secrets: [],
   };
 }

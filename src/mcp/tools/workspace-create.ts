@@ -36,7 +36,14 @@ async function allowedPaths<A extends Partial<CreateArgs>>(args: A, hostPaths: H
           : { ...s, file_path: await hostPaths.file(s.file_path, `secret ${s.name}'s file_path`) },
       ),
     ));
-  return { ...args, ...(seed_path !== undefined && { seed_path }), ...(secrets && { secrets }) };
+  const ca_files =
+    args.ca_files && (await Promise.all(args.ca_files.map((file) => hostPaths.file(file, "ca_files entry"))));
+  return {
+    ...args,
+    ...(seed_path !== undefined && { seed_path }),
+    ...(secrets && { secrets }),
+    ...(ca_files && { ca_files }),
+  };
 }
 
 /** workspace-core's create: no network, no secrets. */
@@ -49,6 +56,8 @@ export const workspaceCreate = defineTool({
     allow_hosts: true,
     deny_hosts: true,
     allow_presets: true,
+    ca_files: true,
+    host_ca: true,
     secrets: true,
   }),
   outputSchema: WorkspaceInfo,

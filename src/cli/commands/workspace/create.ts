@@ -23,6 +23,8 @@ export class WorkspaceCreateCommand extends PyroCommand {
 
       \`--network-policy\` is \`off\` (default: loopback only), \`egress\` (outbound network through a network namespace of its own) \`egress+published-ports\` (also lets \`pyro workspace service start --publish\` forward ports to the host's 127.0.0.1) or \`allowlist\`: only the names \`--allow-host HOST[:PORT]\` and \`--allow-preset\` name are reachable, by TLS or HTTP through pyro's gateway, and \`--deny-host\` wins over them (docs/network.md). \`pyro workspace update\` changes the rules while it runs. The host's own loopback services are unreachable under every policy.
 
+      \`--host-ca\` adds every CA certificate the host trusts to the guest's trust store (its system bundle, and Node, Python requests and pip through \`NODE_EXTRA_CA_CERTS\`, \`REQUESTS_CA_BUNDLE\`, \`PIP_CERT\` and \`SSL_CERT_FILE\`): behind a TLS-inspecting proxy whose CA the host trusts, \`npm install\` in the guest then works instead of failing with \`SELF_SIGNED_CERT_IN_CHAIN\`. \`--ca-file PATH\` (repeatable) adds the certificates of one PEM file (a private registry's CA).
+
       \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only its owner can read (mode 0600: root, or the user of a rootless pyro), reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
 
       A \`--name\` must be unique; every other command accepts it in place of the id. \`--label KEY=VALUE\` may be repeated. \`--id-only\` prints the new id alone, for scripts.
@@ -76,6 +78,12 @@ export class WorkspaceCreateCommand extends PyroCommand {
   allowPresets = Option.Array("--allow-preset", {
     description: `allowlist: add a preset's rules: ${Object.keys(PRESETS).join(", ")} (repeatable)`,
   });
+  caFiles = Option.Array("--ca-file", {
+    description: "Host PEM file of CA certificates the guest trusts too (repeatable)",
+  });
+  hostCa = Option.Boolean("--host-ca", false, {
+    description: "The guest trusts every CA the host trusts (behind a TLS-inspecting proxy)",
+  });
   secrets = Option.Array("--secret", { description: "NAME=VALUE secret (repeatable)" });
   secretFiles = Option.Array("--secret-file", { description: "NAME=PATH secret read from a host file (repeatable)" });
   idOnly = Option.Boolean("--id-only", false, { description: "Print only the new workspace's id" });
@@ -96,6 +104,8 @@ export class WorkspaceCreateCommand extends PyroCommand {
         allow_hosts: this.allowHosts,
         deny_hosts: this.denyHosts,
         allow_presets: this.allowPresets,
+        ca_files: this.caFiles,
+        host_ca: this.hostCa,
         secrets: secretFlags(this.secrets, this.secretFiles),
       },
       {
@@ -105,6 +115,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
         allow_hosts: "--allow-host",
         deny_hosts: "--deny-host",
         allow_presets: "--allow-preset",
+        ca_files: "--ca-file",
       },
     );
     const info = await (await this.context.manager()).workspaces.create(params, { progress: out.progress() });

@@ -70,6 +70,14 @@ export function describeWorkspace(info: WorkspaceInfo): string {
     ["environment", `${info.environment} on ${info.engine}`],
     ["resources", `${info.vcpu_count} vCPU, ${info.mem_mib} MiB, ${info.process_limit} processes`],
     ["network", networkText(info)],
+    ...(info.trusted_ca
+      ? [
+          ["trusted CAs", `${info.trusted_ca.certificates} from ${info.trusted_ca.sources.join(", ")}`] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ["seed", seedText(info.workspace_seed)],
     ["labels", labelsText(info.labels)],
     ["created", info.created_at],
