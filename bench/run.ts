@@ -12,6 +12,7 @@ import { EnvironmentStore } from "../src/environments/index.js";
 import { resolvePaths } from "../src/manager/paths.js";
 import { Pyro } from "../src/sdk/pyro.js";
 import { PACKAGE_ROOT } from "../src/version.js";
+import { createFakeInternet } from "../test/helpers/fake-internet.js";
 import { AS_ROOT, rootlessUser } from "../test/helpers/rootless.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
@@ -254,6 +255,42 @@ const stopStart = await measure(async () => {
 }, HEAVY_RUNS);
 addRow("stop-start", stopStart.median, stopStart.p90, "runsc-direct");
 await pyro.deleteWorkspace({ workspace: bigWs });
+
+// ---- network: one HTTPS request through the allowlist's gateway (its resolver answering the
+// name) against the same request with egress (slirp4netns, the name in /etc/hosts), to a server in
+// a namespace of this run's own. curl in the guest times each request from name lookup to the last
+// byte, on a new connection each time.
+if (AS_ROOT) {
+  const net = await createFakeInternet(["allowed.test"]);
+  process.env.PYRO_EGRESS_HOSTS = net.hostsFile;
+  const perRequest = async (params: Record<string, unknown>, setup: string): Promise<Timing> => {
+    const { workspace_id } = await pyro.createWorkspace({ environment: "debian:12", ...params });
+    try {
+      const loop = `${setup}; for i in $(seq ${RUNS * 2 + 1}); do curl -sk -o /dev/null -w '%{time_total}\\n' https://allowed.test/; done`;
+      const out = await pyro.execWorkspace({ workspace: workspace_id, command: loop });
+      const times = out.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((s) => Number(s) * 1000);
+      if (times.length < RUNS || times.some((t) => !(t > 0)))
+        throw new Error(`curl loop failed: ${out.stdout} ${out.stderr}`);
+      times.sort((a, b) => a - b);
+      return { median: quantile(times, 0.5), p90: quantile(times, 0.9) };
+    } finally {
+      await pyro.deleteWorkspace({ workspace: workspace_id });
+    }
+  };
+  try {
+    const egress = await perRequest({ network_policy: "egress" }, `echo '${net.address} allowed.test' >> /etc/hosts`);
+    addRow("https-request-egress", egress.median, egress.p90, null);
+    const allowlist = await perRequest({ network_policy: "allowlist", allow_hosts: ["allowed.test"] }, "true");
+    addRow("https-request-allowlist", allowlist.median, allowlist.p90, "https-request-egress");
+  } finally {
+    delete process.env.PYRO_EGRESS_HOSTS;
+    await net.teardown();
+  }
+}
 
 // ---- qemu: a cold boot to a ready agent, a workspace restored from the saved VM, an exec ----------
 // The saved VM is built by the warm-up create. Boot-cold is the start of a stopped workspace (its

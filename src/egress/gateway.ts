@@ -26,6 +26,8 @@ import { authorityHost, SNIFF_MAX_BYTES, type Sniffed, sniff } from "./sniff.js"
 /** How long a guest has to send its first bytes (ClientHello or request head). */
 const SNIFF_TIMEOUT_MS = 10_000;
 const DIAL_TIMEOUT_MS = 10_000;
+/** How long the gateway reuses what a name resolved to (as long as the guest's DNS answer lives). */
+const UPSTREAM_CACHE_MS = 5_000;
 /** Connections through one gateway at once; more are refused (and logged). */
 export const MAX_GATEWAY_CONNECTIONS = 1_024;
 const DNS_TTL_SECONDS = 5;
@@ -71,6 +73,7 @@ export class EgressGateway {
   private readonly servers = new Map<number, Server>();
   private readonly udp: UdpSocket[] = [];
   private readonly sockets = new Set<Socket>();
+  private readonly upstreamCache = new Map<string, { addresses: string[]; until: number }>();
   private closed = false;
 
   private constructor(private readonly options: GatewayOptions) {
@@ -148,10 +151,23 @@ export class EgressGateway {
     });
   }
 
+  /** What a name resolves to on the host, kept for the DNS answer's TTL so a burst of connections
+   * (a package install) costs one lookup. */
+  private async upstream(name: string): Promise<string[]> {
+    const cached = this.upstreamCache.get(name);
+    if (cached && cached.until > Date.now()) return cached.addresses;
+    const addresses = await resolveUpstream(name, this.options.hostsFile);
+    if (this.upstreamCache.size >= MAX_GATEWAY_CONNECTIONS) this.upstreamCache.clear();
+    this.upstreamCache.set(name, { addresses, until: Date.now() + UPSTREAM_CACHE_MS });
+    return addresses;
+  }
+
   // ---- TCP ----
 
   private accept(socket: Socket, port: number): void {
     socket.on("error", () => {});
+    // A relay must not hold back small writes (TLS handshakes are several): Nagle would add delay.
+    socket.setNoDelay(true);
     const address = (socket.localAddress ?? "").replace(/^::ffff:/, "");
     if (this.sockets.size >= MAX_GATEWAY_CONNECTIONS) {
       this.refuse(socket, { address, port }, `more than ${MAX_GATEWAY_CONNECTIONS} connections at once`);
@@ -292,7 +308,7 @@ export class EgressGateway {
     const started = Date.now();
     let candidates: string[];
     try {
-      candidates = await resolveUpstream(name, this.options.hostsFile);
+      candidates = await this.upstream(name);
     } catch (err) {
       throw new Error(
         `${name} does not resolve on the host (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
@@ -399,7 +415,7 @@ async function dial(addresses: string[], port: number): Promise<Socket> {
   for (const host of addresses) {
     try {
       return await new Promise<Socket>((resolve, reject) => {
-        const socket = connect({ host, port, allowHalfOpen: true });
+        const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
         const timer = setTimeout(() => {
           socket.destroy();
           reject(new Error("timed out"));

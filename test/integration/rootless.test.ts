@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -25,6 +25,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { RunResult } from "../../src/contract/schemas.js";
+import { createFakeInternet } from "../helpers/fake-internet.js";
 import { httpAnnouncement } from "../helpers/mcp-http.js";
 import { createOutsideNamespace, type OutsideNamespace } from "../helpers/netns.js";
 import { AS_ROOT, type RootlessUser, rootlessUser } from "../helpers/rootless.js";
@@ -37,8 +38,11 @@ let home: string;
 let uid: number;
 let outside: OutsideNamespace | undefined;
 
-async function pyro(args: string[], opts: { engine?: string; input?: string } = {}) {
-  const argv = user.argv([process.execPath, user.pyro, ...args], opts.engine ? { PYRO_ENGINE: opts.engine } : {});
+async function pyro(args: string[], opts: { engine?: string; env?: Record<string, string> } = {}) {
+  const argv = user.argv([process.execPath, user.pyro, ...args], {
+    ...(opts.engine ? { PYRO_ENGINE: opts.engine } : {}),
+    ...opts.env,
+  });
   try {
     const { stdout, stderr } = await run(argv[0]!, argv.slice(1), { cwd: home, maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
@@ -289,6 +293,40 @@ describe("rootless: an ordinary user runs pyro", () => {
       assert.equal(doctor.leftovers.found, 0);
     });
   }
+
+  it("allowlist: the user's own gateway lets an allowed name through and refuses another", {
+    skip: AS_ROOT ? false : "the fake internet's namespace needs root",
+    timeout: 5 * 60_000,
+  }, async () => {
+    const net = await createFakeInternet(["allowed.test", "other.test"]);
+    try {
+      // The user reads the hosts file and the CA, as it would its own.
+      chmodSync(dirname(net.hostsFile), 0o755);
+      const env = { PYRO_EGRESS_HOSTS: net.hostsFile };
+      const flags = ["--network-policy", "allowlist", "--allow-host", "allowed.test", "--ca-file", net.caFile];
+      const created = await pyro(["workspace", "create", "debian:12", "--name", "rl-allow", ...flags], { env });
+      assert.equal(created.code, 0, created.stderr);
+      const probe = await pyro([
+        "workspace",
+        "exec",
+        "rl-allow",
+        "--",
+        "sh",
+        "-c",
+        "curl -sS --max-time 20 https://allowed.test/rootless; curl -sS --max-time 10 http://other.test/; echo other=$?",
+      ]);
+      assert.equal(probe.stdout, "hello from allowed.test /rootless\nother=6\n", probe.stderr);
+      const log = await pyro(["workspace", "logs", "rl-allow", "--network", "--json"]);
+      const entries = (JSON.parse(log.stdout) as { network: Array<{ decision: string; name?: string }> }).network;
+      assert.ok(
+        entries.some((e) => e.decision === "denied" && e.name === "other.test"),
+        log.stdout,
+      );
+      assert.equal((await pyro(["workspace", "delete", "rl-allow"])).code, 0);
+    } finally {
+      await net.teardown();
+    }
+  });
 
   it("an MCP client's vm_run works through the user's pyro mcp serve", { timeout: 5 * 60_000 }, async () => {
     const argv = user.argv([process.execPath, user.pyro, "mcp", "serve", "--profile", "vm-run"]);
