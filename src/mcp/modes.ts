@@ -2,9 +2,9 @@
 // tools it needs (a subset of workspace-full, narrowed further by the chosen profile), a sentence
 // that frames every tool for that use case, and the server instructions a model reads first.
 import { z } from "zod";
-import { WorkspaceCreateParams } from "../contract/workspace.js";
 import type { ToolName } from "./profiles.js";
 import { defineTool, type PyroTool } from "./tool.js";
+import { OfflineCreateParams } from "./tools/workspace-create.js";
 
 export const McpMode = z.enum(["repro-fix", "inspect", "cold-start", "review-eval"]);
 export type McpMode = z.infer<typeof McpMode>;
@@ -82,7 +82,8 @@ export const MODES: Readonly<Record<McpMode, ModeSpec>> = {
     framing: "Cold-start validation: does the repository install, build, test and start from a clean machine?",
     instructions: [
       "Mode cold-start: validate that a repository works from scratch. Create a workspace seeded with it",
-      "(network_policy egress when dependencies must be downloaded), follow its README with workspace_exec",
+      "(network_policy allowlist with allow_presets, or egress on workspace-full, when dependencies must be",
+      "downloaded), follow its README with workspace_exec",
       "(install, build, test), start its server with service_start and a readiness probe, read failures with",
       "service_logs, and report with workspace_summary (every command and its exit code).",
     ].join(" "),
@@ -113,11 +114,11 @@ export const MODES: Readonly<Record<McpMode, ModeSpec>> = {
   },
 };
 
-/** inspect's create: no network_policy (always off) and no secrets — offline by default. */
+/** inspect's create: no network_policy (always off), no rules, host files or secrets — offline. */
 const inspectCreate = (base: PyroTool): PyroTool =>
   defineTool({
     ...base,
-    inputSchema: WorkspaceCreateParams.omit({ network_policy: true, secrets: true }),
+    inputSchema: OfflineCreateParams,
   }) as PyroTool;
 
 /** The tools of `mode` among `available` (a profile's), each framed for the use case. */

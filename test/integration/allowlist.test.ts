@@ -8,20 +8,22 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { appendFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { ENGINE } from "../helpers/engine.js";
 import { createFakeInternet, type FakeInternet } from "../helpers/fake-internet.js";
-import { runCli, workspaceSuite } from "../helpers/workspace-suite.js";
+import { PYRO_BIN, runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const ROOT = process.getuid?.() === 0;
 const PROXY = "http://198.18.0.1:3128";
 
 describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fake internet needs root" }, () => {
-  const { ws, create, stateDir } = workspaceSuite("allow");
+  const { ws, create, stateDir, host } = workspaceSuite("allow");
   let net: FakeInternet;
   let id = "";
 
   before(async () => {
-    net = await createFakeInternet(["allowed.test", "other.test", "later.test"]);
+    net = await createFakeInternet(["allowed.test", "other.test", "later.test", "registry.npmjs.org"]);
     await appendFile(net.hostsFile, `127.0.0.1 loopy.test\n${net.hostAddress} self.test\n`);
     // The supervisor the manager starts inherits this: the gateway resolves through the hosts file.
     process.env.PYRO_EGRESS_HOSTS = net.hostsFile;
@@ -179,6 +181,37 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
       allow: ["loopy.test", "self.test", "later.test"],
       deny: ["other.test:8080"],
     });
+  });
+
+  it("an MCP client on the default workspace-core profile installs from a preset's registry, and only that", async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [PYRO_BIN, "mcp", "serve"],
+      // An empty project directory: the workspace is not seeded with this checkout.
+      cwd: host,
+      env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_ENGINE: ENGINE } as Record<string, string>,
+      stderr: "pipe",
+    });
+    const client = new Client({ name: "pyro-allowlist", version: "1" });
+    await client.connect(transport);
+    try {
+      const call = async (name: string, args: Record<string, unknown>) => {
+        const result = await client.callTool({ name, arguments: args });
+        assert.notEqual(result.isError, true, JSON.stringify(result.content));
+        return result.structuredContent as Record<string, unknown>;
+      };
+      const created = await call("workspace_create", { network_policy: "allowlist", allow_presets: ["npm"] });
+      assert.deepEqual(created.network_rules, { allow: ["registry.npmjs.org", "registry.yarnpkg.com"], deny: [] });
+      const ran = await call("workspace_exec", {
+        workspace: created.workspace_id,
+        command:
+          "curl -sSk --max-time 20 https://registry.npmjs.org/left-pad; curl -sS --max-time 10 http://allowed.test/; echo other=$?",
+      });
+      assert.equal(ran.stdout, "hello from registry.npmjs.org /left-pad\nother=6\n", String(ran.stderr));
+      await call("workspace_delete", { workspace: created.workspace_id });
+    } finally {
+      await client.close();
+    }
   });
 
   it("keeps its rules across a restart, and leaves no namespace behind once deleted", async () => {

@@ -51,8 +51,9 @@ describe("MCP modes", () => {
     const { tools } = await listTools({ mode: "inspect" });
     const create = tools.find((t) => t.name === "workspace_create");
     assert.ok(create);
-    assert.equal("network_policy" in (create.inputSchema.properties ?? {}), false);
-    assert.equal("secrets" in (create.inputSchema.properties ?? {}), false);
+    for (const networkOrHost of ["network_policy", "allow_presets", "allow_hosts", "host_ca", "ca_files", "secrets"]) {
+      assert.equal(networkOrHost in (create.inputSchema.properties ?? {}), false, networkOrHost);
+    }
     const names = tools.map((t) => t.name);
     for (const writer of ["workspace_file_write", "workspace_patch_apply", "workspace_sync_push"]) {
       assert.equal(names.includes(writer), false, writer);

@@ -185,8 +185,8 @@ describe("MCP tool calls", () => {
     for (const [name, args, pattern] of [
       [
         "workspace_create",
-        { environment: "debian:12", network_policy: "egress" },
-        /^MCP error -32602: Invalid arguments for workspace_create: network_policy is not an argument of workspace_create here; profile workspace-full offers them \(pyro mcp serve --profile workspace-full\); this server runs workspace-core$/,
+        { environment: "debian:12", secrets: [{ name: "TOKEN", value: "x" }] },
+        /^MCP error -32602: Invalid arguments for workspace_create: secrets is not an argument of workspace_create here; profile workspace-full offers them \(pyro mcp serve --profile workspace-full\); this server runs workspace-core$/,
       ],
       [
         "vm_run",

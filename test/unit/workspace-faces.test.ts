@@ -1223,17 +1223,13 @@ describe("MCP workspace tools", () => {
     assert.ok(props(tools, "workspace_logs").includes("network"));
     const core = await connect("workspace-core");
     const coreTools = (await core.client.listTools()).tools;
-    for (const hidden of [
-      "secrets",
-      "network_policy",
-      "allow_hosts",
-      "deny_hosts",
-      "allow_presets",
-      "ca_files",
-      "host_ca",
-    ]) {
+    for (const hidden of ["secrets", "allow_hosts", "deny_hosts", "ca_files"]) {
       assert.equal(props(coreTools, "workspace_create").includes(hidden), false, hidden);
     }
+    // workspace-core may install dependencies: the allowlist with named presets, nothing free-form.
+    const coreCreate = coreTools.find((t) => t.name === "workspace_create")?.inputSchema.properties ?? {};
+    assert.deepEqual((coreCreate.network_policy as { enum?: string[] }).enum, ["off", "allowlist"]);
+    assert.ok("allow_presets" in coreCreate && "host_ca" in coreCreate);
     for (const hidden of ["allow_hosts", "deny_hosts", "allow_presets", "remove_hosts"]) {
       assert.equal(props(coreTools, "workspace_update").includes(hidden), false, hidden);
     }

@@ -1,10 +1,10 @@
 // Owns the `workspace_create` tool: a persistent sandbox, optionally seeded from the host.
 
-import type { z } from "zod";
+import { z } from "zod";
 import { WorkspaceCreateParams, WorkspaceInfo } from "../../contract/workspace.js";
 import type { HostPaths } from "../host-paths.js";
 import { withProjectSeed } from "../project.js";
-import { buildNote, defineTool } from "../tool.js";
+import { buildNote, defineTool, type ToolContext } from "../tool.js";
 
 const description = (network: string) =>
   [
@@ -46,31 +46,59 @@ async function allowedPaths<A extends Partial<CreateArgs>>(args: A, hostPaths: H
   };
 }
 
-/** workspace-core's create: no network, no secrets. */
+/** The create arguments with no network and no host files: inspect mode's create. */
+export const OfflineCreateParams = WorkspaceCreateParams.omit({
+  network_policy: true,
+  allow_hosts: true,
+  deny_hosts: true,
+  allow_presets: true,
+  ca_files: true,
+  host_ca: true,
+  secrets: true,
+});
+
+/** Every profile's create: host paths checked, and the project seeded when no seed_path is given. */
+async function create(raw: Partial<CreateArgs>, { manager, progress, project, hostPaths }: ToolContext) {
+  const args = await allowedPaths(raw, hostPaths);
+  if (args.seed_path !== undefined || !project) return manager.workspaces.create(args, { progress });
+  // The project source is produced afresh for each workspace and removed once it is seeded.
+  return withProjectSeed(project, (seed_path) =>
+    manager.workspaces.create({ ...args, seed_path }, { progress, seedOrigin: project.origin }),
+  );
+}
+
+/** workspace-core's create: no secrets and no free-form network rules, but the allowlist with named
+ * presets, which reaches only the package registries it names. */
+const CoreCreateParams = WorkspaceCreateParams.omit({
+  allow_hosts: true,
+  deny_hosts: true,
+  ca_files: true,
+  secrets: true,
+}).extend({
+  network_policy: z
+    .enum(["off", "allowlist"])
+    .default("off")
+    .describe(
+      "off (default): no network. allowlist: only the package registries named in allow_presets, over TLS or HTTP.",
+    ),
+});
+
 export const workspaceCreate = defineTool({
   name: "workspace_create",
   title: "Create a persistent workspace",
-  description: description("The workspace has no network."),
-  inputSchema: WorkspaceCreateParams.omit({
-    network_policy: true,
-    allow_hosts: true,
-    deny_hosts: true,
-    allow_presets: true,
-    ca_files: true,
-    host_ca: true,
-    secrets: true,
-  }),
+  description: description(
+    [
+      "The workspace has no network unless `network_policy` is allowlist with `allow_presets` (npm, pypi,",
+      "debian, github): then it reaches those registries and nothing else, enough to install dependencies.",
+      "`host_ca: true` makes it trust the CAs the host trusts (needed behind a TLS-inspecting proxy).",
+    ].join(" "),
+  ),
+  inputSchema: CoreCreateParams,
   outputSchema: WorkspaceInfo,
-  // Each call starts another sandbox; nothing reaches the network.
+  // Each call starts another sandbox; create itself reaches nothing outside (commands run later may,
+  // under a network policy the caller chose).
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  call: async (raw, { manager, progress, project, hostPaths }) => {
-    const args = await allowedPaths(raw, hostPaths);
-    if (args.seed_path !== undefined || !project) return manager.workspaces.create(args, { progress });
-    // The project source is produced afresh for each workspace and removed once it is seeded.
-    return withProjectSeed(project, (seed_path) =>
-      manager.workspaces.create({ ...args, seed_path }, { progress, seedOrigin: project.origin }),
-    );
-  },
+  call: (args, ctx) => create(args, ctx),
 });
 
 /** workspace-full's create: also a network policy and secrets. */
@@ -82,10 +110,12 @@ export const workspaceCreateFull = defineTool({
       "egress+published-ports (also lets service_start publish ports on the host's 127.0.0.1) or allowlist:",
       "only the names in `allow_hosts` (HOST[:PORT], *.example.com) and `allow_presets` (npm, pypi, debian,",
       "github) are reachable, over TLS or HTTP, and `deny_hosts` wins; workspace_update changes them live",
-      "and workspace_logs with network: true shows every decision. The host's own loopback services are never reachable. `secrets` ([{name, value} or {name, file_path}]) are",
+      "and workspace_logs with network: true shows every decision. The host's own loopback services are",
+      "never reachable. `secrets` ([{name, value} or {name, file_path}]) are",
       "kept out of records and redacted as [REDACTED] from every output; a process sees one only when a",
       "call maps it with `secret_env` ({NAME: 'ENV_VAR'}).",
     ].join(" "),
   ),
   inputSchema: WorkspaceCreateParams,
+  call: (args, ctx) => create(args, ctx),
 });
