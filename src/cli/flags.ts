@@ -55,7 +55,8 @@ export function secretEnvFlags(values: readonly string[] | undefined): Record<st
 export function secretFlags(
   literals: readonly string[] | undefined,
   files: readonly string[] | undefined,
-): Array<{ name: string; value?: string; file_path?: string }> {
+  hostBindings: readonly string[] = [],
+): Array<{ name: string; value?: string; file_path?: string; hosts?: string[] }> {
   const split = (flag: string, item: string): [string, string] => {
     const eq = item.indexOf("=");
     if (eq <= 0 || eq === item.length - 1) {
@@ -66,7 +67,15 @@ export function secretFlags(
     }
     return [item.slice(0, eq), item.slice(eq + 1)];
   };
-  return [
+  // --secret-host NAME=HOST[,HOST] binds a secret given by --secret or --secret-file to hosts.
+  const hosts = new Map<string, string[]>();
+  for (const item of hostBindings) {
+    const eq = item.indexOf("=");
+    if (eq <= 0 || eq === item.length - 1) throw new UsageError("--secret-host must be NAME=HOST[,HOST...]");
+    const name = item.slice(0, eq);
+    hosts.set(name, [...(hosts.get(name) ?? []), ...item.slice(eq + 1).split(",")]);
+  }
+  const secrets = [
     ...(literals ?? []).map((item) => {
       const [name, value] = split("--secret", item);
       return { name, value };
@@ -75,7 +84,12 @@ export function secretFlags(
       const [name, file_path] = split("--secret-file", item);
       return { name, file_path };
     }),
-  ];
+  ].map((secret) => (hosts.has(secret.name) ? { ...secret, hosts: hosts.get(secret.name)! } : secret));
+  const unknown = [...hosts.keys()].filter((name) => !secrets.some((s) => s.name === name));
+  if (unknown.length > 0) {
+    throw new UsageError(`--secret-host names ${unknown.join(", ")}, which no --secret or --secret-file gives`);
+  }
+  return secrets;
 }
 
 export interface TextSource {

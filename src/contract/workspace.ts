@@ -74,13 +74,26 @@ export const SecretInput = z
     name: SecretName,
     value: z.string().min(1).optional().describe("The secret itself."),
     file_path: z.string().min(1).optional().describe("A host file whose content (UTF-8) is the secret."),
+    hosts: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        "Bind the secret to these hosts (network policy allowlist): the guest only ever holds a placeholder, " +
+          "which pyro's gateway replaces with the value in request headers to these hosts alone (over TLS it " +
+          "ends with the workspace's own CA, which the guest trusts).",
+      ),
   })
   .refine((s) => (s.value === undefined) !== (s.file_path === undefined), {
     message: "give each secret exactly one of value or file_path",
   });
 export type SecretInput = z.input<typeof SecretInput>;
 
-export const SecretMeta = z.object({ name: z.string(), source_kind: z.enum(["literal", "file"]) });
+export const SecretMeta = z.object({
+  name: z.string(),
+  source_kind: z.enum(["literal", "file"]),
+  hosts: z.array(z.string()).optional().describe("The hosts a bound secret is sent to; the guest holds placeholder."),
+  placeholder: z.string().optional().describe("What the guest sees in place of a bound secret (secret_env gives it)."),
+});
 export type SecretMeta = z.infer<typeof SecretMeta>;
 
 export const SecretEnv = z

@@ -17,6 +17,7 @@ import { lookup } from "node:dns/promises";
 import { readFile } from "node:fs/promises";
 import { connect, isIPv4, type Server, type Socket } from "node:net";
 import { GATEWAY_NET, refusedAddress } from "./addresses.js";
+import type { Credentials } from "./credentials.js";
 import { openInNamespace } from "./listen.js";
 import type { NetworkLog } from "./log.js";
 import { GatewayResolver } from "./resolver.js";
@@ -50,6 +51,8 @@ export interface GatewayOptions {
   diagnostics: (line: string) => void;
   /** A hosts-format file consulted before DNS when resolving upstream (PYRO_EGRESS_HOSTS). */
   hostsFile?: string;
+  /** Secrets bound to hosts: TLS to those hosts is ended here and the placeholders swapped. */
+  credentials?: Credentials;
 }
 
 /** Resolves a name the way the gateway dials it: the hosts file first, then the host's resolver. */
@@ -225,6 +228,16 @@ export class EgressGateway {
       return this.refuse(socket, target, decision.reason, { ...(decision.rule ? { rule: decision.rule } : {}), http });
     }
     try {
+      if (seen.kind === "tls" && this.options.credentials?.isBound(name)) {
+        const [upstream] = await this.usableAddresses(name);
+        this.options.credentials.terminate(socket, head, {
+          name,
+          port: target.port,
+          address: target.address,
+          upstream: upstream!,
+        });
+        return;
+      }
       await this.relay(socket, target as Target & { name: string }, head, decision.rule);
     } catch (err) {
       this.refuse(socket, target, (err as Error).message, { http });
@@ -298,14 +311,8 @@ export class EgressGateway {
     }
   }
 
-  private async relay(
-    socket: Socket,
-    target: Target & { name: string },
-    head: Buffer,
-    rule: string | undefined,
-  ): Promise<void> {
-    const { name, address, port } = target;
-    const started = Date.now();
+  /** The addresses `name` resolves to that the gateway may dial; throws saying why there are none. */
+  private async usableAddresses(name: string): Promise<string[]> {
     let candidates: string[];
     try {
       candidates = await this.upstream(name);
@@ -325,6 +332,18 @@ export class EgressGateway {
         `${name} resolves only to refused addresses (${reasons.join("; ")}); an address rule (--allow-host ADDRESS) admits one`,
       );
     }
+    return usable;
+  }
+
+  private async relay(
+    socket: Socket,
+    target: Target & { name: string },
+    head: Buffer,
+    rule: string | undefined,
+  ): Promise<void> {
+    const { name, address, port } = target;
+    const started = Date.now();
+    const usable = await this.usableAddresses(name);
     const upstream = await dial(usable, port);
     if (socket.destroyed || this.closed) {
       upstream.destroy();

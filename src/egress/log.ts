@@ -19,6 +19,8 @@ export const NetworkLogEntry = z.object({
   upstream: z.string().optional(),
   rule: z.string().optional(),
   reason: z.string(),
+  /** Names of the bound secrets swapped into the request (never their values). */
+  credentials: z.array(z.string()).optional(),
   bytes_out: z.number().int().optional(),
   bytes_in: z.number().int().optional(),
   duration_ms: z.number().int().optional(),

@@ -107,3 +107,42 @@ export function checkPolicy(
     }
   }
 }
+
+/** The secrets bound to hosts, checked: allowlist only, and each host allowed on 443 by the rules. */
+export function boundSecrets(
+  policy: NetworkPolicy,
+  rules: NetworkRules | null,
+  secrets: ReadonlyArray<{ name: string; hosts?: string[] | undefined }>,
+): Array<{ name: string; hosts: string[] }> {
+  const bound = secrets.filter((s) => s.hosts !== undefined && s.hosts.length > 0);
+  if (bound.length === 0) return [];
+  if (policy !== "allowlist" || !rules) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `secret ${bound[0]!.name} is bound to hosts, which needs network policy allowlist (pyro's gateway adds it); add --network-policy allowlist`,
+    );
+  }
+  const compiled = new Policy(rules);
+  return bound.map((secret) => ({
+    name: secret.name,
+    hosts: [
+      ...new Set(
+        secret.hosts!.map((raw) => {
+          const host = normalizeName(raw);
+          if (!host)
+            throw new PyroError(
+              "INVALID_ARGUMENT",
+              `secret ${secret.name} is bound to ${JSON.stringify(raw)}, which is not a host name`,
+            );
+          if (!compiled.check(host, 443).allowed) {
+            throw new PyroError(
+              "INVALID_ARGUMENT",
+              `secret ${secret.name} is bound to ${host}, which the allowlist does not allow on port 443; add --allow-host ${host}`,
+            );
+          }
+          return host;
+        }),
+      ),
+    ],
+  }));
+}

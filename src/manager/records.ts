@@ -63,6 +63,9 @@ export interface WorkspacePaths {
   networkLog: string;
   /** The CA certificates the guest trusts besides its own bundle (PEM), when create named any. */
   trustedCa: string;
+  /** The workspace's egress CA (secrets bound to hosts): the guest trusts it; the key stays here. */
+  egressCaCert: string;
+  egressCaKey: string;
   baselineTree: string;
   baselineManifest: string;
   sandbox: string;
@@ -87,6 +90,8 @@ export class RecordStore {
       commands: join(dir, "commands.jsonl"),
       networkLog: join(dir, "network.log"),
       trustedCa: join(dir, "trusted-ca.pem"),
+      egressCaCert: join(dir, "egress-ca.pem"),
+      egressCaKey: join(dir, "egress-ca.key"),
       baselineTree: join(dir, "baseline", "tree"),
       baselineManifest: join(dir, "baseline", "manifest.json"),
       sandbox: join(dir, "sandbox"),

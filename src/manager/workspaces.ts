@@ -3,6 +3,7 @@
 // diff and reset work against. Every guest path is confined again by the agent inside the sandbox.
 
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { constants, createReadStream, readlinkSync } from "node:fs";
 import { access, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
@@ -56,6 +57,7 @@ import {
   type WorkspaceSummary,
   WorkspaceUpdateParams,
 } from "../contract/workspace.js";
+import { type CredentialConfig, createEgressCa } from "../egress/credentials.js";
 import { readNetworkLog } from "../egress/log.js";
 import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
@@ -83,9 +85,9 @@ import { exportLayerImage, listLayer, readLayer } from "./disk.js";
 import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
 import { checkFitsHost } from "./host-limits.js";
 import type { ProgressReporter } from "./manager.js";
-import { checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
+import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
 import { planPatch } from "./patch.js";
-import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
+import { LAYOUT_VERSION, RecordStore, type WorkspacePaths, type WorkspaceRecord } from "./records.js";
 import { Redactor } from "./redact.js";
 import { SnapshotStore } from "./snapshots.js";
 import { loadTrust } from "./trust.js";
@@ -241,6 +243,7 @@ export class WorkspaceService {
     const params = parseParams(WorkspaceCreateParams, input, "workspace create");
     checkFitsHost(params);
     const rules = rulesAtCreate(params.network_policy, params);
+    const bound = new Map(boundSecrets(params.network_policy, rules, params.secrets).map((b) => [b.name, b.hosts]));
     const trust = await loadTrust(params);
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
     const secretValues = await loadSecrets(params.secrets);
@@ -261,7 +264,14 @@ export class WorkspaceService {
       network_policy: params.network_policy,
       ...(rules ? { network_rules: rules } : {}),
       ...(trust ? { trusted_ca: { certificates: trust.certificates, sources: trust.sources } } : {}),
-      secrets: params.secrets.map((s) => ({ name: s.name, source_kind: s.value === undefined ? "file" : "literal" })),
+      secrets: params.secrets.map((s) => ({
+        name: s.name,
+        source_kind: s.value === undefined ? "file" : "literal",
+        // A bound secret's stand-in: random, so it says nothing of the value.
+        ...(bound.has(s.name)
+          ? { hosts: bound.get(s.name)!, placeholder: `pyro-placeholder-${s.name}-${randomBytes(16).toString("hex")}` }
+          : {}),
+      })),
       workspace_seed: { mode: seed?.kind ?? "empty", seed_path: opts.seedOrigin ?? seed?.path ?? null },
       created_at: now,
       last_activity_at: now,
@@ -283,6 +293,10 @@ export class WorkspaceService {
       faultPoint("create:recorded");
       if (secretValues.size > 0) await this.saveSecrets(id, secretValues);
       if (trust) await writeFile(this.records.paths(id).trustedCa, trust.pem, { mode: 0o644 });
+      if (bound.size > 0) {
+        const paths = this.records.paths(id);
+        await createEgressCa([...new Set([...bound.values()].flat())], paths.egressCaCert, paths.egressCaKey, id);
+      }
       // The sandbox is not running yet: seed its writable layer and take the baseline on the host,
       // where a file costs a syscall instead of a trip through the sandbox's kernel.
       const layer = getEngine(record.engine).workspaceLayer(this.records.paths(id).sandbox);
@@ -1144,7 +1158,9 @@ export class WorkspaceService {
           `workspace ${record.workspace_id} has no secret named ${name} (it has: ${known}); secrets are given at create with --secret or --secret-file`,
         );
       }
-      env[mapping[name]!] = value;
+      // A secret bound to hosts never enters the guest: the process gets its placeholder.
+      const placeholder = record.secrets?.find((s) => s.name === name)?.placeholder;
+      env[mapping[name]!] = placeholder ?? value;
     }
     return env;
   }
@@ -1155,7 +1171,9 @@ export class WorkspaceService {
 
   /** Starts the workspace's supervisor on its (possibly existing) writable layer. */
   private async boot(record: WorkspaceRecord, environment: InstalledEnvironment): Promise<void> {
-    const sandbox = this.records.paths(record.workspace_id).sandbox;
+    const paths = this.records.paths(record.workspace_id);
+    const sandbox = paths.sandbox;
+    const credentials = boundCredentials(record, paths);
     // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts,
     // and a reset cut off mid-swap is finished.
     await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
@@ -1168,12 +1186,13 @@ export class WorkspaceService {
       vcpuCount: record.vcpu_count,
       memMib: record.mem_mib,
       network: record.network_policy,
-      ...(record.trusted_ca ? { trustFile: this.records.paths(record.workspace_id).trustedCa } : {}),
+      trustFiles: [...(record.trusted_ca ? [paths.trustedCa] : []), ...(credentials ? [paths.egressCaCert] : [])],
       ...(record.network_policy === "allowlist"
         ? {
             egress: {
               rules: record.network_rules ?? { allow: [], deny: [] },
-              logPath: this.records.paths(record.workspace_id).networkLog,
+              logPath: paths.networkLog,
+              ...(credentials ? { credentials } : {}),
             },
           }
         : {}),
@@ -1357,6 +1376,19 @@ async function loadSecrets(inputs: SecretInput[]): Promise<Map<string, string>> 
     values.set(input.name, value);
   }
   return values;
+}
+
+/** The gateway's view of a workspace's bound secrets: which host gets which, and the CA to sign with. */
+function boundCredentials(record: WorkspaceRecord, paths: WorkspacePaths): CredentialConfig | undefined {
+  const hosts: CredentialConfig["hosts"] = {};
+  for (const secret of record.secrets ?? []) {
+    if (!secret.hosts || !secret.placeholder) continue;
+    for (const host of secret.hosts) {
+      hosts[host] = [...(hosts[host] ?? []), { name: secret.name, placeholder: secret.placeholder }];
+    }
+  }
+  if (Object.keys(hosts).length === 0) return undefined;
+  return { secretsFile: paths.secrets, caCert: paths.egressCaCert, caKey: paths.egressCaKey, hosts };
 }
 
 function redactCommand(redactor: Redactor, command: string | string[]): string | string[] {

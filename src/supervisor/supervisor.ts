@@ -8,6 +8,7 @@ import { Channel, type Hello } from "../channel/channel.js";
 import { AgentOp, AgentTrustResult } from "../channel/protocol.js";
 import { PyroError, toPyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
+import { type CredentialConfig, Credentials } from "../egress/credentials.js";
 import { EgressGateway } from "../egress/gateway.js";
 import { NetworkLog } from "../egress/log.js";
 import { checkRules, type EgressRules } from "../egress/rules.js";
@@ -29,9 +30,9 @@ export interface SupervisorConfig {
   readyTimeoutMs: number;
   socketPath: string;
   /** Network policy allowlist: the rules the egress gateway starts with and where it logs. */
-  egress?: { rules: EgressRules; logPath: string };
-  /** A PEM file of CA certificates the guest trusts too, added at every start. */
-  trustFile?: string;
+  egress?: { rules: EgressRules; logPath: string; credentials?: CredentialConfig };
+  /** PEM files of CA certificates the guest trusts too, added at every start. */
+  trustFiles?: string[];
 }
 
 export type SupervisorState = "starting" | "ready" | "stopping" | "stopped" | "failed";
@@ -119,7 +120,7 @@ export class Supervisor {
       ]);
       this.log(`agent ready: ${hello.name} ${hello.version} protocol ${hello.protocol}`);
       await this.sandbox.setup?.(this.agent);
-      if (config.trustFile) await this.trust(config.trustFile);
+      if (config.trustFiles?.length) await this.trust(config.trustFiles);
       // The exit watcher: whatever ends the sandbox or its channel ends the supervisor, once.
       void this.sandbox.exited.then(async (exit) => {
         // The engine names the cause when it knows it; otherwise an end nobody asked for still says so.
@@ -218,8 +219,8 @@ export class Supervisor {
     });
   }
 
-  private async trust(file: string): Promise<void> {
-    const pem = await readFile(file, "utf8");
+  private async trust(files: string[]): Promise<void> {
+    const pem = (await Promise.all(files.map((file) => readFile(file, "utf8")))).join("\n");
     const result = AgentTrustResult.parse(await this.agent!.request(AgentOp.TRUST, { pem }, { deadlineMs: 15_000 }));
     this.log(`trust: ${result.certificates} extra CA certificates in the guest's ${result.bundle}`);
   }
@@ -232,11 +233,18 @@ export class Supervisor {
     if (!config.egress || !nsPath) {
       throw new PyroError("INTERNAL", `sandbox ${config.id} has network policy allowlist but no rules or namespace`);
     }
+    const log = new NetworkLog(config.egress.logPath, (err) => this.log(`egress: network log: ${err.message}`));
+    const credentials =
+      config.egress.credentials &&
+      (await Credentials.load(config.egress.credentials, join(config.runDir, "egress-tls"), {
+        log: (entry) => log.write(entry),
+      }));
     this.gateway = await EgressGateway.start({
       nsPath,
       rules: config.egress.rules,
-      log: new NetworkLog(config.egress.logPath, (err) => this.log(`egress: network log: ${err.message}`)),
+      log,
       diagnostics: this.log,
+      ...(credentials ? { credentials } : {}),
       ...(process.env.PYRO_EGRESS_HOSTS ? { hostsFile: process.env.PYRO_EGRESS_HOSTS } : {}),
     });
     this.log(

@@ -24,7 +24,8 @@ const handler = (req, res) => {
     fs.readFile(file, (err, data) => { if (err) { res.statusCode = 404; res.end(); } else res.end(data); });
     return;
   }
-  res.end("hello from " + req.headers.host + " " + req.url + "\\n");
+  fs.appendFileSync(path.join(dir, "requests.log"), JSON.stringify({ host: req.headers.host, url: req.url, authorization: req.headers.authorization ?? null }) + "\\n");
+  res.end("hello from " + req.headers.host + " " + req.url + (req.headers.authorization ? " auth=" + req.headers.authorization : "") + "\\n");
 };
 http.createServer(handler).listen(80, address);
 const tls = https.createServer({ key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(path.join(dir, "cert.pem")) }, handler);
@@ -39,6 +40,8 @@ export interface FakeInternet {
   hostsFile: string;
   /** The CA that signed the servers' certificate (PEM). */
   caFile: string;
+  /** One JSON line per request the servers answered: host, url, authorization. */
+  requestsFile: string;
   names: string[];
   teardown(): Promise<void>;
 }
@@ -124,7 +127,15 @@ export async function createFakeInternet(names: string[], extra: string[] = []):
     server = await waitForPort(child, "the fake internet");
     const hostsFile = join(dir, "hosts");
     await writeFile(hostsFile, [`${address} ${names.join(" ")}`, ...extra, ""].join("\n"));
-    return { address, hostAddress, hostsFile, caFile: join(dir, "ca.pem"), names, teardown };
+    return {
+      address,
+      hostAddress,
+      hostsFile,
+      caFile: join(dir, "ca.pem"),
+      requestsFile: join(dir, "requests.log"),
+      names,
+      teardown,
+    };
   } catch (err) {
     await teardown();
     throw err;

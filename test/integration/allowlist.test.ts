@@ -5,9 +5,12 @@
 // addresses) is refused and in the network log; rules change while the workspace runs. Needs root
 // for the fake internet's namespace and veth link.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { ENGINE } from "../helpers/engine.js";
@@ -23,7 +26,7 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
   let id = "";
 
   before(async () => {
-    net = await createFakeInternet(["allowed.test", "other.test", "later.test", "registry.npmjs.org"]);
+    net = await createFakeInternet(["allowed.test", "other.test", "later.test", "registry.npmjs.org", "bound.test"]);
     await appendFile(net.hostsFile, `127.0.0.1 loopy.test\n${net.hostAddress} self.test\n`);
     // The supervisor the manager starts inherits this: the gateway resolves through the hosts file.
     process.env.PYRO_EGRESS_HOSTS = net.hostsFile;
@@ -212,6 +215,62 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
     } finally {
       await client.close();
     }
+  });
+
+  it("sends a bound credential to its own host alone; the guest holds a placeholder and never sees the value", async () => {
+    const secret = `s3cr3t-${randomBytes(12).toString("hex")}`;
+    // The gateway verifies the fake internet's certificate as the host's own clients would.
+    process.env.NODE_EXTRA_CA_CERTS = net.caFile;
+    let bound: Awaited<ReturnType<typeof create>>;
+    try {
+      bound = await create({
+        network_policy: "allowlist",
+        allow_hosts: ["bound.test", "allowed.test"],
+        secrets: [{ name: "API_TOKEN", value: secret, hosts: ["bound.test"] }],
+        ca_files: [net.caFile],
+      });
+    } finally {
+      delete process.env.NODE_EXTRA_CA_CERTS;
+    }
+    const meta = bound.secrets[0]!;
+    assert.deepEqual(meta.hosts, ["bound.test"]);
+    assert.match(meta.placeholder ?? "", /^pyro-placeholder-API_TOKEN-[0-9a-f]{32}$/);
+    const placeholder = meta.placeholder!;
+    const result = await ws.exec({
+      workspace: bound.workspace_id,
+      secret_env: { API_TOKEN: "API_TOKEN" },
+      command: [
+        'echo "env=$API_TOKEN"',
+        'curl -sS --max-time 20 -H "Authorization: Bearer $API_TOKEN" https://bound.test/bound',
+        'curl -sS --max-time 20 -H "Authorization: Bearer $API_TOKEN" https://allowed.test/elsewhere',
+        "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep '^API_TOKEN=' | sort -u",
+      ].join("; "),
+      timeout_seconds: 120,
+    });
+    assert.equal(result.exit_code, 0, result.stderr);
+    const masked = "*".repeat(secret.length);
+    assert.equal(
+      result.stdout,
+      `env=${placeholder}\nhello from bound.test /bound auth=Bearer ${masked}\nhello from allowed.test /elsewhere auth=Bearer ${placeholder}\nAPI_TOKEN=${placeholder}\n`,
+    );
+    // What arrived: the value at its own host, the placeholder anywhere else.
+    const seen = (await readFile(net.requestsFile, "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { url: string; authorization: string | null });
+    assert.equal(seen.find((r) => r.url === "/bound")?.authorization, `Bearer ${secret}`);
+    assert.equal(seen.find((r) => r.url === "/elsewhere")?.authorization, `Bearer ${placeholder}`);
+    const logged = (await ws.logs({ workspace: bound.workspace_id, network: true })).network ?? [];
+    assert.ok(
+      logged.some((e) => e.name === "bound.test" && e.credentials?.includes("API_TOKEN")),
+      JSON.stringify(logged),
+    );
+    // Nowhere on the host but the 0600 secrets file: not the record, the network log, the supervisor's.
+    const dir = ws.records.paths(bound.workspace_id).dir;
+    const { stdout: holders } = await promisify(execFile)("grep", ["-rl", "--", secret, dir]).catch(
+      (e) => e as { stdout: string },
+    );
+    assert.deepEqual(holders.trim().split("\n").filter(Boolean), [ws.records.paths(bound.workspace_id).secrets]);
   });
 
   it("keeps its rules across a restart, and leaves no namespace behind once deleted", async () => {

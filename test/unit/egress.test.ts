@@ -12,15 +12,23 @@ import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import dnsPacket from "dns-packet";
 import fc from "fast-check";
+import { secretFlags } from "../../src/cli/flags.js";
 import { PyroError } from "../../src/contract/errors.js";
 import { parseParams } from "../../src/contract/parse.js";
 import { WorkspaceCreateParams } from "../../src/contract/workspace.js";
 import { GATEWAY_NET, gatewayAddress, refusedAddress } from "../../src/egress/addresses.js";
+import { maskingStream, maskValues } from "../../src/egress/credentials.js";
 import { NETWORK_LOG_MAX_BYTES, NetworkLog, type NetworkLogEntry, readNetworkLog } from "../../src/egress/log.js";
 import { GatewayResolver } from "../../src/egress/resolver.js";
 import { checkRules, expandPresets, MAX_RULES, Policy, PRESETS, parseRule } from "../../src/egress/rules.js";
 import { authorityHost, SNIFF_MAX_BYTES, sniff } from "../../src/egress/sniff.js";
-import { checkPolicy, rulesAfterUpdate, rulesAtCreate, targetOf } from "../../src/manager/network-rules.js";
+import {
+  boundSecrets,
+  checkPolicy,
+  rulesAfterUpdate,
+  rulesAtCreate,
+  targetOf,
+} from "../../src/manager/network-rules.js";
 import { HOST_CA_BUNDLES, loadTrust } from "../../src/manager/trust.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
@@ -443,5 +451,56 @@ describe("extra CA certificates for the guest", () => {
       loadTrust({ ca_files: [join(dir, "missing.pem")], host_ca: false }),
       /cannot be read \(ENOENT\)/,
     );
+  });
+});
+
+describe("credentials bound to hosts", () => {
+  it("masks a value wherever the host's answer carries it, split across chunks or not, keeping lengths", async () => {
+    const value = "s3cr3t-value";
+    const text = `a${value}b${value}${value}c`;
+    for (let cut = 0; cut <= text.length; cut++) {
+      const stream = maskingStream([value, "other"]);
+      const out: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => out.push(chunk));
+      const ended = new Promise((resolve) => stream.on("end", resolve));
+      stream.write(Buffer.from(text.slice(0, cut)));
+      stream.end(Buffer.from(text.slice(cut)));
+      await ended;
+      const masked = Buffer.concat(out).toString();
+      assert.equal(masked, text.replaceAll(value, "*".repeat(value.length)), `cut at ${cut}`);
+    }
+    const header = Buffer.from(`Bearer ${value}`);
+    maskValues(header, [Buffer.from(value)]);
+    assert.equal(header.toString(), `Bearer ${"*".repeat(value.length)}`);
+  });
+
+  it("binds only under allowlist, only to names the rules allow on 443", () => {
+    const rules = { allow: ["api.test", "*.cdn.test"], deny: [] };
+    assert.deepEqual(
+      boundSecrets("allowlist", rules, [{ name: "A", hosts: ["API.test", "api.test"] }, { name: "B" }]),
+      [{ name: "A", hosts: ["api.test"] }],
+    );
+    assert.deepEqual(boundSecrets("egress", null, [{ name: "B" }]), []);
+    invalidArgument(
+      () => boundSecrets("egress", null, [{ name: "A", hosts: ["api.test"] }]),
+      /needs network policy allowlist/,
+    );
+    invalidArgument(
+      () => boundSecrets("allowlist", rules, [{ name: "A", hosts: ["other.test"] }]),
+      /bound to other\.test, which the allowlist does not allow on port 443; add --allow-host other\.test/,
+    );
+    invalidArgument(() => boundSecrets("allowlist", rules, [{ name: "A", hosts: ["10.0.0.1"] }]), /not a host name/);
+  });
+
+  it("the CLI's --secret-host binds a --secret or --secret-file, and names one that is missing", () => {
+    assert.deepEqual(secretFlags(["A=1"], ["B=./b"], ["A=api.test,b.test", "A=c.test"]), [
+      { name: "A", value: "1", hosts: ["api.test", "b.test", "c.test"] },
+      { name: "B", file_path: "./b" },
+    ]);
+    assert.throws(
+      () => secretFlags([], [], ["C=api.test"]),
+      /--secret-host names C, which no --secret or --secret-file gives/,
+    );
+    assert.throws(() => secretFlags(["A=1"], [], ["A="]), /--secret-host must be NAME=HOST/);
   });
 });

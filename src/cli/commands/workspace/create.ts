@@ -23,6 +23,8 @@ export class WorkspaceCreateCommand extends PyroCommand {
 
       \`--network-policy\` is \`off\` (default: loopback only), \`egress\` (outbound network through a network namespace of its own) \`egress+published-ports\` (also lets \`pyro workspace service start --publish\` forward ports to the host's 127.0.0.1) or \`allowlist\`: only the names \`--allow-host HOST[:PORT]\` and \`--allow-preset\` name are reachable, by TLS or HTTP through pyro's gateway, and \`--deny-host\` wins over them (docs/network.md). \`pyro workspace update\` changes the rules while it runs. The host's own loopback services are unreachable under every policy.
 
+      \`--secret-host NAME=HOST[,HOST]\` (network policy allowlist) binds a secret to hosts: the guest only ever holds a placeholder (what \`--secret-env NAME\` gives a command), and pyro's gateway puts the value in place of the placeholder in request headers to those hosts alone, over TLS it ends with the workspace's own CA (docs/network.md).
+
       \`--host-ca\` adds every CA certificate the host trusts to the guest's trust store (its system bundle, and Node, Python requests and pip through \`NODE_EXTRA_CA_CERTS\`, \`REQUESTS_CA_BUNDLE\`, \`PIP_CERT\` and \`SSL_CERT_FILE\`): behind a TLS-inspecting proxy whose CA the host trusts, \`npm install\` in the guest then works instead of failing with \`SELF_SIGNED_CERT_IN_CHAIN\`. \`--ca-file PATH\` (repeatable) adds the certificates of one PEM file (a private registry's CA).
 
       \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only its owner can read (mode 0600: root, or the user of a rootless pyro), reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
@@ -86,6 +88,9 @@ export class WorkspaceCreateCommand extends PyroCommand {
   });
   secrets = Option.Array("--secret", { description: "NAME=VALUE secret (repeatable)" });
   secretFiles = Option.Array("--secret-file", { description: "NAME=PATH secret read from a host file (repeatable)" });
+  secretHosts = Option.Array("--secret-host", {
+    description: "allowlist: NAME=HOST[,HOST] sends secret NAME only to these hosts; the guest holds a placeholder",
+  });
   idOnly = Option.Boolean("--id-only", false, { description: "Print only the new workspace's id" });
 
   protected async perform(out: Output): Promise<undefined> {
@@ -106,7 +111,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
         allow_presets: this.allowPresets,
         ca_files: this.caFiles,
         host_ca: this.hostCa,
-        secrets: secretFlags(this.secrets, this.secretFiles),
+        secrets: secretFlags(this.secrets, this.secretFiles, this.secretHosts),
       },
       {
         ...POSITIONALS,
