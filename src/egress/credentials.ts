@@ -13,11 +13,28 @@ import { join } from "node:path";
 import { Duplex, PassThrough, Transform } from "node:stream";
 import { createSecureContext, rootCertificates, type SecureContext, TLSSocket } from "node:tls";
 import { promisify } from "node:util";
-import { HOST_CA_BUNDLES } from "../manager/trust.js";
+import { PyroError } from "../contract/errors.js";
+import { HOST_CA_BUNDLES } from "../util/ca-bundles.js";
 import type { NetworkLogEntry } from "./log.js";
 import { authorityHost } from "./sniff.js";
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
+
+/** openssl makes the workspace's egress CA and its certificates; its absence is said plainly. */
+async function openssl(args: string[]): Promise<void> {
+  try {
+    await exec("openssl", args, { timeout: 30_000 });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === "ENOENT") {
+      throw new PyroError(
+        "HOST_REQUIREMENT_MISSING",
+        "secrets bound to hosts need openssl on the host to make the workspace's egress CA; install it (apt-get install openssl)",
+      );
+    }
+    throw new PyroError("INTERNAL", `openssl ${args[0]} failed: ${(e.stderr ?? e.message).trim().slice(0, 500)}`);
+  }
+}
 const UPSTREAM_TIMEOUT_MS = 30_000;
 
 /** One secret bound to a host: what the guest holds, and what the host receives instead. */
@@ -39,7 +56,7 @@ export interface CredentialConfig {
 /** Makes the workspace's egress CA, allowed to sign for `hosts` only (X.509 name constraints). */
 export async function createEgressCa(hosts: string[], caCert: string, caKey: string, label: string): Promise<void> {
   const permitted = hosts.map((h) => `permitted;DNS:${h}`).join(",");
-  await run("openssl", [
+  await openssl([
     "req",
     "-x509",
     "-newkey",
@@ -67,7 +84,7 @@ export async function createEgressCa(hosts: string[], caCert: string, caKey: str
 async function leafCertificate(host: string, config: CredentialConfig, dir: string): Promise<SecureContext> {
   const key = join(dir, `${host}.key`);
   const cert = join(dir, `${host}.pem`);
-  await run("openssl", [
+  await openssl([
     "req",
     "-x509",
     "-new",

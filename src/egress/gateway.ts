@@ -2,14 +2,16 @@
 // has no route anywhere. Every IPv4 address in that namespace is local (a `local 0.0.0.0/0` route
 // on lo), so whatever the guest dials lands on this gateway's sockets there:
 //
-// - UDP port 53 at the resolver address (the guest's nameserver) is answered here: an allowed name
-//   gets an address of its own from 198.18.0.0/16, anything else NXDOMAIN. No query is forwarded,
-//   so DNS carries nothing out. Port 53 at any other address (another resolver) is refused.
+// - UDP port 53 at the resolver address (the guest's nameserver) is answered by GatewayResolver:
+//   an allowed name gets an address of its own from 198.18.0.0/16, anything else NXDOMAIN. No query
+//   is forwarded, so DNS carries nothing out. Port 53 at any other address is refused.
 // - TCP on every port a rule may allow: the dialed address must be one the resolver handed out,
 //   its name must be allowed on that port, and the first bytes must be a TLS ClientHello whose SNI
 //   is that name, or an HTTP/1.x request whose Host is that name. The gateway then resolves the
 //   name itself, refuses private, loopback, link-local and its host's own addresses unless an
-//   address rule names them, dials what it resolved and relays bytes.
+//   address rule names them, dials what it resolved and relays bytes. TLS to a host a secret is
+//   bound to is ended here instead (Credentials). Port 3128 at the resolver's address is an
+//   explicit proxy whose tunnels get the same checks.
 //
 // Every decision goes to the workspace's network log. Rules can change while the sandbox runs.
 import type { Socket as UdpSocket } from "node:dgram";
@@ -31,10 +33,8 @@ const DIAL_TIMEOUT_MS = 10_000;
 const UPSTREAM_CACHE_MS = 5_000;
 /** Connections through one gateway at once; more are refused (and logged). */
 export const MAX_GATEWAY_CONNECTIONS = 1_024;
-const DNS_TTL_SECONDS = 5;
 /** The explicit proxy's port at the resolver's address, for clients that want HTTPS_PROXY. */
 export const PROXY_PORT = 3128;
-const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
 
 /** What the guest dialed: the address and port, and the name that address was handed out for. */
 interface Target {

@@ -5,13 +5,9 @@
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { PyroError } from "../contract/errors.js";
+import { HOST_CA_BUNDLES } from "../util/ca-bundles.js";
 
-/** The host bundles looked for, in order (Debian/Ubuntu, Fedora/RHEL, Alpine/Arch). */
-export const HOST_CA_BUNDLES = [
-  "/etc/ssl/certs/ca-certificates.crt",
-  "/etc/pki/tls/certs/ca-bundle.crt",
-  "/etc/ssl/cert.pem",
-] as const;
+export { HOST_CA_BUNDLES };
 /** What a workspace may add to its guest's trust store. */
 export const MAX_TRUST_BYTES = 4 * 1024 * 1024;
 export const MAX_TRUST_CERTIFICATES = 2_000;
