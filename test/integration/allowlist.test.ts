@@ -19,6 +19,8 @@ import { PYRO_BIN, runCli, workspaceSuite } from "../helpers/workspace-suite.js"
 
 const ROOT = process.getuid?.() === 0;
 const PROXY = "http://198.18.0.1:3128";
+/** The node every environment carries for pyro's agent, run through its own loader and libraries. */
+const NODE = "/opt/pyro/lib/ld-linux-x86-64.so.2 --library-path /opt/pyro/lib /opt/pyro/bin/node";
 
 describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fake internet needs root" }, () => {
   const { ws, create, stateDir, host } = workspaceSuite("allow");
@@ -54,7 +56,7 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
   };
   const networkLog = async () => (await ws.logs({ workspace: id, network: true, limit: 1000 })).network ?? [];
 
-  it("reaches an allowed name over HTTP and HTTPS: curl, git and Python, with and without proxy variables", async () => {
+  it("reaches an allowed name over HTTP and HTTPS: curl, git, Python and Node, with and without proxy variables", async () => {
     // Certificates are verified: the fake internet's CA is trusted through ca_files, not -k.
     const py = (url: string) =>
       `python3 -c "import urllib.request as u; print(u.urlopen('${url}', timeout=20).read().decode(), end='')"`;
@@ -71,6 +73,8 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
         // The guest's own bundle, without the CA pyro added, does not trust the server.
         "if curl -s --max-time 20 --cacert /etc/ssl/certs/ca-certificates.pyro-original.crt https://allowed.test/; then echo UNTRUSTED-CA-ACCEPTED; fi",
         py("https://allowed.test/python"),
+        // npm's client is Node's TLS stack: the node the environment carries for the agent stands in.
+        `${NODE} -e "require('https').get('https://allowed.test/node', (r) => r.pipe(process.stdout)).on('error', (e) => { console.error(e.message); process.exit(1); })"`,
         `HTTPS_PROXY=${PROXY} ${py("https://allowed.test/python-proxy")}`,
       ].join("\n"),
     );
@@ -85,12 +89,13 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
       "fetched through the allowlist",
       "fetched through the allowlist",
       "hello from allowed.test /python",
+      "hello from allowed.test /node",
       "hello from allowed.test /python-proxy",
     ]) {
       assert.ok(out.includes(`${line}\n`), `missing ${JSON.stringify(line)} in:\n${out}`);
     }
     const allowed = (await networkLog()).filter((e) => e.kind === "connect" && e.decision === "allowed");
-    assert.ok(allowed.length >= 9, JSON.stringify(allowed));
+    assert.ok(allowed.length >= 10, JSON.stringify(allowed));
     for (const entry of allowed) {
       assert.equal(entry.name, "allowed.test");
       assert.equal(entry.upstream, net.address);
