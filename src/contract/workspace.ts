@@ -191,7 +191,7 @@ export const WorkspaceCreateParams = z.object({
     .boolean()
     .default(false)
     .describe(
-      "Trust every CA the host trusts, e.g. a TLS-inspecting proxy's (otherwise npm install fails with SELF_SIGNED_CERT_IN_CHAIN).",
+      "Also trust the host's whole system CA bundle (environments already carry the CAs the host added under /usr/local/share/ca-certificates).",
     ),
   secrets: z
     .array(SecretInput)

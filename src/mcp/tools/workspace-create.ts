@@ -90,7 +90,7 @@ export const workspaceCreate = defineTool({
     [
       "The workspace has no network unless `network_policy` is allowlist with `allow_presets` (npm, pypi,",
       "debian, github): then it reaches those registries and nothing else, enough to install dependencies.",
-      "`host_ca: true` makes it trust the CAs the host trusts (needed behind a TLS-inspecting proxy).",
+      "`host_ca: true` makes it also trust the host's whole system CA bundle.",
     ].join(" "),
   ),
   inputSchema: CoreCreateParams,

@@ -25,7 +25,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
 
       \`--secret-host NAME=HOST[,HOST]\` (network policy allowlist) binds a secret to hosts: the guest only ever holds a placeholder (what \`--secret-env NAME\` gives a command), and pyro's gateway puts the value in place of the placeholder in request headers to those hosts alone, over TLS it ends with the workspace's own CA (docs/network.md).
 
-      \`--host-ca\` adds every CA certificate the host trusts to the guest's trust store (its system bundle, and Node, Python requests and pip through \`NODE_EXTRA_CA_CERTS\`, \`REQUESTS_CA_BUNDLE\`, \`PIP_CERT\` and \`SSL_CERT_FILE\`): behind a TLS-inspecting proxy whose CA the host trusts, \`npm install\` in the guest then works instead of failing with \`SELF_SIGNED_CERT_IN_CHAIN\`. \`--ca-file PATH\` (repeatable) adds the certificates of one PEM file (a private registry's CA).
+      Environments already trust the host's own CAs from /usr/local/share/ca-certificates (added at build). \`--host-ca\` also adds the host's whole system bundle, and \`--ca-file PATH\` (repeatable) the certificates of one PEM file (a private registry's CA), for this workspace only; both point Node, Python requests and pip at the guest's bundle too (\`NODE_EXTRA_CA_CERTS\`, \`REQUESTS_CA_BUNDLE\`, \`PIP_CERT\`, \`SSL_CERT_FILE\`).
 
       \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only its owner can read (mode 0600: root, or the user of a rootless pyro), reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
 
@@ -84,7 +84,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
     description: "Host PEM file of CA certificates the guest trusts too (repeatable)",
   });
   hostCa = Option.Boolean("--host-ca", false, {
-    description: "The guest trusts every CA the host trusts (behind a TLS-inspecting proxy)",
+    description: "The guest also trusts the host's whole system CA bundle",
   });
   secrets = Option.Array("--secret", { description: "NAME=VALUE secret (repeatable)" });
   secretFiles = Option.Array("--secret-file", { description: "NAME=PATH secret read from a host file (repeatable)" });
