@@ -53,19 +53,24 @@ export interface CredentialConfig {
   hosts: Record<string, BoundSecret[]>;
 }
 
+/** A fresh P-256 key for `openssl req`, written unencrypted to `keyout`. */
+const newEcKey = (keyout: string) => [
+  "-newkey",
+  "ec",
+  "-pkeyopt",
+  "ec_paramgen_curve:P-256",
+  "-nodes",
+  "-keyout",
+  keyout,
+];
+
 /** Makes the workspace's egress CA, allowed to sign for `hosts` only (X.509 name constraints). */
 export async function createEgressCa(hosts: string[], caCert: string, caKey: string, label: string): Promise<void> {
   const permitted = hosts.map((h) => `permitted;DNS:${h}`).join(",");
   await openssl([
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    caKey,
+    ...newEcKey(caKey),
     "-out",
     caCert,
     "-days",
@@ -88,13 +93,7 @@ async function leafCertificate(host: string, config: CredentialConfig, dir: stri
     "req",
     "-x509",
     "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
+    ...newEcKey(key),
     "-out",
     cert,
     "-days",

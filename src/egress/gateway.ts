@@ -101,10 +101,6 @@ export class EgressGateway {
     return gateway;
   }
 
-  get rules(): EgressRules {
-    return this.policy.rules;
-  }
-
   /** New rules apply to the next lookup and connection; connections already relaying go on. */
   async setRules(rules: EgressRules): Promise<void> {
     const policy = new Policy(rules);

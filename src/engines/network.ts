@@ -306,6 +306,20 @@ async function addNetns(files: NetworkFiles): Promise<void> {
   }
 }
 
+/** addNetns for a sandbox: a failure says what to do when a crashed sandbox left the name taken. */
+async function addSandboxNetns(files: NetworkFiles): Promise<void> {
+  try {
+    await addNetns(files);
+  } catch (err) {
+    if (err instanceof PyroError) throw err;
+    throw new PyroError(
+      "SANDBOX_START_FAILED",
+      `could not create network namespace ${files.nsName}: ${(err as Error).message}; ` +
+        "if a previous sandbox with this id crashed, run pyro doctor --repair",
+    );
+  }
+}
+
 async function deleteNetns(files: NetworkFiles): Promise<boolean> {
   if (!isRootless()) {
     if (!(await exists(join(NETNS_DIR, files.nsName)))) return false;
@@ -427,16 +441,7 @@ export function gatewayNamespaceCommands(): string[][] {
 export async function createGatewayNetwork(id: string, runDir: string): Promise<SandboxNetwork> {
   const files = networkFiles(id, runDir);
   await mkdir(runDir, { recursive: true });
-  try {
-    await addNetns(files);
-  } catch (err) {
-    if (err instanceof PyroError) throw err;
-    throw new PyroError(
-      "SANDBOX_START_FAILED",
-      `could not create network namespace ${files.nsName}: ${(err as Error).message}; ` +
-        "if a previous sandbox with this id crashed, run pyro doctor --repair",
-    );
-  }
+  await addSandboxNetns(files);
   try {
     for (const [command, ...args] of gatewayNamespaceCommands().map((c) => [...nsenterPrefix(files), ...c])) {
       await run(command!, args, { timeout: 5_000 });
@@ -505,16 +510,7 @@ export async function createSandboxNetwork(id: string, runDir: string): Promise<
   }
   await mkdir(runDir, { recursive: true });
   await rm(files.apiSocket, { force: true });
-  try {
-    await addNetns(files);
-  } catch (err) {
-    if (err instanceof PyroError) throw err;
-    throw new PyroError(
-      "SANDBOX_START_FAILED",
-      `could not create network namespace ${files.nsName}: ${(err as Error).message}; ` +
-        "if a previous sandbox with this id crashed, run pyro doctor --repair",
-    );
-  }
+  await addSandboxNetns(files);
   let slirp: SlirpProcess | undefined;
   try {
     slirp = startSlirp(files);
