@@ -19,6 +19,7 @@ have qemu-img || need+=(qemu-utils)  # the qemu engine's copy-on-write disks
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)  # the qemu guest's initramfs
 have newuidmap || need+=(uidmap)  # rootless pyro: maps a user's subordinate ids (docs/engines.md)
 have openssl || need+=(openssl)  # the allowlist tests' fake internet signs its HTTPS certificate
+have nft || [ -x /usr/sbin/nft ] || need+=(nftables)  # the allowlist policy: logs what its gateway refuses (docs/network.md)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

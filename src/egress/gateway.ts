@@ -12,6 +12,9 @@
 //   address rule names them, dials what it resolved and relays bytes. TLS to a host a secret is
 //   bound to is ended here instead (Credentials). Port 3128 at the resolver's address is an
 //   explicit proxy whose tunnels get the same checks.
+// - Everything else (UDP other than DNS, TCP to a port no rule names) is turned towards the discard
+//   port by the namespace's netfilter table (firewall.ts), refused there and logged with where it
+//   was headed.
 //
 // Every decision goes to the workspace's network log. Rules can change while the sandbox runs.
 import type { Socket as UdpSocket } from "node:dgram";
@@ -20,6 +23,7 @@ import { readFile } from "node:fs/promises";
 import { connect, isIPv4, type Server, type Socket } from "node:net";
 import { GATEWAY_NET, refusedAddress } from "./addresses.js";
 import type { Credentials } from "./credentials.js";
+import { DISCARD_PORT, NamespaceFirewall } from "./firewall.js";
 import { openInNamespace } from "./listen.js";
 import type { NetworkLog } from "./log.js";
 import { GatewayResolver } from "./resolver.js";
@@ -35,6 +39,11 @@ const UPSTREAM_CACHE_MS = 5_000;
 export const MAX_GATEWAY_CONNECTIONS = 1_024;
 /** The explicit proxy's port at the resolver's address, for clients that want HTTPS_PROXY. */
 export const PROXY_PORT = 3128;
+/** Refused UDP is counted this long per flow, then logged as one entry. */
+const UDP_WINDOW_MS = 1_000;
+/** Refused UDP flows counted at once; datagrams of further flows go uncounted until one is logged. */
+const MAX_UDP_FLOWS = 1_024;
+const LOOPBACK = "127.0.0.1";
 
 /** What the guest dialed: the address and port, and the name that address was handed out for. */
 interface Target {
@@ -77,22 +86,30 @@ export class EgressGateway {
   private readonly udp: UdpSocket[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly upstreamCache = new Map<string, { addresses: string[]; until: number }>();
+  private readonly firewall: NamespaceFirewall;
+  /** TCP ports the firewall lets through to a listener here. */
+  private readonly passed = new Set<number>();
+  private readonly refusedUdp = new Map<string, { datagrams: number; bytes: number }>();
   private closed = false;
 
   private constructor(private readonly options: GatewayOptions) {
     this.policy = new Policy(options.rules);
     this.resolver = new GatewayResolver(() => this.policy, options.log);
+    this.firewall = new NamespaceFirewall(options.nsPath);
   }
 
   static async start(options: GatewayOptions): Promise<EgressGateway> {
     const gateway = new EgressGateway(options);
     try {
-      const [resolver, elsewhere] = await openInNamespace(options.nsPath, [
+      const [resolver, elsewhere, discardUdp, discardTcp] = await openInNamespace(options.nsPath, [
         { proto: "udp", address: GATEWAY_NET.resolver, port: 53 },
         { proto: "udp", address: "0.0.0.0", port: 53 },
+        { proto: "udp", address: "0.0.0.0", port: DISCARD_PORT },
+        { proto: "tcp", address: "0.0.0.0", port: DISCARD_PORT },
       ]);
       gateway.serveDns(resolver as UdpSocket, true);
       gateway.serveDns(elsewhere as UdpSocket, false);
+      gateway.serveDiscard(discardUdp as UdpSocket, discardTcp as Server);
       await gateway.listenOn([...gateway.policy.ports(), PROXY_PORT]);
     } catch (err) {
       gateway.close();
@@ -110,6 +127,7 @@ export class EgressGateway {
 
   close(): void {
     this.closed = true;
+    this.firewall.close();
     for (const server of this.servers.values()) server.close();
     for (const socket of this.udp) socket.close();
     for (const socket of this.sockets) socket.destroy();
@@ -118,7 +136,13 @@ export class EgressGateway {
   }
 
   private async listenOn(ports: number[]): Promise<void> {
-    const missing = ports.filter((port) => !this.servers.has(port));
+    await this.listenOnly(ports.filter((port) => !this.servers.has(port)));
+    const unpassed = ports.filter((port) => !this.passed.has(port));
+    await this.firewall.passPorts(unpassed);
+    for (const port of unpassed) this.passed.add(port);
+  }
+
+  private async listenOnly(missing: number[]): Promise<void> {
     if (missing.length === 0) return;
     const handles = await openInNamespace(
       this.options.nsPath,
@@ -150,6 +174,77 @@ export class EgressGateway {
     });
   }
 
+  // ---- what no listener is for: the firewall's discard port ----
+
+  private serveDiscard(udp: UdpSocket, tcp: Server): void {
+    this.udp.push(udp);
+    udp.on("error", (err) => this.options.diagnostics(`egress: discard socket: ${err.message}`));
+    udp.on("message", (message, remote) => this.countRefusedDatagram(message.length, remote.address, remote.port));
+    this.servers.set(DISCARD_PORT, tcp);
+    tcp.on("error", (err) => this.options.diagnostics(`egress: discard listener: ${err.message}`));
+    tcp.on("connection", (socket: Socket) => {
+      socket.on("error", () => {});
+      // Redirected flows arrive at loopback; a rule may also allow port 9 itself, dialed directly.
+      if (plainAddress(socket.localAddress) !== LOOPBACK) return this.accept(socket, DISCARD_PORT);
+      const address = plainAddress(socket.remoteAddress);
+      const sourcePort = socket.remotePort ?? 0;
+      socket.resetAndDestroy();
+      void this.logRefusedFlow("tcp", address, sourcePort);
+    });
+  }
+
+  /** Refused UDP is counted per flow for a second, then logged once with where it was headed. */
+  private countRefusedDatagram(bytes: number, address: string, sourcePort: number): void {
+    const key = `${address}:${sourcePort}`;
+    const flow = this.refusedUdp.get(key);
+    if (flow) {
+      flow.datagrams += 1;
+      flow.bytes += bytes;
+      return;
+    }
+    if (this.refusedUdp.size >= MAX_UDP_FLOWS) return;
+    const counted = { datagrams: 1, bytes };
+    this.refusedUdp.set(key, counted);
+    setTimeout(() => {
+      this.refusedUdp.delete(key);
+      void this.logRefusedFlow("udp", address, sourcePort, counted);
+    }, UDP_WINDOW_MS).unref();
+  }
+
+  /** Logs a flow the firewall turned away: its destination comes from the firewall's flow set (the
+   * socket only shows the discard port), the name from the resolver. */
+  private async logRefusedFlow(
+    proto: "tcp" | "udp",
+    sourceAddress: string,
+    sourcePort: number,
+    counted?: { datagrams: number; bytes: number },
+  ): Promise<void> {
+    const origin = await this.firewall.origin(proto, sourceAddress, sourcePort);
+    const name = origin && this.resolver.nameOf(origin.address);
+    let reason: string;
+    let rule: string | undefined;
+    if (proto === "udp") {
+      reason = `UDP goes nowhere but DNS to the sandbox's resolver (${GATEWAY_NET.resolver}:53)`;
+    } else if (!origin) {
+      reason = "TCP to a port no rule allows (its destination was not recorded)";
+    } else if (!name) {
+      reason = unnamedReason(origin.address);
+    } else {
+      const decision = this.policy.check(name, origin.port);
+      reason = decision.allowed ? `port ${origin.port} was not open yet; retry` : decision.reason;
+      rule = decision.rule;
+    }
+    this.options.log.write({
+      kind: proto === "udp" ? "udp" : "connect",
+      decision: "denied",
+      ...(name ? { name } : {}),
+      ...(origin ? { address: origin.address, port: origin.port } : {}),
+      ...(rule ? { rule } : {}),
+      reason,
+      ...(counted ? { datagrams: counted.datagrams, bytes_out: counted.bytes } : {}),
+    });
+  }
+
   /** What a name resolves to on the host, kept for the DNS answer's TTL so a burst of connections
    * (a package install) costs one lookup. */
   private async upstream(name: string): Promise<string[]> {
@@ -167,7 +262,7 @@ export class EgressGateway {
     socket.on("error", () => {});
     // A relay must not hold back small writes (TLS handshakes are several): Nagle would add delay.
     socket.setNoDelay(true);
-    const address = (socket.localAddress ?? "").replace(/^::ffff:/, "");
+    const address = plainAddress(socket.localAddress);
     if (this.sockets.size >= MAX_GATEWAY_CONNECTIONS) {
       this.refuse(socket, { address, port }, `more than ${MAX_GATEWAY_CONNECTIONS} connections at once`);
       return;
@@ -211,12 +306,7 @@ export class EgressGateway {
     const { head, seen } = read;
     const http = seen.kind === "http";
     const { name } = target;
-    if (!name) {
-      const why = isIPv4(target.address)
-        ? `${target.address} is an address, not a name the sandbox's resolver gave out; connect by an allowed name`
-        : "the connection has no local address";
-      return this.refuse(socket, target, why, { http });
-    }
+    if (!name) return this.refuse(socket, target, unnamedReason(target.address), { http });
     const problem = this.checkFirstBytes(name, seen);
     if (problem) return this.refuse(socket, target, problem, { http });
     const decision = this.policy.check(name, target.port);
@@ -388,6 +478,16 @@ export class EgressGateway {
       closed();
     });
   }
+}
+
+function plainAddress(address: string | undefined): string {
+  return (address ?? "").replace(/^::ffff:/, "");
+}
+
+function unnamedReason(address: string): string {
+  return isIPv4(address)
+    ? `${address} is an address, not a name the sandbox's resolver gave out; connect by an allowed name`
+    : "the connection has no local address";
 }
 
 /** Reads until the first bytes say what the connection is (a ClientHello, a request head), bounded

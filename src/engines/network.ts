@@ -13,8 +13,10 @@ import { promisify } from "node:util";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
 import { GATEWAY_NET } from "../egress/addresses.js";
+import { firewallRuleset, NFT, NFT_MISSING } from "../egress/firewall.js";
 import { isRootless } from "../rootless/mode.js";
 import { settlesWithin } from "../util/children.js";
+import { findExecutable } from "../util/which.js";
 import { unmount } from "./mounts.js";
 import type { NetworkPolicy } from "./types.js";
 
@@ -424,13 +426,15 @@ function startSlirp(files: NetworkFiles): SlirpProcess {
 }
 
 /** The namespace's setup commands when the egress gateway is its only way out: no route anywhere,
- * every IPv4 address local on lo (so whatever the guest dials reaches the gateway's sockets), and
- * the resolver's address among them. */
+ * every IPv4 address local on lo (so whatever the guest dials reaches the gateway's sockets), the
+ * resolver's address among them, and the table that turns what no gateway socket listens for
+ * towards the gateway's discard port, so it is logged too (firewall.ts). */
 export function gatewayNamespaceCommands(): string[][] {
   return [
     ["ip", "link", "set", "lo", "up"],
     ["ip", "addr", "add", `${GATEWAY_NET.resolver}/${GATEWAY_NET.prefix}`, "dev", "lo"],
     ["ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo"],
+    [NFT, firewallRuleset()],
   ];
 }
 
@@ -439,6 +443,7 @@ export function gatewayNamespaceCommands(): string[][] {
  * gateway binds its sockets there and is the only thing that connects anywhere.
  */
 export async function createGatewayNetwork(id: string, runDir: string): Promise<SandboxNetwork> {
+  if (NFT === "nft" && !(await findExecutable("nft"))) throw new PyroError("SANDBOX_START_FAILED", NFT_MISSING);
   const files = networkFiles(id, runDir);
   await mkdir(runDir, { recursive: true });
   await addSandboxNetns(files);

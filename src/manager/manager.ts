@@ -24,6 +24,7 @@ import {
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
+import { NFT } from "../egress/firewall.js";
 import { availableEngines, getEngine, probeEngines, selectEngine } from "../engines/index.js";
 import { listMounts } from "../engines/mounts.js";
 import { listPyroNetns } from "../engines/network.js";
@@ -324,8 +325,8 @@ export class Manager {
       reason = (err as Error).message;
     }
     const checks: DoctorResult["checks"] = [];
-    const hostTool = async (name: string, pkg: string, purpose: string) => {
-      const found = await findExecutable(name);
+    const hostTool = async (name: string, pkg: string, purpose: string, path = name) => {
+      const found = await findExecutable(path);
       checks.push({
         name,
         ok: found !== undefined,
@@ -341,6 +342,7 @@ export class Manager {
     await hostTool("ip", "iproute2", "per-sandbox network namespaces");
     await hostTool("nsenter", "util-linux", "running runsc inside a sandbox's network namespace");
     await hostTool("setpriv", "util-linux", "tying a one-shot sandbox's life to its caller");
+    await hostTool("nft", "nftables", "the allowlist policy's log of what it refuses", NFT);
     checks.push(await tunCheck());
     checks.push(await kvmCheck(engines.find((e) => e.name === "qemu")?.available === true));
     let dailyLoop: DoctorResult["daily_loop"];

@@ -2,7 +2,7 @@
 // against a fake internet in a network namespace this file makes: an allowed name works over HTTP
 // and HTTPS from curl, git and Python, with and without proxy variables; every other way out (other
 // names, raw addresses, forged Host or SNI, a relayed CONNECT, another resolver, the host's own
-// addresses) is refused and in the network log; rules change while the workspace runs. Needs root
+// addresses, ports no rule names, UDP) is refused and in the network log; rules change while the workspace runs. Needs root
 // for the fake internet's namespace and veth link.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -126,6 +126,13 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
         attempt("other resolver", resolverQuery(net.address)),
         attempt("loopback name", "curl -sS --max-time 10 http://loopy.test/"),
         attempt("host address name", "curl -sS --max-time 10 http://self.test/"),
+        attempt("other port", "curl -sS --max-time 10 http://allowed.test:8081/"),
+        attempt(
+          "udp",
+          `python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); ` +
+            `[s.sendto(b'x' * 100, ('${net.address}', 9999)) for _ in range(3)]; ` +
+            `s.sendto(b'quic', ('allowed.test', 443)); print('sent')"`,
+        ),
       ].join("\n"),
     );
     const line = (label: string) => out.split("\n").find((l) => l.startsWith(`== ${label}:`)) ?? `(no ${label} line)`;
@@ -147,9 +154,19 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
         `self\\.test resolves only to refused addresses \\(${net.address.replace(/\.\d+$/, "").replaceAll(".", "\\.")}\\.\\d+ is one of this host's own addresses`,
       ),
     );
+    // A port no rule names: the gateway's discard socket takes the connection and resets it at once,
+    // so curl sees a refused connect (7) or, if it already counted it open, a reset (55, 56).
+    assert.match(line("other port"), /curl: \((7|55|56)\) .*exit=(7|55|56)$/);
+    assert.match(line("udp"), /sent exit=0/);
     assert.doesNotMatch(out, /hello from/);
 
-    const denied = (await networkLog()).filter((e) => e.decision === "denied");
+    // Refused UDP is counted for a second per flow before its entry is written.
+    let denied: Awaited<ReturnType<typeof networkLog>> = [];
+    for (let tries = 0; tries < 50; tries++) {
+      denied = (await networkLog()).filter((e) => e.decision === "denied");
+      if (denied.filter((e) => e.kind === "udp").length >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     const has = (what: string, match: (e: (typeof denied)[number]) => boolean) =>
       assert.ok(denied.some(match), `no log entry for ${what} in ${JSON.stringify(denied, null, 1)}`);
     has("the other name", (e) => e.kind === "dns" && e.name === "other.test" && /no allow rule names/.test(e.reason));
@@ -161,6 +178,23 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
     has("the other resolver", (e) => e.kind === "dns" && /another resolver/.test(e.reason));
     has("the loopback name", (e) => e.name === "loopy.test" && /refused addresses/.test(e.reason));
     has("the host's own address", (e) => e.name === "self.test" && /host's own/.test(e.reason));
+    has(
+      "the port no rule allows",
+      (e) =>
+        e.kind === "connect" &&
+        e.name === "allowed.test" &&
+        e.port === 8081 &&
+        /no allow rule covers allowed\.test:8081/.test(e.reason),
+    );
+    has(
+      "UDP to an address",
+      (e) =>
+        e.kind === "udp" && e.address === net.address && e.port === 9999 && e.datagrams === 3 && e.bytes_out === 300,
+    );
+    has(
+      "UDP to an allowed name",
+      (e) => e.kind === "udp" && e.name === "allowed.test" && e.port === 443 && /nowhere but DNS/.test(e.reason),
+    );
   });
 
   it("applies rules added or removed while the workspace runs, at the next connection", async () => {

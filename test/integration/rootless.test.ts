@@ -313,13 +313,27 @@ describe("rootless: an ordinary user runs pyro", () => {
         "--",
         "sh",
         "-c",
-        "curl -sS --max-time 20 https://allowed.test/rootless; curl -sS --max-time 10 http://other.test/; echo other=$?",
+        "curl -sS --max-time 20 https://allowed.test/rootless; curl -sS --max-time 10 http://other.test/; echo other=$?; " +
+          `python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'quic', ('allowed.test', 443))"`,
       ]);
       assert.equal(probe.stdout, "hello from allowed.test /rootless\nother=6\n", probe.stderr);
-      const log = await pyro(["workspace", "logs", "rl-allow", "--network", "--json"]);
-      const entries = (JSON.parse(log.stdout) as { network: Array<{ decision: string; name?: string }> }).network;
+      // The user's own nftables table in the user's namespace turns UDP to the gateway, which logs
+      // it (a second after the flow's first datagram).
+      type Entry = { kind: string; decision: string; name?: string; port?: number };
+      let entries: Entry[] = [];
+      let log = { stdout: "" };
+      for (let tries = 0; tries < 30; tries++) {
+        log = await pyro(["workspace", "logs", "rl-allow", "--network", "--json"]);
+        entries = (JSON.parse(log.stdout) as { network: Entry[] }).network;
+        if (entries.some((e) => e.kind === "udp")) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
       assert.ok(
         entries.some((e) => e.decision === "denied" && e.name === "other.test"),
+        log.stdout,
+      );
+      assert.ok(
+        entries.some((e) => e.kind === "udp" && e.decision === "denied" && e.name === "allowed.test" && e.port === 443),
         log.stdout,
       );
       assert.equal((await pyro(["workspace", "delete", "rl-allow"])).code, 0);

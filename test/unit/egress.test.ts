@@ -18,6 +18,7 @@ import { parseParams } from "../../src/contract/parse.js";
 import { WorkspaceCreateParams } from "../../src/contract/workspace.js";
 import { GATEWAY_NET, gatewayAddress, refusedAddress } from "../../src/egress/addresses.js";
 import { maskingStream, maskValues } from "../../src/egress/credentials.js";
+import { DISCARD_PORT, firewallRuleset, parseFlows } from "../../src/egress/firewall.js";
 import { NETWORK_LOG_MAX_BYTES, NetworkLog, type NetworkLogEntry, readNetworkLog } from "../../src/egress/log.js";
 import { GatewayResolver } from "../../src/egress/resolver.js";
 import { checkRules, expandPresets, MAX_RULES, Policy, PRESETS, parseRule } from "../../src/egress/rules.js";
@@ -316,6 +317,45 @@ describe("egress resolver", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe("egress firewall", () => {
+  it("reads where each refused flow was headed from nft's listing, keyed by protocol and source", () => {
+    // The shape `nft -j list set ip pyro_egress flows` prints (nftables 1.0.6), with a timeout.
+    const listing = JSON.stringify({
+      nftables: [
+        { metainfo: { version: "1.0.6", json_schema_version: 1 } },
+        {
+          set: {
+            family: "ip",
+            name: "flows",
+            table: "pyro_egress",
+            elem: [
+              { elem: { val: { concat: ["udp", "198.18.0.1", 38970, "8.8.8.8", 9999] }, expires: 59 } },
+              { elem: { val: { concat: ["tcp", "198.18.0.1", 47576, "198.18.1.1", 22] }, expires: 58 } },
+              { concat: ["udp", "198.51.100.2", 38970, "198.51.100.2", 443] },
+              { elem: { val: { concat: ["tcp", "198.18.0.1", 1] } } },
+              "junk",
+            ],
+          },
+        },
+      ],
+    });
+    const flows = parseFlows(listing);
+    assert.deepEqual(flows.get("udp 198.18.0.1:38970"), { address: "8.8.8.8", port: 9999 });
+    assert.deepEqual(flows.get("tcp 198.18.0.1:47576"), { address: "198.18.1.1", port: 22 });
+    // One socket sending to two places: the source address tells the flows apart.
+    assert.deepEqual(flows.get("udp 198.51.100.2:38970"), { address: "198.51.100.2", port: 443 });
+    assert.equal(flows.size, 3);
+    assert.equal(parseFlows(JSON.stringify({ nftables: [{ set: { name: "flows" } }] })).size, 0);
+  });
+
+  it("lets DNS and the gateway's ports through and turns every other flow to the discard port, at a bounded rate", () => {
+    const rules = firewallRuleset();
+    assert.match(rules, /udp dport 53 return; tcp dport @ports return; .*update @flows .*redirect to :9;/);
+    assert.equal(DISCARD_PORT, 9);
+    assert.match(rules, /limit rate over \d+\/second .* drop/);
   });
 });
 
