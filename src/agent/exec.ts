@@ -8,7 +8,7 @@ import type { HandlerContext } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
 import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../channel/output.js";
 import type { AgentExecCancelResult, AgentExecResult } from "../channel/protocol.js";
-import { AgentExecCancelParams, AgentExecParams, BASE_ENV } from "../channel/protocol.js";
+import { AgentExecCancelParams, AgentExecParams } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { killTree, startTime } from "./procs.js";
 import { spawnProcess } from "./spawner.js";

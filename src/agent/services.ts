@@ -17,7 +17,6 @@ import {
   AgentServiceRef,
   AgentServiceStartParams,
   AgentServiceStopParams,
-  BASE_ENV,
   commandToArgv,
   type Readiness,
   ServiceOp,

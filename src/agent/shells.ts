@@ -18,7 +18,6 @@ import {
   AgentShellRef,
   AgentShellSignalParams,
   AgentShellWriteParams,
-  BASE_ENV,
   ShellOp,
 } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";

@@ -159,6 +159,10 @@ export const WorkspaceInfo = z.object({
     .object({ certificates: z.number().int(), sources: z.array(z.string()) })
     .nullable()
     .describe("CA certificates added to the guest's trust store at create (ca_files, host_ca), or null."),
+  host_proxy: z
+    .object({ https: z.string().optional(), http: z.string().optional(), no_proxy: z.string().optional() })
+    .nullable()
+    .describe("The host's proxy settings this workspace uses (host_proxy), a password shown as ***, or null."),
   secrets: z.array(SecretMeta),
   created_at: z.string(),
   last_activity_at: z.string(),
@@ -192,6 +196,12 @@ export const WorkspaceCreateParams = z.object({
     .default(false)
     .describe(
       "Also trust the host's whole system CA bundle (environments already carry the CAs the host added under /usr/local/share/ca-certificates).",
+    ),
+  host_proxy: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Use the host's explicit proxy (pyro's HTTPS_PROXY, HTTP_PROXY, NO_PROXY): egress policies hand the variables to the guest's processes; allowlist's gateway connects through the proxy.",
     ),
   secrets: z
     .array(SecretInput)

@@ -11,7 +11,7 @@ import { request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { Duplex, PassThrough, Transform } from "node:stream";
-import { createSecureContext, rootCertificates, type SecureContext, TLSSocket } from "node:tls";
+import { createSecureContext, rootCertificates, type SecureContext, TLSSocket, connect as tlsConnect } from "node:tls";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
 import { HOST_CA_BUNDLES } from "../util/ca-bundles.js";
@@ -162,7 +162,8 @@ interface Connection {
   name: string;
   port: number;
   address: string;
-  upstream: string;
+  /** Opens the TCP connection upstream (directly, or a tunnel through the host's proxy). */
+  open: () => Promise<Socket>;
 }
 
 export interface CredentialEvents {
@@ -278,15 +279,26 @@ export class Credentials {
     const started = Date.now();
     let bytesOut = 0;
     let bytesIn = 0;
+    let upstreamAddress = "";
     const upstream = httpsRequest({
-      host: connection.upstream,
+      host: connection.name,
       port: connection.port,
       servername: connection.name,
+      // TLS to the host over the connection the gateway opened for it (the address it checked).
+      createConnection: (_options, created) => {
+        connection.open().then(
+          (raw) => {
+            upstreamAddress = (raw.remoteAddress ?? "").replace(/^::ffff:/, "");
+            created(null, tlsConnect({ socket: raw, servername: connection.name, ca: this.roots }));
+          },
+          (err: Error) => created(err, undefined as unknown as Duplex),
+        );
+        return undefined;
+      },
       method: req.method,
       path: req.url,
       headers: headers as unknown as Record<string, string>,
-      ca: this.roots,
-      agent: false,
+      // No agent: with one, Node would dial by itself and ignore createConnection.
       timeout: UPSTREAM_TIMEOUT_MS,
     });
     upstream.on("timeout", () => upstream.destroy(new Error(`no answer within ${UPSTREAM_TIMEOUT_MS} ms`)));
@@ -315,7 +327,7 @@ export class Credentials {
           name: connection.name,
           address: connection.address,
           port: connection.port,
-          upstream: connection.upstream,
+          upstream: upstreamAddress,
           reason: `${req.method} ${req.url?.split("?")[0]} with credential ${[...used].join(", ") || "none used"}`,
           ...(used.size > 0 ? { credentials: [...used] } : {}),
           bytes_out: bytesOut,

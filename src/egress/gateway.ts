@@ -24,6 +24,7 @@ import { connect, isIPv4, type Server, type Socket } from "node:net";
 import { GATEWAY_NET, refusedAddress } from "./addresses.js";
 import type { Credentials } from "./credentials.js";
 import { DISCARD_PORT, NamespaceFirewall } from "./firewall.js";
+import type { UpstreamProxy } from "./host-proxy.js";
 import { openInNamespace } from "./listen.js";
 import type { NetworkLog } from "./log.js";
 import { GatewayResolver } from "./resolver.js";
@@ -62,6 +63,8 @@ export interface GatewayOptions {
   hostsFile?: string;
   /** Secrets bound to hosts: TLS to those hosts is ended here and the placeholders swapped. */
   credentials?: Credentials;
+  /** The host's explicit proxy (host_proxy): upstream connections go through it. */
+  proxy?: UpstreamProxy;
 }
 
 /** Resolves a name the way the gateway dials it: the hosts file first, then the host's resolver. */
@@ -315,12 +318,11 @@ export class EgressGateway {
     }
     try {
       if (seen.kind === "tls" && this.options.credentials?.isBound(name)) {
-        const [upstream] = await this.usableAddresses(name);
         this.options.credentials.terminate(socket, head, {
           name,
           port: target.port,
           address: target.address,
-          upstream: upstream!,
+          open: await this.route(name, target.port),
         });
         return;
       }
@@ -397,6 +399,23 @@ export class EgressGateway {
     }
   }
 
+  /** How the gateway reaches name:port, once checked: at the addresses it resolved, or through the
+   * host's proxy, which resolves the name itself. Where the host resolves it too, a name that
+   * resolves only to refused addresses is refused the same either way. */
+  private async route(name: string, port: number): Promise<() => Promise<Socket>> {
+    const { proxy } = this.options;
+    if (proxy?.covers(name)) {
+      const resolvable = await this.upstream(name).then(
+        () => true,
+        () => false,
+      );
+      if (resolvable) await this.usableAddresses(name);
+      return () => proxy.connect(name, port);
+    }
+    const usable = await this.usableAddresses(name);
+    return () => dial(usable, port);
+  }
+
   /** The addresses `name` resolves to that the gateway may dial; throws saying why there are none. */
   private async usableAddresses(name: string): Promise<string[]> {
     let candidates: string[];
@@ -429,12 +448,12 @@ export class EgressGateway {
   ): Promise<void> {
     const { name, address, port } = target;
     const started = Date.now();
-    const usable = await this.usableAddresses(name);
-    const upstream = await dial(usable, port);
+    const upstream = await (await this.route(name, port))();
     if (socket.destroyed || this.closed) {
       upstream.destroy();
       return;
     }
+    const upstreamAddress = plainAddress(upstream.remoteAddress);
     upstream.on("error", () => socket.destroy());
     socket.on("error", () => upstream.destroy());
     let bytesOut = head.length;
@@ -460,7 +479,7 @@ export class EgressGateway {
         name,
         address,
         port,
-        upstream: upstream.remoteAddress ?? usable[0]!,
+        upstream: upstreamAddress,
         ...(rule ? { rule } : {}),
         reason: rule ? `allowed by rule ${rule}` : "allowed",
         bytes_out: bytesOut,

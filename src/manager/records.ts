@@ -1,5 +1,6 @@
 // Owns workspace records on disk: the layout of a workspace's directory, atomic record writes under
 // a per-workspace lock, the command log, and finding a workspace by id or unique name.
+
 import { randomBytes } from "node:crypto";
 import { appendFile, link, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import {
   type SecretMeta,
   WORKSPACE_ID_PATTERN,
 } from "../contract/workspace.js";
+import type { HostProxy } from "../egress/host-proxy.js";
 import { acquireLock, type LockHandle } from "../environments/lock.js";
 
 export const LAYOUT_VERSION = 1;
@@ -32,6 +34,8 @@ export interface WorkspaceRecord {
   network_rules?: NetworkRules;
   /** What create added to the guest's trust store; the PEM itself is `trusted-ca.pem` beside it. */
   trusted_ca?: { certificates: number; sources: string[] };
+  /** host_proxy's settings as status shows them (a password masked); whole in `host-proxy.json` (0600). */
+  host_proxy?: HostProxy;
   workspace_seed: {
     mode: "empty" | "directory" | "tar_archive";
     seed_path: string | null;
@@ -66,6 +70,8 @@ export interface WorkspacePaths {
   /** The workspace's egress CA (secrets bound to hosts): the guest trusts it; the key stays here. */
   egressCaCert: string;
   egressCaKey: string;
+  /** The host's proxy settings (host_proxy), whole: a proxy URL may hold a password. */
+  hostProxy: string;
   baselineTree: string;
   baselineManifest: string;
   sandbox: string;
@@ -92,6 +98,7 @@ export class RecordStore {
       trustedCa: join(dir, "trusted-ca.pem"),
       egressCaCert: join(dir, "egress-ca.pem"),
       egressCaKey: join(dir, "egress-ca.key"),
+      hostProxy: join(dir, "host-proxy.json"),
       baselineTree: join(dir, "baseline", "tree"),
       baselineManifest: join(dir, "baseline", "manifest.json"),
       sandbox: join(dir, "sandbox"),

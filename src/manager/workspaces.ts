@@ -58,6 +58,7 @@ import {
   WorkspaceUpdateParams,
 } from "../contract/workspace.js";
 import { type CredentialConfig, createEgressCa } from "../egress/credentials.js";
+import { type HostProxy, hostProxyAtCreate, maskedHostProxy, proxyEnvironment } from "../egress/host-proxy.js";
 import { readNetworkLog } from "../egress/log.js";
 import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
@@ -245,6 +246,7 @@ export class WorkspaceService {
     const rules = rulesAtCreate(params.network_policy, params);
     const bound = new Map(boundSecrets(params.network_policy, rules, params.secrets).map((b) => [b.name, b.hosts]));
     const trust = await loadTrust(params);
+    const hostProxy = params.host_proxy ? hostProxyAtCreate(params.network_policy) : undefined;
     const seed = params.seed_path ? await classifySource(params.seed_path, "seed_path") : undefined;
     const secretValues = await loadSecrets(params.secrets);
     const { engine } = await selectEngine(params.engine === "auto" ? this.deps.engineChoice : params.engine);
@@ -264,6 +266,7 @@ export class WorkspaceService {
       network_policy: params.network_policy,
       ...(rules ? { network_rules: rules } : {}),
       ...(trust ? { trusted_ca: { certificates: trust.certificates, sources: trust.sources } } : {}),
+      ...(hostProxy ? { host_proxy: maskedHostProxy(hostProxy) } : {}),
       secrets: params.secrets.map((s) => ({
         name: s.name,
         source_kind: s.value === undefined ? "file" : "literal",
@@ -293,6 +296,7 @@ export class WorkspaceService {
       faultPoint("create:recorded");
       if (secretValues.size > 0) await this.saveSecrets(id, secretValues);
       if (trust) await writeFile(this.records.paths(id).trustedCa, trust.pem, { mode: 0o644 });
+      if (hostProxy) await writeFile(this.records.paths(id).hostProxy, JSON.stringify(hostProxy), { mode: 0o600 });
       if (bound.size > 0) {
         const paths = this.records.paths(id);
         await createEgressCa([...new Set([...bound.values()].flat())], paths.egressCaCert, paths.egressCaKey, id);
@@ -1067,6 +1071,7 @@ export class WorkspaceService {
       network_rules: record.network_policy === "allowlist" ? (record.network_rules ?? { allow: [], deny: [] }) : null,
       workspace_seed: record.workspace_seed,
       trusted_ca: record.trusted_ca ?? null,
+      host_proxy: record.host_proxy ?? null,
       secrets: record.secrets ?? [],
       created_at: record.created_at,
       last_activity_at: record.last_activity_at,
@@ -1143,12 +1148,28 @@ export class WorkspaceService {
     }
   }
 
-  /** secret_env (secret name -> variable name) as the environment to hand the guest process. */
+  /** The host's proxy settings a workspace keeps (host_proxy), whole; undefined without them. */
+  private async hostProxy(record: WorkspaceRecord): Promise<HostProxy | undefined> {
+    if (!record.host_proxy) return undefined;
+    const path = this.records.paths(record.workspace_id).hostProxy;
+    try {
+      return JSON.parse(await readFile(path, "utf8")) as HostProxy;
+    } catch (err) {
+      throw new PyroError(
+        "INTERNAL",
+        `workspace ${record.workspace_id} uses the host's proxy but ${path} cannot be read (${(err as Error).message}); recreate the workspace with host_proxy`,
+      );
+    }
+  }
+
+  /** The environment to hand a guest process: the host's proxy variables under the egress
+   * policies (host_proxy), then secret_env (secret name -> variable name). */
   async secretEnvironment(record: WorkspaceRecord, mapping: Record<string, string>): Promise<Record<string, string>> {
+    const proxy = record.network_policy === "allowlist" ? undefined : await this.hostProxy(record);
+    const env: Record<string, string> = proxy ? proxyEnvironment(proxy) : {};
     const names = Object.keys(mapping);
-    if (names.length === 0) return {};
+    if (names.length === 0) return env;
     const { values } = await this.secrets(record);
-    const env: Record<string, string> = {};
     for (const name of names) {
       const value = values[name];
       if (value === undefined) {
@@ -1193,6 +1214,7 @@ export class WorkspaceService {
               rules: record.network_rules ?? { allow: [], deny: [] },
               logPath: paths.networkLog,
               ...(credentials ? { credentials } : {}),
+              ...(record.host_proxy ? { proxyFile: paths.hostProxy } : {}),
             },
           }
         : {}),

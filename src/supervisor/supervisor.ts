@@ -10,6 +10,7 @@ import { PyroError, toPyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
 import { type CredentialConfig, Credentials } from "../egress/credentials.js";
 import { EgressGateway } from "../egress/gateway.js";
+import { type HostProxy, UpstreamProxy } from "../egress/host-proxy.js";
 import { NetworkLog } from "../egress/log.js";
 import { checkRules, type EgressRules } from "../egress/rules.js";
 import type { Engine, NetworkPolicy, Sandbox } from "../engines/types.js";
@@ -30,7 +31,13 @@ export interface SupervisorConfig {
   readyTimeoutMs: number;
   socketPath: string;
   /** Network policy allowlist: the rules the egress gateway starts with and where it logs. */
-  egress?: { rules: EgressRules; logPath: string; credentials?: CredentialConfig };
+  egress?: {
+    rules: EgressRules;
+    logPath: string;
+    credentials?: CredentialConfig;
+    /** The host's proxy settings (host_proxy, JSON): the gateway connects upstream through it. */
+    proxyFile?: string;
+  };
   /** PEM files of CA certificates the guest trusts too, added at every start. */
   trustFiles?: string[];
 }
@@ -239,8 +246,12 @@ export class Supervisor {
       (await Credentials.load(config.egress.credentials, join(config.runDir, "egress-tls"), {
         log: (entry) => log.write(entry),
       }));
+    const proxy =
+      config.egress.proxyFile &&
+      new UpstreamProxy(JSON.parse(await readFile(config.egress.proxyFile, "utf8")) as HostProxy);
     this.gateway = await EgressGateway.start({
       nsPath,
+      ...(proxy ? { proxy } : {}),
       rules: config.egress.rules,
       log,
       diagnostics: this.log,
@@ -248,7 +259,7 @@ export class Supervisor {
       ...(process.env.PYRO_EGRESS_HOSTS ? { hostsFile: process.env.PYRO_EGRESS_HOSTS } : {}),
     });
     this.log(
-      `egress: gateway serving ${config.egress.rules.allow.length} allow and ${config.egress.rules.deny.length} deny rules`,
+      `egress: gateway serving ${config.egress.rules.allow.length} allow and ${config.egress.rules.deny.length} deny rules${proxy ? `, upstream through the host's proxy ${proxy.address}` : ""}`,
     );
   }
 

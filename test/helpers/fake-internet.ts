@@ -1,10 +1,12 @@
 // A "fake internet" for the allowlist tests: a network namespace on a veth link from the host,
 // holding HTTP (80) and HTTPS (443) servers that answer for several names with a certificate made
-// here, and a git repository served over dumb HTTP. A hosts file maps the names to its address;
-// the gateway reads it through PYRO_EGRESS_HOSTS. Nothing leaves the machine.
+// here, a git repository served over dumb HTTP, and a DNS server (53/udp) answering its names with
+// its address, as a resolver one hop away would. A hosts file maps the names to its address; the
+// gateway reads it through PYRO_EGRESS_HOSTS. Nothing leaves the machine.
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,17 +16,40 @@ const run = promisify(execFile);
 
 export const FAKE_NET_PREFIX = "pyro-test-fakenet-";
 
-/** Answers "hello from HOST PATH" over HTTP and HTTPS; /repo.git/* comes from the bare repository. */
+/** Answers "hello from HOST PATH" over HTTP and HTTPS, unless www/HOST/PATH is a file (or a
+ * directory holding a file named "index"): then that file. /repo.git/* comes from the bare repository. */
 const SERVER_SOURCE = `
 const http = require("node:http"), https = require("node:https"), fs = require("node:fs"), path = require("node:path");
-const [dir, address] = process.argv.slice(1);
+const [dir, address, dnsPacketPath, namesJson] = process.argv.slice(1);
+const dnsPacket = require(dnsPacketPath), names = JSON.parse(namesJson);
+const dns = require("node:dgram").createSocket("udp4");
+dns.on("message", (message, remote) => {
+  let query;
+  try { query = dnsPacket.decode(message); } catch { return; }
+  const question = (query.questions ?? [])[0];
+  if (!question) return;
+  const known = names.includes(question.name.toLowerCase());
+  const answers = known && question.type === "A" ? [{ type: "A", name: question.name, ttl: 5, data: address }] : [];
+  dns.send(dnsPacket.encode({ id: query.id, type: "response", flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (known ? 0 : 3), questions: [question], answers }), remote.port, remote.address);
+});
+dns.bind(53, address);
 const handler = (req, res) => {
-  if (req.url.startsWith("/repo.git/")) {
-    const file = path.join(dir, "repo.git", path.normalize(req.url.slice(10).split("?")[0]));
+  // An origin server must accept a request's target in absolute form too (RFC 9112 3.2.2), as a
+  // proxy relays it.
+  const pathname = decodeURIComponent(new URL(req.url, "http://origin").pathname);
+  if (pathname.startsWith("/repo.git/")) {
+    const file = path.join(dir, "repo.git", path.normalize(pathname.slice(10)));
     fs.readFile(file, (err, data) => { if (err) { res.statusCode = 404; res.end(); } else res.end(data); });
     return;
   }
   fs.appendFileSync(path.join(dir, "requests.log"), JSON.stringify({ host: req.headers.host, url: req.url, authorization: req.headers.authorization ?? null }) + "\\n");
+  let file = path.join(dir, "www", String(req.headers.host).replace(/[:/].*/, ""), path.normalize(pathname));
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index");
+  if (fs.existsSync(file) && fs.statSync(file).isFile()) {
+    const body = fs.readFileSync(file);
+    res.setHeader("Content-Type", body[0] === 0x3c ? "text/html" : body[0] === 0x7b ? "application/json" : "application/octet-stream");
+    return res.end(body);
+  }
   res.end("hello from " + req.headers.host + " " + req.url + (req.headers.authorization ? " auth=" + req.headers.authorization : "") + "\\n");
 };
 http.createServer(handler).listen(80, address);
@@ -33,7 +58,9 @@ tls.listen(443, address, () => console.log(JSON.stringify({ port: 443 })));
 `;
 
 export interface FakeInternet {
-  /** Where the servers listen (a public-looking TEST-NET-2 address). */
+  /** The servers' working directory: files under www/HOST/ are served as they are. */
+  dir: string;
+  /** Where the servers listen (a public-looking TEST-NET-2 address), the DNS server (53/udp) too. */
   address: string;
   /** The host's end of the link: one of the host's own addresses. */
   hostAddress: string;
@@ -121,13 +148,24 @@ export async function createFakeInternet(names: string[], extra: string[] = []):
     await ip(["-n", nsName, "link", "set", "lo", "up"]);
     const child = spawn(
       "nsenter",
-      [`--net=/run/netns/${nsName}`, "--", process.execPath, "-e", SERVER_SOURCE, dir, address],
+      [
+        `--net=/run/netns/${nsName}`,
+        "--",
+        process.execPath,
+        "-e",
+        SERVER_SOURCE,
+        dir,
+        address,
+        createRequire(import.meta.url).resolve("dns-packet"),
+        JSON.stringify(names),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     server = await waitForPort(child, "the fake internet");
     const hostsFile = join(dir, "hosts");
     await writeFile(hostsFile, [`${address} ${names.join(" ")}`, ...extra, ""].join("\n"));
     return {
+      dir,
       address,
       hostAddress,
       hostsFile,

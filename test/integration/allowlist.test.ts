@@ -8,13 +8,15 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, readFile } from "node:fs/promises";
+import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { startCorpProxy } from "../helpers/corp-proxy.js";
 import { ENGINE } from "../helpers/engine.js";
 import { createFakeInternet, type FakeInternet } from "../helpers/fake-internet.js";
+import { publishNpmPackage, publishWheel } from "../helpers/fake-registries.js";
 import { PYRO_BIN, runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const ROOT = process.getuid?.() === 0;
@@ -28,7 +30,18 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
   let id = "";
 
   before(async () => {
-    net = await createFakeInternet(["allowed.test", "other.test", "later.test", "registry.npmjs.org", "bound.test"]);
+    net = await createFakeInternet([
+      "allowed.test",
+      "other.test",
+      "later.test",
+      "registry.npmjs.org",
+      "bound.test",
+      "pypi.org",
+      "files.pythonhosted.org",
+      "corp-only.test",
+    ]);
+    // Only the company proxy of the host_proxy case knows where corp-only.test is.
+    await writeFile(net.hostsFile, (await readFile(net.hostsFile, "utf8")).replace(" corp-only.test", ""));
     await appendFile(net.hostsFile, `127.0.0.1 loopy.test\n${net.hostAddress} self.test\n`);
     // The supervisor the manager starts inherits this: the gateway resolves through the hosts file.
     process.env.PYRO_EGRESS_HOSTS = net.hostsFile;
@@ -101,6 +114,162 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
       assert.equal(entry.upstream, net.address);
       assert.equal(entry.rule, "allowed.test");
       assert.ok((entry.bytes_in ?? 0) > 0 && (entry.bytes_out ?? 0) > 0, JSON.stringify(entry));
+    }
+  });
+
+  it("the guest's own npm, pip and git fetch from allowed registries, directly and through proxy variables", async () => {
+    await publishNpmPackage(net, "pyro-pad", "1.0.0", 'module.exports = (s) => "[" + s + "]";\n');
+    await publishWheel(net, "pyro_demo", "1.0.0", "def hello():\n    return 'hello from the wheel'\n");
+    const build = await create({
+      environment: "debian:12-build",
+      network_policy: "allowlist",
+      allow_presets: ["npm", "pypi"],
+      allow_hosts: ["allowed.test"],
+      ca_files: [net.caFile],
+    });
+    const npmInstall = (dir: string, flags = "") =>
+      `mkdir -p ${dir} && cd ${dir} && npm init -y >/dev/null && ` +
+      `npm install --no-audit --no-fund --no-update-notifier --cache ${dir}/.npm-cache ${flags} pyro-pad >/dev/null && ` +
+      `node -e "console.log(require('pyro-pad')('npm ${flags ? "proxy" : "direct"}'))"`;
+    const pipInstall = (venv: string, flags = "") =>
+      `python3 -m venv ${venv} && ${venv}/bin/pip install -q --no-cache-dir ${flags} --index-url https://pypi.org/simple pyro-demo && ` +
+      `${venv}/bin/python -c "import pyro_demo; print(pyro_demo.hello(), '${flags ? "proxy" : "direct"}')"`;
+    const result = await ws.exec({
+      workspace: build.workspace_id,
+      timeout_seconds: 600,
+      command: [
+        "set -e",
+        npmInstall("/tmp/npm-direct"),
+        npmInstall("/tmp/npm-proxy", `--https-proxy ${PROXY}`),
+        pipInstall("/tmp/venv-direct"),
+        pipInstall("/tmp/venv-proxy", `--proxy ${PROXY}`),
+        `https_proxy=${PROXY} git clone -q https://allowed.test/repo.git /tmp/git-proxy && cat /tmp/git-proxy/README.md`,
+        `http_proxy=${PROXY} git clone -q http://allowed.test/repo.git /tmp/git-plain && cat /tmp/git-plain/README.md`,
+      ].join("\n"),
+    });
+    assert.equal(result.exit_code, 0, `${result.stdout}\n${result.stderr}`);
+    assert.equal(
+      result.stdout,
+      [
+        "[npm direct]",
+        "[npm proxy]",
+        "hello from the wheel direct",
+        "hello from the wheel proxy",
+        "fetched through the allowlist",
+        "fetched through the allowlist",
+        "",
+      ].join("\n"),
+    );
+    // The registries were reached by name, through the gateway; the proxied ones through port 3128.
+    const requests = (await readFile(net.requestsFile, "utf8")).trim().split("\n");
+    for (const [host, url] of [
+      ["registry.npmjs.org", "/pyro-pad"],
+      ["registry.npmjs.org", "/pyro-pad/-/pyro-pad-1.0.0.tgz"],
+      ["pypi.org", "/simple/pyro-demo/"],
+      ["files.pythonhosted.org", "/packages/pyro_demo-1.0.0-py3-none-any.whl"],
+    ]) {
+      const count = requests.filter((line) => {
+        const r = JSON.parse(line) as { host: string; url: string };
+        return r.host === host && r.url === url;
+      }).length;
+      assert.ok(count >= 2, `${host}${url} was asked for ${count} times:\n${requests.join("\n")}`);
+    }
+    const log = (await ws.logs({ workspace: build.workspace_id, network: true, limit: 1000 })).network ?? [];
+    for (const name of ["registry.npmjs.org", "pypi.org", "files.pythonhosted.org", "allowed.test"]) {
+      const allowed = log.filter((e) => e.kind === "connect" && e.decision === "allowed" && e.name === name);
+      assert.ok(
+        allowed.some((e) => e.port === 443 && e.address === "198.18.0.1"),
+        `${name}: no proxied entry in ${JSON.stringify(allowed)}`,
+      );
+      assert.ok(
+        name === "allowed.test" || allowed.some((e) => e.address !== "198.18.0.1"),
+        `${name}: no direct entry in ${JSON.stringify(allowed)}`,
+      );
+    }
+    assert.deepEqual(
+      log.filter((e) => e.decision === "denied"),
+      [],
+    );
+    await ws.delete({ workspace: build.workspace_id });
+  });
+
+  it("goes out through the host's explicit proxy (host_proxy): allowlist's gateway, and egress's own clients", async () => {
+    const corp = await startCorpProxy(net);
+    const saved = {
+      HTTPS_PROXY: process.env.HTTPS_PROXY,
+      NO_PROXY: process.env.NO_PROXY,
+      NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
+    };
+    // create reads the proxy from pyro's environment: here, the test process's. The gateway verifies
+    // the fake internet's certificate (for the bound credential) as the host's clients would.
+    process.env.HTTPS_PROXY = corp.url;
+    process.env.NO_PROXY = "later.test";
+    process.env.NODE_EXTRA_CA_CERTS = net.caFile;
+    const made: string[] = [];
+    try {
+      const gated = await create({
+        network_policy: "allowlist",
+        allow_hosts: ["corp-only.test", "later.test"],
+        ca_files: [net.caFile],
+        host_proxy: true,
+        // A bound credential's requests take the same way out.
+        secrets: [{ name: "CORP_TOKEN", value: "corp-token-value", hosts: ["corp-only.test"] }],
+      });
+      made.push(gated.workspace_id);
+      assert.deepEqual(gated.host_proxy, { https: corp.url, no_proxy: "later.test" });
+      const inside = await ws.exec({
+        workspace: gated.workspace_id,
+        command:
+          "curl -sS --max-time 20 https://corp-only.test/corp; curl -sS --max-time 20 https://later.test/direct; " +
+          'echo "proxy variables: $(env | grep -ci _proxy)"; ' +
+          'curl -sS --max-time 20 -H "Authorization: Bearer $CORP_TOKEN" https://corp-only.test/bound',
+        secret_env: { CORP_TOKEN: "CORP_TOKEN" },
+      });
+      // The host cannot resolve corp-only.test: only the proxy reaches it. later.test is in
+      // NO_PROXY, so the gateway dials it itself. The guest holds no proxy variables.
+      assert.equal(
+        inside.stdout,
+        "hello from corp-only.test /corp\nhello from later.test /direct\nproxy variables: 0\n" +
+          `hello from corp-only.test /bound auth=Bearer ${"*".repeat("corp-token-value".length)}\n`,
+        inside.stderr,
+      );
+      assert.deepEqual(corp.connects, ["CONNECT corp-only.test:443 HTTP/1.1", "CONNECT corp-only.test:443 HTTP/1.1"]);
+      const corpRequests = (await readFile(net.requestsFile, "utf8")).split("\n").filter((l) => l.includes("/bound"));
+      assert.ok(
+        corpRequests.some((l) => l.includes("corp-token-value")),
+        corpRequests.join("\n"),
+      );
+      const log = (await ws.logs({ workspace: gated.workspace_id, network: true })).network ?? [];
+      const through = log.find((e) => e.kind === "connect" && e.name === "corp-only.test");
+      assert.equal(through?.upstream, net.hostAddress, JSON.stringify(log));
+      assert.equal(log.find((e) => e.kind === "connect" && e.name === "later.test")?.upstream, net.address);
+
+      const open = await create({ network_policy: "egress", host_proxy: true, ca_files: [net.caFile] });
+      made.push(open.workspace_id);
+      const egress = await ws.exec({
+        workspace: open.workspace_id,
+        command: 'echo "$https_proxy $HTTPS_PROXY $no_proxy"; curl -sS --max-time 20 https://corp-only.test/egress',
+      });
+      assert.equal(
+        egress.stdout,
+        `${corp.url} ${corp.url} later.test\nhello from corp-only.test /egress\n`,
+        egress.stderr,
+      );
+      assert.deepEqual(corp.connects.slice(2), ["CONNECT corp-only.test:443 HTTP/1.1"]);
+
+      // A proxy on the host's loopback is unreachable from a sandbox under egress: refused by name.
+      process.env.HTTPS_PROXY = "http://127.0.0.1:3128";
+      await assert.rejects(
+        create({ network_policy: "egress", host_proxy: true }),
+        /the host's proxy http:\/\/127\.0\.0\.1:3128 is on its loopback/,
+      );
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      for (const workspace of made) await ws.delete({ workspace }).catch(() => {});
+      await corp.close();
     }
   });
 

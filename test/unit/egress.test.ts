@@ -5,7 +5,7 @@
 // makes them throw, and splitting a real ClientHello anywhere only ever asks for more bytes.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { connect as connectTcp, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -19,6 +19,13 @@ import { WorkspaceCreateParams } from "../../src/contract/workspace.js";
 import { GATEWAY_NET, gatewayAddress, refusedAddress } from "../../src/egress/addresses.js";
 import { maskingStream, maskValues } from "../../src/egress/credentials.js";
 import { DISCARD_PORT, firewallRuleset, parseFlows } from "../../src/egress/firewall.js";
+import {
+  hostProxyAtCreate,
+  maskedHostProxy,
+  proxyEnvironment,
+  readHostProxy,
+  UpstreamProxy,
+} from "../../src/egress/host-proxy.js";
 import { NETWORK_LOG_MAX_BYTES, NetworkLog, type NetworkLogEntry, readNetworkLog } from "../../src/egress/log.js";
 import { GatewayResolver } from "../../src/egress/resolver.js";
 import { checkRules, expandPresets, MAX_RULES, Policy, PRESETS, parseRule } from "../../src/egress/rules.js";
@@ -542,5 +549,102 @@ describe("credentials bound to hosts", () => {
       /--secret-host names C, which no --secret or --secret-file gives/,
     );
     assert.throws(() => secretFlags(["A=1"], [], ["A="]), /--secret-host must be NAME=HOST/);
+  });
+});
+
+describe("the host's proxy (host_proxy)", () => {
+  it("reads the host's variables, upper case first, and names what is missing or wrong", () => {
+    assert.deepEqual(
+      readHostProxy({ https_proxy: "http://p:3128", HTTPS_PROXY: "http://P:8080", no_proxy: "a.test" }),
+      {
+        https: "http://P:8080",
+        no_proxy: "a.test",
+      },
+    );
+    assert.deepEqual(readHostProxy({ http_proxy: "proxy.corp:3128" }), { http: "proxy.corp:3128" });
+    const refused = (env: NodeJS.ProcessEnv, pattern: RegExp) =>
+      assert.throws(
+        () => readHostProxy(env),
+        (err: PyroError) => err.code === "INVALID_ARGUMENT" && pattern.test(err.message),
+      );
+    refused({}, /no HTTPS_PROXY or HTTP_PROXY/);
+    refused({ HTTPS_PROXY: "socks5://p:1080" }, /socks5 proxy; pyro hands on http:\/\/ and https:\/\/ proxies only/);
+    refused({ HTTPS_PROXY: "http://[bad" }, /HTTPS_PROXY is not a proxy URL/);
+  });
+
+  it("refuses it without a network, and a loopback proxy where the sandbox itself would dial it", () => {
+    const env = { HTTPS_PROXY: "http://user:pw@127.0.0.1:3128" };
+    assert.throws(() => hostProxyAtCreate("off", env), /needs a network/);
+    assert.throws(
+      () => hostProxyAtCreate("egress", env),
+      (err: PyroError) => /http:\/\/user:\*\*\*@127\.0\.0\.1:3128.* on its loopback/.test(err.message),
+    );
+    // Under allowlist the gateway on the host dials it: loopback is fine there.
+    assert.deepEqual(hostProxyAtCreate("allowlist", env), { https: env.HTTPS_PROXY });
+    assert.deepEqual(maskedHostProxy({ https: env.HTTPS_PROXY, no_proxy: "x" }), {
+      https: "http://user:***@127.0.0.1:3128/",
+      no_proxy: "x",
+    });
+    assert.deepEqual(proxyEnvironment({ https: "http://p:1", no_proxy: "a" }), {
+      https_proxy: "http://p:1",
+      HTTPS_PROXY: "http://p:1",
+      no_proxy: "a",
+      NO_PROXY: "a",
+    });
+  });
+
+  it("tunnels through a real proxy with CONNECT and its credentials, skips NO_PROXY names, and says why it failed", async () => {
+    const seen: string[] = [];
+    const target = createServer((socket) => socket.end("from the target\n"));
+    const proxy = createServer((client) => {
+      client.once("data", (head: Buffer) => {
+        const text = head.toString("latin1");
+        seen.push(
+          text
+            .split("\r\n")
+            .filter((l) => /^(CONNECT|Proxy-Authorization)/.test(l))
+            .join(" | "),
+        );
+        if (text.startsWith("CONNECT refused.test")) return client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+        const upstream = connectTcp((target.address() as { port: number }).port, "127.0.0.1", () => {
+          client.write("HTTP/1.1 200 Connection established\r\n\r\n");
+          upstream.pipe(client);
+        });
+      });
+    });
+    await new Promise<void>((resolve) => target.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (proxy.address() as { port: number }).port;
+      const upstream = new UpstreamProxy({ https: `http://me:s%40cret@127.0.0.1:${port}`, no_proxy: ".internal.test" });
+      assert.equal(upstream.address, `127.0.0.1:${port}`);
+      assert.equal(upstream.covers("pkg.example.test"), true);
+      assert.equal(upstream.covers("registry.internal.test"), false);
+      const socket = await upstream.connect("pkg.example.test", 443);
+      const answer = await new Promise<string>((resolve) => {
+        let text = "";
+        socket.setEncoding("utf8").on("data", (chunk: string) => {
+          text += chunk;
+        });
+        socket.on("end", () => resolve(text));
+        socket.resume();
+      });
+      assert.equal(answer, "from the target\n");
+      assert.deepEqual(seen, [
+        `CONNECT pkg.example.test:443 HTTP/1.1 | Proxy-Authorization: Basic ${Buffer.from("me:s@cret").toString("base64")}`,
+      ]);
+      await assert.rejects(
+        upstream.connect("refused.test", 443),
+        /refused CONNECT refused\.test:443: HTTP\/1\.1 403 Forbidden/,
+      );
+      const gone = new UpstreamProxy({ http: "http://127.0.0.1:1" });
+      await assert.rejects(
+        gone.connect("a.test", 80),
+        /the host's proxy 127\.0\.0\.1:1 could not be reached \(ECONNREFUSED\)/,
+      );
+    } finally {
+      proxy.close();
+      target.close();
+    }
   });
 });

@@ -51,7 +51,15 @@ describe("MCP modes", () => {
     const { tools } = await listTools({ mode: "inspect" });
     const create = tools.find((t) => t.name === "workspace_create");
     assert.ok(create);
-    for (const networkOrHost of ["network_policy", "allow_presets", "allow_hosts", "host_ca", "ca_files", "secrets"]) {
+    for (const networkOrHost of [
+      "network_policy",
+      "allow_presets",
+      "allow_hosts",
+      "host_ca",
+      "host_proxy",
+      "ca_files",
+      "secrets",
+    ]) {
       assert.equal(networkOrHost in (create.inputSchema.properties ?? {}), false, networkOrHost);
     }
     const names = tools.map((t) => t.name);

@@ -46,6 +46,7 @@ const INFO: WorkspaceInfo = {
   network_policy: "off",
   network_rules: null,
   trusted_ca: null,
+  host_proxy: null,
   workspace_seed: { mode: "empty", seed_path: null },
   secrets: [],
   created_at: "2025-01-01T00:00:00.000Z",

@@ -47,6 +47,7 @@ const INFO: WorkspaceInfo = {
   network_policy: "off",
   network_rules: null,
   trusted_ca: null,
+  host_proxy: null,
   workspace_seed: { mode: "directory", seed_path: "/home/me/repo", entry_count: 2001 },
   secrets: [],
   created_at: "2025-01-01T00:00:00.000Z",
@@ -341,6 +342,7 @@ describe("pyro workspace: every command reaches its operation with the contract 
         allow_presets: [],
         ca_files: [],
         host_ca: false,
+        host_proxy: false,
         secrets: [],
       },
     ],
@@ -387,6 +389,7 @@ describe("pyro workspace: every command reaches its operation with the contract 
         allow_presets: [],
         ca_files: [],
         host_ca: false,
+        host_proxy: false,
         secrets: [
           { name: "TOKEN", value: "a=b" },
           { name: "KEY", file_path: "./key.txt" },
@@ -909,6 +912,7 @@ describe("Pyro workspace methods", () => {
         allow_presets: [],
         ca_files: [],
         host_ca: false,
+        host_proxy: false,
         secrets: [],
       },
     });
@@ -1394,6 +1398,7 @@ function defaultsOfCreate() {
     allow_presets: [],
     ca_files: [],
     host_ca: false,
+    host_proxy: false,
     secrets: [],
   };
 }

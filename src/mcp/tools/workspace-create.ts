@@ -54,6 +54,7 @@ export const OfflineCreateParams = WorkspaceCreateParams.omit({
   allow_presets: true,
   ca_files: true,
   host_ca: true,
+  host_proxy: true,
   secrets: true,
 });
 
@@ -90,7 +91,8 @@ export const workspaceCreate = defineTool({
     [
       "The workspace has no network unless `network_policy` is allowlist with `allow_presets` (npm, pypi,",
       "debian, github): then it reaches those registries and nothing else, enough to install dependencies.",
-      "`host_ca: true` makes it also trust the host's whole system CA bundle.",
+      "`host_ca: true` makes it also trust the host's whole system CA bundle, and `host_proxy: true` go out",
+      "through the host's explicit proxy (HTTPS_PROXY) when the host has one.",
     ].join(" "),
   ),
   inputSchema: CoreCreateParams,
@@ -111,7 +113,8 @@ export const workspaceCreateFull = defineTool({
       "only the names in `allow_hosts` (HOST[:PORT], *.example.com) and `allow_presets` (npm, pypi, debian,",
       "github) are reachable, over TLS or HTTP, and `deny_hosts` wins; workspace_update changes them live",
       "and workspace_logs with network: true shows every decision. The host's own loopback services are",
-      "never reachable. `secrets` ([{name, value} or {name, file_path}]) are",
+      "never reachable. `host_proxy: true` goes out through the host's explicit proxy (HTTPS_PROXY, HTTP_PROXY,",
+      "NO_PROXY). `secrets` ([{name, value} or {name, file_path}]) are",
       "kept out of records and redacted as [REDACTED] from every output; a process sees one only when a",
       "call maps it with `secret_env` ({NAME: 'ENV_VAR'}).",
     ].join(" "),

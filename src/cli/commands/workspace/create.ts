@@ -27,6 +27,8 @@ export class WorkspaceCreateCommand extends PyroCommand {
 
       Environments already trust the host's own CAs from /usr/local/share/ca-certificates (added at build). \`--host-ca\` also adds the host's whole system bundle, and \`--ca-file PATH\` (repeatable) the certificates of one PEM file (a private registry's CA), for this workspace only; both point Node, Python requests and pip at the guest's bundle too (\`NODE_EXTRA_CA_CERTS\`, \`REQUESTS_CA_BUNDLE\`, \`PIP_CERT\`, \`SSL_CERT_FILE\`).
 
+      \`--host-proxy\` is for hosts whose way out is an explicit proxy: under \`egress\` the workspace's commands, shells and services get pyro's own \`HTTPS_PROXY\`, \`HTTP_PROXY\` and \`NO_PROXY\` (a proxy on the host's loopback is refused: a sandbox cannot reach it); under \`allowlist\` the guest gets none and pyro's gateway connects through the proxy.
+
       \`--secret NAME=VALUE\` and \`--secret-file NAME=PATH\` (repeatable) give the workspace secrets. They are stored apart from its record in a file only its owner can read (mode 0600: root, or the user of a rootless pyro), reach a process only when a command maps them with \`--secret-env NAME[=ENV_VAR]\`, and are shown as [REDACTED] in every output.
 
       A \`--name\` must be unique; every other command accepts it in place of the id. \`--label KEY=VALUE\` may be repeated. \`--id-only\` prints the new id alone, for scripts.
@@ -86,6 +88,9 @@ export class WorkspaceCreateCommand extends PyroCommand {
   hostCa = Option.Boolean("--host-ca", false, {
     description: "The guest also trusts the host's whole system CA bundle",
   });
+  hostProxy = Option.Boolean("--host-proxy", false, {
+    description: "Go out through the host's HTTPS_PROXY/HTTP_PROXY (NO_PROXY respected)",
+  });
   secrets = Option.Array("--secret", { description: "NAME=VALUE secret (repeatable)" });
   secretFiles = Option.Array("--secret-file", { description: "NAME=PATH secret read from a host file (repeatable)" });
   secretHosts = Option.Array("--secret-host", {
@@ -111,6 +116,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
         allow_presets: this.allowPresets,
         ca_files: this.caFiles,
         host_ca: this.hostCa,
+        host_proxy: this.hostProxy,
         secrets: secretFlags(this.secrets, this.secretFiles, this.secretHosts),
       },
       {

@@ -78,6 +78,9 @@ export function describeWorkspace(info: WorkspaceInfo): string {
           ],
         ]
       : []),
+    ...(info.host_proxy
+      ? [["host proxy", info.host_proxy.https ?? info.host_proxy.http ?? ""] as [string, string]]
+      : []),
     ["seed", seedText(info.workspace_seed)],
     ["labels", labelsText(info.labels)],
     ["created", info.created_at],
