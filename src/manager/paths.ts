@@ -10,9 +10,10 @@ export interface PyroPaths {
 
 export function resolvePaths(opts: { stateDir?: string; cacheDir?: string } = {}): PyroPaths {
   const env = process.env;
+  // An empty variable counts as unset (as XDG says): "" would put pyro's state in the working directory.
   const stateDir =
-    opts.stateDir ?? env.PYRO_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(homedir(), ".local", "state"), "pyro");
-  const cacheDir = opts.cacheDir ?? env.PYRO_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "pyro");
+    opts.stateDir || env.PYRO_STATE_DIR || join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "pyro");
+  const cacheDir = opts.cacheDir || env.PYRO_CACHE_DIR || join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "pyro");
   return { stateDir, cacheDir };
 }
 

@@ -1,12 +1,14 @@
 // Unit tests of how a workspace reference resolves: only an id's shape is read from disk, and no
 // name can shadow an id.
+
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PyroError } from "../../src/contract/errors.js";
 import { WorkspaceCreateParams } from "../../src/contract/workspace.js";
+import { resolvePaths } from "../../src/manager/paths.js";
 import { RecordStore, type WorkspaceRecord } from "../../src/manager/records.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-records-"));
@@ -71,5 +73,27 @@ describe("damaged records", () => {
     assert.equal(damaged.length, 1);
     assert.equal(damaged[0]!.workspace_id, id);
     assert.match(damaged[0]!.problem, new RegExp(`${store.paths(id).record} is unreadable \\(`));
+  });
+});
+
+describe("where pyro keeps things", () => {
+  it("treats an empty PYRO_STATE_DIR or PYRO_CACHE_DIR as unset, never the working directory", () => {
+    const saved = { state: process.env.PYRO_STATE_DIR, cache: process.env.PYRO_CACHE_DIR };
+    process.env.PYRO_STATE_DIR = "";
+    process.env.PYRO_CACHE_DIR = "";
+    try {
+      const paths = resolvePaths();
+      assert.match(paths.stateDir, /\/pyro$/);
+      assert.match(paths.cacheDir, /\/pyro$/);
+      assert.ok(isAbsolute(paths.stateDir) && isAbsolute(paths.cacheDir), JSON.stringify(paths));
+    } finally {
+      for (const [key, value] of [
+        ["PYRO_STATE_DIR", saved.state],
+        ["PYRO_CACHE_DIR", saved.cache],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
   });
 });
