@@ -28,7 +28,7 @@ import type { UpstreamProxy } from "./host-proxy.js";
 import { openInNamespace } from "./listen.js";
 import type { NetworkLog } from "./log.js";
 import { GatewayResolver } from "./resolver.js";
-import { type EgressRules, normalizeName, Policy } from "./rules.js";
+import { type EgressRules, Policy, targetOf } from "./rules.js";
 import { authorityHost, SNIFF_MAX_BYTES, type Sniffed, sniff } from "./sniff.js";
 
 /** How long a guest has to send its first bytes (ClientHello or request head). */
@@ -342,13 +342,14 @@ export class EgressGateway {
     const { head, seen } = read;
     if (seen.kind !== "http")
       return this.refuse(socket, proxy, "the proxy speaks HTTP/1.x: CONNECT or an absolute URL");
-    const authority =
-      seen.method === "CONNECT" ? seen.target : URL.canParse(seen.target) ? new URL(seen.target).host : "";
-    const match = /^(.+?)(?::([0-9]{1,5}))?$/.exec(authority);
-    const name = match ? normalizeName(match[1]!.replace(/^\[|\]$/g, "")) : undefined;
-    const port = match?.[2] ? Number(match[2]) : seen.method === "CONNECT" ? 443 : 80;
-    if (!name) {
-      return this.refuse(socket, proxy, `the proxy request names ${JSON.stringify(authority)}, not a host name`, {
+    // CONNECT names HOST:PORT (443 when it names no port); any other method an absolute URL.
+    let name: string;
+    let port: number;
+    try {
+      ({ name, port } = targetOf(seen.method === "CONNECT" ? `https://${seen.target}` : seen.target));
+      if (seen.method !== "CONNECT" && !/^http:\/\//i.test(seen.target)) throw new Error("not an http:// URL");
+    } catch {
+      return this.refuse(socket, proxy, `the proxy request names ${JSON.stringify(seen.target)}, not a host name`, {
         http: true,
       });
     }

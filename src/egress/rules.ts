@@ -183,3 +183,31 @@ export class Policy {
     return isIPv4(address) && this.addresses.check(address, "ipv4");
   }
 }
+
+/** The port a URL of each scheme means when it names none. */
+const SCHEME_PORTS: Record<string, number> = { "http:": 80, "https:": 443, "git:": 9418, "ssh:": 22 };
+
+/** Splits what a user would fetch (a URL or HOST:PORT) into the name and port the gateway sees. */
+export function targetOf(text: string): { name: string; port: number } {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`);
+  } catch {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `${JSON.stringify(text)} is not a URL or HOST:PORT; e.g. https://registry.npmjs.org/`,
+    );
+  }
+  const name = normalizeName(url.hostname);
+  if (!name) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `${JSON.stringify(url.hostname)} is not a host name; the guest reaches only names, never addresses, under allowlist`,
+    );
+  }
+  const port = url.port ? Number(url.port) : SCHEME_PORTS[url.protocol];
+  if (port === undefined) {
+    throw new PyroError("INVALID_ARGUMENT", `${url.protocol} has no default port; write the port, e.g. ${name}:8443`);
+  }
+  return { name, port };
+}

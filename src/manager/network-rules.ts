@@ -3,7 +3,7 @@
 // gateway would decide for a URL. Enforcement is the supervisor's egress gateway (src/egress).
 import { PyroError } from "../contract/errors.js";
 import type { NetworkPolicy, NetworkRules, PolicyCheckResult } from "../contract/workspace.js";
-import { checkRules, expandPresets, normalizeName, Policy } from "../egress/rules.js";
+import { checkRules, expandPresets, normalizeName, Policy, targetOf } from "../egress/rules.js";
 
 interface RuleInput {
   allow_hosts: string[];
@@ -58,33 +58,6 @@ export function rulesAfterUpdate(
     allow: checkRules([...keep(current.allow), ...expandPresets(input.allow_presets), ...input.allow_hosts], "allow"),
     deny: checkRules([...keep(current.deny), ...input.deny_hosts], "deny"),
   };
-}
-
-const DEFAULT_PORT: Record<string, number> = { "http:": 80, "https:": 443, "git:": 9418, "ssh:": 22 };
-
-/** Splits what a user would fetch (a URL or HOST:PORT) into the name and port the gateway sees. */
-export function targetOf(text: string): { name: string; port: number } {
-  let url: URL;
-  try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`);
-  } catch {
-    throw new PyroError(
-      "INVALID_ARGUMENT",
-      `${JSON.stringify(text)} is not a URL or HOST:PORT; e.g. https://registry.npmjs.org/`,
-    );
-  }
-  const name = normalizeName(url.hostname);
-  if (!name) {
-    throw new PyroError(
-      "INVALID_ARGUMENT",
-      `${JSON.stringify(url.hostname)} is not a host name; the guest reaches only names, never addresses, under allowlist`,
-    );
-  }
-  const port = url.port ? Number(url.port) : DEFAULT_PORT[url.protocol];
-  if (port === undefined) {
-    throw new PyroError("INVALID_ARGUMENT", `${url.protocol} has no default port; write the port, e.g. ${name}:8443`);
-  }
-  return { name, port };
 }
 
 export function checkPolicy(

@@ -222,7 +222,7 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
         command:
           "curl -sS --max-time 20 https://corp-only.test/corp; curl -sS --max-time 20 https://later.test/direct; " +
           'echo "proxy variables: $(env | grep -ci _proxy)"; ' +
-          'curl -sS --max-time 20 -H "Authorization: Bearer $CORP_TOKEN" https://corp-only.test/bound',
+          'curl -sS --max-time 20 -H "Authorization: Bearer $CORP_TOKEN" https://corp-only.test/corp-bound',
         secret_env: { CORP_TOKEN: "CORP_TOKEN" },
       });
       // The host cannot resolve corp-only.test: only the proxy reaches it. later.test is in
@@ -230,11 +230,11 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
       assert.equal(
         inside.stdout,
         "hello from corp-only.test /corp\nhello from later.test /direct\nproxy variables: 0\n" +
-          `hello from corp-only.test /bound auth=Bearer ${"*".repeat("corp-token-value".length)}\n`,
+          `hello from corp-only.test /corp-bound auth=Bearer ${"*".repeat("corp-token-value".length)}\n`,
         inside.stderr,
       );
       assert.deepEqual(corp.connects, ["CONNECT corp-only.test:443 HTTP/1.1", "CONNECT corp-only.test:443 HTTP/1.1"]);
-      const corpRequests = (await readFile(net.requestsFile, "utf8")).split("\n").filter((l) => l.includes("/bound"));
+      const corpRequests = (await readFile(net.requestsFile, "utf8")).split("\n").filter((l) => l.includes("/corp-bound"));
       assert.ok(
         corpRequests.some((l) => l.includes("corp-token-value")),
         corpRequests.join("\n"),

@@ -28,15 +28,9 @@ import {
 } from "../../src/egress/host-proxy.js";
 import { NETWORK_LOG_MAX_BYTES, NetworkLog, type NetworkLogEntry, readNetworkLog } from "../../src/egress/log.js";
 import { GatewayResolver } from "../../src/egress/resolver.js";
-import { checkRules, expandPresets, MAX_RULES, Policy, PRESETS, parseRule } from "../../src/egress/rules.js";
+import { checkRules, expandPresets, MAX_RULES, Policy, PRESETS, parseRule, targetOf } from "../../src/egress/rules.js";
 import { authorityHost, SNIFF_MAX_BYTES, sniff } from "../../src/egress/sniff.js";
-import {
-  boundSecrets,
-  checkPolicy,
-  rulesAfterUpdate,
-  rulesAtCreate,
-  targetOf,
-} from "../../src/manager/network-rules.js";
+import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "../../src/manager/network-rules.js";
 import { HOST_CA_BUNDLES, loadTrust } from "../../src/manager/trust.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
