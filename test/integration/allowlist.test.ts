@@ -234,7 +234,9 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
         inside.stderr,
       );
       assert.deepEqual(corp.connects, ["CONNECT corp-only.test:443 HTTP/1.1", "CONNECT corp-only.test:443 HTTP/1.1"]);
-      const corpRequests = (await readFile(net.requestsFile, "utf8")).split("\n").filter((l) => l.includes("/corp-bound"));
+      const corpRequests = (await readFile(net.requestsFile, "utf8"))
+        .split("\n")
+        .filter((l) => l.includes("/corp-bound"));
       assert.ok(
         corpRequests.some((l) => l.includes("corp-token-value")),
         corpRequests.join("\n"),
