@@ -7,13 +7,16 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { DEFAULTS } from "../src/contract/defaults.js";
 import { buildOciSpec } from "../src/engines/gvisor/oci.js";
 import { EnvironmentStore } from "../src/environments/index.js";
 import { resolvePaths } from "../src/manager/paths.js";
+import { RecordStore } from "../src/manager/records.js";
 import { Pyro } from "../src/sdk/pyro.js";
 import { PACKAGE_ROOT } from "../src/version.js";
 import { createFakeInternet } from "../test/helpers/fake-internet.js";
 import { AS_ROOT, rootlessUser } from "../test/helpers/rootless.js";
+import { describeIdle, type IdleCost, idleCost } from "./idle.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const JSON_OUT = process.argv.includes("--json");
@@ -109,6 +112,8 @@ const rows: Row[] = [];
 const skipped: string[] = [];
 /** Lines printed after the table: what a ratio alone does not say. */
 const notes: string[] = [];
+/** What an idle running workspace holds on the host, per engine. */
+const idle: Record<string, IdleCost> = {};
 const addRow = (name: string, median: number, p90: number, floor: string | null) => {
   const base = floor ? rows.find((r) => r.name === floor) : undefined;
   rows.push({
@@ -191,6 +196,11 @@ const [spawnMedian, spawnP90] = spawnLoop.stdout.trim().split(" ").map(Number);
 addRow("sandbox-spawn", spawnMedian!, spawnP90!, null);
 const wsExec = await measure(() => pyro.execWorkspace({ workspace: ws.workspace_id, command: ["/bin/true"] }));
 addRow("workspace-exec", wsExec.median, wsExec.p90, "sandbox-spawn");
+// Idle cost: what the running workspace holds on the host while nothing happens in it.
+const IDLE_SECONDS = 10;
+const sandboxOf = (id: string) => new RecordStore(join(stateDir, "state")).paths(id).sandbox;
+idle.gvisor = await idleCost(sandboxOf(ws.workspace_id), ws.workspace_id, IDLE_SECONDS);
+notes.push(`${describeIdle("gvisor workspace", idle.gvisor)}; goal ≤ 64 MB and ~0 CPU`);
 await pyro.deleteWorkspace({ workspace: ws.workspace_id });
 
 // workspace-create-seeded (2,000 files) has no floor of its own; sandbox start is its context.
@@ -334,6 +344,8 @@ const [vmSpawnMedian, vmSpawnP90] = vmSpawn.stdout.trim().split(" ").map(Number)
 addRow("vm-spawn", vmSpawnMedian!, vmSpawnP90!, null);
 const qemuExec = await measure(() => pyro.execWorkspace({ workspace: vm, command: ["/bin/true"] }));
 addRow("qemu-exec", qemuExec.median, qemuExec.p90, "vm-spawn");
+idle.qemu = await idleCost(sandboxOf(vm), vm, IDLE_SECONDS);
+notes.push(describeIdle(`qemu workspace (${DEFAULTS.memMib} MiB guest)`, idle.qemu));
 for (const id of qemuIds) await pyro.deleteWorkspace({ workspace: id });
 await pyro.close();
 rmSync(stateDir, { recursive: true, force: true });
@@ -355,7 +367,7 @@ for (const r of rows) {
 for (const line of skipped) console.log(`\nskipped: ${line}`);
 for (const line of notes) console.log(`\n${line}`);
 console.log(`\nsync-push: ${mbps(pushRow.median_ms)} MB/s; tar | tar on the host: ${mbps(tarRow.median_ms)} MB/s`);
-if (JSON_OUT) console.log(JSON.stringify({ rows }));
+if (JSON_OUT) console.log(JSON.stringify({ rows, idle }));
 
 /** A tree shaped like a small repository: nested directories of small text files. */
 function makeTree(root: string, files: number): void {
