@@ -33,6 +33,7 @@ export const NFT_MISSING = "the allowlist policy needs nft on the host (Debian: 
  * - `flows`: protocol, source address and port, destination address and port of every other flow
  *   (DNS excepted, which the gateway's port-53 sockets answer and log).
  * - Those flows are redirected to the discard port, at a bounded rate.
+ * - Echo requests (ping) are dropped: they would be answered by the namespace itself.
  */
 export function firewallRuleset(): string {
   return [
@@ -45,6 +46,9 @@ export function firewallRuleset(): string {
     `meta l4proto { tcp, udp } update @flows { meta l4proto . ip saddr . th sport . ip daddr . th dport };`,
     `meta l4proto { tcp, udp } redirect to :${DISCARD_PORT}; };`,
     `chain bounded { type filter hook output priority 0; policy accept;`,
+    // Every address is local here, so the namespace would answer a guest's ping to anywhere itself
+    // (QEMU's user-mode network passes pings on): drop them, nothing is there.
+    `icmp type echo-request drop;`,
     `ip daddr 127.0.0.1 meta l4proto { tcp, udp } th dport ${DISCARD_PORT} limit rate over ${REFUSED_PACKETS_PER_SECOND}/second burst ${REFUSED_PACKETS_PER_SECOND} packets drop; };`,
     `}`,
   ].join(" ");
