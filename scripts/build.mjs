@@ -3,11 +3,13 @@
 // modules costs more than the work itself: the CLI, the per-sandbox supervisor, and the guest
 // agent (which is injected into environments and must not depend on node_modules at all).
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { build } from "esbuild";
 
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { stdio: "inherit" });
+// Chunk names carry a hash of their content: clear the last build's, or they pile up.
+rmSync("dist/bin/chunks", { recursive: true, force: true });
 
 const common = {
   bundle: true,
@@ -22,7 +24,17 @@ const requireShim =
   "import { createRequire as __pyroCreateRequire } from 'node:module'; const require = __pyroCreateRequire(import.meta.url);";
 await Promise.all([
   build({ ...common, entryPoints: ["src/cli/launcher.ts"], outfile: "dist/bin/pyro.mjs" }),
-  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/bin/pyro-cli.mjs", banner: { js: requireShim } }),
+  // Split: what only some commands need (the MCP server and client, the headless terminal) is in
+  // chunks loaded when those commands run, so every other command parses less at start.
+  build({
+    ...common,
+    entryPoints: { "pyro-cli": "src/cli/main.ts" },
+    outdir: "dist/bin",
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    banner: { js: requireShim },
+  }),
   build({
     ...common,
     entryPoints: ["src/supervisor/main.ts"],

@@ -15,7 +15,6 @@ import {
 } from "../contract/interactive.js";
 import { parseParams } from "../contract/parse.js";
 import type { WorkspaceRecord } from "./records.js";
-import { renderPlain } from "./screen.js";
 import { guestPath, type WorkspaceService } from "./workspaces.js";
 
 const SHELL_OP_DEADLINE_MS = 30_000;
@@ -69,7 +68,8 @@ export class ShellService {
       const heldBytes = Buffer.byteLength(raw.slice(raw.length - piece.held));
       if (heldBytes > 0) output = output.subarray(0, output.length - heldBytes);
       const text = params.plain
-        ? redactor.redact(await renderPlain(history, output, reply.cols, reply.rows))
+        ? // The headless terminal is loaded only when a caller asks for plain text.
+          redactor.redact(await (await import("./screen.js")).renderPlain(history, output, reply.cols, reply.rows))
         : piece.text;
       return {
         ...shellInfo(record, reply),

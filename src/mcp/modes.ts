@@ -1,13 +1,11 @@
 // Owns the use-case modes of `pyro mcp serve --mode`: for each of the core agent use cases, the
 // tools it needs (a subset of workspace-full, narrowed further by the chosen profile), a sentence
 // that frames every tool for that use case, and the server instructions a model reads first.
-import { z } from "zod";
-import type { ToolName } from "./profiles.js";
+import { McpMode, type ToolName } from "./profiles.js";
 import { defineTool, type PyroTool } from "./tool.js";
 import { OfflineCreateParams } from "./tools/workspace-create.js";
 
-export const McpMode = z.enum(["repro-fix", "inspect", "cold-start", "review-eval"]);
-export type McpMode = z.infer<typeof McpMode>;
+export { McpMode };
 
 interface ModeSpec {
   tools: readonly ToolName[];

@@ -7,6 +7,10 @@ export type McpProfile = z.infer<typeof McpProfile>;
 
 export const DEFAULT_PROFILE: McpProfile = "workspace-core";
 
+/** `pyro mcp serve --mode`'s use cases (modes.ts says what each one is). */
+export const McpMode = z.enum(["repro-fix", "inspect", "cold-start", "review-eval"]);
+export type McpMode = z.infer<typeof McpMode>;
+
 const VM_RUN = ["vm_run"] as const;
 const WORKSPACE_CORE = [
   ...VM_RUN,

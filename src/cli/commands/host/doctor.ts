@@ -4,8 +4,7 @@
 import { access } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { Command, Option } from "clipanion";
 import { z } from "zod";
 import { McpProfile } from "../../../mcp/profiles.js";
@@ -111,6 +110,11 @@ export async function checkServer(server: ServerCommand, opts: CheckServerOption
   const env = Object.fromEntries(
     Object.entries(opts.env ?? process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
+  // The MCP SDK is loaded only by the commands that speak MCP: every other command starts faster.
+  const [{ Client }, { StdioClientTransport }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/stdio.js"),
+  ]);
   const transport = new StdioClientTransport({ command: server.command, args: server.args, env, stderr: "pipe" });
   let stderr = "";
   transport.stderr?.on("data", (chunk: Buffer) => {

@@ -4,12 +4,8 @@ import * as t from "typanion";
 import { z } from "zod";
 import { EngineChoice } from "../../../contract/schemas.js";
 import { HostPaths } from "../../../mcp/host-paths.js";
-import { serveHttp } from "../../../mcp/http.js";
-import { applyMode, McpMode } from "../../../mcp/modes.js";
-import { DEFAULT_PROFILE, McpProfile, PROFILE_TOOLS } from "../../../mcp/profiles.js";
+import { DEFAULT_PROFILE, McpMode, McpProfile, PROFILE_TOOLS } from "../../../mcp/profiles.js";
 import { resolveProjectSource } from "../../../mcp/project.js";
-import { serveStdio } from "../../../mcp/server.js";
-import { toolsFor } from "../../../mcp/tools/index.js";
 import { PyroCommand } from "../../base.js";
 import { parseFlags } from "../../flags.js";
 import type { Output } from "../../output.js";
@@ -116,6 +112,8 @@ export class McpServeCommand extends PyroCommand {
     const { stdin, stdout, stderr, signal } = this.context;
     const log = (line: string) => stderr.write(`${line}\n`);
     if (transport === "http") {
+      // The server's modules (the MCP SDK among them) load only here: other commands start faster.
+      const { serveHttp } = await import("../../../mcp/http.js");
       const manager = await this.context.manager({ engine });
       await serveHttp({
         profile,
@@ -140,6 +138,11 @@ export class McpServeCommand extends PyroCommand {
       // A stray console.log anywhere in the process would corrupt the protocol stream.
       console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args);
     }
+    const [{ serveStdio }, { applyMode }, { toolsFor }] = await Promise.all([
+      import("../../../mcp/server.js"),
+      import("../../../mcp/modes.js"),
+      import("../../../mcp/tools/index.js"),
+    ]);
     const manager = await this.context.manager({ engine });
     const tools = mode ? applyMode(mode, toolsFor(profile)).map((t) => t.name) : PROFILE_TOOLS[profile];
     out.status({
