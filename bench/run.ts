@@ -10,9 +10,9 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { DEFAULTS } from "../src/contract/defaults.js";
 import { buildOciSpec } from "../src/engines/gvisor/oci.js";
 import { EnvironmentStore } from "../src/environments/index.js";
-import { resolvePaths } from "../src/manager/paths.js";
 import { RecordStore } from "../src/manager/records.js";
 import { Pyro } from "../src/sdk/pyro.js";
+import { resolvePaths } from "../src/util/paths.js";
 import { PACKAGE_ROOT } from "../src/version.js";
 import { createFakeInternet } from "../test/helpers/fake-internet.js";
 import { AS_ROOT, rootlessUser } from "../test/helpers/rootless.js";

@@ -7,8 +7,7 @@ import { statSync } from "node:fs";
 import type { HandlerContext } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
 import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../channel/output.js";
-import type { AgentExecCancelResult, AgentExecResult } from "../channel/protocol.js";
-import { AgentExecCancelParams, AgentExecParams } from "../channel/protocol.js";
+import type { AgentExecCancelResult, AgentExecResult, AgentOp, AgentParsedParams } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { killTree, startTime } from "./procs.js";
 import { spawnProcess } from "./spawner.js";
@@ -24,15 +23,16 @@ export const EXEC_MARKER_VARIABLE = "PYRO_EXEC_ID";
 /** The running execs that exec.cancel can reach, by the caller's exec_id. */
 const cancellers = new Map<string, () => void>();
 
-export async function execCancelHandler(raw: unknown): Promise<AgentExecCancelResult> {
-  const { exec_id } = AgentExecCancelParams.parse(raw);
+export async function execCancelHandler({ exec_id }: { exec_id: string }): Promise<AgentExecCancelResult> {
   const cancel = cancellers.get(exec_id);
   cancel?.();
   return { found: cancel !== undefined };
 }
 
-export async function execHandler(raw: unknown, ctx: HandlerContext): Promise<AgentExecResult> {
-  const params = AgentExecParams.parse(raw);
+export async function execHandler(
+  params: AgentParsedParams<typeof AgentOp.EXEC>,
+  ctx: HandlerContext,
+): Promise<AgentExecResult> {
   if (!statSync(params.cwd, { throwIfNoEntry: false })?.isDirectory()) {
     throw new PyroError("INVALID_ARGUMENT", `working directory ${params.cwd} does not exist in the sandbox`);
   }

@@ -1,50 +1,21 @@
 // Owns the agent's file operations on /workspace: list, read (bounded UTF-8 text), atomic write,
 // delete, mkdir, and the tree manifest the host diffs against its baseline. Every path goes
 // through confine() first; symlinks are reported, never followed out of the workspace.
+
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { z } from "zod";
-import type { Handler } from "../channel/channel.js";
+import pMap from "p-map";
+import type { AgentHandlers } from "../channel/agent-ops.js";
 import { DATA_CHUNK_BYTES, Stream } from "../channel/frame.js";
+import { FileOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
 import { confine } from "./confine.js";
 
-export const FileOp = {
-  LIST: "file.list",
-  READ: "file.read",
-  WRITE: "file.write",
-  DELETE: "file.delete",
-  MKDIR: "file.mkdir",
-  TREE: "tree.manifest",
-} as const;
-
-const ListParams = z.object({
-  path: z.string().optional(),
-  recursive: z.boolean().default(false),
-  max_entries: z.number().int().positive().default(10_000),
-});
-const ReadParams = z.object({ path: z.string().min(1), max_bytes: z.number().int().positive() });
-const WriteParams = z.object({
-  path: z.string().min(1),
-  mode: z.number().int().min(0).max(0o7777).optional(),
-});
-const DeleteParams = z.object({ path: z.string().min(1), recursive: z.boolean().default(false) });
-const PathParams = z.object({ path: z.string().optional() });
-
-function parse<S extends z.ZodType>(schema: S, raw: unknown, op: string): z.output<S> {
-  const r = schema.safeParse(raw);
-  if (r.success) return r.data;
-  throw new PyroError(
-    "INVALID_ARGUMENT",
-    `${op}: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-  );
-}
-
 function notFound(path: string): PyroError {
-  return new PyroError("INVALID_ARGUMENT", `${path} does not exist in the workspace`);
+  return new PyroError("FILE_NOT_FOUND", `${path} does not exist in the workspace`);
 }
 
 /** A cut multi-byte character at the end of a bounded read is not binary: back off to a whole one. */
@@ -76,21 +47,6 @@ function decodeText(bytes: Buffer, cut: boolean, path: string): string {
   throw new PyroError("INVALID_ARGUMENT", `${path} is a binary file; file read returns text only: export it instead`);
 }
 
-/** Bounded-concurrency map: hashing thousands of files one by one would be slow, all at once runs out of fds. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
-
 function sha256(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash("sha256");
@@ -101,10 +57,9 @@ function sha256(path: string): Promise<string> {
   });
 }
 
-export function fileHandlers(root = "/workspace"): Record<string, Handler> {
+export function fileHandlers(root = "/workspace"): AgentHandlers {
   return {
-    [FileOp.LIST]: async (raw) => {
-      const p = parse(ListParams, raw, FileOp.LIST);
+    [FileOp.LIST]: async (p) => {
       const { abs } = await confine(root, p.path ?? root);
       const top = await describeEntry(abs).catch(() => undefined);
       if (!top) throw notFound(p.path ?? root);
@@ -129,8 +84,7 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
     },
 
     // The text goes back as data chunks, not inside the reply: a reply is one frame (at most 1 MiB).
-    [FileOp.READ]: async (raw, ctx) => {
-      const p = parse(ReadParams, raw, FileOp.READ);
+    [FileOp.READ]: async (p, ctx) => {
       const { abs } = await confine(root, p.path);
       const info = await stat(abs).catch(() => undefined);
       if (!info) throw notFound(p.path);
@@ -152,8 +106,7 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
       }
     },
 
-    [FileOp.WRITE]: async (raw, ctx) => {
-      const p = parse(WriteParams, raw, FileOp.WRITE);
+    [FileOp.WRITE]: async (p, ctx) => {
       const { abs, rel } = await confine(root, p.path);
       if (!rel) throw new PyroError("INVALID_ARGUMENT", "cannot write over /workspace itself; name a file inside it");
       const existing = await lstat(abs).catch(() => undefined);
@@ -175,8 +128,7 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
       return { path: abs, bytes_written: bytes.length };
     },
 
-    [FileOp.DELETE]: async (raw) => {
-      const p = parse(DeleteParams, raw, FileOp.DELETE);
+    [FileOp.DELETE]: async (p) => {
       const { abs, rel } = await confine(root, p.path);
       if (!rel) throw new PyroError("INVALID_ARGUMENT", "cannot delete /workspace itself");
       const info = await lstat(abs).catch(() => undefined);
@@ -191,15 +143,13 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
       return { path: abs, deleted: true };
     },
 
-    [FileOp.MKDIR]: async (raw) => {
-      const p = parse(PathParams, raw, FileOp.MKDIR);
+    [FileOp.MKDIR]: async (p) => {
       const { abs } = await confine(root, p.path ?? root);
       await mkdir(abs, { recursive: true });
       return { path: abs };
     },
 
-    [FileOp.TREE]: async (raw) => {
-      const p = parse(PathParams, raw, FileOp.TREE);
+    [FileOp.TREE]: async (p) => {
       const { abs } = await confine(root, p.path ?? root);
       const found: Array<{ rel: string; full: string }> = [];
       const walk = async (dir: string, prefix: string): Promise<void> => {
@@ -211,16 +161,21 @@ export function fileHandlers(root = "/workspace"): Record<string, Handler> {
         }
       };
       await walk(abs, "");
-      const entries = await mapLimit(found, 16, async ({ rel, full }) => {
-        const info = await lstat(full);
-        const mode = info.mode & 0o7777;
-        if (info.isFile()) return { path: rel, type: "file", mode, size: info.size, sha256: await sha256(full) };
-        if (info.isSymbolicLink()) {
-          const target = await readlink(full);
-          return { path: rel, type: "symlink", mode, size: Buffer.byteLength(target), link_target: target };
-        }
-        return { path: rel, type: info.isDirectory() ? "directory" : "other", mode, size: 0 };
-      });
+      const entries = await pMap(
+        found,
+        async ({ rel, full }) => {
+          const info = await lstat(full);
+          const mode = info.mode & 0o7777;
+          if (info.isFile())
+            return { path: rel, type: "file" as const, mode, size: info.size, sha256: await sha256(full) };
+          if (info.isSymbolicLink()) {
+            const target = await readlink(full);
+            return { path: rel, type: "symlink" as const, mode, size: Buffer.byteLength(target), link_target: target };
+          }
+          return { path: rel, type: info.isDirectory() ? ("directory" as const) : ("other" as const), mode, size: 0 };
+        },
+        { concurrency: 16 },
+      );
       entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       return { entries };
     },

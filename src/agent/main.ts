@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { Duplex } from "node:stream";
+import { serveAgentOps } from "../channel/agent-ops.js";
 import { Channel } from "../channel/channel.js";
 import { AGENT_NAME, type AgentInfoResult, AgentOp } from "../channel/protocol.js";
 import { execCancelHandler, execHandler } from "./exec.js";
@@ -47,22 +48,24 @@ const stream = portName
 const channel = new Channel(stream, {
   role: "server",
   hello: { name: AGENT_NAME, version: agentVersion, capabilities: ["exec", "files", "tar", "shells", "services"] },
-  handlers: explainingFsErrors({
-    [AgentOp.INFO]: async (): Promise<AgentInfoResult> => ({
-      agent_version: agentVersion,
-      kernel_release: release(),
-      pid: process.pid,
-      uptime_ms: Date.now() - started,
+  handlers: explainingFsErrors(
+    serveAgentOps({
+      [AgentOp.INFO]: async (): Promise<AgentInfoResult> => ({
+        agent_version: agentVersion,
+        kernel_release: release(),
+        pid: process.pid,
+        uptime_ms: Date.now() - started,
+      }),
+      [AgentOp.EXEC]: execHandler,
+      [AgentOp.EXEC_CANCEL]: execCancelHandler,
+      ...fileHandlers(),
+      ...tarHandlers(),
+      ...shellHandlers(),
+      ...services.handlers(),
+      ...trustHandlers(),
+      ...(portName ? guestHandlers() : {}),
     }),
-    [AgentOp.EXEC]: execHandler,
-    [AgentOp.EXEC_CANCEL]: execCancelHandler,
-    ...fileHandlers(),
-    ...tarHandlers(),
-    ...shellHandlers(),
-    ...services.handlers(),
-    ...trustHandlers(),
-    ...(portName ? guestHandlers() : {}),
-  }),
+  ),
 });
 // The VM's init waits for this line before it is saved as an image to restore sandboxes from.
 if (portName) console.error("PYRO-AGENT-READY");

@@ -8,21 +8,14 @@ import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { resolve } from "node:path";
 import type { z } from "zod";
-import type { Handler, HandlerContext } from "../channel/channel.js";
+import type { AgentHandlers } from "../channel/agent-ops.js";
+import type { HandlerContext } from "../channel/channel.js";
 import { DATA_CHUNK_BYTES, Stream } from "../channel/frame.js";
 import { signalExitCode } from "../channel/output.js";
-import {
-  type AgentServiceInfo,
-  AgentServiceLogsParams,
-  AgentServiceRef,
-  AgentServiceStartParams,
-  AgentServiceStopParams,
-  commandToArgv,
-  type Readiness,
-  ServiceOp,
-} from "../channel/protocol.js";
+import type { AgentParsedParams } from "../channel/protocol.js";
+import { type AgentServiceInfo, type AgentServiceStartParams, commandToArgv, ServiceOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
+import type { Readiness } from "../contract/interactive.js";
 import { processes, sendSignal, wait, whenAborted } from "./procs.js";
 import { type ProcessExit, type Spawned, spawnProcess } from "./spawner.js";
 import { processEnv } from "./trust.js";
@@ -325,8 +318,7 @@ export class ServiceRegistry {
   /** In start order: a replaced service is deleted before its successor is added. */
   private readonly services = new Map<string, Service>();
 
-  async start(raw: unknown, ctx: HandlerContext): Promise<AgentServiceInfo> {
-    const params = parseParams(AgentServiceStartParams, raw, "service start");
+  async start(params: AgentParsedParams<typeof ServiceOp.START>, ctx: HandlerContext): Promise<AgentServiceInfo> {
     if (!statSync(params.cwd, { throwIfNoEntry: false })?.isDirectory()) {
       throw new PyroError(
         "INVALID_ARGUMENT",
@@ -358,12 +350,14 @@ export class ServiceRegistry {
     return { services: [...this.services.values()].map((s) => s.info()) };
   }
 
-  status(raw: unknown): AgentServiceInfo {
-    return this.find(parseParams(AgentServiceRef, raw, "service status").name).info();
+  status(name: string): AgentServiceInfo {
+    return this.find(name).info();
   }
 
-  async logs(raw: unknown, ctx: HandlerContext): Promise<{ service_name: string; truncated: boolean }> {
-    const params = parseParams(AgentServiceLogsParams, raw, "service logs");
+  async logs(
+    params: AgentParsedParams<typeof ServiceOp.LOGS>,
+    ctx: HandlerContext,
+  ): Promise<{ service_name: string; truncated: boolean }> {
     const service = this.find(params.name);
     let truncated = false;
     for (const [stream, buffer] of [
@@ -385,8 +379,7 @@ export class ServiceRegistry {
   }
 
   /** Stopping a service that has already ended just reports it. */
-  async stop(raw: unknown): Promise<AgentServiceInfo> {
-    const params = parseParams(AgentServiceStopParams, raw, "service stop");
+  async stop(params: AgentParsedParams<typeof ServiceOp.STOP>): Promise<AgentServiceInfo> {
     const service = this.find(params.name);
     await service.terminate(params.grace_ms, { state: "stopped" });
     return service.info();
@@ -397,13 +390,13 @@ export class ServiceRegistry {
     await Promise.all([...this.services.values()].map((s) => s.terminate(graceMs, { state: "stopped" })));
   }
 
-  handlers(): Record<string, Handler> {
+  handlers(): AgentHandlers {
     return {
-      [ServiceOp.START]: (raw, ctx) => this.start(raw, ctx),
+      [ServiceOp.START]: (p, ctx) => this.start(p, ctx),
       [ServiceOp.LIST]: async () => this.list(),
-      [ServiceOp.STATUS]: async (raw) => this.status(raw),
-      [ServiceOp.LOGS]: (raw, ctx) => this.logs(raw, ctx),
-      [ServiceOp.STOP]: (raw) => this.stop(raw),
+      [ServiceOp.STATUS]: async (p) => this.status(p.name),
+      [ServiceOp.LOGS]: (p, ctx) => this.logs(p, ctx),
+      [ServiceOp.STOP]: (p) => this.stop(p),
     };
   }
 

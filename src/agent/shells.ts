@@ -7,21 +7,20 @@ import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { ReadStream } from "node:tty";
 import type { z } from "zod";
-import type { Handler, HandlerContext } from "../channel/channel.js";
+import type { AgentHandlers } from "../channel/agent-ops.js";
+import type { HandlerContext } from "../channel/channel.js";
 import { DATA_CHUNK_BYTES, Stream } from "../channel/frame.js";
 import { signalExitCode } from "../channel/output.js";
 import {
   type AgentShellInfo,
-  AgentShellOpenParams,
-  AgentShellReadParams,
+  type AgentShellOpenParams,
+  type AgentShellReadParams,
   type AgentShellReadResult,
-  AgentShellRef,
-  AgentShellSignalParams,
-  AgentShellWriteParams,
+  type AgentShellSignalParams,
+  type AgentShellWriteParams,
   ShellOp,
 } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
 import { processes, sendSignal, wait, whenAborted } from "./procs.js";
 import { foregroundPgrp, spawnPty } from "./spawner.js";
 import { processEnv } from "./trust.js";
@@ -298,13 +297,13 @@ export class ShellRegistry {
   }
 }
 
-export function shellHandlers(registry = new ShellRegistry()): Record<string, Handler> {
+export function shellHandlers(registry = new ShellRegistry()): AgentHandlers {
   return {
-    [ShellOp.OPEN]: async (raw) => registry.open(parseParams(AgentShellOpenParams, raw, "shell open")),
-    [ShellOp.READ]: (raw, ctx) => registry.read(parseParams(AgentShellReadParams, raw, "shell read"), ctx),
-    [ShellOp.WRITE]: async (raw) => registry.write(parseParams(AgentShellWriteParams, raw, "shell write")),
-    [ShellOp.SIGNAL]: async (raw) => registry.signal(parseParams(AgentShellSignalParams, raw, "shell signal")),
-    [ShellOp.CLOSE]: (raw) => registry.close(parseParams(AgentShellRef, raw, "shell close").shell_id),
+    [ShellOp.OPEN]: async (p) => registry.open(p),
+    [ShellOp.READ]: (p, ctx) => registry.read(p, ctx),
+    [ShellOp.WRITE]: async (p) => registry.write(p),
+    [ShellOp.SIGNAL]: async (p) => registry.signal(p),
+    [ShellOp.CLOSE]: (p) => registry.close(p.shell_id),
     [ShellOp.LIST]: async () => ({ shells: registry.list() }),
   };
 }

@@ -4,9 +4,8 @@
 // Python requests, pip) are pointed at the bundle through the environment of every later process.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Handler } from "../channel/channel.js";
-import { AgentOp, AgentTrustParams, type AgentTrustResult, BASE_ENV, GUEST_CA_BUNDLE } from "../channel/protocol.js";
-import { parseParams } from "../contract/parse.js";
+import type { AgentHandlers } from "../channel/agent-ops.js";
+import { AgentOp, type AgentTrustResult, BASE_ENV, GUEST_CA_BUNDLE } from "../channel/protocol.js";
 
 /** Where the guest's own bundle is kept before pyro first extends it, so a restart starts from it. */
 const ORIGINAL_BUNDLE = "/etc/ssl/certs/ca-certificates.pyro-original.crt";
@@ -40,8 +39,8 @@ function trust(pem: string): AgentTrustResult {
   return { certificates, bundle: GUEST_CA_BUNDLE };
 }
 
-export function trustHandlers(): Record<string, Handler> {
+export function trustHandlers(): AgentHandlers {
   return {
-    [AgentOp.TRUST]: async (raw) => trust(parseParams(AgentTrustParams, raw, AgentOp.TRUST).pem),
+    [AgentOp.TRUST]: async (p) => trust(p.pem),
   };
 }

@@ -4,10 +4,9 @@
 import { closeSync, openSync, read, readdirSync, readFileSync, write, writeFileSync } from "node:fs";
 import { Duplex } from "node:stream";
 import { promisify } from "node:util";
-import type { Handler } from "../channel/channel.js";
-import { AgentGuestSetupParams, type AgentGuestSetupResult, BASE_ENV, GuestOp } from "../channel/protocol.js";
+import type { AgentHandlers } from "../channel/agent-ops.js";
+import { type AgentGuestSetupResult, BASE_ENV, GuestOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
 import { spawnProcess, vmSyscalls } from "./spawner.js";
 
 const readAsync = promisify(read);
@@ -110,10 +109,9 @@ async function setClock(epochMs: number): Promise<void> {
   if (clock.code !== 0) console.error(`pyro-agent: could not set the clock: ${clock.stderr.trim()}`);
 }
 
-export function guestHandlers(): Record<string, Handler> {
+export function guestHandlers(): AgentHandlers {
   return {
-    [GuestOp.SETUP]: async (raw): Promise<AgentGuestSetupResult> => {
-      const p = parseParams(AgentGuestSetupParams, raw, GuestOp.SETUP);
+    [GuestOp.SETUP]: async (p): Promise<AgentGuestSetupResult> => {
       // Durations on the monotonic clock: the wall clock is about to jump.
       const started = performance.now();
       const entropy = Buffer.from(p.entropy, "base64");

@@ -3,6 +3,7 @@
 // binary data in both directions, and a writer that lets control frames overtake bulk data.
 import { once } from "node:events";
 import type { Duplex } from "node:stream";
+import { z } from "zod";
 import { isErrorCode, PyroError, toPyroError } from "../contract/errors.js";
 import {
   DATA_CHUNK_BYTES,
@@ -21,13 +22,15 @@ export const PROTOCOL_VERSION = 1;
 const INPUT_HIGH_WATER = 8 * 1024 * 1024;
 const INPUT_LOW_WATER = 2 * 1024 * 1024;
 
-export interface Hello {
-  protocol: number;
-  name: string;
-  version: string;
-  capabilities: string[];
-  max_frame_bytes: number;
-}
+/** The first frame each side sends: who it is and what it speaks. */
+export const Hello = z.object({
+  protocol: z.number().int(),
+  name: z.string(),
+  version: z.string(),
+  capabilities: z.array(z.string()),
+  max_frame_bytes: z.number().int().positive(),
+});
+export type Hello = z.infer<typeof Hello>;
 
 export interface RequestOptions {
   /** Milliseconds the peer has to answer; the request is cancelled and rejected after it. */
@@ -222,7 +225,7 @@ export class Channel {
     if (opts.signal) {
       const onAbort = () => {
         this.cancel(id);
-        this.settle(id, undefined, new PyroError("CHANNEL_CLOSED", `${op} was cancelled`));
+        this.settle(id, undefined, new PyroError("CANCELLED", `${op} was cancelled`));
       };
       if (opts.signal.aborted) onAbort();
       else opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -293,7 +296,13 @@ export class Channel {
   private onFrame(frame: Frame): void {
     switch (frame.type) {
       case FrameType.HELLO: {
-        const hello = JSON.parse(frame.payload.toString("utf8")) as Hello;
+        const parsed = Hello.safeParse(JSON.parse(frame.payload.toString("utf8")));
+        if (!parsed.success) {
+          const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(hello)"}: ${i.message}`).join("; ");
+          this.shutdown(new PyroError("AGENT_PROTOCOL_ERROR", `the peer's hello is malformed (${problems})`));
+          return;
+        }
+        const hello = parsed.data;
         if (hello.protocol !== PROTOCOL_VERSION) {
           const err = new PyroError(
             "AGENT_PROTOCOL_ERROR",
@@ -345,7 +354,7 @@ export class Channel {
         return;
       }
       case FrameType.CANCEL: {
-        this.incoming.get(frame.id)?.abort.abort(new PyroError("CHANNEL_CLOSED", "cancelled by caller"));
+        this.incoming.get(frame.id)?.abort.abort(new PyroError("CANCELLED", "cancelled by caller"));
         return;
       }
       case FrameType.REQUEST: {

@@ -1,6 +1,7 @@
 // Owns the guest protocol's operations: their names and parameter/result schemas, validated on both
 // sides of the channel (the host before sending, the agent on receipt).
 import { z } from "zod";
+import { Readiness, ServiceName, ServiceState, ShellSignal } from "../contract/interactive.js";
 
 export const AGENT_NAME = "pyro-agent";
 
@@ -47,6 +48,10 @@ export const AgentExecParams = z.object({
   exec_id: z.string().min(1).optional(),
 });
 export type AgentExecParams = z.input<typeof AgentExecParams>;
+
+/** How long past an exec's own timeout the caller waits for the agent's answer (the kill and the
+ * last output take a moment; an agent that never answers is given up on). */
+export const EXEC_ANSWER_GRACE_MS = 30_000;
 
 export const AgentExecCancelParams = z.object({ exec_id: z.string().min(1) });
 export const AgentExecCancelResult = z.object({ found: z.boolean() });
@@ -120,9 +125,6 @@ export const ShellOp = {
   LIST: "shell.list",
 } as const;
 
-export const ShellSignal = z.enum(["INT", "TERM", "HUP", "KILL"]);
-export type ShellSignal = z.infer<typeof ShellSignal>;
-
 export const AgentShellOpenParams = z.object({
   cwd: z.string().startsWith("/"),
   cols: z.number().int().min(10).max(1000),
@@ -188,22 +190,6 @@ export const ServiceOp = {
   STOP: "service.stop",
 } as const;
 
-export const ServiceName = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
-
-export const Readiness = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("file"), path: z.string().min(1) }),
-  z.object({ type: z.literal("tcp"), host: z.string().min(1), port: z.number().int().min(1).max(65_535) }),
-  z.object({ type: z.literal("http"), url: z.string().url() }),
-  z.object({ type: z.literal("command"), command: z.union([z.string().min(1), z.array(z.string()).min(1)]) }),
-]);
-export type Readiness = z.infer<typeof Readiness>;
-
-export const ServiceState = z.enum(["starting", "running", "ready", "exited", "failed", "stopped"]);
-
 export const AgentServiceStartParams = z.object({
   name: ServiceName,
   argv: z.array(z.string()).min(1),
@@ -246,3 +232,126 @@ export const AgentServiceStopParams = z.object({
   /** TERM first, KILL after this long. */
   grace_ms: z.number().int().min(0).default(5_000),
 });
+
+// ---- files and archives under /workspace ---------------------------------------------------------
+
+export const FileOp = {
+  LIST: "file.list",
+  READ: "file.read",
+  WRITE: "file.write",
+  DELETE: "file.delete",
+  MKDIR: "file.mkdir",
+  TREE: "tree.manifest",
+} as const;
+
+export const TarOp = { EXPORT: "tar.export", IMPORT: "tar.import" } as const;
+
+export const AgentFileListParams = z.object({
+  path: z.string().optional(),
+  recursive: z.boolean().default(false),
+  max_entries: z.number().int().positive().default(10_000),
+});
+export const ArtifactType = z.enum(["file", "directory", "symlink"]);
+export const TreeEntryInfo = z.object({
+  /** The path as the caller knows it (a guest path), not necessarily where it was read. */
+  path: z.string(),
+  artifact_type: ArtifactType,
+  size_bytes: z.number().int().nonnegative(),
+  mode: z.number().int().nonnegative(),
+  link_target: z.string().optional(),
+});
+export const AgentFileListResult = z.object({
+  path: z.string(),
+  recursive: z.boolean(),
+  entries: z.array(TreeEntryInfo),
+  truncated: z.boolean(),
+});
+export const AgentFileReadParams = z.object({ path: z.string().min(1), max_bytes: z.number().int().positive() });
+/** The text itself comes as DATA on stream STDOUT (a reply is one frame, at most 1 MiB). */
+export const AgentFileReadResult = z.object({
+  path: z.string(),
+  size_bytes: z.number().int().nonnegative(),
+  truncated: z.boolean(),
+});
+/** The content is the request's input stream. */
+export const AgentFileWriteParams = z.object({
+  path: z.string().min(1),
+  mode: z.number().int().min(0).max(0o7777).optional(),
+});
+export const AgentFileWriteResult = z.object({ path: z.string(), bytes_written: z.number().int().nonnegative() });
+export const AgentFileDeleteParams = z.object({ path: z.string().min(1), recursive: z.boolean().default(false) });
+export const AgentFileDeleteResult = z.object({ path: z.string(), deleted: z.boolean() });
+export const AgentPathParams = z.object({ path: z.string().optional() });
+export const AgentPathResult = z.object({ path: z.string() });
+
+/** One entry of a tree manifest, the form the host diffs a workspace's tree in. */
+export const TreeEntry = z.object({
+  path: z.string().min(1).describe("Relative POSIX path under the tree's root; the root itself is not listed."),
+  type: z.enum(["file", "directory", "symlink", "other"]),
+  mode: z.number().int().nonnegative().describe("Permission bits (mode & 0o7777)."),
+  size: z.number().int().nonnegative().describe("Bytes for files, target length for symlinks, 0 otherwise."),
+  sha256: z.string().optional().describe("Lowercase hex digest of the content; files only."),
+  link_target: z.string().optional().describe("What the link points at, unresolved; symlinks only."),
+});
+export type TreeEntry = z.infer<typeof TreeEntry>;
+export const AgentTreeResult = z.object({ entries: z.array(TreeEntry) });
+
+/** The archive comes as DATA on stream STDOUT. */
+export const AgentTarExportParams = z.object({ path: z.string().min(1) });
+export const AgentTarExportResult = z.object({
+  artifact_type: z.enum(["file", "directory"]),
+  entry_count: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  /** What was left out (FIFOs, sockets, devices), in words; `skipped_more` counts the rest. */
+  skipped: z.array(z.string()).optional(),
+  skipped_more: z.number().int().nonnegative().optional(),
+});
+/** The archive is the request's input stream. */
+export const AgentTarImportParams = z.object({ dest: z.string().optional() });
+export const AgentTarImportResult = z.object({
+  entry_count: z.number().int().nonnegative(),
+  bytes_written: z.number().int().nonnegative(),
+});
+
+// ---- the table: every operation an agent serves, with what it takes and what it answers ----------
+
+const op = <P extends z.ZodType, R extends z.ZodType>(params: P, result: R) => ({ params, result });
+const NoParams = z.object({});
+
+export const AGENT_OPS = {
+  [AgentOp.INFO]: op(NoParams, AgentInfoResult),
+  [AgentOp.EXEC]: op(AgentExecParams, AgentExecResult),
+  [AgentOp.EXEC_CANCEL]: op(AgentExecCancelParams, AgentExecCancelResult),
+  [AgentOp.TRUST]: op(AgentTrustParams, AgentTrustResult),
+  [GuestOp.SETUP]: op(AgentGuestSetupParams, AgentGuestSetupResult),
+  [ShellOp.OPEN]: op(AgentShellOpenParams, AgentShellInfo),
+  [ShellOp.READ]: op(AgentShellReadParams, AgentShellReadResult),
+  [ShellOp.WRITE]: op(AgentShellWriteParams, AgentShellWriteResult),
+  [ShellOp.SIGNAL]: op(AgentShellSignalParams, AgentShellInfo),
+  [ShellOp.CLOSE]: op(AgentShellRef, AgentShellInfo),
+  [ShellOp.LIST]: op(NoParams, z.object({ shells: z.array(AgentShellInfo) })),
+  [ServiceOp.START]: op(AgentServiceStartParams, AgentServiceInfo),
+  [ServiceOp.LIST]: op(NoParams, z.object({ services: z.array(AgentServiceInfo) })),
+  [ServiceOp.STATUS]: op(AgentServiceRef, AgentServiceInfo),
+  [ServiceOp.LOGS]: op(AgentServiceLogsParams, AgentServiceLogsResult),
+  [ServiceOp.STOP]: op(AgentServiceStopParams, AgentServiceInfo),
+  [FileOp.LIST]: op(AgentFileListParams, AgentFileListResult),
+  [FileOp.READ]: op(AgentFileReadParams, AgentFileReadResult),
+  [FileOp.WRITE]: op(AgentFileWriteParams, AgentFileWriteResult),
+  [FileOp.DELETE]: op(AgentFileDeleteParams, AgentFileDeleteResult),
+  [FileOp.MKDIR]: op(AgentPathParams, AgentPathResult),
+  [FileOp.TREE]: op(AgentPathParams, AgentTreeResult),
+  [TarOp.EXPORT]: op(AgentTarExportParams, AgentTarExportResult),
+  [TarOp.IMPORT]: op(AgentTarImportParams, AgentTarImportResult),
+} as const;
+
+export type AgentOpName = keyof typeof AGENT_OPS;
+/** What a caller passes (defaults not yet applied). */
+export type AgentParams<K extends AgentOpName> = z.input<(typeof AGENT_OPS)[K]["params"]>;
+/** What a handler receives (parsed, defaults applied). */
+export type AgentParsedParams<K extends AgentOpName> = z.output<(typeof AGENT_OPS)[K]["params"]>;
+export type AgentResult<K extends AgentOpName> = z.output<(typeof AGENT_OPS)[K]["result"]>;
+
+export function isAgentOp(name: string): name is AgentOpName {
+  return Object.hasOwn(AGENT_OPS, name);
+}

@@ -6,7 +6,6 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
-import { resolvePaths } from "../manager/paths.js";
 import {
   ENTERED_ENV,
   nsenterArgv,
@@ -14,6 +13,7 @@ import {
   userNamespaceHolder,
   wantsUserNamespace,
 } from "../rootless/namespace.js";
+import { resolvePaths } from "../util/paths.js";
 
 const cli = new URL("./pyro-cli.mjs", import.meta.url);
 

@@ -2,6 +2,7 @@
 // The `pyro` binary: wires runCli to the real process. The first Ctrl-C (or SIGTERM) aborts the
 // command so a running sandbox is torn down; a second one leaves at once.
 import { toPyroError } from "../contract/errors.js";
+import { errorLine } from "./output.js";
 import { runCli } from "./run-cli.js";
 
 const controller = new AbortController();
@@ -30,7 +31,8 @@ let code: number;
 try {
   code = await runCli(process.argv.slice(2), { signal: controller.signal });
 } catch (err) {
-  process.stderr.write(`error: ${toPyroError(err).message}\n`);
+  const error = toPyroError(err);
+  process.stderr.write(errorLine(error.code, error.message));
   code = 1;
 }
 await Promise.all([flushed(process.stdout), flushed(process.stderr)]);

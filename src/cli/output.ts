@@ -1,7 +1,7 @@
 // Owns everything a CLI command prints, so every command keeps the contract's output rules: in
 // --json mode exactly one JSON object (keys sorted) on stdout and nothing else there; in text mode
 // the result on stdout and `[command] key=value ...` status lines on stderr; progress only as a
-// spinner on an interactive stderr; errors as `error: <message>` (or `{"error":{code,message}}`).
+// spinner on an interactive stderr; errors as `error[CODE]: <message>` (or `{"error":{code,message}}`).
 import type { Writable } from "node:stream";
 import ora, { type Ora } from "ora";
 import { type PyroError, toPyroError } from "../contract/errors.js";
@@ -127,7 +127,7 @@ export class Output {
     if (this.opts.json) {
       this.writeJsonError("INVALID_ARGUMENT", message);
     } else {
-      this.opts.stderr.write(`error: ${message}\n`);
+      this.opts.stderr.write(errorLine("INVALID_ARGUMENT", message));
       if (usage) this.opts.stderr.write(`\n${usage.trimEnd()}\n`);
     }
     return 2;
@@ -138,7 +138,7 @@ export class Output {
     this.stopProgress();
     const error: PyroError = toPyroError(err);
     if (this.opts.json) this.writeJsonError(error.code, error.message);
-    else this.opts.stderr.write(`error: ${error.message}\n`);
+    else this.opts.stderr.write(errorLine(error.code, error.message));
     if (this.opts.debug && err instanceof Error && err.stack) this.opts.stderr.write(`${err.stack}\n`);
     return 1;
   }
@@ -146,11 +146,16 @@ export class Output {
   /** Ctrl-C (or SIGTERM): stderr only, since a JSON reader sees the exit status. */
   interrupted(signal: string): number {
     this.stopProgress();
-    this.opts.stderr.write("error: interrupted\n");
+    this.opts.stderr.write(errorLine("CANCELLED", "interrupted"));
     return signal === "SIGTERM" ? 143 : 130;
   }
 
   private writeJsonError(code: string, message: string): void {
     this.opts.stdout.write(`${stableJson({ error: { code, message } }, 2)}\n`);
   }
+}
+
+/** How a failure reads in text mode: its code first, so `pyro explain CODE` is one copy away. */
+export function errorLine(code: string, message: string): string {
+  return `error[${code}]: ${message}\n`;
 }

@@ -1,10 +1,30 @@
 // Owns the schemas of the interactive workspace-full operations (CONTRACT.md payloads): PTY shells,
 // and services with readiness probes and published ports.
 import { z } from "zod";
-import { Readiness, ServiceName, ServiceState, ShellSignal } from "../channel/protocol.js";
 import { DEFAULTS } from "./defaults.js";
 import { Command, EngineName } from "./schemas.js";
 import { SecretEnv, WorkspaceRef } from "./workspace.js";
+
+// ---- what the guest protocol shares with these payloads ----------------------------------------
+
+export const ShellSignal = z.enum(["INT", "TERM", "HUP", "KILL"]);
+export type ShellSignal = z.infer<typeof ShellSignal>;
+
+export const ServiceName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
+
+export const Readiness = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("file"), path: z.string().min(1) }),
+  z.object({ type: z.literal("tcp"), host: z.string().min(1), port: z.number().int().min(1).max(65_535) }),
+  z.object({ type: z.literal("http"), url: z.string().url() }),
+  z.object({ type: z.literal("command"), command: z.union([z.string().min(1), z.array(z.string()).min(1)]) }),
+]);
+export type Readiness = z.infer<typeof Readiness>;
+
+export const ServiceState = z.enum(["starting", "running", "ready", "exited", "failed", "stopped"]);
 
 // ---- shells ----------------------------------------------------------------------------------------
 

@@ -3,10 +3,33 @@
 // push, files, patch, diff, export and reset.
 import { posix } from "node:path";
 import { z } from "zod";
-import { NetworkLogEntry } from "../egress/log.js";
-import { checkRules, PRESETS } from "../egress/rules.js";
 import { DEFAULTS, LIMITS } from "./defaults.js";
+import { checkRules, PRESETS } from "./egress-rules.js";
 import { Command, EngineChoice, EngineName, ExecResult, MemMib, TimeoutSeconds, VcpuCount } from "./schemas.js";
+
+/** One line of a workspace's network log: a decision the egress gateway made. */
+export const NetworkLogEntry = z.object({
+  time: z.string(),
+  /** dns: a lookup; connect: a TCP connection; udp: datagrams (refused unless DNS to the resolver). */
+  kind: z.enum(["dns", "connect", "udp"]),
+  decision: z.enum(["allowed", "denied"]),
+  name: z.string().optional(),
+  /** The address the guest dialed (a gateway address, or a raw one it tried). */
+  address: z.string().optional(),
+  port: z.number().int().optional(),
+  /** The upstream address the gateway dialed for an allowed connection. */
+  upstream: z.string().optional(),
+  rule: z.string().optional(),
+  reason: z.string(),
+  /** Names of the bound secrets swapped into the request (never their values). */
+  credentials: z.array(z.string()).optional(),
+  bytes_out: z.number().int().optional(),
+  /** Refused UDP: how many datagrams of this flow arrived within a second (bytes in bytes_out). */
+  datagrams: z.number().int().optional(),
+  bytes_in: z.number().int().optional(),
+  duration_ms: z.number().int().optional(),
+});
+export type NetworkLogEntry = z.infer<typeof NetworkLogEntry>;
 
 /** True for /workspace, a path below it, or a relative path that stays below it once resolved. */
 export function insideWorkspace(path: string): boolean {

@@ -14,8 +14,8 @@ import { Duplex, PassThrough, Transform } from "node:stream";
 import { createSecureContext, rootCertificates, type SecureContext, TLSSocket, connect as tlsConnect } from "node:tls";
 import { promisify } from "node:util";
 import { PyroError } from "../contract/errors.js";
+import type { NetworkLogEntry } from "../contract/workspace.js";
 import { HOST_CA_BUNDLES } from "../util/ca-bundles.js";
-import type { NetworkLogEntry } from "./log.js";
 import { authorityHost } from "./sniff.js";
 
 const exec = promisify(execFile);

@@ -21,6 +21,7 @@ import type { Socket as UdpSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { readFile } from "node:fs/promises";
 import { connect, isIPv4, type Server, type Socket } from "node:net";
+import { type EgressRules, Policy, targetOf } from "../contract/egress-rules.js";
 import { GATEWAY_NET, refusedAddress } from "./addresses.js";
 import type { Credentials } from "./credentials.js";
 import { DISCARD_PORT, NamespaceFirewall } from "./firewall.js";
@@ -28,7 +29,6 @@ import type { UpstreamProxy } from "./host-proxy.js";
 import { openInNamespace } from "./listen.js";
 import type { NetworkLog } from "./log.js";
 import { GatewayResolver } from "./resolver.js";
-import { type EgressRules, Policy, targetOf } from "./rules.js";
 import { authorityHost, SNIFF_MAX_BYTES, type Sniffed, sniff } from "./sniff.js";
 
 /** How long a guest has to send its first bytes (ClientHello or request head). */

@@ -2,33 +2,10 @@
 // connection allowed or refused, UDP refused, with bytes and duration once it closes). Appends are queued in
 // order and never throw into the gateway; the file rolls over to one `.1` copy at a stated size.
 import { appendFile, readFile, rename, stat } from "node:fs/promises";
-import { z } from "zod";
+import { NetworkLogEntry } from "../contract/workspace.js";
 
 /** The log rolls over at this size; the previous file is kept as `<log>.1`, so at most twice this. */
 export const NETWORK_LOG_MAX_BYTES = 4 * 1024 * 1024;
-
-export const NetworkLogEntry = z.object({
-  time: z.string(),
-  /** dns: a lookup; connect: a TCP connection; udp: datagrams (refused unless DNS to the resolver). */
-  kind: z.enum(["dns", "connect", "udp"]),
-  decision: z.enum(["allowed", "denied"]),
-  name: z.string().optional(),
-  /** The address the guest dialed (a gateway address, or a raw one it tried). */
-  address: z.string().optional(),
-  port: z.number().int().optional(),
-  /** The upstream address the gateway dialed for an allowed connection. */
-  upstream: z.string().optional(),
-  rule: z.string().optional(),
-  reason: z.string(),
-  /** Names of the bound secrets swapped into the request (never their values). */
-  credentials: z.array(z.string()).optional(),
-  bytes_out: z.number().int().optional(),
-  /** Refused UDP: how many datagrams of this flow arrived within a second (bytes in bytes_out). */
-  datagrams: z.number().int().optional(),
-  bytes_in: z.number().int().optional(),
-  duration_ms: z.number().int().optional(),
-});
-export type NetworkLogEntry = z.infer<typeof NetworkLogEntry>;
 
 export class NetworkLog {
   private queue: Promise<void> = Promise.resolve();

@@ -3,9 +3,9 @@
 // address a connection dialed which name it is for), anything else NXDOMAIN, and a query that was
 // sent to any other resolver is refused. Nothing is forwarded, so DNS carries nothing out.
 import dnsPacket from "dns-packet";
+import { normalizeName, type Policy } from "../contract/egress-rules.js";
 import { GATEWAY_NET, gatewayAddress, MAX_GATEWAY_NAMES } from "./addresses.js";
 import type { NetworkLog } from "./log.js";
-import { normalizeName, type Policy } from "./rules.js";
 
 /** Short, so a removed rule is soon forgotten by the guest too (the gateway refuses at once anyway). */
 const DNS_TTL_SECONDS = 5;

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { access, chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import writeFileAtomic from "write-file-atomic";
 import { PyroError } from "../contract/errors.js";
 import {
   type EnvironmentInspect,
@@ -406,9 +407,7 @@ export class EnvironmentStore {
 
   async #writeManifest(entry: CatalogEntry, manifest: EnvironmentManifest): Promise<void> {
     const path = join(this.#envDir(entry), "manifest.json");
-    const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-    await rename(tmp, path);
+    await writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
   }
 
   /** Re-injects into an installed environment and records the new agent in its manifest. */

@@ -4,6 +4,7 @@
 // as the contract's diff payload, a git-style unified patch that `git apply` and `patch -p1` accept.
 // `workspace diff` and `workspace summary` both go through selectChanges. All I/O is injected (or,
 // for manifestOfDir, a plain host directory) so it is testable without sandboxes.
+
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -11,6 +12,7 @@ import { lstat, open, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type StructuredPatchHunk, structuredPatch } from "diff";
 import ignore, { type Ignore } from "ignore";
+import pMap from "p-map";
 import { z } from "zod";
 
 export const TreeEntry = z.object({
@@ -74,10 +76,14 @@ export async function manifestOfDir(dir: string): Promise<TreeEntry[]> {
   while (pending.length > 0) {
     const rel = pending.pop()!;
     const names = await utf8Names(join(dir, rel), guestDir(rel));
-    const infos = await mapLimit(names, IO_CONCURRENCY, async (name) => {
-      const path = rel === "" ? name : `${rel}/${name}`;
-      return { path, info: await lstat(join(dir, path)) };
-    });
+    const infos = await pMap(
+      names,
+      async (name) => {
+        const path = rel === "" ? name : `${rel}/${name}`;
+        return { path, info: await lstat(join(dir, path)) };
+      },
+      { concurrency: IO_CONCURRENCY },
+    );
     for (const { path, info } of infos) {
       const mode = info.mode & 0o7777;
       if (info.isSymbolicLink()) {
@@ -95,9 +101,13 @@ export async function manifestOfDir(dir: string): Promise<TreeEntry[]> {
       }
     }
   }
-  await mapLimit(files, IO_CONCURRENCY, async (entry) => {
-    entry.sha256 = await sha256File(join(dir, entry.path), entry.size);
-  });
+  await pMap(
+    files,
+    async (entry) => {
+      entry.sha256 = await sha256File(join(dir, entry.path), entry.size);
+    },
+    { concurrency: IO_CONCURRENCY },
+  );
   return entries.sort((a, b) => comparePaths(a.path, b.path));
 }
 
@@ -415,8 +425,9 @@ export async function buildDiff(
     const outcomes = await Promise.all(
       batch.map(async (unit) => {
         const members = unit.members.map((index) => changes[index]!);
-        if (skipped(unit)) return { binary: await mapLimit(members, 4, (change) => sniffBinary(change, io)) };
-        return { rendered: await mapLimit(members, 4, (change) => renderChange(change, io)) };
+        if (skipped(unit))
+          return { binary: await pMap(members, (change) => sniffBinary(change, io), { concurrency: 4 }) };
+        return { rendered: await pMap(members, (change) => renderChange(change, io), { concurrency: 4 }) };
       }),
     );
     batch.forEach((unit, b) => {
@@ -678,18 +689,4 @@ function once<T>(fn: () => Promise<T>): () => Promise<T> {
     made ??= fn();
     return made;
   };
-}
-
-/** Like Promise.all over items.map(fn), with at most `limit` calls in flight; keeps input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -58,7 +58,7 @@ function outside(userPath: string, why: string): PyroError {
 
 function notFound(userPath: string): PyroError {
   return new PyroError(
-    "INVALID_ARGUMENT",
+    "FILE_NOT_FOUND",
     `${userPath} does not exist in the workspace; list its directory with disk list to see what is there`,
   );
 }

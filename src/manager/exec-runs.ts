@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
 import { Stream } from "../channel/frame.js";
-import { AgentExecCancelResult, type AgentExecParams, AgentExecResult, AgentOp } from "../channel/protocol.js";
+import { type AgentExecParams, AgentOp, EXEC_ANSWER_GRACE_MS } from "../channel/protocol.js";
 import type { EngineName } from "../contract/schemas.js";
 import type { WorkspaceExecResult } from "../contract/workspace.js";
 import type { SupervisorClient } from "../supervisor/client.js";
@@ -24,7 +24,6 @@ export const FINISHED_RETAIN_COUNT = 16;
 /** After asking the agent to cancel, how long to wait for its answer before giving up on it. */
 const CANCEL_WAIT_MS = 15_000;
 /** Grace past the command's own timeout for the agent's answer (the kill and the drain). */
-const ANSWER_GRACE_MS = 30_000;
 
 function delay(ms: number): { done: Promise<void>; clear: () => void } {
   let timer: NodeJS.Timeout | undefined;
@@ -139,14 +138,17 @@ export class ExecRun {
       : undefined;
     keepAlive?.unref();
     spec.client
-      .request(AgentOp.EXEC, { ...spec.agent, exec_id: this.execId } satisfies AgentExecParams, {
-        deadlineMs: spec.agent.timeout_ms + ANSWER_GRACE_MS,
-        signal: this.abort.signal,
-        onData: (stream, chunk) => this.data(stream === Stream.STDERR ? "stderr" : "stdout", chunk),
-      })
+      .call(
+        AgentOp.EXEC,
+        { ...spec.agent, exec_id: this.execId },
+        {
+          deadlineMs: spec.agent.timeout_ms + EXEC_ANSWER_GRACE_MS,
+          signal: this.abort.signal,
+          onData: (stream, chunk) => this.data(stream === Stream.STDERR ? "stderr" : "stdout", chunk),
+        },
+      )
       .then(
-        (raw) => {
-          const result = AgentExecResult.parse(raw);
+        (result) => {
           this.finish({
             exit_code: result.exit_code,
             timed_out: result.timed_out,
@@ -201,8 +203,8 @@ export class ExecRun {
     if (this.settled) return;
     this.cancelRequested = true;
     const asked = await this.spec.client
-      .request(AgentOp.EXEC_CANCEL, { exec_id: this.execId }, { deadlineMs: 5_000 })
-      .then((raw) => AgentExecCancelResult.safeParse(raw).success)
+      .call(AgentOp.EXEC_CANCEL, { exec_id: this.execId }, { deadlineMs: 5_000 })
+      .then(() => true)
       .catch(() => false);
     if (!asked) this.abort.abort();
     const wait = delay(CANCEL_WAIT_MS);

@@ -34,21 +34,20 @@ import { isRootless, privilegeCheck } from "../rootless/mode.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
 import type { SupervisorConfig } from "../supervisor/supervisor.js";
+import { type PyroPaths, resolvePaths, sandboxesDir } from "../util/paths.js";
 import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../util/process.js";
 import { findExecutable } from "../util/which.js";
 import { PYRO_VERSION } from "../version.js";
 import type { OutputListener } from "./exec-runs.js";
 import { checkFitsHost } from "./host-limits.js";
-import { type PyroPaths, resolvePaths, sandboxesDir } from "./paths.js";
 import { dailyLoopState, prepare } from "./prepare.js";
+import type { ProgressReporter } from "./progress.js";
 import type { RecordStore } from "./records.js";
 import { ServiceService } from "./services.js";
 import { ShellService } from "./shells.js";
 import { WorkspaceService } from "./workspaces.js";
 
-export interface ProgressReporter {
-  phase(name: string, detail?: string): void;
-}
+export type { ProgressReporter } from "./progress.js";
 
 export interface ManagerOptions {
   stateDir?: string;

@@ -1,9 +1,10 @@
 // Owns a workspace's allowlist rules as the manager sees them: what create records (presets
 // expanded into plain rules), what an update makes of them, and the dry run that says what the
 // gateway would decide for a URL. Enforcement is the supervisor's egress gateway (src/egress).
+
+import { checkRules, expandPresets, normalizeName, Policy, targetOf } from "../contract/egress-rules.js";
 import { PyroError } from "../contract/errors.js";
 import type { NetworkPolicy, NetworkRules, PolicyCheckResult } from "../contract/workspace.js";
-import { checkRules, expandPresets, normalizeName, Policy, targetOf } from "../egress/rules.js";
 
 interface RuleInput {
   allow_hosts: string[];

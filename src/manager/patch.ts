@@ -3,7 +3,9 @@
 // new file contents. Nothing is written here; the caller writes only after a plan comes back, so a
 // patch applies entirely or not at all. File reads are injected, so this is testable without
 // sandboxes.
+
 import { applyPatch, parsePatch, type StructuredPatch, type StructuredPatchHunk } from "diff";
+import pMap from "p-map";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
 
@@ -93,9 +95,13 @@ export async function planPatch(patchText: string, io: PatchIo): Promise<PatchPl
   // Every file the patch names is read up front (bounded), then the patch runs against memory.
   const paths = [...new Set(filePatches.flatMap(namedPaths))];
   const original = new Map<string, FileState | null>();
-  await mapLimit(paths, READ_CONCURRENCY, async (path) => {
-    original.set(path, await io.read(path));
-  });
+  await pMap(
+    paths,
+    async (path) => {
+      original.set(path, await io.read(path));
+    },
+    { concurrency: READ_CONCURRENCY },
+  );
   const current = new Map(original);
   const failed = new Set<string>();
   const problems: Array<{ what: string; advice: string }> = [];
@@ -495,13 +501,4 @@ function checkPath(raw: string): string {
   const path = segments.filter((s) => s !== "" && s !== ".").join("/");
   if (path === "") throw new PyroError("INVALID_ARGUMENT", `the patch names an empty path (${JSON.stringify(raw)})`);
   return path;
-}
-
-/** Like Promise.all over items.map(fn), with at most `limit` calls in flight. */
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { DailyLoop, EnvironmentInspect, PrepareResult } from "../contract/schemas.js";
 import { PYRO_VERSION } from "../version.js";
-import type { ProgressReporter } from "./manager.js";
+import type { ProgressReporter } from "./progress.js";
 import type { WorkspaceService } from "./workspaces.js";
 
 const PreparedRecord = z.object({

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { appendFile, link, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import writeFileAtomic from "write-file-atomic";
 import { PyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
 import {
@@ -156,17 +157,14 @@ export class RecordStore {
   async write(record: WorkspaceRecord): Promise<void> {
     const { dir, record: path, previous } = this.paths(record.workspace_id);
     await mkdir(dir, { recursive: true });
-    const suffix = `${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
-    const tmp = `${path}.${suffix}`;
-    await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
-    const keep = `${previous}.${suffix}`;
+    const keep = `${previous}.${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
     await link(path, keep).then(
       () => rename(keep, previous),
       (err: NodeJS.ErrnoException) => {
         if (err.code !== "ENOENT") throw err;
       },
     );
-    await rename(tmp, path);
+    await writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`);
   }
 
   private async ids(): Promise<string[]> {

@@ -3,8 +3,9 @@
 // service and its probes inside the sandbox; the supervisor holds the port forwards, which close
 // with the service, and with the sandbox on stop, reset and delete. Logs are redacted here.
 import { Stream } from "../channel/frame.js";
-import { type AgentServiceInfo, commandToArgv, type Readiness, ServiceOp } from "../channel/protocol.js";
+import { type AgentServiceInfo, commandToArgv, ServiceOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
+import type { Readiness } from "../contract/interactive.js";
 import {
   type ServiceInfo,
   type ServiceListResult,
@@ -41,7 +42,7 @@ export class ServiceService {
       const client = await this.workspaces.client(record);
       // Ports a previous service of this name left open (it exited on its own) go first.
       if (record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
-      const info = (await client.request(
+      const info = await client.call(
         ServiceOp.START,
         {
           name: params.service_name,
@@ -53,7 +54,7 @@ export class ServiceService {
           ready_interval_ms: params.ready_interval_ms,
         },
         { deadlineMs: params.ready_timeout_seconds * 1000 + SERVICE_OP_DEADLINE_MS, signal: opts.signal },
-      )) as AgentServiceInfo;
+      );
       await this.workspaces.touch(record.workspace_id);
       if (!LIVE_STATES.has(info.state)) {
         const tail = await this.logs({
@@ -73,7 +74,7 @@ export class ServiceService {
         } catch (err) {
           // A service whose ports cannot be published is not what was asked for: stop it.
           await client
-            .request(
+            .call(
               ServiceOp.STOP,
               { name: params.service_name, grace_ms: 2_000 },
               { deadlineMs: SERVICE_OP_DEADLINE_MS },
@@ -91,9 +92,7 @@ export class ServiceService {
     const { workspace } = parseParams(ServiceRefParams.pick({ workspace: true }), input, "service list");
     return this.withWorkspace(workspace, async (record, redactor) => {
       const client = await this.workspaces.client(record);
-      const reply = (await client.request(ServiceOp.LIST, {}, { deadlineMs: SERVICE_OP_DEADLINE_MS })) as {
-        services: AgentServiceInfo[];
-      };
+      const reply = await client.call(ServiceOp.LIST, {}, { deadlineMs: SERVICE_OP_DEADLINE_MS });
       const ports = await this.portsOf(record, reply.services);
       const services = reply.services.map((s) => serviceInfo(record, s, ports.get(s.service_name) ?? [], redactor));
       return {
@@ -109,11 +108,11 @@ export class ServiceService {
     const params = parseParams(ServiceRefParams, input, "service status");
     return this.withWorkspace(params.workspace, async (record, redactor) => {
       const client = await this.workspaces.client(record);
-      const info = (await client.request(
+      const info = await client.call(
         ServiceOp.STATUS,
         { name: params.service_name },
         { deadlineMs: SERVICE_OP_DEADLINE_MS },
-      )) as AgentServiceInfo;
+      );
       const ports = await this.portsOf(record, [info]);
       return serviceInfo(record, info, ports.get(info.service_name) ?? [], redactor);
     });
@@ -125,14 +124,14 @@ export class ServiceService {
       const client = await this.workspaces.client(record);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      const reply = (await client.request(
+      const reply = await client.call(
         ServiceOp.LOGS,
         { name: params.service_name, ...(params.all ? {} : { tail_lines: params.tail_lines }) },
         {
           deadlineMs: SERVICE_OP_DEADLINE_MS,
           onData: (stream, chunk) => (stream === Stream.STDERR ? err : out).push(chunk),
         },
-      )) as { truncated: boolean };
+      );
       return {
         workspace_id: record.workspace_id,
         service_name: params.service_name,
@@ -149,11 +148,11 @@ export class ServiceService {
     const params = parseParams(ServiceStopParams, input, "service stop");
     return this.withWorkspace(params.workspace, async (record, redactor) => {
       const client = await this.workspaces.client(record);
-      const info = (await client.request(
+      const info = await client.call(
         ServiceOp.STOP,
         { name: params.service_name, grace_ms: params.grace_seconds * 1000 },
         { deadlineMs: params.grace_seconds * 1000 + SERVICE_OP_DEADLINE_MS },
-      )) as AgentServiceInfo;
+      );
       if (record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
       await this.workspaces.touch(record.workspace_id);
       return serviceInfo(record, info, [], redactor);

@@ -14,6 +14,7 @@ import {
   type ShellWriteResult,
 } from "../contract/interactive.js";
 import { parseParams } from "../contract/parse.js";
+import type { SupervisorClient } from "../supervisor/client.js";
 import type { WorkspaceRecord } from "./records.js";
 import { guestPath, type WorkspaceService } from "./workspaces.js";
 
@@ -29,11 +30,11 @@ export class ShellService {
     return this.withWorkspace(params.workspace, async (record) => {
       const env = await this.workspaces.secretEnvironment(record, params.secret_env);
       const client = await this.workspaces.client(record);
-      const info = (await client.request(
+      const info = await client.call(
         ShellOp.OPEN,
         { cwd: guestPath(params.cwd), cols: params.cols, rows: params.rows, env },
         { deadlineMs: SHELL_OP_DEADLINE_MS },
-      )) as AgentShellInfo;
+      );
       await this.workspaces.touch(record.workspace_id);
       return shellInfo(record, info);
     });
@@ -46,7 +47,7 @@ export class ShellService {
       const redactor = await this.workspaces.redactor(record);
       const client = await this.workspaces.client(record);
       const chunks: Buffer[] = [];
-      const reply = (await client.request(
+      const reply = await client.call(
         ShellOp.READ,
         {
           shell_id: params.shell_id,
@@ -57,7 +58,7 @@ export class ShellService {
           history_max_bytes: params.plain ? SHELL_BUFFER_BYTES : redactor.lookbehindBytes,
         },
         { deadlineMs: params.max_wait_ms + SHELL_OP_DEADLINE_MS, onData: (_stream, chunk) => chunks.push(chunk) },
-      )) as AgentShellReadResult;
+      );
       const bytes = Buffer.concat(chunks);
       const historyLength = reply.cursor - reply.history_start;
       const history = bytes.subarray(0, historyLength);
@@ -88,11 +89,11 @@ export class ShellService {
       const client = await this.workspaces.client(record);
       // Enter on a terminal sends a carriage return; the line discipline turns it into a newline.
       const text = params.append_newline ? `${params.input}\r` : params.input;
-      const reply = (await client.request(
+      const reply = await client.call(
         ShellOp.WRITE,
         { shell_id: params.shell_id, input: text },
         { deadlineMs: SHELL_OP_DEADLINE_MS },
-      )) as { bytes_written: number };
+      );
       await this.workspaces.touch(record.workspace_id);
       return { workspace_id: record.workspace_id, shell_id: params.shell_id, bytes_written: reply.bytes_written };
     });
@@ -100,18 +101,26 @@ export class ShellService {
 
   async signal(input: unknown): Promise<ShellInfo> {
     const params = parseParams(ShellSignalParams, input, "shell signal");
-    return this.call(params.workspace, ShellOp.SIGNAL, { shell_id: params.shell_id, signal: params.signal });
+    return this.call(params.workspace, (client) =>
+      client.call(
+        ShellOp.SIGNAL,
+        { shell_id: params.shell_id, signal: params.signal },
+        { deadlineMs: SHELL_OP_DEADLINE_MS },
+      ),
+    );
   }
 
   async close(input: unknown): Promise<ShellInfo> {
     const params = parseParams(ShellRefParams, input, "shell close");
-    return this.call(params.workspace, ShellOp.CLOSE, { shell_id: params.shell_id });
+    return this.call(params.workspace, (client) =>
+      client.call(ShellOp.CLOSE, { shell_id: params.shell_id }, { deadlineMs: SHELL_OP_DEADLINE_MS }),
+    );
   }
 
-  private call(workspace: string, op: string, agentParams: Record<string, unknown>): Promise<ShellInfo> {
+  /** Sends one shell operation that answers with the shell's info. */
+  private call(workspace: string, send: (client: SupervisorClient) => Promise<AgentShellInfo>): Promise<ShellInfo> {
     return this.withWorkspace(workspace, async (record) => {
-      const client = await this.workspaces.client(record);
-      const info = (await client.request(op, agentParams, { deadlineMs: SHELL_OP_DEADLINE_MS })) as AgentShellInfo;
+      const info = await send(await this.workspaces.client(record));
       await this.workspaces.touch(record.workspace_id);
       return shellInfo(record, info);
     });

@@ -11,6 +11,7 @@
 // Crash safety: a snapshot is built under `.<name>.tmp-<pid>` and renamed into place at the end; a
 // delete renames to `.<name>.del-<pid>` before removing. Leftovers of dead processes are swept by
 // create and list.
+
 import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import {
@@ -34,6 +35,7 @@ import {
 } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
+import pLimit from "p-limit";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
 import { guestDir, utf8Names } from "../util/names.js";
@@ -287,7 +289,7 @@ function lstatBig(path: string) {
 }
 
 class TreeBuilder {
-  private readonly pool = limiter(IO_CONCURRENCY);
+  private readonly pool = pLimit(IO_CONCURRENCY);
   private readonly dirs: { rel: string; st: BigStats }[] = [];
   private readonly result: BuildResult = { sizeBytes: 0, fileCount: 0, sharedBytes: 0, sharedFiles: 0, skipped: [] };
   private readonly asRoot = process.getuid?.() === 0;
@@ -520,7 +522,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function emptyDir(dir: string): Promise<void> {
-  const pool = limiter(IO_CONCURRENCY);
+  const pool = pLimit(IO_CONCURRENCY);
   const names = await readdir(dir);
   await settle(names.map((n) => pool(() => forceRemove(join(dir, n)))));
 }
@@ -566,23 +568,6 @@ function isCode(err: unknown, ...codes: string[]): boolean {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Runs at most `n` tasks at once; a finishing task hands its slot straight to the next waiter. */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (fn) => {
-    if (active < n) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }
 
 /** Like Promise.all, but waits for every task before rethrowing the first failure, so nothing is

@@ -11,9 +11,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import * as tar from "tar";
 import { z } from "zod";
-import { FileOp } from "../agent/fileops.js";
-import { extractArchive, TarOp } from "../agent/tarops.js";
-import { type AgentServiceInfo, commandToArgv, ServiceOp } from "../channel/protocol.js";
+import { type AgentServiceInfo, commandToArgv, FileOp, ServiceOp, TarOp } from "../channel/protocol.js";
 import { DEFAULTS, GUEST_TASK_LIMIT } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
@@ -65,6 +63,7 @@ import type { EnvironmentStore, InstalledEnvironment } from "../environments/ind
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
+import { extractArchive } from "../util/archive.js";
 import { CappedList } from "../util/capped-list.js";
 import { faultPoint } from "../util/fault.js";
 import { unreadableSource, unwritableTarget } from "../util/host-access.js";
@@ -85,9 +84,9 @@ import {
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
 import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
 import { checkFitsHost } from "./host-limits.js";
-import type { ProgressReporter } from "./manager.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
 import { planPatch } from "./patch.js";
+import type { ProgressReporter } from "./progress.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspacePaths, type WorkspaceRecord } from "./records.js";
 import { Redactor } from "./redact.js";
 import { SnapshotStore } from "./snapshots.js";
@@ -119,7 +118,7 @@ async function classifySource(path: string, what: string): Promise<SeedSource> {
     if (err.code === "EACCES") throw unreadableSource(what, path, err);
     return undefined;
   });
-  if (!info) throw new PyroError("INVALID_ARGUMENT", `${what} ${path} does not exist on the host`);
+  if (!info) throw new PyroError("FILE_NOT_FOUND", `${what} ${path} does not exist on the host`);
   const kind = info.isDirectory()
     ? "directory"
     : info.isFile() && /\.(tar|tar\.gz|tgz)$/.test(abs)
@@ -190,11 +189,11 @@ async function readGuestText(
   maxBytes: number,
 ): Promise<{ path: string; content: string; size_bytes: number; truncated: boolean }> {
   const chunks: Buffer[] = [];
-  const reply = (await client.request(
+  const reply = await client.call(
     FileOp.READ,
     { path, max_bytes: maxBytes },
     { deadlineMs: FILE_OP_DEADLINE_MS, onData: (_stream, chunk) => chunks.push(chunk) },
-  )) as { path: string; size_bytes: number; truncated: boolean };
+  );
   return { ...reply, content: Buffer.concat(chunks).toString("utf8") };
 }
 
@@ -205,11 +204,11 @@ async function writeGuestText(
   text: string,
   mode?: number,
 ): Promise<{ path: string; bytes_written: number }> {
-  return (await client.request(
+  return await client.call(
     FileOp.WRITE,
     { path, ...(mode === undefined ? {} : { mode }) },
     { deadlineMs: FILE_OP_DEADLINE_MS, input: Buffer.from(text, "utf8") },
-  )) as { path: string; bytes_written: number };
+  );
 }
 
 /** What a tar entry that export leaves out is, in words. */
@@ -614,13 +613,11 @@ export class WorkspaceService {
     const params = parseParams(FileListParams, input, "workspace file list");
     const record = await this.records.resolve(params.workspace);
     return this.redactingAll(record, async () => {
-      const result = (await (
-        await this.client(record)
-      ).request(
+      const result = await (await this.client(record)).call(
         FileOp.LIST,
         { path: guestPath(params.path), recursive: params.recursive },
         { deadlineMs: FILE_OP_DEADLINE_MS },
-      )) as Omit<FileListResult, "workspace_id">;
+      );
       return { workspace_id: record.workspace_id, ...result };
     });
   }
@@ -658,16 +655,14 @@ export class WorkspaceService {
               `${path} is larger than 5 MiB; patch it with workspace_exec instead`,
             );
           }
-          const entry = (await client.request(
+          const entry = await client.call(
             FileOp.LIST,
             { path: join(GUEST_ROOT, path) },
             { deadlineMs: FILE_OP_DEADLINE_MS },
-          )) as {
-            entries: Array<{ mode?: number }>;
-          };
+          );
           return { content: r.content, mode: entry.entries[0]?.mode ?? 0o644 };
         } catch (err) {
-          if (err instanceof PyroError && /does not exist|no such file|ENOENT/i.test(err.message)) return null;
+          if (err instanceof PyroError && err.code === "FILE_NOT_FOUND") return null;
           throw err;
         }
       },
@@ -675,7 +670,7 @@ export class WorkspaceService {
     for (const file of plan.files) {
       const target = join(GUEST_ROOT, file.path);
       if (file.status === "deleted")
-        await client.request(FileOp.DELETE, { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
+        await client.call(FileOp.DELETE, { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
       else await writeGuestText(client, target, file.content ?? "", file.mode);
     }
     await this.touch(record.workspace_id);
@@ -720,9 +715,7 @@ export class WorkspaceService {
       }),
     );
     if (fromLayer !== undefined) return fromLayer;
-    const reply = (await client.request(FileOp.TREE, { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS })) as {
-      entries: unknown;
-    };
+    const reply = await client.call(FileOp.TREE, { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS });
     return fn({
       baseline,
       current: z.array(TreeEntry).parse(reply.entries),
@@ -799,11 +792,11 @@ export class WorkspaceService {
       done.catch(() => {});
       let result: { artifact_type: "file" | "directory"; skipped?: string[]; skipped_more?: number };
       try {
-        result = (await client.request(
+        result = await client.call(
           TarOp.EXPORT,
           { path: exported },
           { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
-        )) as typeof result;
+        );
       } catch (err) {
         // The guest's failure is the answer; what was already written is dropped with staging,
         // once the extractor has stopped writing into it.
@@ -1087,9 +1080,7 @@ export class WorkspaceService {
   private async serviceStates(record: WorkspaceRecord): Promise<AgentServiceInfo[]> {
     try {
       const client = await this.client(record);
-      const reply = (await client.request(ServiceOp.LIST, {}, { deadlineMs: 5_000 })) as {
-        services: AgentServiceInfo[];
-      };
+      const reply = await client.call(ServiceOp.LIST, {}, { deadlineMs: 5_000 });
       return reply.services;
     } catch {
       return [];
@@ -1319,11 +1310,11 @@ export class WorkspaceService {
     const skipped: string[] = [];
     const stream =
       source.kind === "directory" ? packedSource(source.path, skipped, "source_path") : createReadStream(source.path);
-    const result = (await client.request(
+    const result = await client.call(
       TarOp.IMPORT,
       { dest },
       { deadlineMs: ARCHIVE_DEADLINE_MS, input: stream as AsyncIterable<Uint8Array> },
-    )) as { entry_count: number; bytes_written: number };
+    );
     return { entry_count: result.entry_count, bytes_written: result.bytes_written, skipped };
   }
 
@@ -1350,11 +1341,7 @@ export class WorkspaceService {
       },
     });
     const done = new Promise<void>((res) => parser.on("end", () => res()));
-    await client.request(
-      TarOp.EXPORT,
-      { path },
-      { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => parser.write(c) },
-    );
+    await client.call(TarOp.EXPORT, { path }, { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => parser.write(c) });
     parser.end();
     await done;
     return Buffer.concat(chunks);

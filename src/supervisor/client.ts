@@ -2,12 +2,14 @@
 // requests (proxied to the agent), and shut the sandbox down.
 
 import { connect } from "node:net";
+import type { z } from "zod";
+import { callAgent } from "../channel/agent-ops.js";
 import { Channel, type RequestOptions } from "../channel/channel.js";
+import type { AgentOpName, AgentParams, AgentResult } from "../channel/protocol.js";
+import type { EgressRules } from "../contract/egress-rules.js";
 import { PyroError } from "../contract/errors.js";
-import type { EgressRules } from "../egress/rules.js";
 import { PYRO_VERSION } from "../version.js";
-import { type PublishedPort, SupervisorOp } from "./protocol.js";
-import type { SupervisorStatus } from "./supervisor.js";
+import { type PublishedPort, PublishedPorts, SupervisorOp, SupervisorStatus } from "./protocol.js";
 
 export class SupervisorClient {
   private constructor(
@@ -46,15 +48,19 @@ export class SupervisorClient {
     return this.channel.request(op, params, opts);
   }
 
-  status(): Promise<SupervisorStatus> {
-    return this.channel.request(SupervisorOp.STATUS, {}, { deadlineMs: 5_000 }) as Promise<SupervisorStatus>;
+  /** An agent operation, relayed by the supervisor: params and reply checked against the table. */
+  call<K extends AgentOpName>(op: K, params: AgentParams<K>, opts?: RequestOptions): Promise<AgentResult<K>> {
+    return callAgent(this, op, params, opts);
+  }
+
+  async status(): Promise<SupervisorStatus> {
+    const reply = await this.channel.request(SupervisorOp.STATUS, {}, { deadlineMs: 5_000 });
+    return checked(SupervisorOp.STATUS, SupervisorStatus, reply);
   }
 
   async publish(owner: string, ports: Array<{ host_port: number; guest_port: number }>): Promise<PublishedPort[]> {
-    const reply = (await this.channel.request(SupervisorOp.PUBLISH, { owner, ports }, { deadlineMs: 15_000 })) as {
-      ports: PublishedPort[];
-    };
-    return reply.ports;
+    const reply = await this.channel.request(SupervisorOp.PUBLISH, { owner, ports }, { deadlineMs: 15_000 });
+    return checked(SupervisorOp.PUBLISH, PublishedPorts, reply).ports;
   }
 
   async unpublish(owner: string): Promise<void> {
@@ -66,8 +72,8 @@ export class SupervisorClient {
   }
 
   async ports(): Promise<PublishedPort[]> {
-    return ((await this.channel.request(SupervisorOp.PORTS, {}, { deadlineMs: 5_000 })) as { ports: PublishedPort[] })
-      .ports;
+    const reply = await this.channel.request(SupervisorOp.PORTS, {}, { deadlineMs: 5_000 });
+    return checked(SupervisorOp.PORTS, PublishedPorts, reply).ports;
   }
 
   /** Asks for teardown and resolves once it has finished (the supervisor closes us last). */
@@ -79,4 +85,15 @@ export class SupervisorClient {
   close(): void {
     this.channel.close();
   }
+}
+
+/** A supervisor's reply that does not match its schema is a protocol error, named by op and field. */
+function checked<S extends z.ZodType>(op: string, schema: S, reply: unknown): z.output<S> {
+  const parsed = schema.safeParse(reply);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(reply)"}: ${i.message}`).join("; ");
+  throw new PyroError(
+    "AGENT_PROTOCOL_ERROR",
+    `the sandbox supervisor's reply to ${op} is malformed (${problems}); stop the workspace and start it again`,
+  );
 }

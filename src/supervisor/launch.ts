@@ -12,7 +12,7 @@ import {
   SUPERVISOR_LOG_FILE,
   SUPERVISOR_SOCKET_FILE,
   SUPERVISOR_STATE_FILE,
-  type SupervisorStateRecord,
+  SupervisorStateRecord,
 } from "./protocol.js";
 import type { SupervisorConfig } from "./supervisor.js";
 
@@ -103,7 +103,7 @@ export async function launchSupervisor(config: Omit<SupervisorConfig, "socketPat
 export async function liveSupervisor(runDir: string): Promise<SupervisorStateRecord | undefined> {
   let state: SupervisorStateRecord;
   try {
-    state = JSON.parse(await readFile(join(runDir, SUPERVISOR_STATE_FILE), "utf8")) as SupervisorStateRecord;
+    state = SupervisorStateRecord.parse(JSON.parse(await readFile(join(runDir, SUPERVISOR_STATE_FILE), "utf8")));
   } catch {
     return undefined;
   }

@@ -1,5 +1,9 @@
 // Owns the operations the supervisor answers itself on its socket; every other operation is
-// proxied to the guest agent unchanged.
+// proxied to the guest agent unchanged. Also the records of a supervisor others read.
+import { z } from "zod";
+import { Hello } from "../channel/channel.js";
+import { EngineName } from "../contract/schemas.js";
+
 export const SupervisorOp = {
   STATUS: "supervisor.status",
   SHUTDOWN: "supervisor.shutdown",
@@ -13,13 +17,32 @@ export const SupervisorOp = {
   EGRESS_RULES: "supervisor.egress_rules",
 } as const;
 
+const Port = z.number().int().min(1).max(65_535);
+
 /** A host port forwarded into the sandbox on behalf of an owner (a service name). */
-export interface PublishedPort {
-  owner: string;
-  host: "127.0.0.1";
-  host_port: number;
-  guest_port: number;
-}
+export const PublishedPort = z.object({
+  owner: z.string(),
+  host: z.literal("127.0.0.1"),
+  host_port: Port,
+  guest_port: Port,
+});
+export type PublishedPort = z.infer<typeof PublishedPort>;
+export const PublishedPorts = z.object({ ports: z.array(PublishedPort) });
+
+export const SupervisorState = z.enum(["starting", "ready", "stopping", "stopped", "failed"]);
+export type SupervisorState = z.infer<typeof SupervisorState>;
+
+/** supervisor.status's answer. */
+export const SupervisorStatus = z.object({
+  id: z.string(),
+  engine: EngineName,
+  state: SupervisorState,
+  supervisor_pid: z.number().int(),
+  sandbox_pids: z.array(z.number().int()),
+  started_at: z.string(),
+  agent: Hello.nullable(),
+});
+export type SupervisorStatus = z.infer<typeof SupervisorStatus>;
 
 /** What the supervisor process reads at start (written by the launcher into its run dir). */
 export const SUPERVISOR_CONFIG_FILE = "supervisor.json";
@@ -28,14 +51,15 @@ export const SUPERVISOR_LOG_FILE = "supervisor.log";
 export const SUPERVISOR_SOCKET_FILE = "supervisor.sock";
 
 /** The supervisor's record of itself, so any process can find it and tell whether it is alive. */
-export interface SupervisorStateRecord {
-  pid: number;
-  id: string;
-  socket: string;
-  state: "starting" | "ready" | "stopped" | "failed";
-  updated_at: string;
-  error?: { code: string; message: string };
-}
+export const SupervisorStateRecord = z.object({
+  pid: z.number().int().positive(),
+  id: z.string(),
+  socket: z.string(),
+  state: z.enum(["starting", "ready", "stopped", "failed"]),
+  updated_at: z.string(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export type SupervisorStateRecord = z.infer<typeof SupervisorStateRecord>;
 
 /** In the run dir: why the sandbox of the last run ended when nobody asked it to (one line). Read
  * by the workspace service to say why a workspace is not running; removed at the next start. */

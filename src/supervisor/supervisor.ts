@@ -4,19 +4,26 @@
 import { readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
+import { callAgent } from "../channel/agent-ops.js";
 import { Channel, type Hello } from "../channel/channel.js";
-import { AgentOp, AgentTrustResult } from "../channel/protocol.js";
+import { AgentOp } from "../channel/protocol.js";
+import { checkRules, type EgressRules } from "../contract/egress-rules.js";
 import { PyroError, toPyroError } from "../contract/errors.js";
 import type { EngineName } from "../contract/schemas.js";
 import { type CredentialConfig, Credentials } from "../egress/credentials.js";
 import { EgressGateway } from "../egress/gateway.js";
 import { type HostProxy, UpstreamProxy } from "../egress/host-proxy.js";
 import { NetworkLog } from "../egress/log.js";
-import { checkRules, type EgressRules } from "../egress/rules.js";
 import type { Engine, NetworkPolicy, Sandbox } from "../engines/types.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 import { PYRO_VERSION } from "../version.js";
-import { type PublishedPort, SANDBOX_EXIT_FILE, SupervisorOp } from "./protocol.js";
+import {
+  type PublishedPort,
+  SANDBOX_EXIT_FILE,
+  SupervisorOp,
+  type SupervisorState,
+  type SupervisorStatus,
+} from "./protocol.js";
 
 export interface SupervisorConfig {
   id: string;
@@ -40,18 +47,6 @@ export interface SupervisorConfig {
   };
   /** PEM files of CA certificates the guest trusts too, added at every start. */
   trustFiles?: string[];
-}
-
-export type SupervisorState = "starting" | "ready" | "stopping" | "stopped" | "failed";
-
-export interface SupervisorStatus {
-  id: string;
-  engine: EngineName;
-  state: SupervisorState;
-  supervisor_pid: number;
-  sandbox_pids: number[];
-  started_at: string;
-  agent: Hello | null;
 }
 
 interface PublishParams {
@@ -228,7 +223,7 @@ export class Supervisor {
 
   private async trust(files: string[]): Promise<void> {
     const pem = (await Promise.all(files.map((file) => readFile(file, "utf8")))).join("\n");
-    const result = AgentTrustResult.parse(await this.agent!.request(AgentOp.TRUST, { pem }, { deadlineMs: 15_000 }));
+    const result = await callAgent(this.agent!, AgentOp.TRUST, { pem }, { deadlineMs: 15_000 });
     this.log(`trust: ${result.certificates} extra CA certificates in the guest's ${result.bundle}`);
   }
 

@@ -144,14 +144,14 @@ describe("pyro run (real sandboxes)", () => {
     const { code, stdout, stderr } = await pyro(["run", "debian:12", "--mem-mib", "64", "--", "true"]);
     assert.equal(code, 2);
     assert.equal(stdout, "");
-    assert.match(stderr, /^error: --mem-mib must be ≥ 128/);
+    assert.match(stderr, /^error\[INVALID_ARGUMENT\]: --mem-mib must be ≥ 128/);
   });
 
-  it("exits 1 with error: on an unknown environment", async () => {
+  it("exits 1 with error[ENVIRONMENT_UNKNOWN] on an unknown environment", async () => {
     const { code, stdout, stderr } = await pyro(["run", "debian:99", "--", "true"]);
     assert.equal(code, 1);
     assert.equal(stdout, "");
-    assert.match(stderr, /^error: .*debian:99/);
+    assert.match(stderr, /^error\[ENVIRONMENT_UNKNOWN\]: .*debian:99/);
   });
 
   it("tears the sandbox down and exits 130 on Ctrl-C", async () => {
@@ -169,7 +169,7 @@ describe("pyro run (real sandboxes)", () => {
     const { code, stderr } = await outcome;
     assert.equal(code, 130, stderr);
     assert.ok(Date.now() - interruptedAt < 10_000, "Ctrl-C took too long");
-    assert.match(stderr, /error: interrupted/);
+    assert.match(stderr, /error\[CANCELLED\]: interrupted/);
     const doctor = await pyro(["doctor", "--json"]);
     const report = DoctorResult.parse(JSON.parse(doctor.stdout));
     assert.deepEqual(report.leftovers.items, []);
@@ -273,7 +273,7 @@ describe("pyro workspace exec (real sandboxes): live output, timeouts and Ctrl-C
     const { code } = await closed;
     assert.equal(code, 130, seen.stderr);
     assert.ok(Date.now() - interruptedAt < 10_000, "Ctrl-C took too long");
-    assert.match(seen.stderr, /error: interrupted/);
+    assert.match(seen.stderr, /error\[CANCELLED\]: interrupted/);
     assert.equal(await leftovers("[s]leep 10[89]"), "0");
     const logs = JSON.parse((await pyro(["workspace", "logs", id, "--json"])).stdout) as {
       commands: Array<{ command: string; exit_code: number; cancelled: boolean }>;

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { resolvePaths } from "../../src/manager/paths.js";
+import { resolvePaths } from "../../src/util/paths.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
 
 /** Host CLI versions this onramp was checked against (`mcp add`'s argv, `mcp list`'s lines). */

@@ -18,7 +18,7 @@ import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { resolvePaths } from "../../src/manager/paths.js";
+import { resolvePaths } from "../../src/util/paths.js";
 import { PYRO_BIN, runCli } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);

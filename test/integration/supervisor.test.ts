@@ -11,9 +11,9 @@ import type { AgentExecResult, AgentInfoResult } from "../../src/channel/protoco
 import type { PyroError } from "../../src/contract/errors.js";
 import { EnvironmentStore, type InstalledEnvironment } from "../../src/environments/index.js";
 import { Manager } from "../../src/manager/manager.js";
-import { resolvePaths } from "../../src/manager/paths.js";
 import { SupervisorClient } from "../../src/supervisor/client.js";
 import { launchSupervisor } from "../../src/supervisor/launch.js";
+import { resolvePaths } from "../../src/util/paths.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-sup-"));
 const sandboxes = join(stateDir, "sandboxes");

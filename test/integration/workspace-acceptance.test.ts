@@ -261,7 +261,10 @@ describe("workspace acceptance flow through the CLI (--json, one process per com
     const duplicate = await pyro(["workspace", "create", "--name", "three-procs"]);
     assert.equal(duplicate.code, 1);
     assert.equal(duplicate.stdout, "");
-    assert.match(duplicate.stderr, /^error: the name "three-procs" is taken by workspace ws-\w+; choose another name/);
+    assert.match(
+      duplicate.stderr,
+      /^error\[WORKSPACE_NAME_TAKEN\]: the name "three-procs" is taken by workspace ws-\w+; choose another name/,
+    );
     const later = await pyroJson(WorkspaceListResult, ["workspace", "list"]);
     assert.equal(later.count, list.count, "the refused create left nothing behind");
 
@@ -279,7 +282,7 @@ describe("workspace acceptance flow through the CLI (--json, one process per com
       const { code, stdout, stderr } = await pyro(args);
       assert.equal(code, 1, args.join(" "));
       assert.equal(stdout, "");
-      assert.match(stderr, /^error: no workspace has the id or name "no-such-ws"/);
+      assert.match(stderr, /^error\[WORKSPACE_NOT_FOUND\]: no workspace has the id or name "no-such-ws"/);
     }
     const json = await pyro(["workspace", "status", "no-such-ws", "--json"]);
     assert.equal(json.code, 1);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { execCancelHandler, execHandler } from "../../src/agent/exec.js";
 import { SPAWNER } from "../../src/agent/spawner.js";
+import { serveAgentOps } from "../../src/channel/agent-ops.js";
 import { Channel } from "../../src/channel/channel.js";
 import { Stream } from "../../src/channel/frame.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
@@ -15,7 +16,7 @@ const [a, b] = memoryDuplexPair();
 new Channel(b, {
   role: "server",
   hello: { name: "agent", version: "t", capabilities: [] },
-  handlers: { exec: execHandler, "exec.cancel": execCancelHandler },
+  handlers: serveAgentOps({ exec: execHandler, "exec.cancel": execCancelHandler }),
 });
 const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
 const tmp = mkdtempSync(join(tmpdir(), "pyro-test-exec-"));
@@ -155,7 +156,7 @@ describe("agent exec", () => {
     await new Promise((res) => setTimeout(res, 200));
     assert.equal(running("4713.25").length, 1, "the setsid grandchild runs before the cancel");
     abort.abort();
-    await assert.rejects(pending, (e: PyroError) => e.code === "CHANNEL_CLOSED");
+    await assert.rejects(pending, (e: PyroError) => e.code === "CANCELLED");
     const deadline = Date.now() + 3000;
     while (running("4713.25").length + running("4713.5").length > 0 && Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, 50));

@@ -1,5 +1,6 @@
 // The agent's file and archive operations over the in-memory channel, rooted in a temp directory:
 // the confinement rules every workspace path depends on, and hostile archives.
+
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
@@ -20,6 +21,7 @@ import { gzipSync } from "node:zlib";
 import * as tar from "tar";
 import { fileHandlers } from "../../src/agent/fileops.js";
 import { tarHandlers } from "../../src/agent/tarops.js";
+import { serveAgentOps } from "../../src/channel/agent-ops.js";
 import { Channel } from "../../src/channel/channel.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
 import type { PyroError } from "../../src/contract/errors.js";
@@ -34,7 +36,7 @@ const [a, b] = memoryDuplexPair();
 new Channel(b, {
   role: "server",
   hello: { name: "agent", version: "t", capabilities: [] },
-  handlers: { ...fileHandlers(root), ...tarHandlers(root) },
+  handlers: serveAgentOps({ ...fileHandlers(root), ...tarHandlers(root) }),
 });
 const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
 after(() => {
@@ -226,7 +228,7 @@ describe("agent archives", () => {
       new Channel(s, {
         role: "server",
         hello: { name: "agent", version: "t", capabilities: [] },
-        handlers: tarHandlers(dir),
+        handlers: serveAgentOps(tarHandlers(dir)),
       });
       const sender = new Channel(c, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
       const abort = new AbortController();
@@ -247,7 +249,11 @@ describe("agent archives", () => {
       await new Promise((r) => setTimeout(r, 50));
       if (cut === "cancel") abort.abort();
       else c.destroy();
-      await assert.rejects(pending, (e: PyroError) => e.code === "CHANNEL_CLOSED", cut);
+      await assert.rejects(
+        pending,
+        (e: PyroError) => e.code === (cut === "cancel" ? "CANCELLED" : "CHANNEL_CLOSED"),
+        cut,
+      );
       const deadline = Date.now() + 2000;
       while (readdirSync(dir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(readdirSync(dir), [], `${cut}: no partial tree, no staging directory, no new dest`);

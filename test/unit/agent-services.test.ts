@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { LogBuffer, ServiceRegistry, tailLines } from "../../src/agent/services.js";
+import { serveAgentOps } from "../../src/channel/agent-ops.js";
 import { Channel } from "../../src/channel/channel.js";
 import { Stream } from "../../src/channel/frame.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
@@ -17,7 +18,7 @@ const [a, b] = memoryDuplexPair();
 new Channel(b, {
   role: "server",
   hello: { name: "agent", version: "t", capabilities: [] },
-  handlers: registry.handlers(),
+  handlers: serveAgentOps(registry.handlers()),
 });
 const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
 const tmp = mkdtempSync(join(tmpdir(), "pyro-test-services-"));

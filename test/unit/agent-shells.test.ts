@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { OutputBuffer, shellHandlers } from "../../src/agent/shells.js";
+import { serveAgentOps } from "../../src/channel/agent-ops.js";
 import { Channel } from "../../src/channel/channel.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
 import {
@@ -19,7 +20,7 @@ const [a, b] = memoryDuplexPair();
 new Channel(b, {
   role: "server",
   hello: { name: "agent", version: "t", capabilities: [] },
-  handlers: shellHandlers(),
+  handlers: serveAgentOps(shellHandlers()),
 });
 const client = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
 const tmp = mkdtempSync(join(tmpdir(), "pyro-test-shells-"));

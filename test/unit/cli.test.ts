@@ -245,7 +245,7 @@ describe("pyro run", () => {
     const { code, stdout, stderr, manager } = await cli(["run", "debian:12", "--mem-mib", "64", "--", "true"]);
     assert.equal(code, 2);
     assert.equal(stdout, "");
-    assert.match(stderr, /^error: --mem-mib must be ≥ 128 \(got 64\)\n/);
+    assert.match(stderr, /^error\[INVALID_ARGUMENT\]: --mem-mib must be ≥ 128 \(got 64\)\n/);
     assert.match(stderr, /\$ pyro run .*<ENV>/);
     assert.equal(manager.calls.length, 0);
   });
@@ -260,7 +260,7 @@ describe("pyro run", () => {
     it(`exits 2 on ${label}`, async () => {
       const { code, stderr, manager } = await cli(["run", "debian:12", ...argv, "--", "true"]);
       assert.equal(code, 2);
-      assert.match(stderr, /^error: /);
+      assert.match(stderr, /^error\[INVALID_ARGUMENT\]: /);
       assert.match(stderr, pattern);
       assert.equal(manager.calls.length, 0);
     });
@@ -272,7 +272,7 @@ describe("pyro run", () => {
     assert.match(noCommand.stderr, /needs a command after --/);
     const nothing = await cli(["run"]);
     assert.equal(nothing.code, 2);
-    assert.match(nothing.stderr, /^error: /);
+    assert.match(nothing.stderr, /^error\[INVALID_ARGUMENT\]: /);
   });
 
   it("reports a usage error as a JSON error object in --json mode", async () => {
@@ -296,7 +296,7 @@ describe("pyro run", () => {
     const text = await cli(["run", "nope", "--", "true"], { manager });
     assert.equal(text.code, 1);
     assert.equal(text.stdout, "");
-    assert.equal(text.stderr, 'error: unknown environment "nope"; see pyro env list\n');
+    assert.equal(text.stderr, 'error[ENVIRONMENT_UNKNOWN]: unknown environment "nope"; see pyro env list\n');
     const json = await cli(["run", "nope", "--json", "--", "true"], { manager });
     assert.equal(json.code, 1);
     assert.deepEqual(JSON.parse(json.stdout), {
@@ -312,7 +312,7 @@ describe("pyro run", () => {
     });
     const { code, stderr } = await cli(["run", "debian:12", "--", "true"], { manager });
     assert.equal(code, 1);
-    assert.match(stderr, /^error: cannot read properties of undefined \(this is a bug in pyro/);
+    assert.match(stderr, /^error\[INTERNAL\]: cannot read properties of undefined \(this is a bug in pyro/);
     assert.doesNotMatch(stderr, /\n\s+at /);
   });
 
@@ -334,7 +334,7 @@ describe("pyro run", () => {
     assert.equal(code, 130);
     assert.equal(sawSignal?.aborted, true);
     assert.equal(stdout, "");
-    assert.equal(stderr, "error: interrupted\n");
+    assert.equal(stderr, "error[CANCELLED]: interrupted\n");
   });
 
   it("exits 130 when the interrupt arrives as a killed command rather than a rejection", async () => {
@@ -348,7 +348,7 @@ describe("pyro run", () => {
     const text = await cli(["run", "debian:12", "--", "sleep", "30"], { manager, signal: controller.signal });
     assert.equal(text.code, 130);
     assert.equal(text.stdout, "partial\n");
-    assert.equal(text.stderr, "error: interrupted\n");
+    assert.equal(text.stderr, "error[CANCELLED]: interrupted\n");
   });
 
   it("draws progress only on an interactive stderr, and never in --json mode", async () => {
@@ -473,14 +473,17 @@ describe("pyro --version and help", () => {
   it("exits 2 on an unknown command without touching the manager", async () => {
     const { code, stderr, manager } = await cli(["frobnicate"]);
     assert.equal(code, 2);
-    assert.match(stderr, /^error: unknown command "pyro frobnicate"; run pyro help to/);
+    assert.match(stderr, /^error\[INVALID_ARGUMENT\]: unknown command "pyro frobnicate"; run pyro help to/);
     assert.equal(manager.calls.length, 0);
   });
 
   it("points a bare noun at its commands", async () => {
     const { code, stderr } = await cli(["env"]);
     assert.equal(code, 2);
-    assert.match(stderr, /^error: unknown command "pyro env"; run pyro help env to see the commands/);
+    assert.match(
+      stderr,
+      /^error\[INVALID_ARGUMENT\]: unknown command "pyro env"; run pyro help env to see the commands/,
+    );
     const help = await cli(["help", "env"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /pyro env list[\s\S]*pyro env pull <ENV>/);

@@ -97,7 +97,7 @@ describe("resolveInLayer", () => {
     await assert.rejects(resolveInLayer(layer, "/etc", { followFinal: true }), refused("PATH_OUTSIDE_WORKSPACE"));
     await assert.rejects(
       resolveInLayer(layer, "nope/x", { followFinal: true }),
-      refused("INVALID_ARGUMENT", /does not exist in the workspace/),
+      refused("FILE_NOT_FOUND", /does not exist in the workspace/),
     );
     await assert.rejects(
       resolveInLayer(layer, "hello.txt/x", { followFinal: true }),
@@ -184,7 +184,7 @@ describe("listLayer", () => {
   it("refuses paths outside /workspace and missing paths", async () => {
     await assert.rejects(listLayer(layer, "/etc"), refused("PATH_OUTSIDE_WORKSPACE"));
     await assert.rejects(listLayer(layer, ".."), refused("PATH_OUTSIDE_WORKSPACE"));
-    await assert.rejects(listLayer(layer, "missing"), refused("INVALID_ARGUMENT", /does not exist/));
+    await assert.rejects(listLayer(layer, "missing"), refused("FILE_NOT_FOUND", /does not exist/));
   });
 });
 
@@ -245,7 +245,7 @@ describe("readLayer", () => {
 
   it("refuses a symlink loop and a missing file", async () => {
     await assert.rejects(readLayer(layer, "loop-a", 1024), refused("INVALID_ARGUMENT", /symlink/));
-    await assert.rejects(readLayer(layer, "nope.txt", 1024), refused("INVALID_ARGUMENT", /does not exist/));
+    await assert.rejects(readLayer(layer, "nope.txt", 1024), refused("FILE_NOT_FOUND", /does not exist/));
     await assert.rejects(readLayer(layer, "hello.txt", 0), refused("INVALID_ARGUMENT"));
   });
 });

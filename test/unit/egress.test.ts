@@ -13,8 +13,18 @@ import { connect as tlsConnect } from "node:tls";
 import dnsPacket from "dns-packet";
 import fc from "fast-check";
 import { secretFlags } from "../../src/cli/flags.js";
+import {
+  checkRules,
+  expandPresets,
+  MAX_RULES,
+  Policy,
+  PRESETS,
+  parseRule,
+  targetOf,
+} from "../../src/contract/egress-rules.js";
 import { PyroError } from "../../src/contract/errors.js";
 import { parseParams } from "../../src/contract/parse.js";
+import type { NetworkLogEntry } from "../../src/contract/workspace.js";
 import { WorkspaceCreateParams } from "../../src/contract/workspace.js";
 import { GATEWAY_NET, gatewayAddress, refusedAddress } from "../../src/egress/addresses.js";
 import { maskingStream, maskValues } from "../../src/egress/credentials.js";
@@ -26,9 +36,8 @@ import {
   readHostProxy,
   UpstreamProxy,
 } from "../../src/egress/host-proxy.js";
-import { NETWORK_LOG_MAX_BYTES, NetworkLog, type NetworkLogEntry, readNetworkLog } from "../../src/egress/log.js";
+import { NETWORK_LOG_MAX_BYTES, NetworkLog, readNetworkLog } from "../../src/egress/log.js";
 import { GatewayResolver } from "../../src/egress/resolver.js";
-import { checkRules, expandPresets, MAX_RULES, Policy, PRESETS, parseRule, targetOf } from "../../src/egress/rules.js";
 import { authorityHost, SNIFF_MAX_BYTES, sniff } from "../../src/egress/sniff.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "../../src/manager/network-rules.js";
 import { HOST_CA_BUNDLES, loadTrust } from "../../src/manager/trust.js";

@@ -1,12 +1,14 @@
 // The host side of a workspace command (src/manager/exec-runs.ts) against the real agent exec over
 // the in-memory channel: output redacted as it streams, a wait that returns a running command and
 // a later one that collects the rest, and cancels that kill the tree and are logged as cancelled.
+
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { execCancelHandler, execHandler } from "../../src/agent/exec.js";
+import { serveAgentOps } from "../../src/channel/agent-ops.js";
 import { Channel } from "../../src/channel/channel.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
 import { ExecRun, StreamText, waitForRun } from "../../src/manager/exec-runs.js";
@@ -17,7 +19,7 @@ const [a, b] = memoryDuplexPair();
 new Channel(b, {
   role: "server",
   hello: { name: "agent", version: "t", capabilities: [] },
-  handlers: { exec: execHandler, "exec.cancel": execCancelHandler },
+  handlers: serveAgentOps({ exec: execHandler, "exec.cancel": execCancelHandler }),
 });
 const channel = new Channel(a, { role: "client", hello: { name: "host", version: "t", capabilities: [] } });
 const client = { request: channel.request.bind(channel) } as unknown as SupervisorClient;

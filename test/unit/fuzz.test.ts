@@ -9,13 +9,13 @@ import { isAbsolute, join, normalize, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { confine } from "../../src/agent/confine.js";
-import { entryProblem } from "../../src/agent/tarops.js";
 import { encodeFrame, FrameReader, FrameType, MAX_FRAME_BYTES } from "../../src/channel/frame.js";
 import { PyroError } from "../../src/contract/errors.js";
 import { parseParams } from "../../src/contract/parse.js";
 import { WORKSPACE_ID_PATTERN, WorkspaceCreateParams, WorkspaceExecParams } from "../../src/contract/workspace.js";
 import { planPatch } from "../../src/manager/patch.js";
 import { LineLimit, type Oversize, requestIdOf } from "../../src/mcp/stdio-limit.js";
+import { entryProblem } from "../../src/util/archive.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const params = { numRuns: RUNS };

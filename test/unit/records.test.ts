@@ -8,8 +8,8 @@ import { isAbsolute, join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PyroError } from "../../src/contract/errors.js";
 import { WorkspaceCreateParams } from "../../src/contract/workspace.js";
-import { resolvePaths } from "../../src/manager/paths.js";
 import { RecordStore, type WorkspaceRecord } from "../../src/manager/records.js";
+import { resolvePaths } from "../../src/util/paths.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-records-"));
 after(() => rmSync(stateDir, { recursive: true, force: true }));

@@ -547,9 +547,13 @@ describe("pyro workspace create", () => {
   });
 
   for (const [label, flag, pattern] of [
-    ["a label without =", "issue", /^error: --label must be KEY=VALUE \(got "issue"\)/],
-    ["a label with an empty key", "=v", /^error: --label must be KEY=VALUE \(got "=v"\)/],
-    ["a label key the contract refuses", "bad key=v", /^error: --label has an invalid key "bad key" \(label keys use/],
+    ["a label without =", "issue", /^error\[INVALID_ARGUMENT\]: --label must be KEY=VALUE \(got "issue"\)/],
+    ["a label with an empty key", "=v", /^error\[INVALID_ARGUMENT\]: --label must be KEY=VALUE \(got "=v"\)/],
+    [
+      "a label key the contract refuses",
+      "bad key=v",
+      /^error\[INVALID_ARGUMENT\]: --label has an invalid key "bad key" \(label keys use/,
+    ],
   ] as const) {
     it(`exits 2 on ${label}, without creating anything`, async () => {
       const { code, stderr, calls } = await cli(["workspace", "create", "--label", flag]);
@@ -563,7 +567,7 @@ describe("pyro workspace create", () => {
   it("names the flag of an invalid value", async () => {
     const name = await cli(["workspace", "create", "--name", "bad name!"]);
     assert.equal(name.code, 2);
-    assert.match(name.stderr, /^error: --name is not valid \(use letters, digits/);
+    assert.match(name.stderr, /^error\[INVALID_ARGUMENT\]: --name is not valid \(use letters, digits/);
     const ttl = await cli(["workspace", "create", "--ttl-seconds=-1"]);
     assert.equal(ttl.code, 2);
     assert.match(ttl.stderr, /--ttl-seconds must be ≥ 0 \(got -1\)/);
@@ -576,7 +580,7 @@ describe("pyro workspace create", () => {
     const text = await cli(["workspace", "create", "--name", "repro-fix"], { over: { create: taken } });
     assert.equal(text.code, 1);
     assert.equal(text.stdout, "");
-    assert.equal(text.stderr, 'error: workspace name "repro-fix" is already taken\n');
+    assert.equal(text.stderr, 'error[WORKSPACE_NAME_TAKEN]: workspace name "repro-fix" is already taken\n');
     const json = await cli(["workspace", "create", "--name", "repro-fix", "--json"], { over: { create: taken } });
     assert.equal(json.code, 1);
     assert.deepEqual(JSON.parse(json.stdout), {
@@ -666,7 +670,7 @@ describe("pyro workspace exec", () => {
     assert.equal(code, 2);
     assert.match(
       stderr,
-      /^error: pyro workspace exec needs a command after --, e\.g\. pyro workspace exec repro-fix -- /,
+      /^error\[INVALID_ARGUMENT\]: pyro workspace exec needs a command after --, e\.g\. pyro workspace exec repro-fix -- /,
     );
     assert.deepEqual(calls, []);
   });
@@ -677,7 +681,7 @@ describe("pyro workspace exec", () => {
       assert.equal(code, 2, cwd);
       assert.match(
         stderr,
-        /^error: --cwd is not valid \(must be inside \/workspace: a relative path starts there and may not leave it with \.\.; cd elsewhere within the command instead\)\n/,
+        /^error\[INVALID_ARGUMENT\]: --cwd is not valid \(must be inside \/workspace: a relative path starts there and may not leave it with \.\.; cd elsewhere within the command instead\)\n/,
       );
       assert.deepEqual(calls, []);
     }
@@ -688,7 +692,7 @@ describe("pyro workspace exec", () => {
   it("exits 2 on a bad timeout", async () => {
     const { code, stderr } = await cli(["workspace", "exec", "ws", "--timeout-seconds", "0", "--", "true"]);
     assert.equal(code, 2);
-    assert.match(stderr, /^error: --timeout-seconds must be ≥ 1 \(got 0\)/);
+    assert.match(stderr, /^error\[INVALID_ARGUMENT\]: --timeout-seconds must be ≥ 1 \(got 0\)/);
   });
 });
 
@@ -719,17 +723,20 @@ describe("pyro workspace file and patch", () => {
   it("wants exactly one of the inline flag and the file flag", async () => {
     const both = await cli(["workspace", "file", "write", "ws", "p", "--text", "a", "--text-file", "f"]);
     assert.equal(both.code, 2);
-    assert.match(both.stderr, /^error: give --text or --text-file, not both/);
+    assert.match(both.stderr, /^error\[INVALID_ARGUMENT\]: give --text or --text-file, not both/);
     const neither = await cli(["workspace", "patch", "apply", "ws"]);
     assert.equal(neither.code, 2);
-    assert.match(neither.stderr, /^error: give the content with --patch TEXT or --patch-file FILE \(- for stdin\)/);
+    assert.match(
+      neither.stderr,
+      /^error\[INVALID_ARGUMENT\]: give the content with --patch TEXT or --patch-file FILE \(- for stdin\)/,
+    );
     assert.deepEqual([...both.calls, ...neither.calls], []);
   });
 
   it("exits 1 naming the flag when the file cannot be read or is not text", async () => {
     const missing = await cli(["workspace", "patch", "apply", "ws", "--patch-file", join(tmp, "nope.patch")]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^error: cannot read --patch-file .*nope\.patch: no such file\n$/);
+    assert.match(missing.stderr, /^error\[INVALID_ARGUMENT\]: cannot read --patch-file .*nope\.patch: no such file\n$/);
     const binary = join(tmp, "blob.bin");
     writeFileSync(binary, Buffer.from([0xff, 0xfe, 0x00, 0x80]));
     const notText = await cli(["workspace", "file", "write", "ws", "b", "--text-file", binary]);
@@ -798,7 +805,7 @@ describe("pyro workspace diff, export, sync push, reset, logs, summary, list, up
   it("wants --output for export, by that name", async () => {
     const { code, stderr, calls } = await cli(["workspace", "export", "ws", "out"]);
     assert.equal(code, 2);
-    assert.match(stderr, /^error: --output is required/);
+    assert.match(stderr, /^error\[INVALID_ARGUMENT\]: --output is required/);
     assert.deepEqual(calls, []);
   });
 
@@ -840,7 +847,7 @@ describe("pyro workspace diff, export, sync push, reset, logs, summary, list, up
     assert.equal(code, 2);
     assert.match(
       stderr,
-      /^error: nothing to update: give --name, --label, --clear-label, --allow-host, --deny-host, --allow-preset or --remove-host/,
+      /^error\[INVALID_ARGUMENT\]: nothing to update: give --name, --label, --clear-label, --allow-host, --deny-host, --allow-preset or --remove-host/,
     );
     assert.deepEqual(calls, []);
   });
@@ -864,7 +871,10 @@ describe("pyro workspace diff, export, sync push, reset, logs, summary, list, up
       const { code, stdout, stderr } = await cli(["workspace", ...argv], { over });
       assert.equal(code, 1, argv.join(" "));
       assert.equal(stdout, "");
-      assert.match(stderr, /^error: no workspace has the id or name "nope"; list them with pyro workspace list/);
+      assert.match(
+        stderr,
+        /^error\[WORKSPACE_NOT_FOUND\]: no workspace has the id or name "nope"; list them with pyro workspace list/,
+      );
     }
   });
 

@@ -7,6 +7,7 @@ import { EnvInspectCommand } from "./env/inspect.js";
 import { EnvListCommand } from "./env/list.js";
 import { EnvPruneCommand } from "./env/prune.js";
 import { EnvPullCommand } from "./env/pull.js";
+import { ExplainCommand } from "./explain.js";
 import { HelpCommand } from "./help.js";
 import { HostConnectCommand } from "./host/connect.js";
 import { HostDoctorCommand } from "./host/doctor.js";
@@ -54,6 +55,7 @@ import { WorkspaceUpdateCommand } from "./workspace/update.js";
 export const COMMANDS: readonly CommandClass<PyroContext>[] = [
   HelpCommand,
   VersionCommand,
+  ExplainCommand,
   RunCommand,
   PrepareCommand,
   WorkspaceCreateCommand,

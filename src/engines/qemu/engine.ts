@@ -15,21 +15,16 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { createConnection, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { callAgent } from "../../channel/agent-ops.js";
 import { Channel } from "../../channel/channel.js";
-import {
-  type AgentExecParams,
-  AgentExecResult,
-  AgentGuestSetupResult,
-  AgentOp,
-  GuestOp,
-} from "../../channel/protocol.js";
+import { type AgentExecResult, AgentOp, EXEC_ANSWER_GRACE_MS, GuestOp } from "../../channel/protocol.js";
 import { DEFAULTS } from "../../contract/defaults.js";
 import { PyroError } from "../../contract/errors.js";
 import { GATEWAY_NET } from "../../egress/addresses.js";
 import type { InstalledEnvironment } from "../../environments/index.js";
-import { resolvePaths } from "../../manager/paths.js";
 import { privilegeUnavailable } from "../../rootless/mode.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
+import { resolvePaths } from "../../util/paths.js";
 import { PYRO_VERSION } from "../../version.js";
 import { placeInCgroup, removeCgroups } from "../cgroups.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
@@ -64,6 +59,8 @@ import { createOverlay, ensureTemplate, IGNORE_SHARED, type Template } from "./t
 const run = promisify(execFile);
 /** How long a VM has to reach its agent socket after QEMU starts. */
 const SOCKET_WAIT_MS = 30_000;
+/** The guest's setup mounts /workspace (up to its own 20 s mount timeout) and resets its identity. */
+const GUEST_SETUP_DEADLINE_MS = 60_000;
 
 function qemuDirOf(rootDir: string): string {
   // <cache>/environments/<slug>/rootfs -> <cache>/qemu
@@ -277,7 +274,8 @@ export class QemuEngine implements Engine {
         }),
       ]).finally(() => clearTimeout(timer));
       await sandbox.setup(agent);
-      const raw = await agent.request(
+      return await callAgent(
+        agent,
         AgentOp.EXEC,
         {
           argv: exec.argv,
@@ -285,10 +283,9 @@ export class QemuEngine implements Engine {
           env: exec.env,
           timeout_ms: exec.timeoutMs,
           max_output_bytes: exec.maxOutputBytes,
-        } satisfies AgentExecParams,
-        { onData: exec.onData, signal: exec.signal },
+        },
+        { onData: exec.onData, signal: exec.signal, deadlineMs: exec.timeoutMs + EXEC_ANSWER_GRACE_MS },
       );
-      return AgentExecResult.parse(raw);
     } finally {
       agent.close();
       await sandbox.discard();
@@ -412,6 +409,8 @@ class QemuSandbox implements Sandbox {
   readonly exited: Promise<SandboxExit>;
   private socket: Socket | undefined;
   private stopping: Promise<void> | undefined;
+  /** Guest ports QEMU already forwards from the namespace (added once per VM). */
+  private readonly guestForwards = new Set<number>();
   /** pyro sent QEMU its SIGKILL (discard, or a stop it did not obey). */
   private killedHere = false;
   private readonly files: ReturnType<typeof vmFiles>;
@@ -462,15 +461,18 @@ class QemuSandbox implements Sandbox {
   /** A restored VM wakes with the saved VM's clock, random state and identity: it gets its own
    * before anyone is served, and mounts its /workspace (a cold boot mounts it the same way). */
   async setup(agent: Channel): Promise<void> {
-    const result = AgentGuestSetupResult.parse(
-      await agent.request(GuestOp.SETUP, {
+    const result = await callAgent(
+      agent,
+      GuestOp.SETUP,
+      {
         entropy: randomBytes(64).toString("base64"),
         time_ms: Date.now(),
         hostname: "pyro",
         machine_id: randomBytes(16).toString("hex"),
         mounts: [{ tag: "workspace", target: "/workspace" }],
         ...(this.spec.network === "allowlist" ? { nameserver: GATEWAY_NET.resolver } : {}),
-      }),
+      },
+      { deadlineMs: GUEST_SETUP_DEADLINE_MS },
     );
     this.spec.log(
       `qemu: guest set up in ${result.duration_ms} ms (crng ${result.crng_reseeded ? "rekeyed" : "mixed only"}, mounted ${result.mounted.join(", ")})`,
@@ -484,7 +486,17 @@ class QemuSandbox implements Sandbox {
   async publishPort(hostPort: number, guestPort: number): Promise<{ id: number; host_port: number }> {
     if (!this.network) throw new PyroError("NETWORK_POLICY_DENIED", "this sandbox has no network to publish from");
     // QEMU forwards the namespace's port to the guest; slirp4netns forwards the host's to the namespace.
-    await hmp(this.files.qmp, `hostfwd_add net0 tcp::${guestPort}-:${guestPort}`).catch(() => {});
+    // QEMU's forward stays for the VM's life (a port published again reuses it); a failure to add
+    // it is the caller's failure, never a port that only reads as published.
+    if (!this.guestForwards.has(guestPort)) {
+      await hmp(this.files.qmp, `hostfwd_add net0 tcp::${guestPort}-:${guestPort}`).catch((err: Error) => {
+        throw new PyroError(
+          "PORT_UNAVAILABLE",
+          `QEMU could not forward guest port ${guestPort} (${err.message}); publish another guest port, or restart the workspace`,
+        );
+      });
+      this.guestForwards.add(guestPort);
+    }
     return this.network.addHostForward(hostPort, guestPort);
   }
 

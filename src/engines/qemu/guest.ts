@@ -2,11 +2,13 @@
 // host's apt, never from a hard-coded address), an initramfs (busybox-static, the virtio modules in
 // load order, and pyro's init), and an ext4 image of each environment's root. Each is built once,
 // under a lock, and cached beside the environments.
+
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import writeFileAtomic from "write-file-atomic";
 import { PyroError } from "../../contract/errors.js";
 import { AGENT_ARGV, type InstalledEnvironment } from "../../environments/index.js";
 import { acquireLock } from "../../environments/lock.js";
@@ -120,8 +122,7 @@ export async function ensureGuestKernel(dir: string): Promise<GuestKernel> {
       const initrd = join(dir, `initrd-${release}-${INITRAMFS_DIGEST}.gz`);
       await buildInitramfs(join(unpacked, "lib", "modules", release), join(work, "initramfs"), initrd);
       const manifest: GuestKernel = { kernel, initrd, release, package: pkg, initramfs_digest: INITRAMFS_DIGEST };
-      await writeFile(`${manifestPath}.tmp`, JSON.stringify(manifest, null, 2));
-      await rename(`${manifestPath}.tmp`, manifestPath);
+      await writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2));
       return manifest;
     } finally {
       await rm(work, { recursive: true, force: true });

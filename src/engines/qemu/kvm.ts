@@ -3,9 +3,11 @@
 // open); a working KVM. Only a bounded probe boot tells the last two apart, so its verdict is cached
 // — keyed by the host's KVM state, so a verdict never outlives the device, kernel or modules it was
 // taken on (a cache carried to a host without /dev/kvm is ignored, not shown).
+
 import { constants } from "node:fs";
 import { access, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { release } from "node:os";
+import writeFileAtomic from "write-file-atomic";
 import type { Accel } from "./machine.js";
 
 export const KVM_DEVICE = "/dev/kvm";
@@ -70,8 +72,7 @@ export async function readVerdict(path: string): Promise<KvmVerdict | undefined>
 }
 
 export async function writeVerdict(path: string, verdict: KvmVerdict): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(verdict));
-  await rename(`${path}.tmp`, path);
+  await writeFileAtomic(path, JSON.stringify(verdict));
 }
 
 /** The verdict that holds for `state`: none for a device that is absent or unusable, and none

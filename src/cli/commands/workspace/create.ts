@@ -3,8 +3,8 @@
 import { Command, Option } from "clipanion";
 import * as t from "typanion";
 import { DEFAULTS, LIMITS } from "../../../contract/defaults.js";
+import { PRESETS } from "../../../contract/egress-rules.js";
 import { WorkspaceCreateParams } from "../../../contract/workspace.js";
-import { PRESETS } from "../../../egress/rules.js";
 import { PyroCommand } from "../../base.js";
 import { keyValues, parseFlags, secretFlags } from "../../flags.js";
 import type { Output } from "../../output.js";

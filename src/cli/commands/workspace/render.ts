@@ -5,12 +5,12 @@ import type {
   CommandLogEntry,
   FileListResult,
   FileReadResult,
+  NetworkLogEntry,
   SnapshotInfo,
   WorkspaceInfo,
   WorkspaceListResult,
   WorkspaceSummary,
 } from "../../../contract/workspace.js";
-import type { NetworkLogEntry } from "../../../egress/log.js";
 import type { Output } from "../../output.js";
 import { table } from "../../table.js";
 

@@ -8,7 +8,7 @@
 // loopback, the host's own). A deny rule wins over every allow rule; one without a port denies the
 // name on every port, and its DNS answer too.
 import { BlockList, isIPv4 } from "node:net";
-import { PyroError } from "../contract/errors.js";
+import { PyroError } from "./errors.js";
 
 /** The ports a rule without one allows. */
 export const DEFAULT_PORTS: readonly number[] = [80, 443];
