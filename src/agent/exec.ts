@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { statSync } from "node:fs";
 import type { HandlerContext } from "../channel/channel.js";
 import { Stream } from "../channel/frame.js";
-import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../channel/output.js";
+import { exitCodeOf, OutputCap } from "../channel/output.js";
 import type { AgentExecCancelResult, AgentExecResult, AgentOp, AgentParsedParams } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { killTree, startTime } from "./procs.js";
@@ -96,7 +96,6 @@ export async function execHandler(
     child.stderr.destroy();
   }
 
-  let exitCode: number;
   if (outcome.error) {
     const err = outcome.error;
     const reason =
@@ -106,17 +105,14 @@ export async function execHandler(
           ? `${file}: permission denied`
           : `${file}: ${err.message}`;
     await ctx.send(Stream.STDERR, Buffer.from(`${reason}\n`));
-    exitCode = err.code === "ENOENT" ? 127 : 126;
-  } else if (timedOut) {
-    exitCode = TIMEOUT_EXIT_CODE;
-  } else if (cancelled) {
-    // What the kill did, whatever the leader's own fate: 128 + SIGKILL.
-    exitCode = signalExitCode("SIGKILL");
-  } else if (outcome.code !== null) {
-    exitCode = outcome.code;
-  } else {
-    exitCode = signalExitCode(outcome.signal);
   }
+  const exitCode = exitCodeOf({
+    code: outcome.code,
+    signal: outcome.signal,
+    timedOut,
+    cancelled,
+    spawnError: outcome.error ? (outcome.error.code ?? "") : undefined,
+  });
 
   return {
     exit_code: exitCode,

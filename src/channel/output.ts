@@ -1,5 +1,6 @@
-// Owns the output cap shared by every exec path (the guest agent and the host's one-shot runner):
-// pass bytes through up to a limit, drop the rest, remember that something was dropped.
+// Owns the exec policy every exec path shares (the guest agent, and gvisor's one-shot runner on the
+// host; a qemu one-shot runs through the agent): the output cap (pass bytes up to a limit, drop the
+// rest, remember that something was dropped) and the exit code a caller sees.
 import { constants } from "node:os";
 
 export class OutputCap {
@@ -26,3 +27,24 @@ export function signalExitCode(signal: string | null): number {
 
 /** Exit code reported when the timeout killed the command (as timeout(1) does). */
 export const TIMEOUT_EXIT_CODE = 124;
+
+/** How a command ended, as its runner saw it. */
+export interface CommandEnd {
+  code: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  /** Killed on the caller's request. */
+  cancelled?: boolean;
+  /** It never started: the program is missing (ENOENT) or not executable (anything else). */
+  spawnError?: string;
+}
+
+/** The exit code a caller sees, by the shell's conventions: 127/126 for a program that could not
+ * start, 124 for a timeout, 128 + SIGKILL for a cancel (whatever the leader's own fate), else the
+ * command's own code, or 128 + the signal that ended it. */
+export function exitCodeOf(end: CommandEnd): number {
+  if (end.spawnError !== undefined) return end.spawnError === "ENOENT" ? 127 : 126;
+  if (end.timedOut) return TIMEOUT_EXIT_CODE;
+  if (end.cancelled) return signalExitCode("SIGKILL");
+  return end.code ?? signalExitCode(end.signal);
+}

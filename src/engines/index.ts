@@ -39,6 +39,11 @@ export async function probeEngines(): Promise<Array<{ name: EngineName } & Engin
   );
 }
 
+/** Every engine this build ships, strongest first, whether or not it can run here. */
+export function shippedEngines(): Engine[] {
+  return AUTO_ORDER.flatMap((name) => ENGINES[name] ?? []);
+}
+
 /** The engines that can run on this host, strongest first. */
 export async function availableEngines(): Promise<Engine[]> {
   return (await probeEngines()).filter((p) => p.available).map((p) => getEngine(p.name));

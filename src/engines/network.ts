@@ -57,6 +57,11 @@ export interface NetworkFiles {
 }
 
 /** Names every host object of one sandbox's network; rejects ids that could escape a path or a name. */
+/** The name of a sandbox's network namespace under root (`ip netns`). */
+export function netnsName(id: string): string {
+  return `${NETNS_PREFIX}${id}`;
+}
+
 export function networkFiles(id: string, runDir: string): NetworkFiles {
   if (!SAFE_ID.test(id)) {
     throw new PyroError(
@@ -64,7 +69,7 @@ export function networkFiles(id: string, runDir: string): NetworkFiles {
       `sandbox id ${JSON.stringify(id)} cannot name a network namespace: use 1-64 letters, digits, '.', '_' or '-'`,
     );
   }
-  const nsName = `${NETNS_PREFIX}${id}`;
+  const nsName = netnsName(id);
   return {
     nsName,
     // Rootless pyro cannot write /run/netns; its namespaces are bind-mounted on a file in the run

@@ -4,8 +4,10 @@
 import type { Duplex } from "node:stream";
 import type { Channel } from "../channel/channel.js";
 import type { AgentExecResult } from "../channel/protocol.js";
-import type { EngineName } from "../contract/schemas.js";
+import type { DoctorResult, EngineName } from "../contract/schemas.js";
 import type { InstalledEnvironment } from "../environments/index.js";
+
+export type DoctorCheck = DoctorResult["checks"][number];
 
 export type NetworkPolicy = "off" | "egress" | "egress+published-ports" | "allowlist";
 
@@ -103,4 +105,9 @@ export interface Engine {
   thawAbandoned(id: string, runDir: string): Promise<void>;
   /** Releases what a dead owner left behind for this sandbox; returns what it cleaned. */
   cleanup(id: string, runDir: string): Promise<string[]>;
+  /** What a dead owner left behind for this sandbox, found without touching it (`pyro doctor`);
+   * `host` is the host's mounts and namespaces, read once for every sandbox. */
+  leftovers(id: string, runDir: string, host: { mounts: string[]; namespaces: string[] }): string[];
+  /** The host programs and devices this engine needs, for `pyro doctor`. */
+  doctorChecks(): Promise<DoctorCheck[]>;
 }

@@ -4,13 +4,14 @@
 // A command belongs to the process that started it (an MCP server, an SDK user, one CLI run): its
 // output lives here, and if this process goes away its supervisor connection closes and the agent
 // kills the command.
+
 import { randomUUID } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
+import { callAgent, type Requester } from "../channel/agent-ops.js";
 import { Stream } from "../channel/frame.js";
 import { type AgentExecParams, AgentOp, EXEC_ANSWER_GRACE_MS } from "../channel/protocol.js";
 import type { EngineName } from "../contract/schemas.js";
 import type { WorkspaceExecResult } from "../contract/workspace.js";
-import type { SupervisorClient } from "../supervisor/client.js";
 import type { Redactor } from "./redact.js";
 
 export type OutputStream = "stdout" | "stderr";
@@ -88,7 +89,8 @@ interface RunOutcome {
 }
 
 export interface ExecRunSpec {
-  client: SupervisorClient;
+  /** The workspace's supervisor client (anything that relays requests to the agent). */
+  client: Requester;
   workspaceId: string;
   sequence: number;
   cwd: string;
@@ -137,16 +139,16 @@ export class ExecRun {
       ? setInterval(() => void spec.keepAlive?.touch().catch(() => {}), spec.keepAlive.everyMs)
       : undefined;
     keepAlive?.unref();
-    spec.client
-      .call(
-        AgentOp.EXEC,
-        { ...spec.agent, exec_id: this.execId },
-        {
-          deadlineMs: spec.agent.timeout_ms + EXEC_ANSWER_GRACE_MS,
-          signal: this.abort.signal,
-          onData: (stream, chunk) => this.data(stream === Stream.STDERR ? "stderr" : "stdout", chunk),
-        },
-      )
+    callAgent(
+      spec.client,
+      AgentOp.EXEC,
+      { ...spec.agent, exec_id: this.execId },
+      {
+        deadlineMs: spec.agent.timeout_ms + EXEC_ANSWER_GRACE_MS,
+        signal: this.abort.signal,
+        onData: (stream, chunk) => this.data(stream === Stream.STDERR ? "stderr" : "stdout", chunk),
+      },
+    )
       .then(
         (result) => {
           this.finish({
@@ -202,8 +204,12 @@ export class ExecRun {
   async cancel(): Promise<void> {
     if (this.settled) return;
     this.cancelRequested = true;
-    const asked = await this.spec.client
-      .call(AgentOp.EXEC_CANCEL, { exec_id: this.execId }, { deadlineMs: 5_000 })
+    const asked = await callAgent(
+      this.spec.client,
+      AgentOp.EXEC_CANCEL,
+      { exec_id: this.execId },
+      { deadlineMs: 5_000 },
+    )
       .then(() => true)
       .catch(() => false);
     if (!asked) this.abort.abort();

@@ -25,10 +25,8 @@ import {
   type RunResult,
 } from "../contract/schemas.js";
 import { NFT } from "../egress/firewall.js";
-import { availableEngines, getEngine, probeEngines, selectEngine } from "../engines/index.js";
-import { listMounts } from "../engines/mounts.js";
-import { listPyroNetns } from "../engines/network.js";
-import { kvmCheck } from "../engines/qemu/engine.js";
+import { hostSandboxState, hostToolCheck } from "../engines/checks.js";
+import { availableEngines, getEngine, probeEngines, selectEngine, shippedEngines } from "../engines/index.js";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS, EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
 import { isRootless, privilegeCheck } from "../rootless/mode.js";
 import { liveSupervisor } from "../supervisor/launch.js";
@@ -263,9 +261,7 @@ export class Manager {
   async reapLeftovers(opts: { workspaces?: boolean } = {}): Promise<string[]> {
     const cleaned: string[] = [];
     for (const { id, runDir, oneShot } of await this.sandboxDirs(opts.workspaces ?? false)) {
-      const owner = await readJson<OwnerRecord>(join(runDir, OWNER_FILE));
-      const config = await readJson<SupervisorConfig>(join(runDir, SUPERVISOR_CONFIG_FILE));
-      const engineName: EngineName = owner?.engine ?? config?.engine ?? "gvisor";
+      const engineName = await this.engineOf(runDir);
       if (await this.sandboxOwned(runDir)) {
         // A live sandbox left paused by a process that died mid-freeze is thawed.
         if (!oneShot)
@@ -281,6 +277,7 @@ export class Manager {
         continue;
       }
       // A persistent sandbox's directory holds its disk: only one-shot directories are removed.
+      const config = await readJson<SupervisorConfig>(join(runDir, SUPERVISOR_CONFIG_FILE));
       if (oneShot && (!config || config.ephemeral)) {
         await rm(runDir, { recursive: true, force: true });
         cleaned.push(`run directory ${runDir}`);
@@ -323,27 +320,17 @@ export class Manager {
     } catch (err) {
       reason = (err as Error).message;
     }
-    const checks: DoctorResult["checks"] = [];
-    const hostTool = async (name: string, pkg: string, purpose: string, path = name) => {
-      const found = await findExecutable(path);
-      checks.push({
-        name,
-        ok: found !== undefined,
-        detail: found ? `${found} (${purpose})` : `missing (${purpose})`,
-        ...(found ? {} : { fix: `apt-get install ${pkg}` }),
-      });
-    };
-    await hostTool("runsc", "runsc", "gVisor sandboxes");
-    await hostTool("mmdebstrap", "mmdebstrap", "building environments");
-    await hostTool("slirp4netns", "slirp4netns", "sandbox egress");
-    await hostTool("tini-static", "tini", "the sandbox init");
-    checks.push({ name: "privileges", ...privilegeCheck() });
-    await hostTool("ip", "iproute2", "per-sandbox network namespaces");
-    await hostTool("nsenter", "util-linux", "running runsc inside a sandbox's network namespace");
-    await hostTool("setpriv", "util-linux", "tying a one-shot sandbox's life to its caller");
-    await hostTool("nft", "nftables", "the allowlist policy's log of what it refuses", NFT);
-    checks.push(await tunCheck());
-    checks.push(await kvmCheck(engines.find((e) => e.name === "qemu")?.available === true));
+    // What pyro itself needs, then what each engine it ships needs (a check two engines share, such
+    // as their network's, is listed once).
+    const checks: DoctorResult["checks"] = [
+      await hostToolCheck("mmdebstrap", "mmdebstrap", "building environments"),
+      { name: "privileges", ...privilegeCheck() },
+    ];
+    for (const engine of shippedEngines()) {
+      for (const check of await engine.doctorChecks()) {
+        if (!checks.some((c) => c.name === check.name)) checks.push(check);
+      }
+    }
     let dailyLoop: DoctorResult["daily_loop"];
     if (opts.environment) {
       const env = await this.environments.inspect(opts.environment);
@@ -400,13 +387,17 @@ export class Manager {
           `its files are kept: pyro workspace delete ${workspace_id} removes it`,
       );
     }
-    const mounts = await listMounts();
-    const namespaces = await listPyroNetns();
-    for (const { id, runDir } of dead) {
-      for (const mount of mounts) if (mount.startsWith(`${runDir}/`)) found.push(`mount ${mount}`);
-      if (namespaces.includes(`pyro-${id}`)) found.push(`network namespace pyro-${id}`);
-    }
+    const host = await hostSandboxState();
+    for (const { id, runDir } of dead)
+      found.push(...getEngine(await this.engineOf(runDir)).leftovers(id, runDir, host));
     return found;
+  }
+
+  /** The engine a sandbox directory belongs to, from its owner or supervisor record. */
+  private async engineOf(runDir: string): Promise<EngineName> {
+    const owner = await readJson<OwnerRecord>(join(runDir, OWNER_FILE));
+    const config = await readJson<SupervisorConfig>(join(runDir, SUPERVISOR_CONFIG_FILE));
+    return owner?.engine ?? config?.engine ?? "gvisor";
   }
 
   /** A sandbox directory is in use while its one-shot owner or its supervisor lives, or while a
@@ -436,29 +427,4 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 
 async function mtimeMs(path: string): Promise<number> {
   return (await stat(path)).mtimeMs;
-}
-
-/** slirp4netns opens /dev/net/tun with the rights of the user pyro runs as (rootless: the user's
- * own, since the device belongs to the host's root). */
-export async function tunCheck(path = "/dev/net/tun"): Promise<DoctorResult["checks"][number]> {
-  const present = await stat(path).then(
-    () => true,
-    () => false,
-  );
-  if (!present) {
-    return { name: "tun", ok: false, detail: `${path} is missing: --network cannot work`, fix: "modprobe tun" };
-  }
-  if (!isRootless()) return { name: "tun", ok: true, detail: `${path} exists (slirp4netns egress)` };
-  const usable = await access(path, constants.R_OK | constants.W_OK).then(
-    () => true,
-    () => false,
-  );
-  return usable
-    ? { name: "tun", ok: true, detail: `${path} is usable by this user (slirp4netns egress)` }
-    : {
-        name: "tun",
-        ok: false,
-        detail: `${path} is not readable and writable by this user: sandboxes with a network cannot start`,
-        fix: `an administrator runs: chmod 0666 ${path} (its usual mode; udev's default rule sets it)`,
-      };
 }

@@ -79,7 +79,7 @@ describe("rootless: doctor's line for each missing piece", () => {
   }
 
   it("tun: a device this user cannot open fails with the chmod that fixes it", async () => {
-    const { tunCheck } = await import("../../src/manager/manager.js");
+    const { tunCheck } = await import("../../src/engines/checks.js");
     const dir = await mkdtemp(join(tmpdir(), "pyro-unit-tun-"));
     try {
       assert.deepEqual(await tunCheck(join(dir, "absent")), {

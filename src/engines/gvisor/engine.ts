@@ -1,6 +1,7 @@
 // Owns the gvisor engine: runsc with the environment as the read-only lower layer of a host
 // overlay, the agent as the container process speaking over runsc's stdio pipes, and (for
 // egress policies) a per-sandbox network namespace that runsc joins with --network=host.
+
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -12,10 +13,11 @@ import { PyroError } from "../../contract/errors.js";
 import { isRootless, privilegeUnavailable } from "../../rootless/mode.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { removeCgroups } from "../cgroups.js";
+import { hostToolCheck, networkChecks, sandboxLeftovers } from "../checks.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import { cleanupSandboxNetwork, networkFiles, networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
-import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
+import type { DoctorCheck, Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { buildOciSpec, gvisorGuestFiles, runscCgroupFlags } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
 
@@ -181,6 +183,20 @@ export class GvisorEngine implements Engine {
 
   async thawAbandoned(id: string, runDir: string): Promise<void> {
     await thawAbandoned(runDir, runscFreezer(id, runDir));
+  }
+
+  async doctorChecks(): Promise<DoctorCheck[]> {
+    return [
+      await hostToolCheck("runsc", "runsc", "gVisor sandboxes"),
+      await hostToolCheck("tini-static", "tini", "the sandbox init"),
+      await hostToolCheck("nsenter", "util-linux", "running runsc inside a sandbox's network namespace"),
+      await hostToolCheck("setpriv", "util-linux", "tying a one-shot sandbox's life to its caller"),
+      ...(await networkChecks()),
+    ];
+  }
+
+  leftovers(id: string, runDir: string, host: { mounts: string[]; namespaces: string[] }): string[] {
+    return sandboxLeftovers(id, runDir, host);
   }
 
   async cleanup(id: string, runDir: string): Promise<string[]> {

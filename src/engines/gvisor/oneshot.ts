@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Stream } from "../../channel/frame.js";
-import { OutputCap, signalExitCode, TIMEOUT_EXIT_CODE } from "../../channel/output.js";
+import { exitCodeOf, OutputCap } from "../../channel/output.js";
 import type { AgentExecResult } from "../../channel/protocol.js";
 import { networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { OneShotExec, SandboxSpec } from "../types.js";
@@ -101,12 +101,8 @@ export async function runOnceGvisor(
     await outputs;
     if (outcome.error) throw outcome.error;
 
-    let exitCode: number;
-    if (timedOut) exitCode = TIMEOUT_EXIT_CODE;
-    else if (outcome.code !== null) exitCode = outcome.code;
-    else exitCode = signalExitCode(outcome.signal);
     return {
-      exit_code: exitCode,
+      exit_code: exitCodeOf({ code: outcome.code, signal: outcome.signal, timedOut }),
       signal: null,
       timed_out: timedOut,
       stdout_truncated: caps[Stream.STDOUT].truncated,

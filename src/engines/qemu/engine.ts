@@ -27,9 +27,10 @@ import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { resolvePaths } from "../../util/paths.js";
 import { PYRO_VERSION } from "../../version.js";
 import { placeInCgroup, removeCgroups } from "../cgroups.js";
+import { hostToolCheck, networkChecks, sandboxLeftovers } from "../checks.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { cleanupSandboxNetwork, networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
-import type { Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
+import type { DoctorCheck, Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
 import { ensureGuestKernel, ensureRootImage, type GuestKernel } from "./guest.js";
 import {
   describeKvm,
@@ -314,6 +315,14 @@ export class QemuEngine implements Engine {
 
   /** What a dead supervisor left: its VM and virtiofsd (normally killed with it), sockets, the
    * network namespace. */
+  async doctorChecks(): Promise<DoctorCheck[]> {
+    return [await kvmCheck((await this.probe()).available), ...(await networkChecks())];
+  }
+
+  leftovers(id: string, runDir: string, host: { mounts: string[]; namespaces: string[] }): string[] {
+    return sandboxLeftovers(id, runDir, host);
+  }
+
   async cleanup(id: string, runDir: string): Promise<string[]> {
     const cleaned: string[] = [];
     const files = vmFiles(runDir);
