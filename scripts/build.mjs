@@ -19,9 +19,10 @@ const common = {
   legalComments: "none",
   logLevel: "warning",
 };
-// Bundled ESM has no `require`; some dependencies still call it for node builtins.
+// Bundled ESM has no `require` or `__filename`; some CommonJS dependencies still use them (require
+// for node builtins; write-file-atomic hashes __filename into its temp names).
 const requireShim =
-  "import { createRequire as __pyroCreateRequire } from 'node:module'; const require = __pyroCreateRequire(import.meta.url);";
+  "import { createRequire as __pyroCreateRequire } from 'node:module'; import { fileURLToPath as __pyroFileURLToPath } from 'node:url'; const require = __pyroCreateRequire(import.meta.url); const __filename = __pyroFileURLToPath(import.meta.url);";
 await Promise.all([
   build({ ...common, entryPoints: ["src/cli/launcher.ts"], outfile: "dist/bin/pyro.mjs" }),
   // Split: what only some commands need (the MCP server and client, the headless terminal) is in
