@@ -2,8 +2,7 @@
 // launching supervisors for sandboxes, and finding and cleaning what dead supervisors left behind.
 
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { access, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { Stream } from "../channel/frame.js";
@@ -24,25 +23,29 @@ import {
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
-import { NFT } from "../egress/firewall.js";
 import { hostSandboxState, hostToolCheck } from "../engines/checks.js";
 import { availableEngines, getEngine, probeEngines, selectEngine, shippedEngines } from "../engines/index.js";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS, EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
-import { isRootless, privilegeCheck } from "../rootless/mode.js";
+import { privilegeCheck } from "../rootless/mode.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { SUPERVISOR_CONFIG_FILE, SUPERVISOR_STATE_FILE, type SupervisorStateRecord } from "../supervisor/protocol.js";
 import type { SupervisorConfig } from "../supervisor/supervisor.js";
 import { type PyroPaths, resolvePaths, sandboxesDir } from "../util/paths.js";
 import { currentProcessIdentity, identityAlive, type ProcessIdentity } from "../util/process.js";
-import { findExecutable } from "../util/which.js";
 import { PYRO_VERSION } from "../version.js";
+import { DiskService } from "./disk-service.js";
+import { ExecService } from "./exec.js";
 import type { OutputListener } from "./exec-runs.js";
+import { FileService } from "./files.js";
 import { checkFitsHost } from "./host-limits.js";
 import { dailyLoopState, prepare } from "./prepare.js";
 import type { ProgressReporter } from "./progress.js";
 import type { RecordStore } from "./records.js";
 import { ServiceService } from "./services.js";
 import { ShellService } from "./shells.js";
+import { SnapshotService } from "./snapshot-service.js";
+import { TreeService } from "./trees.js";
+import { type WorkspaceOperations, workspaceOperations } from "./workspace-api.js";
 import { WorkspaceService } from "./workspaces.js";
 
 export type { ProgressReporter } from "./progress.js";
@@ -64,8 +67,11 @@ const debugLog = process.env.PYRO_DEBUG ? (line: string) => process.stderr.write
 export class Manager {
   readonly paths: PyroPaths;
   readonly environments: EnvironmentStore;
-  /** The workspace-core operations (persistent sandboxes). */
-  readonly workspaces: WorkspaceService;
+  /** The workspace operations the faces call (persistent sandboxes), from the job services below. */
+  readonly workspaces: WorkspaceOperations;
+  /** Workspace lifecycle and what every job shares: records, clients, secrets, boot and halt. */
+  readonly lifecycle: WorkspaceService;
+  private readonly execs: ExecService;
   /** PTY shells and services in workspaces (workspace-full). */
   readonly shells: ShellService;
   readonly services: ServiceService;
@@ -76,15 +82,25 @@ export class Manager {
     this.paths = resolvePaths(opts);
     this.environments = new EnvironmentStore(this.paths.cacheDir);
     this.engineChoice = opts.engine ?? DEFAULTS.engine;
-    this.workspaces = new WorkspaceService({
+    const lifecycle = new WorkspaceService({
       stateDir: this.paths.stateDir,
       environments: this.environments,
       engineChoice: this.engineChoice,
       ensureEnvironment: (name, progress) => this.ensureEnvironment(name, progress),
     });
-    this.records = this.workspaces.records;
-    this.shells = new ShellService(this.workspaces);
-    this.services = new ServiceService(this.workspaces);
+    this.lifecycle = lifecycle;
+    this.execs = new ExecService(lifecycle);
+    this.workspaces = workspaceOperations({
+      lifecycle,
+      exec: this.execs,
+      files: new FileService(lifecycle),
+      trees: new TreeService(lifecycle),
+      snapshots: new SnapshotService(lifecycle),
+      disk: new DiskService(lifecycle),
+    });
+    this.records = lifecycle.records;
+    this.shells = new ShellService(lifecycle);
+    this.services = new ServiceService(lifecycle);
   }
 
   /** One command in a throwaway sandbox; `onOutput` hears its output as it arrives (the result still
@@ -221,7 +237,7 @@ export class Manager {
     const environments = await this.environments.installed();
     const oneShots = sandboxesDir(this.paths);
     const sandboxDirs = [
-      ...(await this.workspaces.records.all()).map((r) => this.workspaces.records.paths(r.workspace_id).sandbox),
+      ...(await this.lifecycle.records.all()).map((r) => this.lifecycle.records.paths(r.workspace_id).sandbox),
       ...(await readdir(oneShots).catch(() => [] as string[])).map((d) => join(oneShots, d)),
     ];
     for (const engine of await availableEngines()) {
@@ -255,7 +271,7 @@ export class Manager {
 
   /** Stops workspaces idle past their TTL (see WorkspaceService.reapExpired). */
   reapExpired(): Promise<string[]> {
-    return this.workspaces.reapExpired();
+    return this.lifecycle.reapExpired();
   }
 
   async reapLeftovers(opts: { workspaces?: boolean } = {}): Promise<string[]> {
@@ -284,9 +300,9 @@ export class Manager {
       }
     }
     if (opts.workspaces) {
-      cleaned.push(...(await this.workspaces.sweepTrash()).map((dir) => `half-deleted workspace ${dir}`));
-      for (const { workspace_id } of await this.workspaces.records.damaged()) {
-        if (await this.workspaces.stopDamaged(workspace_id))
+      cleaned.push(...(await this.lifecycle.sweepTrash()).map((dir) => `half-deleted workspace ${dir}`));
+      for (const { workspace_id } of await this.lifecycle.records.damaged()) {
+        if (await this.lifecycle.stopDamaged(workspace_id))
           cleaned.push(`sandbox of damaged workspace ${workspace_id}`);
       }
     }
@@ -380,8 +396,8 @@ export class Manager {
       if (dir.oneShot) found.push(`sandbox ${dir.id} has no live owner`);
       dead.push(dir);
     }
-    for (const { workspace_id, problem } of await this.workspaces.records.damaged()) {
-      const running = (await liveSupervisor(this.workspaces.records.paths(workspace_id).sandbox)) !== undefined;
+    for (const { workspace_id, problem } of await this.lifecycle.records.damaged()) {
+      const running = (await liveSupervisor(this.lifecycle.records.paths(workspace_id).sandbox)) !== undefined;
       found.push(
         `workspace ${workspace_id}: ${problem}; ${running ? "its sandbox still runs and --repair stops it; " : ""}` +
           `its files are kept: pyro workspace delete ${workspace_id} removes it`,
@@ -413,7 +429,8 @@ export class Manager {
   }
 
   async close(): Promise<void> {
-    await this.workspaces.close();
+    await this.execs.close();
+    await this.lifecycle.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { DailyLoop, EnvironmentInspect, PrepareResult } from "../contract/schemas.js";
 import { PYRO_VERSION } from "../version.js";
 import type { ProgressReporter } from "./progress.js";
-import type { WorkspaceService } from "./workspaces.js";
+import type { WorkspaceOperations } from "./workspace-api.js";
 
 const PreparedRecord = z.object({
   environment: z.string(),
@@ -55,7 +55,7 @@ export async function dailyLoopState(stateDir: string, env: EnvironmentInspect):
 
 export interface PrepareDeps {
   stateDir: string;
-  workspaces: WorkspaceService;
+  workspaces: Pick<WorkspaceOperations, "create" | "exec" | "reset" | "delete">;
   inspect: (name: string) => Promise<EnvironmentInspect>;
 }
 

@@ -2,7 +2,7 @@
 // a per-workspace lock, the command log, and finding a workspace by id or unique name.
 
 import { randomBytes } from "node:crypto";
-import { appendFile, link, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { appendFile, link, mkdir, readdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { PyroError } from "../contract/errors.js";

@@ -2,7 +2,7 @@
 // the terminal, optionally waiting for the output to go quiet), write, signal and close. The agent
 // keeps each shell and its output buffer inside the sandbox, so a shell outlives the process that
 // opened it; every read is redacted here, including a secret split between two reads.
-import { type AgentShellInfo, type AgentShellReadResult, ShellOp } from "../channel/protocol.js";
+import { type AgentShellInfo, ShellOp } from "../channel/protocol.js";
 import {
   type ShellInfo,
   ShellOpenParams,

@@ -5,54 +5,28 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants, createReadStream, readlinkSync } from "node:fs";
-import { access, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import * as tar from "tar";
-import { z } from "zod";
-import { type AgentServiceInfo, commandToArgv, FileOp, ServiceOp, TarOp } from "../channel/protocol.js";
+import { type AgentServiceInfo, ServiceOp, TarOp } from "../channel/protocol.js";
 import { DEFAULTS, GUEST_TASK_LIMIT } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import { parseParams } from "../contract/parse.js";
 import type { EngineChoice } from "../contract/schemas.js";
 import {
   CommandLogEntry,
-  DiskExportParams,
-  type DiskExportResult,
-  ExportParams,
-  type ExportResult,
-  FileListParams,
-  type FileListResult,
-  FileReadParams,
-  type FileReadResult,
-  FileWriteParams,
-  type FileWriteResult,
-  PatchApplyParams,
-  type PatchApplyResult,
   PolicyCheckParams,
   type PolicyCheckResult,
-  ResetParams,
-  type ResetResult,
   type SecretInput,
-  type SnapshotDeleteResult,
-  type SnapshotInfo,
-  type SnapshotListResult,
-  SnapshotParams,
-  SyncPushParams,
   type SyncPushResult,
   WorkspaceCreateParams,
-  WorkspaceDiffParams,
-  type WorkspaceDiffResult,
-  WorkspaceExecParams,
-  type WorkspaceExecResult,
-  WorkspaceExecWaitParams,
   type WorkspaceInfo,
   type WorkspaceListResult,
   WorkspaceLogsParams,
   type WorkspaceLogsResult,
   WorkspaceRefParams,
-  type WorkspaceSummary,
   WorkspaceUpdateParams,
 } from "../contract/workspace.js";
 import { type CredentialConfig, createEgressCa } from "../egress/credentials.js";
@@ -64,39 +38,23 @@ import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
 import { extractArchive } from "../util/archive.js";
-import { CappedList } from "../util/capped-list.js";
 import { faultPoint } from "../util/fault.js";
-import { unreadableSource, unwritableTarget } from "../util/host-access.js";
+import { unreadableSource } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
 import { processAlive } from "../util/process.js";
-import {
-  buildDiff,
-  compareTrees,
-  countChanges,
-  type DiffIo,
-  manifestOfDir,
-  readHostFile,
-  type Selection,
-  selectChanges,
-  TreeEntry,
-  type Trees,
-} from "./diff.js";
-import { exportLayerImage, listLayer, readLayer } from "./disk.js";
-import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
+import { manifestOfDir } from "./diff.js";
 import { checkFitsHost } from "./host-limits.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
-import { planPatch } from "./patch.js";
 import type { ProgressReporter } from "./progress.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspacePaths, type WorkspaceRecord } from "./records.js";
 import { Redactor } from "./redact.js";
-import { SnapshotStore } from "./snapshots.js";
 import { loadTrust } from "./trust.js";
 
 const run = promisify(execFile);
-const GUEST_ROOT = DEFAULTS.guestWorkspace;
+export const GUEST_ROOT = DEFAULTS.guestWorkspace;
 /** Bytes one tar stream may carry before the call is considered stuck. */
-const ARCHIVE_DEADLINE_MS = 10 * 60_000;
-const FILE_OP_DEADLINE_MS = 60_000;
+export const ARCHIVE_DEADLINE_MS = 10 * 60_000;
+export const FILE_OP_DEADLINE_MS = 60_000;
 
 export interface WorkspaceDeps {
   stateDir: string;
@@ -112,7 +70,7 @@ export function guestPath(path: string): string {
 
 type SeedSource = { kind: "directory" | "tar_archive"; path: string };
 
-async function classifySource(path: string, what: string): Promise<SeedSource> {
+export async function classifySource(path: string, what: string): Promise<SeedSource> {
   const abs = resolve(path);
   const info = await stat(abs).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "EACCES") throw unreadableSource(what, path, err);
@@ -182,52 +140,13 @@ function packDirectory(dir: string, skipped: string[]): Readable {
   ) as unknown as Readable;
 }
 
-/** A guest text file: the agent streams its bytes (a reply frame holds at most 1 MiB). */
-async function readGuestText(
-  client: SupervisorClient,
-  path: string,
-  maxBytes: number,
-): Promise<{ path: string; content: string; size_bytes: number; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  const reply = await client.call(
-    FileOp.READ,
-    { path, max_bytes: maxBytes },
-    { deadlineMs: FILE_OP_DEADLINE_MS, onData: (_stream, chunk) => chunks.push(chunk) },
-  );
-  return { ...reply, content: Buffer.concat(chunks).toString("utf8") };
-}
-
-/** Writes a guest text file whole (temp file and rename in the agent), its bytes streamed. */
-async function writeGuestText(
-  client: SupervisorClient,
-  path: string,
-  text: string,
-  mode?: number,
-): Promise<{ path: string; bytes_written: number }> {
-  return await client.call(
-    FileOp.WRITE,
-    { path, ...(mode === undefined ? {} : { mode }) },
-    { deadlineMs: FILE_OP_DEADLINE_MS, input: Buffer.from(text, "utf8") },
-  );
-}
-
-/** What a tar entry that export leaves out is, in words. */
-const ENTRY_KINDS: Record<string, string> = {
-  CharacterDevice: "character device",
-  BlockDevice: "block device",
-  FIFO: "FIFO",
-  Socket: "socket",
-};
-
 export class WorkspaceService {
   readonly records: RecordStore;
   private readonly clients = new Map<string, SupervisorClient>();
-  /** Commands this process runs, and ones just finished whose output a caller may still collect. */
-  private readonly runs = new ExecRuns();
   /** Secret values and their redactor per workspace, read once (secrets are fixed at create). */
   private readonly secretsCache = new Map<string, { values: Record<string, string>; redactor: Redactor }>();
 
-  constructor(private readonly deps: WorkspaceDeps) {
+  constructor(readonly deps: WorkspaceDeps) {
     this.records = new RecordStore(deps.stateDir);
   }
 
@@ -460,499 +379,9 @@ export class WorkspaceService {
 
   // ---- commands ---------------------------------------------------------------------------------
 
-  /**
-   * Runs a command; it gets its sequence number (its place in `workspace logs`) as it starts. With
-   * `wait_seconds` the call returns a command still running then as `running: true` with its output
-   * so far, and execWait collects the rest. An aborted signal cancels the command: the agent kills
-   * it with every process it started, and the log records it as cancelled.
-   */
-  async exec(
-    input: unknown,
-    opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
-  ): Promise<WorkspaceExecResult> {
-    const params = parseParams(WorkspaceExecParams, input, "workspace exec");
-    const record = await this.records.resolve(params.workspace);
-    const redactor = await this.redactor(record);
-    return this.redacting(redactor, async () => {
-      const run = await this.startRun(record, params, redactor);
-      return waitForRun(run, {
-        waitMs: params.wait_seconds === undefined ? undefined : params.wait_seconds * 1000,
-        signal: opts.signal,
-        cancelOnAbort: true,
-        onOutput: opts.onOutput,
-      });
-    });
-  }
-
-  /**
-   * More of a command that exec returned as running: its output from the given offsets (default:
-   * where the previous reply ended) and, once it has ended, its outcome. An aborted signal ends only
-   * this wait; `cancel` kills the command.
-   */
-  async execWait(
-    input: unknown,
-    opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
-  ): Promise<WorkspaceExecResult> {
-    const params = parseParams(WorkspaceExecWaitParams, input, "workspace exec wait");
-    const record = await this.records.resolve(params.workspace);
-    const redactor = await this.redactor(record);
-    return this.redacting(redactor, async () => {
-      const run = this.runs.get(record.workspace_id, params.sequence);
-      if (!run) throw await this.runNotHere(record, params.sequence);
-      if (params.cancel) await run.cancel();
-      return waitForRun(run, {
-        waitMs: params.wait_seconds * 1000,
-        signal: opts.signal,
-        cancelOnAbort: false,
-        onOutput: opts.onOutput,
-        offsets: { stdout: params.stdout_offset, stderr: params.stderr_offset },
-      });
-    });
-  }
-
-  private async startRun(
-    record: WorkspaceRecord,
-    params: z.output<typeof WorkspaceExecParams>,
-    redactor: Redactor,
-  ): Promise<ExecRun> {
-    const env = await this.secretEnvironment(record, params.secret_env);
-    const client = await this.client(record);
-    const cwd = guestPath(params.cwd);
-    // The number is the command's from its start: a cancelled command keeps it in the log, and a
-    // command that outlives this call is collected by it. A long command is activity from its start
-    // on (and touched while it runs), so the TTL reaper does not stop it midway.
-    let sequence = 0;
-    await this.records.mutate(record.workspace_id, (r) => {
-      sequence = r.command_count + 1;
-      return { ...r, command_count: sequence, last_activity_at: new Date().toISOString() };
-    });
-    const command = redactCommand(redactor, params.command);
-    return this.runs.start({
-      client,
-      workspaceId: record.workspace_id,
-      sequence,
-      cwd,
-      executionMode: record.engine,
-      redactor,
-      agent: {
-        argv: commandToArgv(params.command),
-        cwd,
-        env,
-        timeout_ms: params.timeout_seconds * 1000,
-        max_output_bytes: DEFAULTS.outputMaxBytes,
-      },
-      record: (run) => this.recordRun(run, command),
-      keepAlive:
-        record.ttl_seconds > 0
-          ? {
-              everyMs: Math.max(1_000, Math.min(60_000, (record.ttl_seconds * 1000) / 3)),
-              touch: () => this.touch(record.workspace_id),
-            }
-          : undefined,
-    });
-  }
-
-  /** Every command that started gets its log entry, with its cause when it did not end by itself.
-   * One the agent refused before starting it (no such cwd) gives its number back if it still can. */
-  private async recordRun(run: ExecRun, command: string | string[]): Promise<void> {
-    const outcome = run.outcome;
-    if (!outcome) return;
-    if (run.error instanceof PyroError && run.error.code === "INVALID_ARGUMENT") {
-      await this.records.mutate(run.workspaceId, (r) =>
-        r.command_count === run.sequence ? { ...r, command_count: run.sequence - 1 } : r,
-      );
-      return;
-    }
-    await this.records.mutate(run.workspaceId, async (r) => {
-      await this.records.appendCommand(r.workspace_id, {
-        sequence: run.sequence,
-        command,
-        cwd: run.cwd,
-        exit_code: outcome.exit_code,
-        timed_out: outcome.timed_out,
-        cancelled: outcome.cancelled,
-        duration_ms: outcome.duration_ms,
-        started_at: run.startedAt.toISOString(),
-        stdout_bytes: run.stdout.bytes,
-        stderr_bytes: run.stderr.bytes,
-      });
-      return { ...r, last_activity_at: new Date().toISOString() };
-    });
-  }
-
-  /** Why execWait cannot find a command: it ended long enough ago, or another process ran it. */
-  private async runNotHere(record: WorkspaceRecord, sequence: number): Promise<PyroError> {
-    const logged = (await this.records.commands(record.workspace_id)).find((c) => c.sequence === sequence);
-    const running = this.runs.running(record.workspace_id);
-    const here = running.length > 0 ? ` (running here: ${running.join(", ")})` : "";
-    if (logged) {
-      const how = logged.timed_out ? "timed out" : logged.cancelled ? "was cancelled" : `exited ${logged.exit_code}`;
-      return new PyroError(
-        "INVALID_ARGUMENT",
-        `command ${sequence} of workspace ${record.workspace_id} ${how} and its output is no longer kept (a finished command's output is kept ${FINISHED_RETAIN_MS / 60_000} min, by the process that ran it)${here}; see workspace_logs (pyro workspace logs) for its record`,
-      );
-    }
-    return new PyroError(
-      "INVALID_ARGUMENT",
-      `workspace ${record.workspace_id} has no command ${sequence} started by this pyro process${here}; pass the sequence workspace_exec returned, to the same MCP server (a command ends with the process that started it)`,
-    );
-  }
-
   // ---- files ------------------------------------------------------------------------------------
 
-  async syncPush(input: unknown): Promise<SyncPushResult> {
-    const params = parseParams(SyncPushParams, input, "workspace sync push");
-    const record = await this.records.resolve(params.workspace);
-    const source = await classifySource(params.source_path, "source_path");
-    const pushed = await this.importSource(record, source, params.dest);
-    await this.touch(record.workspace_id);
-    return { workspace_id: record.workspace_id, source_path: source.path, dest: params.dest, ...pushed };
-  }
-
-  async listFiles(input: unknown): Promise<FileListResult> {
-    const params = parseParams(FileListParams, input, "workspace file list");
-    const record = await this.records.resolve(params.workspace);
-    return this.redactingAll(record, async () => {
-      const result = await (await this.client(record)).call(
-        FileOp.LIST,
-        { path: guestPath(params.path), recursive: params.recursive },
-        { deadlineMs: FILE_OP_DEADLINE_MS },
-      );
-      return { workspace_id: record.workspace_id, ...result };
-    });
-  }
-
-  /** A read: it never bumps last_activity_at. */
-  async readFile(input: unknown): Promise<FileReadResult> {
-    const params = parseParams(FileReadParams, input, "workspace file read");
-    const record = await this.records.resolve(params.workspace);
-    return this.redactingAll(record, async () => {
-      const result = await readGuestText(await this.client(record), guestPath(params.path), params.max_bytes);
-      return { workspace_id: record.workspace_id, ...result };
-    });
-  }
-
-  async writeFile(input: unknown): Promise<FileWriteResult> {
-    const params = parseParams(FileWriteParams, input, "workspace file write");
-    const record = await this.records.resolve(params.workspace);
-    const result = await writeGuestText(await this.client(record), guestPath(params.path), params.text);
-    await this.touch(record.workspace_id);
-    return { workspace_id: record.workspace_id, ...result };
-  }
-
-  /** Every hunk of every file is checked against the current files before anything is written. */
-  async applyPatch(input: unknown): Promise<PatchApplyResult> {
-    const params = parseParams(PatchApplyParams, input, "workspace patch apply");
-    const record = await this.records.resolve(params.workspace);
-    const client = await this.client(record);
-    const plan = await planPatch(params.patch, {
-      read: async (path) => {
-        try {
-          const r = await readGuestText(client, join(GUEST_ROOT, path), 5 * 1024 * 1024);
-          if (r.truncated) {
-            throw new PyroError(
-              "INVALID_ARGUMENT",
-              `${path} is larger than 5 MiB; patch it with workspace_exec instead`,
-            );
-          }
-          const entry = await client.call(
-            FileOp.LIST,
-            { path: join(GUEST_ROOT, path) },
-            { deadlineMs: FILE_OP_DEADLINE_MS },
-          );
-          return { content: r.content, mode: entry.entries[0]?.mode ?? 0o644 };
-        } catch (err) {
-          if (err instanceof PyroError && err.code === "FILE_NOT_FOUND") return null;
-          throw err;
-        }
-      },
-    });
-    for (const file of plan.files) {
-      const target = join(GUEST_ROOT, file.path);
-      if (file.status === "deleted")
-        await client.call(FileOp.DELETE, { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
-      else await writeGuestText(client, target, file.content ?? "", file.mode);
-    }
-    await this.touch(record.workspace_id);
-    return (await this.redactor(record)).redactDeep({
-      workspace_id: record.workspace_id,
-      changed: plan.files.length > 0,
-      files: plan.files.map((f) => ({ path: f.path, status: f.status })),
-    });
-  }
-
-  async diff(input: unknown): Promise<WorkspaceDiffResult> {
-    const params = parseParams(WorkspaceDiffParams, input, "workspace diff");
-    const record = await this.records.resolve(params.workspace);
-    const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
-    return this.redactingAll(record, async () => {
-      const result = await this.withTrees(record, async (trees) => {
-        const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
-        return { ...(await buildDiff(changes, trees)), ignored };
-      });
-      return { workspace_id: record.workspace_id, ...result };
-    });
-  }
-
-  /**
-   * Calls `fn` with the baseline and current manifests and readers of both: diff and summary look
-   * at the same trees. Fast path: the frozen sandbox's layer, read on the host (the sandbox stays
-   * paused while `fn` runs); otherwise the manifest is fingerprinted in the guest and files are
-   * fetched one by one.
-   */
-  private async withTrees<T>(record: WorkspaceRecord, fn: (trees: Trees) => Promise<T>): Promise<T> {
-    const client = await this.client(record);
-    const paths = this.records.paths(record.workspace_id);
-    const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
-    const readBaseline: DiffIo["readBaseline"] = (path, maxBytes) =>
-      readHostFile(join(paths.baselineTree, path), maxBytes);
-    const fromLayer = await this.withFrozen(record, async (layer) =>
-      fn({
-        baseline,
-        current: await manifestOfDir(layer),
-        readBaseline,
-        readCurrent: (path, maxBytes) => readHostFile(join(layer, path), maxBytes),
-      }),
-    );
-    if (fromLayer !== undefined) return fromLayer;
-    const reply = await client.call(FileOp.TREE, { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS });
-    return fn({
-      baseline,
-      current: z.array(TreeEntry).parse(reply.entries),
-      readBaseline,
-      readCurrent: (path, maxBytes) => this.readGuestBytes(client, join(GUEST_ROOT, path), maxBytes),
-    });
-  }
-
-  async export(input: unknown): Promise<ExportResult> {
-    const params = parseParams(ExportParams, input, "workspace export");
-    const record = await this.records.resolve(params.workspace);
-    const output = resolve(params.output_path);
-    if (await lstat(output).catch(() => undefined)) {
-      throw new PyroError(
-        "OUTPUT_EXISTS",
-        `${params.output_path} already exists; choose an output path that does not exist yet`,
-      );
-    }
-    const staging = join(dirname(output), `.pyro-export-${basename(output)}-${process.pid}`);
-    await mkdir(staging, { recursive: true }).catch((err) => {
-      throw unwritableTarget("output_path", params.output_path, err);
-    });
-    try {
-      const client = await this.client(record);
-      const exported = guestPath(params.path);
-      let entryCount = 0;
-      let bytes = 0;
-      const skipped = new CappedList();
-      const modesCleared = new CappedList();
-      // node-tar refuses absolute paths, `..` and writing through symlinks: nothing lands outside
-      // staging. The files are the caller's (no guest uid or gid carried over, as root would by
-      // default), and no guest file keeps a setuid, setgid or sticky bit on the host.
-      const extractor = tar.extract({
-        cwd: staging,
-        strict: true,
-        preservePaths: false,
-        preserveOwner: false,
-        onReadEntry: (entry) => {
-          entryCount++;
-          bytes += entry.size ?? 0;
-        },
-        // Regular files, directories, and symlinks that stay inside the export: a link to /etc or
-        // ../.. in the workspace must not become a host link pointing out of the output.
-        filter: (entryPath, entry) => {
-          const e = entry as tar.ReadEntry;
-          const path = entryPath.replace(/^(\.\/)+/, "");
-          if (e.type === "SymbolicLink") {
-            const inside = linkStaysInside(staging, entryPath, e.linkpath ?? "");
-            if (!inside) skipped.add(`${path} (symlink to ${e.linkpath} points outside the copy)`);
-            return inside;
-          }
-          // A hard link to another file of the export is that file again (its mode already cleared).
-          if (e.type === "Link") {
-            const target = resolve(staging, e.linkpath ?? "");
-            if (target.startsWith(`${staging}/`)) return true;
-            skipped.add(`${path} (hard link to ${e.linkpath}, outside the copy)`);
-            return false;
-          }
-          if (e.type !== "File" && e.type !== "Directory" && e.type !== "OldFile") {
-            skipped.add(`${path} (${ENTRY_KINDS[e.type] ?? e.type})`);
-            return false;
-          }
-          if (e.mode !== undefined && (e.mode & 0o7000) !== 0) {
-            if (e.type !== "Directory") modesCleared.add(path);
-            e.mode &= 0o777;
-          }
-          return true;
-        },
-      } as tar.TarOptionsWithAliasesAsyncNoFile);
-      const done = new Promise<void>((res, rej) => {
-        extractor.on("finish", () => res());
-        extractor.on("error", rej);
-      });
-      done.catch(() => {});
-      let result: { artifact_type: "file" | "directory"; skipped?: string[]; skipped_more?: number };
-      try {
-        result = await client.call(
-          TarOp.EXPORT,
-          { path: exported },
-          { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
-        );
-      } catch (err) {
-        // The guest's failure is the answer; what was already written is dropped with staging,
-        // once the extractor has stopped writing into it.
-        extractor.abort(err as Error);
-        await done.catch(() => {});
-        throw err;
-      }
-      skipped.addAll(result.skipped ?? [], result.skipped_more);
-      extractor.end();
-      await done;
-      const produced = result.artifact_type === "directory" ? staging : join(staging, basename(exported));
-      await rename(produced, output);
-      await this.records.mutate(record.workspace_id, (r) => ({
-        ...r,
-        exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
-      }));
-      return (await this.redactor(record)).redactDeep({
-        workspace_id: record.workspace_id,
-        workspace_path: exported,
-        output_path: output,
-        artifact_type: result.artifact_type,
-        entry_count: result.artifact_type === "directory" ? Math.max(0, entryCount - 1) : entryCount,
-        bytes_written: bytes,
-        skipped: skipped.list(),
-        modes_cleared: modesCleared.list(),
-      });
-    } finally {
-      await rm(staging, { recursive: true, force: true });
-    }
-  }
-
-  async reset(input: unknown): Promise<ResetResult> {
-    const params = parseParams(ResetParams, input, "workspace reset");
-    const record = await this.records.resolve(params.workspace);
-    this.assertComplete(record);
-    await this.touch(record.workspace_id);
-    const paths = this.records.paths(record.workspace_id);
-    const source =
-      params.snapshot === "baseline"
-        ? paths.baselineTree
-        : await this.snapshotStore(record)
-            .get(params.snapshot)
-            .then(() => this.snapshotStore(record).treePath(params.snapshot));
-    await this.halt(record);
-    // A fresh writable layer holding exactly the source tree is built beside the old one and swapped
-    // in, so a crash leaves one whole layer or the other; then a fresh sandbox starts on it.
-    const engine = getEngine(record.engine);
-    const { layer, discard } = engine.resetLayout(paths.sandbox);
-    const next = `${layer}.next`;
-    const old = `${layer}.old`;
-    await rm(next, { recursive: true, force: true });
-    const nextLayer = join(next, relative(layer, engine.workspaceLayer(paths.sandbox)));
-    await mkdir(dirname(nextLayer), { recursive: true });
-    await copyTree(source, nextLayer);
-    faultPoint("reset:built");
-    await rm(old, { recursive: true, force: true });
-    await rename(layer, old).catch(() => {});
-    faultPoint("reset:swapping");
-    await rename(next, layer);
-    for (const path of [old, ...discard]) await rm(path, { recursive: true, force: true });
-    await this.boot(record, await this.deps.ensureEnvironment(record.environment));
-    const updated = await this.records.mutate(record.workspace_id, (r) => ({
-      ...r,
-      desired_state: "running",
-      expired_at: null,
-      reset_count: r.reset_count + 1,
-      last_activity_at: new Date().toISOString(),
-    }));
-    return { workspace_id: record.workspace_id, snapshot: params.snapshot, reset_count: updated.reset_count };
-  }
-
   // ---- snapshots and disk tools -----------------------------------------------------------------
-
-  private snapshotStore(record: WorkspaceRecord): SnapshotStore {
-    return new SnapshotStore(this.records.paths(record.workspace_id).snapshots);
-  }
-
-  /** A running workspace is frozen for the moment its layer is copied, so the snapshot is consistent. */
-  async snapshotCreate(input: unknown): Promise<SnapshotInfo> {
-    const params = parseParams(SnapshotParams, input, "snapshot create");
-    const record = await this.records.resolve(params.workspace);
-    const paths = this.records.paths(record.workspace_id);
-    const engine = getEngine(record.engine);
-    const store = this.snapshotStore(record);
-    const take = (layer: string) => {
-      faultPoint("snapshot:frozen");
-      return store.create(params.snapshot_name, layer, { shareWith: [paths.baselineTree] });
-    };
-    const live = await liveSupervisor(paths.sandbox);
-    const info = live ? await this.withFrozen(record, take) : await take(engine.workspaceLayer(paths.sandbox));
-    if (!info) throw new PyroError("INTERNAL", `the ${record.engine} engine cannot snapshot a running workspace`);
-    await this.touch(record.workspace_id);
-    return { workspace_id: record.workspace_id, ...snapshotFields(info) };
-  }
-
-  async snapshotList(input: unknown): Promise<SnapshotListResult> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "snapshot list");
-    const record = await this.records.resolve(workspace);
-    const list = await this.snapshotStore(record).list();
-    return {
-      workspace_id: record.workspace_id,
-      count: list.count,
-      snapshots: list.snapshots.map((s) => ({ workspace_id: record.workspace_id, ...snapshotFields(s) })),
-    };
-  }
-
-  async snapshotDelete(input: unknown): Promise<SnapshotDeleteResult> {
-    const params = parseParams(SnapshotParams, input, "snapshot delete");
-    const record = await this.records.resolve(params.workspace);
-    await this.snapshotStore(record).delete(params.snapshot_name);
-    return { workspace_id: record.workspace_id, snapshot_name: params.snapshot_name, deleted: true };
-  }
-
-  /** The layer of a stopped workspace, read on the host without starting a sandbox. */
-  private async stoppedLayer(record: WorkspaceRecord, what: string): Promise<string> {
-    const paths = this.records.paths(record.workspace_id);
-    if (await liveSupervisor(paths.sandbox)) {
-      throw new PyroError(
-        "WORKSPACE_RUNNING",
-        `${what} reads a stopped workspace's disk; stop ${record.name ?? record.workspace_id} first (pyro workspace stop), or use the workspace file tools while it runs`,
-      );
-    }
-    return getEngine(record.engine).workspaceLayer(paths.sandbox);
-  }
-
-  async diskList(input: unknown): Promise<FileListResult> {
-    const params = parseParams(FileListParams, input, "disk list");
-    const record = await this.records.resolve(params.workspace);
-    return this.redactingAll(record, async () => {
-      const layer = await this.stoppedLayer(record, "disk list");
-      return {
-        workspace_id: record.workspace_id,
-        ...(await listLayer(layer, guestPath(params.path), params.recursive)),
-      };
-    });
-  }
-
-  async diskRead(input: unknown): Promise<FileReadResult> {
-    const params = parseParams(FileReadParams, input, "disk read");
-    const record = await this.records.resolve(params.workspace);
-    const layer = await this.stoppedLayer(record, "disk read");
-    const result = await readLayer(layer, guestPath(params.path), params.max_bytes);
-    return {
-      workspace_id: record.workspace_id,
-      ...result,
-      content: (await this.redactor(record)).redact(result.content),
-    };
-  }
-
-  async diskExport(input: unknown): Promise<DiskExportResult> {
-    const params = parseParams(DiskExportParams, input, "disk export");
-    const record = await this.records.resolve(params.workspace);
-    const layer = await this.stoppedLayer(record, "disk export");
-    const result = await exportLayerImage(layer, resolve(params.output_path));
-    return { workspace_id: record.workspace_id, ...result };
-  }
 
   // ---- TTL ----------------------------------------------------------------------------------------
 
@@ -980,43 +409,8 @@ export class WorkspaceService {
     return stopped;
   }
 
-  async summary(input: unknown): Promise<WorkspaceSummary> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace summary");
-    const record = await this.records.resolve(workspace);
-    const commands = await this.records.commands(record.workspace_id);
-    const info = await this.info(record);
-    // The same selection as a default diff, without reading any file but the ignore rules.
-    let selection: Selection | undefined;
-    if (info.state === "running") {
-      selection = await this.withTrees(record, (trees) =>
-        selectChanges(compareTrees(trees.baseline, trees.current), trees),
-      );
-    }
-    const counts = countChanges(selection?.changes ?? []);
-    return (await this.redactor(record)).redactDeep({
-      workspace_id: record.workspace_id,
-      name: record.name,
-      state: info.state,
-      commands: {
-        total: commands.length,
-        failed: commands.filter((c) => c.exit_code !== 0).length,
-        last: commands.slice(-5),
-      },
-      changes: {
-        changed: counts.total > 0,
-        ...counts,
-        files: selection?.changes.map((c) => ({ path: c.path, status: c.status })) ?? [],
-        // Unknown, so absent, while the workspace is not running.
-        ignored: selection?.ignored,
-      },
-      exports: record.exports,
-      reset_count: record.reset_count,
-    });
-  }
-
   async close(): Promise<void> {
     // A command outlives no process: kill the running ones now, and log them, while still connected.
-    await this.runs.cancelAll();
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
   }
@@ -1125,7 +519,7 @@ export class WorkspaceService {
   }
 
   /** Runs fn, then redacts every string of its result (names and paths too) or of its error. */
-  private async redactingAll<T>(record: WorkspaceRecord, fn: () => Promise<T>): Promise<T> {
+  async redactingAll<T>(record: WorkspaceRecord, fn: () => Promise<T>): Promise<T> {
     const redactor = await this.redactor(record);
     return redactor.redactDeep(await this.redacting(redactor, fn));
   }
@@ -1182,7 +576,7 @@ export class WorkspaceService {
   }
 
   /** Starts the workspace's supervisor on its (possibly existing) writable layer. */
-  private async boot(record: WorkspaceRecord, environment: InstalledEnvironment): Promise<void> {
+  async boot(record: WorkspaceRecord, environment: InstalledEnvironment): Promise<void> {
     const paths = this.records.paths(record.workspace_id);
     const sandbox = paths.sandbox;
     const credentials = boundCredentials(record, paths);
@@ -1215,7 +609,7 @@ export class WorkspaceService {
   }
 
   /** Stops the sandbox (if running) and releases its runtime resources; the disk stays. */
-  private async halt(record: WorkspaceRecord): Promise<void> {
+  async halt(record: WorkspaceRecord): Promise<void> {
     const sandbox = this.records.paths(record.workspace_id).sandbox;
     const cached = this.clients.get(record.workspace_id);
     this.clients.delete(record.workspace_id);
@@ -1253,7 +647,7 @@ export class WorkspaceService {
     return swept;
   }
 
-  private assertComplete(record: WorkspaceRecord): void {
+  assertComplete(record: WorkspaceRecord): void {
     if (record.incomplete) {
       throw new PyroError(
         "WORKSPACE_NOT_RUNNING",
@@ -1275,7 +669,7 @@ export class WorkspaceService {
   }
 
   /** The engine's withFrozenWorkspace; a sandbox found dead on the way is a workspace not running. */
-  private async withFrozen<T>(record: WorkspaceRecord, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
+  async withFrozen<T>(record: WorkspaceRecord, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
     try {
       return await getEngine(record.engine).withFrozenWorkspace(
         record.workspace_id,
@@ -1301,7 +695,7 @@ export class WorkspaceService {
     );
   }
 
-  private async importSource(
+  async importSource(
     record: WorkspaceRecord,
     source: SeedSource,
     dest: string,
@@ -1325,38 +719,6 @@ export class WorkspaceService {
     await copyTree(layer, paths.baselineTree);
     await writeFile(paths.baselineManifest, JSON.stringify(await manifestOfDir(paths.baselineTree)));
   }
-
-  /** Whole file bytes from the guest (binary-safe), through a one-entry tar export. */
-  /** A guest file's bytes; with maxBytes, only about that many are kept (the rest still streams by). */
-  private async readGuestBytes(client: SupervisorClient, path: string, maxBytes = Infinity): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    const parser = new tar.Parser({
-      onReadEntry: (entry) => {
-        entry.on("data", (c: Buffer) => {
-          if (kept >= maxBytes) return;
-          chunks.push(c);
-          kept += c.length;
-        });
-      },
-    });
-    const done = new Promise<void>((res) => parser.on("end", () => res()));
-    await client.call(TarOp.EXPORT, { path }, { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => parser.write(c) });
-    parser.end();
-    await done;
-    return Buffer.concat(chunks);
-  }
-}
-
-function snapshotFields(info: {
-  snapshot_name: string;
-  created_at: string;
-  size_bytes: number;
-  file_count: number;
-  shared_bytes: number;
-}) {
-  const { snapshot_name, created_at, size_bytes, file_count, shared_bytes } = info;
-  return { snapshot_name, created_at, size_bytes, file_count, shared_bytes };
 }
 
 /** Secret values from their inputs: literals as given, files read as UTF-8 text. */
@@ -1400,10 +762,6 @@ function boundCredentials(record: WorkspaceRecord, paths: WorkspacePaths): Crede
   return { secretsFile: paths.secrets, caCert: paths.egressCaCert, caKey: paths.egressCaKey, hosts };
 }
 
-function redactCommand(redactor: Redactor, command: string | string[]): string | string[] {
-  return typeof command === "string" ? redactor.redact(command) : command.map((w) => redactor.redact(w));
-}
-
 /** Finishes a reset's layer swap that a crash cut off: the new layer (<layer>.next) is complete once
  * the old one has been moved aside, so it goes into place; the old one is removed. */
 async function recoverLayerSwap(upper: string): Promise<void> {
@@ -1423,7 +781,7 @@ async function recoverLayerSwap(upper: string): Promise<void> {
 }
 
 /** cp -a: modes, symlinks (not followed), empty directories and timestamps, at host speed. */
-async function copyTree(from: string, to: string): Promise<void> {
+export async function copyTree(from: string, to: string): Promise<void> {
   await rm(to, { recursive: true, force: true });
   try {
     await run("cp", ["-a", "--no-target-directory", from, to]);

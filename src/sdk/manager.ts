@@ -4,7 +4,7 @@
 import type { Manager, ManagerOptions, ProgressReporter as PhaseReporter } from "../manager/manager.js";
 import type { ServiceService } from "../manager/services.js";
 import type { ShellService } from "../manager/shells.js";
-import type { WorkspaceService } from "../manager/workspaces.js";
+import type { WorkspaceOperations } from "../manager/workspace-api.js";
 
 export type { ManagerOptions } from "../manager/manager.js";
 
@@ -15,35 +15,7 @@ export interface ProgressReporter extends PhaseReporter {
 }
 
 /** The workspace-core operations the faces call: each takes its contract params, returns its payload. */
-export type WorkspaceApi = Pick<
-  WorkspaceService,
-  | "create"
-  | "list"
-  | "update"
-  | "status"
-  | "logs"
-  | "policyCheck"
-  | "summary"
-  | "delete"
-  | "stop"
-  | "start"
-  | "exec"
-  | "execWait"
-  | "syncPush"
-  | "export"
-  | "diff"
-  | "listFiles"
-  | "readFile"
-  | "writeFile"
-  | "applyPatch"
-  | "reset"
-  | "snapshotCreate"
-  | "snapshotList"
-  | "snapshotDelete"
-  | "diskExport"
-  | "diskList"
-  | "diskRead"
->;
+export type WorkspaceApi = WorkspaceOperations;
 
 /** What the faces use of the manager; tests hand in a fake with this shape. */
 export type ManagerApi = Pick<

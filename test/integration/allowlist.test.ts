@@ -25,7 +25,7 @@ const PROXY = "http://198.18.0.1:3128";
 const NODE = "/opt/pyro/lib/ld-linux-x86-64.so.2 --library-path /opt/pyro/lib /opt/pyro/bin/node";
 
 describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fake internet needs root" }, () => {
-  const { ws, create, stateDir, host } = workspaceSuite("allow");
+  const { ws, manager, create, stateDir, host } = workspaceSuite("allow");
   let net: FakeInternet;
   let id = "";
 
@@ -481,11 +481,13 @@ describe(`network policy allowlist (${ENGINE})`, { skip: ROOT ? false : "the fak
       JSON.stringify(logged),
     );
     // Nowhere on the host but the 0600 secrets file: not the record, the network log, the supervisor's.
-    const dir = ws.records.paths(bound.workspace_id).dir;
+    const dir = manager.lifecycle.records.paths(bound.workspace_id).dir;
     const { stdout: holders } = await promisify(execFile)("grep", ["-rl", "--", secret, dir]).catch(
       (e) => e as { stdout: string },
     );
-    assert.deepEqual(holders.trim().split("\n").filter(Boolean), [ws.records.paths(bound.workspace_id).secrets]);
+    assert.deepEqual(holders.trim().split("\n").filter(Boolean), [
+      manager.lifecycle.records.paths(bound.workspace_id).secrets,
+    ]);
   });
 
   it("keeps its rules across a restart, and leaves no namespace behind once deleted", async () => {

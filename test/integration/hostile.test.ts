@@ -10,7 +10,7 @@ import type { PyroError } from "../../src/contract/errors.js";
 import { ENGINE } from "../helpers/engine.js";
 import { runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
-const { stateDir, host, ws, create } = workspaceSuite("hostile");
+const { stateDir, host, manager, ws, create } = workspaceSuite("hostile");
 
 /** Status, a fresh command, the file written before, and doctor: the workspace came through. */
 async function cameThrough(id: string): Promise<void> {
@@ -101,7 +101,7 @@ describe(`a hostile guest (${ENGINE})`, () => {
     skip: ENGINE !== "qemu" || process.getuid?.() !== 0 ? "QEMU's host cgroup is made as root, for qemu" : false,
   }, async () => {
     const { workspace_id: id } = await create({ vcpu_count: 1 });
-    const pid = readFileSync(join(ws.records.paths(id).sandbox, "qemu.pid"), "utf8").trim();
+    const pid = readFileSync(join(manager.lifecycle.records.paths(id).sandbox, "qemu.pid"), "utf8").trim();
     const cgroups = readFileSync(`/proc/${pid}/cgroup`, "utf8");
     const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
     const dir = v2 ? `/sys/fs/cgroup/pyro/${id}` : `/sys/fs/cgroup/cpu/pyro/${id}`;

@@ -484,7 +484,7 @@ describe("secrets", () => {
 
     // On disk only the secrets file holds the values, and only root may read it.
     const holders = filesContaining(stateDir, [TOKEN, FILE_SECRET]);
-    const secretsFile = ws.records.paths(id).secrets;
+    const secretsFile = manager.lifecycle.records.paths(id).secrets;
     assert.deepEqual(holders, [secretsFile]);
     assert.equal(statSync(secretsFile).mode & 0o777, 0o600);
   });

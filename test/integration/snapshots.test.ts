@@ -145,7 +145,7 @@ describe("TTL", () => {
     await ws.writeFile({ workspace: id, path: "kept.txt", text: "still here\n" });
     const before = await ws.status({ workspace: id });
     assert.ok(before.expires_at);
-    assert.deepEqual(await ws.reapExpired(), []);
+    assert.deepEqual(await manager.lifecycle.reapExpired(), []);
     await new Promise((r) => setTimeout(r, 2_500));
     // Any pyro command reaps: here the CLI listing workspaces.
     const { stdout } = await run("node", [PYRO, "workspace", "list", "--json"], {
@@ -189,7 +189,7 @@ describe("crash recovery", () => {
 
   it("sync push is all or nothing: a CLI killed in the middle of the transfer leaves no part of it", async () => {
     const { workspace_id: id } = await create({ name: "halfpush" });
-    const layer = getEngine(ENGINE).workspaceLayer(ws.records.paths(id).sandbox);
+    const layer = getEngine(ENGINE).workspaceLayer(manager.lifecycle.records.paths(id).sandbox);
     const bulk = join(host, "halfpush");
     mkdirSync(bulk);
     for (let i = 0; i < 400; i++) writeFileSync(join(bulk, `f${i}.txt`), `file ${i}\n`);
@@ -251,7 +251,7 @@ describe("crash recovery", () => {
     await ws.writeFile({ workspace: id, path: "data.txt", text: "precious\n" });
     const pending = ws.exec({ workspace: id, command: "sleep 60", timeout_seconds: 120 }).catch((e: PyroError) => e);
     await new Promise((r) => setTimeout(r, 1_000));
-    const statePath = join(ws.records.paths(id).sandbox, "supervisor.state.json");
+    const statePath = join(manager.lifecycle.records.paths(id).sandbox, "supervisor.state.json");
     const { pid } = JSON.parse(readFileSync(statePath, "utf8")) as { pid: number };
     process.kill(pid, "SIGKILL");
     const outcome = await pending;
@@ -260,7 +260,7 @@ describe("crash recovery", () => {
     await ws.start({ workspace: id });
     assert.equal((await ws.readFile({ workspace: id, path: "data.txt" })).content, "precious\n");
     await ws.reset({ workspace: id });
-    assert.ok(!existsSync(join(ws.records.paths(id).sandbox, "upper.old")));
+    assert.ok(!existsSync(join(manager.lifecycle.records.paths(id).sandbox, "upper.old")));
   });
 });
 
@@ -354,7 +354,7 @@ describe("fault injection: a CLI killed at each step leaves a workspace status d
     assert.equal(await stateOf(id), "stopped");
     await crashAt("delete:moved", ["workspace", "delete", id]);
     assert.equal(await stateOf(id), undefined);
-    const trash = () => readdirSync(ws.records.root).filter((n) => n.startsWith(".trash-"));
+    const trash = () => readdirSync(manager.lifecycle.records.root).filter((n) => n.startsWith(".trash-"));
     assert.equal(trash().length, 1);
     await run("node", [PYRO, "workspace", "list"], { env });
     assert.deepEqual(trash(), []);

@@ -1,0 +1,250 @@
+// Owns what is read of a workspace's whole tree: diff against the baseline taken at create, the
+// summary's count of changes, and export of a path to the host.
+import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import * as tar from "tar";
+import { z } from "zod";
+import { FileOp, TarOp } from "../channel/protocol.js";
+import { PyroError } from "../contract/errors.js";
+import { parseParams } from "../contract/parse.js";
+import {
+  ExportParams,
+  type ExportResult,
+  WorkspaceDiffParams,
+  type WorkspaceDiffResult,
+  WorkspaceRefParams,
+  type WorkspaceSummary,
+} from "../contract/workspace.js";
+import type { SupervisorClient } from "../supervisor/client.js";
+import { CappedList } from "../util/capped-list.js";
+import { unwritableTarget } from "../util/host-access.js";
+import { linkStaysInside } from "../util/links.js";
+import {
+  buildDiff,
+  compareTrees,
+  countChanges,
+  type DiffIo,
+  manifestOfDir,
+  readHostFile,
+  type Selection,
+  selectChanges,
+  TreeEntry,
+  type Trees,
+} from "./diff.js";
+import type { WorkspaceRecord } from "./records.js";
+
+import { ARCHIVE_DEADLINE_MS, GUEST_ROOT, guestPath, type WorkspaceService } from "./workspaces.js";
+
+export class TreeService {
+  constructor(private readonly core: WorkspaceService) {}
+
+  async diff(input: unknown): Promise<WorkspaceDiffResult> {
+    const params = parseParams(WorkspaceDiffParams, input, "workspace diff");
+    const record = await this.core.records.resolve(params.workspace);
+    const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
+    return this.core.redactingAll(record, async () => {
+      const result = await this.withTrees(record, async (trees) => {
+        const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
+        return { ...(await buildDiff(changes, trees)), ignored };
+      });
+      return { workspace_id: record.workspace_id, ...result };
+    });
+  }
+
+  /**
+   * Calls `fn` with the baseline and current manifests and readers of both: diff and summary look
+   * at the same trees. Fast path: the frozen sandbox's layer, read on the host (the sandbox stays
+   * paused while `fn` runs); otherwise the manifest is fingerprinted in the guest and files are
+   * fetched one by one.
+   */
+  private async withTrees<T>(record: WorkspaceRecord, fn: (trees: Trees) => Promise<T>): Promise<T> {
+    const client = await this.core.client(record);
+    const paths = this.core.records.paths(record.workspace_id);
+    const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
+    const readBaseline: DiffIo["readBaseline"] = (path, maxBytes) =>
+      readHostFile(join(paths.baselineTree, path), maxBytes);
+    const fromLayer = await this.core.withFrozen(record, async (layer) =>
+      fn({
+        baseline,
+        current: await manifestOfDir(layer),
+        readBaseline,
+        readCurrent: (path, maxBytes) => readHostFile(join(layer, path), maxBytes),
+      }),
+    );
+    if (fromLayer !== undefined) return fromLayer;
+    const reply = await client.call(FileOp.TREE, { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS });
+    return fn({
+      baseline,
+      current: z.array(TreeEntry).parse(reply.entries),
+      readBaseline,
+      readCurrent: (path, maxBytes) => this.readGuestBytes(client, join(GUEST_ROOT, path), maxBytes),
+    });
+  }
+
+  async export(input: unknown): Promise<ExportResult> {
+    const params = parseParams(ExportParams, input, "workspace export");
+    const record = await this.core.records.resolve(params.workspace);
+    const output = resolve(params.output_path);
+    if (await lstat(output).catch(() => undefined)) {
+      throw new PyroError(
+        "OUTPUT_EXISTS",
+        `${params.output_path} already exists; choose an output path that does not exist yet`,
+      );
+    }
+    const staging = join(dirname(output), `.pyro-export-${basename(output)}-${process.pid}`);
+    await mkdir(staging, { recursive: true }).catch((err) => {
+      throw unwritableTarget("output_path", params.output_path, err);
+    });
+    try {
+      const client = await this.core.client(record);
+      const exported = guestPath(params.path);
+      let entryCount = 0;
+      let bytes = 0;
+      const skipped = new CappedList();
+      const modesCleared = new CappedList();
+      // node-tar refuses absolute paths, `..` and writing through symlinks: nothing lands outside
+      // staging. The files are the caller's (no guest uid or gid carried over, as root would by
+      // default), and no guest file keeps a setuid, setgid or sticky bit on the host.
+      const extractor = tar.extract({
+        cwd: staging,
+        strict: true,
+        preservePaths: false,
+        preserveOwner: false,
+        onReadEntry: (entry) => {
+          entryCount++;
+          bytes += entry.size ?? 0;
+        },
+        // Regular files, directories, and symlinks that stay inside the export: a link to /etc or
+        // ../.. in the workspace must not become a host link pointing out of the output.
+        filter: (entryPath, entry) => {
+          const e = entry as tar.ReadEntry;
+          const path = entryPath.replace(/^(\.\/)+/, "");
+          if (e.type === "SymbolicLink") {
+            const inside = linkStaysInside(staging, entryPath, e.linkpath ?? "");
+            if (!inside) skipped.add(`${path} (symlink to ${e.linkpath} points outside the copy)`);
+            return inside;
+          }
+          // A hard link to another file of the export is that file again (its mode already cleared).
+          if (e.type === "Link") {
+            const target = resolve(staging, e.linkpath ?? "");
+            if (target.startsWith(`${staging}/`)) return true;
+            skipped.add(`${path} (hard link to ${e.linkpath}, outside the copy)`);
+            return false;
+          }
+          if (e.type !== "File" && e.type !== "Directory" && e.type !== "OldFile") {
+            skipped.add(`${path} (${ENTRY_KINDS[e.type] ?? e.type})`);
+            return false;
+          }
+          if (e.mode !== undefined && (e.mode & 0o7000) !== 0) {
+            if (e.type !== "Directory") modesCleared.add(path);
+            e.mode &= 0o777;
+          }
+          return true;
+        },
+      } as tar.TarOptionsWithAliasesAsyncNoFile);
+      const done = new Promise<void>((res, rej) => {
+        extractor.on("finish", () => res());
+        extractor.on("error", rej);
+      });
+      done.catch(() => {});
+      let result: { artifact_type: "file" | "directory"; skipped?: string[]; skipped_more?: number };
+      try {
+        result = await client.call(
+          TarOp.EXPORT,
+          { path: exported },
+          { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, chunk) => extractor.write(chunk) },
+        );
+      } catch (err) {
+        // The guest's failure is the answer; what was already written is dropped with staging,
+        // once the extractor has stopped writing into it.
+        extractor.abort(err as Error);
+        await done.catch(() => {});
+        throw err;
+      }
+      skipped.addAll(result.skipped ?? [], result.skipped_more);
+      extractor.end();
+      await done;
+      const produced = result.artifact_type === "directory" ? staging : join(staging, basename(exported));
+      await rename(produced, output);
+      await this.core.records.mutate(record.workspace_id, (r) => ({
+        ...r,
+        exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
+      }));
+      return (await this.core.redactor(record)).redactDeep({
+        workspace_id: record.workspace_id,
+        workspace_path: exported,
+        output_path: output,
+        artifact_type: result.artifact_type,
+        entry_count: result.artifact_type === "directory" ? Math.max(0, entryCount - 1) : entryCount,
+        bytes_written: bytes,
+        skipped: skipped.list(),
+        modes_cleared: modesCleared.list(),
+      });
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  /** Whole file bytes from the guest (binary-safe), through a one-entry tar export. */
+  /** A guest file's bytes; with maxBytes, only about that many are kept (the rest still streams by). */
+  private async readGuestBytes(client: SupervisorClient, path: string, maxBytes = Infinity): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    const parser = new tar.Parser({
+      onReadEntry: (entry) => {
+        entry.on("data", (c: Buffer) => {
+          if (kept >= maxBytes) return;
+          chunks.push(c);
+          kept += c.length;
+        });
+      },
+    });
+    const done = new Promise<void>((res) => parser.on("end", () => res()));
+    await client.call(TarOp.EXPORT, { path }, { deadlineMs: ARCHIVE_DEADLINE_MS, onData: (_s, c) => parser.write(c) });
+    parser.end();
+    await done;
+    return Buffer.concat(chunks);
+  }
+
+  async summary(input: unknown): Promise<WorkspaceSummary> {
+    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace summary");
+    const record = await this.core.records.resolve(workspace);
+    const commands = await this.core.records.commands(record.workspace_id);
+    const info = await this.core.info(record);
+    // The same selection as a default diff, without reading any file but the ignore rules.
+    let selection: Selection | undefined;
+    if (info.state === "running") {
+      selection = await this.withTrees(record, (trees) =>
+        selectChanges(compareTrees(trees.baseline, trees.current), trees),
+      );
+    }
+    const counts = countChanges(selection?.changes ?? []);
+    return (await this.core.redactor(record)).redactDeep({
+      workspace_id: record.workspace_id,
+      name: record.name,
+      state: info.state,
+      commands: {
+        total: commands.length,
+        failed: commands.filter((c) => c.exit_code !== 0).length,
+        last: commands.slice(-5),
+      },
+      changes: {
+        changed: counts.total > 0,
+        ...counts,
+        files: selection?.changes.map((c) => ({ path: c.path, status: c.status })) ?? [],
+        // Unknown, so absent, while the workspace is not running.
+        ignored: selection?.ignored,
+      },
+      exports: record.exports,
+      reset_count: record.reset_count,
+    });
+  }
+}
+
+/** What a tar entry that export leaves out is, in words. */
+const ENTRY_KINDS: Record<string, string> = {
+  CharacterDevice: "character device",
+  BlockDevice: "block device",
+  FIFO: "FIFO",
+  Socket: "socket",
+};
