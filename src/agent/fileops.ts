@@ -2,16 +2,15 @@
 // delete, mkdir, and the tree manifest the host diffs against its baseline. Every path goes
 // through confine() first; symlinks are reported, never followed out of the workspace.
 
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import pMap from "p-map";
 import type { AgentHandlers } from "../channel/agent-ops.js";
 import { DATA_CHUNK_BYTES, Stream } from "../channel/frame.js";
 import { FileOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
+import { decodeText, manifestOfDir } from "../util/tree.js";
 import { confine } from "./confine.js";
 
 function notFound(path: string): PyroError {
@@ -35,26 +34,10 @@ async function readInput(input: AsyncIterable<Buffer>, path: string): Promise<Bu
   return Buffer.concat(chunks);
 }
 
-function decodeText(bytes: Buffer, cut: boolean, path: string): string {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  for (let back = 0; back <= (cut ? 3 : 0); back++) {
-    try {
-      const slice = bytes.subarray(0, bytes.length - back);
-      if (slice.includes(0)) break;
-      return decoder.decode(slice);
-    } catch {}
-  }
+function textOf(bytes: Buffer, cut: boolean, path: string): string {
+  const text = decodeText(bytes, cut);
+  if (text !== undefined) return text;
   throw new PyroError("INVALID_ARGUMENT", `${path} is a binary file; file read returns text only: export it instead`);
-}
-
-function sha256(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    createReadStream(path)
-      .on("data", (c) => hash.update(c))
-      .on("end", () => resolve(hash.digest("hex")))
-      .on("error", reject);
-  });
 }
 
 export function fileHandlers(root = "/workspace"): AgentHandlers {
@@ -96,7 +79,7 @@ export function fileHandlers(root = "/workspace"): AgentHandlers {
         const buf = Buffer.alloc(want);
         const { bytesRead } = await handle.read(buf, 0, want, 0);
         const truncated = info.size > p.max_bytes;
-        const text = Buffer.from(decodeText(buf.subarray(0, bytesRead), truncated, p.path), "utf8");
+        const text = Buffer.from(textOf(buf.subarray(0, bytesRead), truncated, p.path), "utf8");
         for (let at = 0; at < text.length; at += DATA_CHUNK_BYTES) {
           await ctx.send(Stream.STDOUT, text.subarray(at, at + DATA_CHUNK_BYTES));
         }
@@ -151,33 +134,7 @@ export function fileHandlers(root = "/workspace"): AgentHandlers {
 
     [FileOp.TREE]: async (p) => {
       const { abs } = await confine(root, p.path ?? root);
-      const found: Array<{ rel: string; full: string }> = [];
-      const walk = async (dir: string, prefix: string): Promise<void> => {
-        for (const name of (await readdir(dir)).sort()) {
-          const rel = prefix ? `${prefix}/${name}` : name;
-          found.push({ rel, full: join(dir, name) });
-          const info = await lstat(join(dir, name));
-          if (info.isDirectory()) await walk(join(dir, name), rel);
-        }
-      };
-      await walk(abs, "");
-      const entries = await pMap(
-        found,
-        async ({ rel, full }) => {
-          const info = await lstat(full);
-          const mode = info.mode & 0o7777;
-          if (info.isFile())
-            return { path: rel, type: "file" as const, mode, size: info.size, sha256: await sha256(full) };
-          if (info.isSymbolicLink()) {
-            const target = await readlink(full);
-            return { path: rel, type: "symlink" as const, mode, size: Buffer.byteLength(target), link_target: target };
-          }
-          return { path: rel, type: info.isDirectory() ? ("directory" as const) : ("other" as const), mode, size: 0 };
-        },
-        { concurrency: 16 },
-      );
-      entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-      return { entries };
+      return { entries: await manifestOfDir(abs) };
     },
   };
 }

@@ -2,6 +2,9 @@
 // sides of the channel (the host before sending, the agent on receipt).
 import { z } from "zod";
 import { Readiness, ServiceName, ServiceState, ShellSignal } from "../contract/interactive.js";
+import { TreeEntry } from "../contract/tree.js";
+
+export { TreeEntry };
 
 export const AGENT_NAME = "pyro-agent";
 
@@ -284,16 +287,6 @@ export const AgentFileDeleteResult = z.object({ path: z.string(), deleted: z.boo
 export const AgentPathParams = z.object({ path: z.string().optional() });
 export const AgentPathResult = z.object({ path: z.string() });
 
-/** One entry of a tree manifest, the form the host diffs a workspace's tree in. */
-export const TreeEntry = z.object({
-  path: z.string().min(1).describe("Relative POSIX path under the tree's root; the root itself is not listed."),
-  type: z.enum(["file", "directory", "symlink", "other"]),
-  mode: z.number().int().nonnegative().describe("Permission bits (mode & 0o7777)."),
-  size: z.number().int().nonnegative().describe("Bytes for files, target length for symlinks, 0 otherwise."),
-  sha256: z.string().optional().describe("Lowercase hex digest of the content; files only."),
-  link_target: z.string().optional().describe("What the link points at, unresolved; symlinks only."),
-});
-export type TreeEntry = z.infer<typeof TreeEntry>;
 export const AgentTreeResult = z.object({ entries: z.array(TreeEntry) });
 
 /** The archive comes as DATA on stream STDOUT. */

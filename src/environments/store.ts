@@ -4,7 +4,7 @@
 // longer needed. Other modules only ever read a finished rootfs.
 
 import { randomBytes } from "node:crypto";
-import { access, chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { access, chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { PyroError } from "../contract/errors.js";

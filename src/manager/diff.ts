@@ -5,25 +5,17 @@
 // `workspace diff` and `workspace summary` both go through selectChanges. All I/O is injected (or,
 // for manifestOfDir, a plain host directory) so it is testable without sandboxes.
 
+import { TreeEntry } from "../channel/protocol.js";
+
+export { TreeEntry };
+
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, open, readFile, readlink } from "node:fs/promises";
-import { join } from "node:path";
+import { open, readFile } from "node:fs/promises";
 import { type StructuredPatchHunk, structuredPatch } from "diff";
 import ignore, { type Ignore } from "ignore";
 import pMap from "p-map";
 import { z } from "zod";
-
-export const TreeEntry = z.object({
-  path: z.string().min(1).describe("Relative POSIX path under the tree's root; the root itself is not listed."),
-  type: z.enum(["file", "directory", "symlink", "other"]),
-  mode: z.number().int().nonnegative().describe("Permission bits (mode & 0o7777)."),
-  size: z.number().int().nonnegative().describe("Bytes for files, target length for symlinks, 0 otherwise."),
-  sha256: z.string().optional().describe("Lowercase hex digest of the content; files only."),
-  link_target: z.string().optional().describe("What the link points at, unresolved; symlinks only."),
-});
-export type TreeEntry = z.infer<typeof TreeEntry>;
 
 export const ChangeStatus = z.enum(["added", "modified", "deleted", "type_changed"]);
 export type ChangeStatus = z.infer<typeof ChangeStatus>;
@@ -39,7 +31,7 @@ export type Change = z.infer<typeof Change>;
 export { DiffFile, DiffResult } from "../contract/workspace.js";
 
 import type { DiffFile, DiffOmission, DiffResult } from "../contract/workspace.js";
-import { guestDir, utf8Names } from "../util/names.js";
+import { comparePaths } from "../util/tree.js";
 
 export interface DiffIo {
   /**
@@ -68,49 +60,6 @@ const LINE_DIFF_TIMEOUT_MS = 2000;
 // ---------------------------------------------------------------------------------------------
 // Manifests
 
-/** The manifest of a host directory, in the same format the guest agent returns for /workspace. */
-export async function manifestOfDir(dir: string): Promise<TreeEntry[]> {
-  const entries: TreeEntry[] = [];
-  const files: TreeEntry[] = [];
-  const pending = [""];
-  while (pending.length > 0) {
-    const rel = pending.pop()!;
-    const names = await utf8Names(join(dir, rel), guestDir(rel));
-    const infos = await pMap(
-      names,
-      async (name) => {
-        const path = rel === "" ? name : `${rel}/${name}`;
-        return { path, info: await lstat(join(dir, path)) };
-      },
-      { concurrency: IO_CONCURRENCY },
-    );
-    for (const { path, info } of infos) {
-      const mode = info.mode & 0o7777;
-      if (info.isSymbolicLink()) {
-        const target = await readlink(join(dir, path));
-        entries.push({ path, type: "symlink", mode, size: Buffer.byteLength(target), link_target: target });
-      } else if (info.isDirectory()) {
-        entries.push({ path, type: "directory", mode, size: 0 });
-        pending.push(path);
-      } else if (info.isFile()) {
-        const entry: TreeEntry = { path, type: "file", mode, size: info.size };
-        entries.push(entry);
-        files.push(entry);
-      } else {
-        entries.push({ path, type: "other", mode, size: 0 });
-      }
-    }
-  }
-  await pMap(
-    files,
-    async (entry) => {
-      entry.sha256 = await sha256File(join(dir, entry.path), entry.size);
-    },
-    { concurrency: IO_CONCURRENCY },
-  );
-  return entries.sort((a, b) => comparePaths(a.path, b.path));
-}
-
 /** A host file's bytes for a DiffIo: whole, or (maxBytes) its first bytes without reading the rest. */
 export async function readHostFile(path: string, maxBytes?: number): Promise<Buffer> {
   if (maxBytes === undefined) return readFile(path);
@@ -122,14 +71,6 @@ export async function readHostFile(path: string, maxBytes?: number): Promise<Buf
   } finally {
     await handle.close();
   }
-}
-
-async function sha256File(path: string, size: number): Promise<string> {
-  const hash = createHash("sha256");
-  // Small files in one read; big ones streamed so a large workspace cannot balloon host memory.
-  if (size <= 4 * 1024 * 1024) return hash.update(await readFile(path)).digest("hex");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,11 +617,6 @@ function headerName(name: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Code-unit order: the same order on both sides of the channel, and git's for ASCII names. */
-function comparePaths(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** fn's promise, made on the first call and shared by every later one. */
 function once<T>(fn: () => Promise<T>): () => Promise<T> {

@@ -12,6 +12,7 @@ import { PyroError } from "../contract/errors.js";
 import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
 import { unwritableTarget } from "../util/host-access.js";
 import { utf8Names } from "../util/names.js";
+import { decodeText } from "../util/tree.js";
 import { findExecutable } from "../util/which.js";
 
 const run = promisify(execFile);
@@ -190,16 +191,9 @@ export async function listLayer(layer: string, guestPath = GUEST_WORKSPACE, recu
   return { path: shown, recursive, entries, truncated };
 }
 
-/** A cut multi-byte character at the end of a bounded read is not binary: back off to a whole one. */
-function decodeText(bytes: Buffer, cut: boolean, userPath: string): string {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  for (let back = 0; back <= (cut ? Math.min(3, bytes.length) : 0); back++) {
-    try {
-      const slice = bytes.subarray(0, bytes.length - back);
-      if (slice.includes(0)) break;
-      return decoder.decode(slice);
-    } catch {}
-  }
+function textOf(bytes: Buffer, cut: boolean, userPath: string): string {
+  const text = decodeText(bytes, cut);
+  if (text !== undefined) return text;
   throw new PyroError(
     "INVALID_ARGUMENT",
     `${userPath} is not UTF-8 text; disk read returns text only: use disk export to get the workspace's files`,
@@ -236,7 +230,7 @@ export async function readLayer(layer: string, guestPath: string, maxBytes: numb
     const truncated = opened.size > maxBytes;
     return {
       path: lexicalGuestPath(guestPath),
-      content: decodeText(buf.subarray(0, got), truncated, guestPath),
+      content: textOf(buf.subarray(0, got), truncated, guestPath),
       size_bytes: opened.size,
       truncated,
     };

@@ -1,5 +1,6 @@
 // Owns what is read of a workspace's whole tree: diff against the baseline taken at create, the
 // summary's count of changes, and export of a path to the host.
+
 import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as tar from "tar";
@@ -19,12 +20,12 @@ import type { SupervisorClient } from "../supervisor/client.js";
 import { CappedList } from "../util/capped-list.js";
 import { unwritableTarget } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
+import { manifestOfDir } from "../util/tree.js";
 import {
   buildDiff,
   compareTrees,
   countChanges,
   type DiffIo,
-  manifestOfDir,
   readHostFile,
   type Selection,
   selectChanges,

@@ -42,7 +42,7 @@ import { faultPoint } from "../util/fault.js";
 import { unreadableSource } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
 import { processAlive } from "../util/process.js";
-import { manifestOfDir } from "./diff.js";
+import { manifestOfDir } from "../util/tree.js";
 import { checkFitsHost } from "./host-limits.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
 import type { ProgressReporter } from "./progress.js";

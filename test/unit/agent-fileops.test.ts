@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
+  chmodSync,
   existsSync,
   linkSync,
   mkdirSync,
@@ -25,6 +26,7 @@ import { serveAgentOps } from "../../src/channel/agent-ops.js";
 import { Channel } from "../../src/channel/channel.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
 import type { PyroError } from "../../src/contract/errors.js";
+import { manifestOfDir } from "../../src/util/tree.js";
 
 const base = mkdtempSync(join(tmpdir(), "pyro-test-fileops-"));
 const root = join(base, "workspace");
@@ -121,6 +123,20 @@ describe("agent file operations", () => {
     assert.equal(byPath.get("empty")?.type, "directory");
     assert.equal(byPath.get("src/link")?.type, "symlink");
     assert.match(byPath.get("src/a.txt")?.sha256 ?? "", /^[0-9a-f]{64}$/);
+  });
+
+  it("the guest's manifest of /workspace is the host's of the same tree, entry for entry", async () => {
+    mkdirSync(join(root, "deep", "er"), { recursive: true });
+    writeFileSync(join(root, "deep", "er", "x.bin"), Buffer.from([0, 1, 2, 255]));
+    writeFileSync(join(root, "héllo wörld.txt"), "unicode\n");
+    writeFileSync(join(root, "B-upper"), "sorted by code unit\n");
+    chmodSync(join(root, "deep", "er", "x.bin"), 0o750);
+    symlinkSync("../../outside/secret", join(root, "deep", "escape"));
+    execFileSync("mkfifo", [join(root, "deep", "fifo")]);
+    const { entries } = (await client.request("tree.manifest", {})) as { entries: unknown[] };
+    assert.deepEqual(entries, await manifestOfDir(root));
+    assert.ok(entries.length >= 8, `only ${entries.length} entries`);
+    rmSync(join(root, "deep", "fifo"));
   });
 });
 

@@ -1,6 +1,7 @@
 // Unit tests for the host side of `workspace diff`: manifests of real directories, the comparison
 // rules, the payload, and patches that real `git apply` and `patch -p1` accept and that reproduce
 // the current tree from a copy of the baseline. No sandboxes.
+
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -15,10 +16,10 @@ import {
   type DiffFilters,
   type DiffIo,
   DiffResult,
-  manifestOfDir,
   selectChanges,
   TreeEntry,
 } from "../../src/manager/diff.js";
+import { manifestOfDir } from "../../src/util/tree.js";
 
 const tempDirs: string[] = [];
 after(async () => {

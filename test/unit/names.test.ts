@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { explainFsError } from "../../src/agent/fs-errors.js";
 import { PyroError } from "../../src/contract/errors.js";
-import { manifestOfDir } from "../../src/manager/diff.js";
 import { escapedName, utf8Names } from "../../src/util/names.js";
+import { manifestOfDir } from "../../src/util/tree.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pyro-test-names-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

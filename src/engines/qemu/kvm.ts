@@ -5,7 +5,7 @@
 // taken on (a cache carried to a host without /dev/kvm is ignored, not shown).
 
 import { constants } from "node:fs";
-import { access, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { access, readdir, readFile, stat } from "node:fs/promises";
 import { release } from "node:os";
 import writeFileAtomic from "write-file-atomic";
 import type { Accel } from "./machine.js";
