@@ -36,7 +36,7 @@ export class DiskService {
   async diskList(input: unknown): Promise<FileListResult> {
     const params = parseParams(FileListParams, input, "disk list");
     const record = await this.core.records.resolve(params.workspace);
-    return this.core.redactingAll(record, async () => {
+    return this.core.secrets.redactingAll(record, async () => {
       const layer = await this.stoppedLayer(record, "disk list");
       return {
         workspace_id: record.workspace_id,
@@ -53,7 +53,7 @@ export class DiskService {
     return {
       workspace_id: record.workspace_id,
       ...result,
-      content: (await this.core.redactor(record)).redact(result.content),
+      content: (await this.core.secrets.redactor(record)).redact(result.content),
     };
   }
 

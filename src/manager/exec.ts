@@ -30,8 +30,8 @@ export class ExecService {
   ): Promise<WorkspaceExecResult> {
     const params = parseParams(WorkspaceExecParams, input, "workspace exec");
     const record = await this.core.records.resolve(params.workspace);
-    const redactor = await this.core.redactor(record);
-    return this.core.redacting(redactor, async () => {
+    const redactor = await this.core.secrets.redactor(record);
+    return this.core.secrets.redacting(redactor, async () => {
       const run = await this.startRun(record, params, redactor);
       return waitForRun(run, {
         waitMs: params.wait_seconds === undefined ? undefined : params.wait_seconds * 1000,
@@ -53,8 +53,8 @@ export class ExecService {
   ): Promise<WorkspaceExecResult> {
     const params = parseParams(WorkspaceExecWaitParams, input, "workspace exec wait");
     const record = await this.core.records.resolve(params.workspace);
-    const redactor = await this.core.redactor(record);
-    return this.core.redacting(redactor, async () => {
+    const redactor = await this.core.secrets.redactor(record);
+    return this.core.secrets.redacting(redactor, async () => {
       const run = this.runs.get(record.workspace_id, params.sequence);
       if (!run) throw await this.runNotHere(record, params.sequence);
       if (params.cancel) await run.cancel();
@@ -73,7 +73,7 @@ export class ExecService {
     params: z.output<typeof WorkspaceExecParams>,
     redactor: Redactor,
   ): Promise<ExecRun> {
-    const env = await this.core.secretEnvironment(record, params.secret_env);
+    const env = await this.core.secrets.environment(record, params.secret_env);
     const client = await this.core.client(record);
     const cwd = guestPath(params.cwd);
     // The number is the command's from its start: a cancelled command keeps it in the log, and a

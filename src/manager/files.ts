@@ -36,7 +36,7 @@ export class FileService {
   async listFiles(input: unknown): Promise<FileListResult> {
     const params = parseParams(FileListParams, input, "workspace file list");
     const record = await this.core.records.resolve(params.workspace);
-    return this.core.redactingAll(record, async () => {
+    return this.core.secrets.redactingAll(record, async () => {
       const result = await (await this.core.client(record)).call(
         FileOp.LIST,
         { path: guestPath(params.path), recursive: params.recursive },
@@ -50,7 +50,7 @@ export class FileService {
   async readFile(input: unknown): Promise<FileReadResult> {
     const params = parseParams(FileReadParams, input, "workspace file read");
     const record = await this.core.records.resolve(params.workspace);
-    return this.core.redactingAll(record, async () => {
+    return this.core.secrets.redactingAll(record, async () => {
       const result = await readGuestText(await this.core.client(record), guestPath(params.path), params.max_bytes);
       return { workspace_id: record.workspace_id, ...result };
     });
@@ -98,7 +98,7 @@ export class FileService {
       else await writeGuestText(client, target, file.content ?? "", file.mode);
     }
     await this.core.touch(record.workspace_id);
-    return (await this.core.redactor(record)).redactDeep({
+    return (await this.core.secrets.redactor(record)).redactDeep({
       workspace_id: record.workspace_id,
       changed: plan.files.length > 0,
       files: plan.files.map((f) => ({ path: f.path, status: f.status })),

@@ -38,7 +38,7 @@ export class ServiceService {
           `workspace ${record.workspace_id} has network policy ${record.network_policy}, which publishes no ports; create a workspace with --network-policy egress+published-ports to use --publish`,
         );
       }
-      const env = await this.workspaces.secretEnvironment(record, params.secret_env);
+      const env = await this.workspaces.secrets.environment(record, params.secret_env);
       const client = await this.workspaces.client(record);
       // Ports a previous service of this name left open (it exited on its own) go first.
       if (record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
@@ -181,8 +181,8 @@ export class ServiceService {
     fn: (record: WorkspaceRecord, redactor: Redactor) => Promise<T>,
   ): Promise<T> {
     const record = await this.workspaces.records.resolve(ref);
-    const redactor = await this.workspaces.redactor(record);
-    return this.workspaces.redacting(redactor, () => fn(record, redactor));
+    const redactor = await this.workspaces.secrets.redactor(record);
+    return this.workspaces.secrets.redacting(redactor, () => fn(record, redactor));
   }
 }
 

@@ -28,7 +28,7 @@ export class ShellService {
   async open(input: unknown): Promise<ShellInfo> {
     const params = parseParams(ShellOpenParams, input, "shell open");
     return this.withWorkspace(params.workspace, async (record) => {
-      const env = await this.workspaces.secretEnvironment(record, params.secret_env);
+      const env = await this.workspaces.secrets.environment(record, params.secret_env);
       const client = await this.workspaces.client(record);
       const info = await client.call(
         ShellOp.OPEN,
@@ -44,7 +44,7 @@ export class ShellService {
   async read(input: unknown): Promise<ShellReadResult> {
     const params = parseParams(ShellReadParams, input, "shell read");
     return this.withWorkspace(params.workspace, async (record) => {
-      const redactor = await this.workspaces.redactor(record);
+      const redactor = await this.workspaces.secrets.redactor(record);
       const client = await this.workspaces.client(record);
       const chunks: Buffer[] = [];
       const reply = await client.call(
@@ -129,7 +129,7 @@ export class ShellService {
   /** Resolves the workspace and redacts any error on the way out. */
   private async withWorkspace<T>(ref: string, fn: (record: WorkspaceRecord) => Promise<T>): Promise<T> {
     const record = await this.workspaces.records.resolve(ref);
-    return this.workspaces.redacting(await this.workspaces.redactor(record), () => fn(record));
+    return this.workspaces.secrets.redacting(await this.workspaces.secrets.redactor(record), () => fn(record));
   }
 }
 

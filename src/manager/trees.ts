@@ -43,7 +43,7 @@ export class TreeService {
     const params = parseParams(WorkspaceDiffParams, input, "workspace diff");
     const record = await this.core.records.resolve(params.workspace);
     const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
-    return this.core.redactingAll(record, async () => {
+    return this.core.secrets.redactingAll(record, async () => {
       const result = await this.withTrees(record, async (trees) => {
         const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
         return { ...(await buildDiff(changes, trees)), ignored };
@@ -171,7 +171,7 @@ export class TreeService {
         ...r,
         exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
       }));
-      return (await this.core.redactor(record)).redactDeep({
+      return (await this.core.secrets.redactor(record)).redactDeep({
         workspace_id: record.workspace_id,
         workspace_path: exported,
         output_path: output,
@@ -220,7 +220,7 @@ export class TreeService {
       );
     }
     const counts = countChanges(selection?.changes ?? []);
-    return (await this.core.redactor(record)).redactDeep({
+    return (await this.core.secrets.redactor(record)).redactDeep({
       workspace_id: record.workspace_id,
       name: record.name,
       state: info.state,

@@ -1,6 +1,8 @@
-// Owns the workspace-core operations: a persistent sandbox per workspace under its own detached
-// supervisor, seeded from a directory or archive, with an immutable baseline taken at create that
-// diff and reset work against. Every guest path is confined again by the agent inside the sandbox.
+// Owns a workspace's life and what every job on it shares: create (seeded from a directory or
+// archive, with the immutable baseline diff and reset work against), status, update, logs, stop,
+// start, delete and TTL, each workspace's sandbox under its own detached supervisor (boot, halt, the
+// client to it), and its record. The jobs (exec, files, trees, snapshots, disk) are classes of their
+// own over this one; see docs/architecture.md.
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -19,7 +21,6 @@ import {
   CommandLogEntry,
   PolicyCheckParams,
   type PolicyCheckResult,
-  type SecretInput,
   type SyncPushResult,
   WorkspaceCreateParams,
   type WorkspaceInfo,
@@ -29,8 +30,8 @@ import {
   WorkspaceRefParams,
   WorkspaceUpdateParams,
 } from "../contract/workspace.js";
-import { type CredentialConfig, createEgressCa } from "../egress/credentials.js";
-import { type HostProxy, hostProxyAtCreate, maskedHostProxy, proxyEnvironment } from "../egress/host-proxy.js";
+import { createEgressCa } from "../egress/credentials.js";
+import { hostProxyAtCreate, maskedHostProxy } from "../egress/host-proxy.js";
 import { readNetworkLog } from "../egress/log.js";
 import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
@@ -46,9 +47,9 @@ import { manifestOfDir } from "../util/tree.js";
 import { checkFitsHost } from "./host-limits.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
 import type { ProgressReporter } from "./progress.js";
-import { LAYOUT_VERSION, RecordStore, type WorkspacePaths, type WorkspaceRecord } from "./records.js";
-import { Redactor } from "./redact.js";
+import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 import { loadTrust } from "./trust.js";
+import { boundCredentials, loadSecrets, WorkspaceSecrets } from "./workspace-secrets.js";
 
 const run = promisify(execFile);
 export const GUEST_ROOT = DEFAULTS.guestWorkspace;
@@ -143,11 +144,12 @@ function packDirectory(dir: string, skipped: string[]): Readable {
 export class WorkspaceService {
   readonly records: RecordStore;
   private readonly clients = new Map<string, SupervisorClient>();
-  /** Secret values and their redactor per workspace, read once (secrets are fixed at create). */
-  private readonly secretsCache = new Map<string, { values: Record<string, string>; redactor: Redactor }>();
+  /** Secret values, the redactor made of them, and the host proxy settings of each workspace. */
+  readonly secrets: WorkspaceSecrets;
 
   constructor(readonly deps: WorkspaceDeps) {
     this.records = new RecordStore(deps.stateDir);
+    this.secrets = new WorkspaceSecrets(this.records);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -212,7 +214,7 @@ export class WorkspaceService {
     }
     try {
       faultPoint("create:recorded");
-      if (secretValues.size > 0) await this.saveSecrets(id, secretValues);
+      if (secretValues.size > 0) await this.secrets.save(id, secretValues);
       if (trust) await writeFile(this.records.paths(id).trustedCa, trust.pem, { mode: 0o644 });
       if (hostProxy) await writeFile(this.records.paths(id).hostProxy, JSON.stringify(hostProxy), { mode: 0o600 });
       if (bound.size > 0) {
@@ -481,96 +483,6 @@ export class WorkspaceService {
     }
   }
 
-  // ---- secrets ----------------------------------------------------------------------------------
-
-  /** Values go to a file of their own, created 0600 before anything is written into it. */
-  private async saveSecrets(id: string, values: Map<string, string>): Promise<void> {
-    await writeFile(this.records.paths(id).secrets, JSON.stringify(Object.fromEntries(values)), {
-      mode: 0o600,
-      flag: "wx",
-    });
-  }
-
-  private async secrets(record: WorkspaceRecord): Promise<{ values: Record<string, string>; redactor: Redactor }> {
-    const cached = this.secretsCache.get(record.workspace_id);
-    if (cached) return cached;
-    let values: Record<string, string> = {};
-    if (record.secrets?.length) {
-      try {
-        values = JSON.parse(await readFile(this.records.paths(record.workspace_id).secrets, "utf8")) as Record<
-          string,
-          string
-        >;
-      } catch {
-        throw new PyroError(
-          "INTERNAL",
-          `the secrets file of workspace ${record.workspace_id} is missing or unreadable; recreate the workspace with its secrets`,
-        );
-      }
-    }
-    const loaded = { values, redactor: new Redactor(Object.values(values)) };
-    this.secretsCache.set(record.workspace_id, loaded);
-    return loaded;
-  }
-
-  /** Every value crossing back to a caller from this workspace goes through its redactor. */
-  async redactor(record: WorkspaceRecord): Promise<Redactor> {
-    return (await this.secrets(record)).redactor;
-  }
-
-  /** Runs fn, then redacts every string of its result (names and paths too) or of its error. */
-  async redactingAll<T>(record: WorkspaceRecord, fn: () => Promise<T>): Promise<T> {
-    const redactor = await this.redactor(record);
-    return redactor.redactDeep(await this.redacting(redactor, fn));
-  }
-
-  /** Runs fn and redacts the message of any error it throws. */
-  async redacting<T>(redactor: Redactor, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw redactor.redactError(err);
-    }
-  }
-
-  /** The host's proxy settings a workspace keeps (host_proxy), whole; undefined without them. */
-  private async hostProxy(record: WorkspaceRecord): Promise<HostProxy | undefined> {
-    if (!record.host_proxy) return undefined;
-    const path = this.records.paths(record.workspace_id).hostProxy;
-    try {
-      return JSON.parse(await readFile(path, "utf8")) as HostProxy;
-    } catch (err) {
-      throw new PyroError(
-        "INTERNAL",
-        `workspace ${record.workspace_id} uses the host's proxy but ${path} cannot be read (${(err as Error).message}); recreate the workspace with host_proxy`,
-      );
-    }
-  }
-
-  /** The environment to hand a guest process: the host's proxy variables under the egress
-   * policies (host_proxy), then secret_env (secret name -> variable name). */
-  async secretEnvironment(record: WorkspaceRecord, mapping: Record<string, string>): Promise<Record<string, string>> {
-    const proxy = record.network_policy === "allowlist" ? undefined : await this.hostProxy(record);
-    const env: Record<string, string> = proxy ? proxyEnvironment(proxy) : {};
-    const names = Object.keys(mapping);
-    if (names.length === 0) return env;
-    const { values } = await this.secrets(record);
-    for (const name of names) {
-      const value = values[name];
-      if (value === undefined) {
-        const known = record.secrets?.map((s) => s.name).join(", ") || "none";
-        throw new PyroError(
-          "SECRET_NOT_FOUND",
-          `workspace ${record.workspace_id} has no secret named ${name} (it has: ${known}); secrets are given at create with --secret or --secret-file`,
-        );
-      }
-      // A secret bound to hosts never enters the guest: the process gets its placeholder.
-      const placeholder = record.secrets?.find((s) => s.name === name)?.placeholder;
-      env[mapping[name]!] = placeholder ?? value;
-    }
-    return env;
-  }
-
   async touch(id: string): Promise<void> {
     await this.records.mutate(id, (r) => ({ ...r, last_activity_at: new Date().toISOString() }));
   }
@@ -719,47 +631,6 @@ export class WorkspaceService {
     await copyTree(layer, paths.baselineTree);
     await writeFile(paths.baselineManifest, JSON.stringify(await manifestOfDir(paths.baselineTree)));
   }
-}
-
-/** Secret values from their inputs: literals as given, files read as UTF-8 text. */
-async function loadSecrets(inputs: SecretInput[]): Promise<Map<string, string>> {
-  const values = new Map<string, string>();
-  for (const input of inputs) {
-    if (values.has(input.name)) {
-      throw new PyroError("INVALID_ARGUMENT", `secret ${input.name} is given twice; give each secret once`);
-    }
-    let value = input.value;
-    if (input.file_path !== undefined) {
-      const bytes = await readFile(input.file_path).catch((err: NodeJS.ErrnoException) => {
-        throw new PyroError(
-          "INVALID_ARGUMENT",
-          `cannot read the file of secret ${input.name} (${input.file_path}): ${err.code ?? err.message}`,
-        );
-      });
-      value = bytes.toString("utf8");
-      if (!Buffer.from(value, "utf8").equals(bytes)) {
-        throw new PyroError("INVALID_ARGUMENT", `the file of secret ${input.name} is not UTF-8 text`);
-      }
-      // A trailing newline is how files end, not part of the secret.
-      value = value.replace(/\r?\n$/, "");
-    }
-    if (!value) throw new PyroError("INVALID_ARGUMENT", `secret ${input.name} is empty; give it a value`);
-    values.set(input.name, value);
-  }
-  return values;
-}
-
-/** The gateway's view of a workspace's bound secrets: which host gets which, and the CA to sign with. */
-function boundCredentials(record: WorkspaceRecord, paths: WorkspacePaths): CredentialConfig | undefined {
-  const hosts: CredentialConfig["hosts"] = {};
-  for (const secret of record.secrets ?? []) {
-    if (!secret.hosts || !secret.placeholder) continue;
-    for (const host of secret.hosts) {
-      hosts[host] = [...(hosts[host] ?? []), { name: secret.name, placeholder: secret.placeholder }];
-    }
-  }
-  if (Object.keys(hosts).length === 0) return undefined;
-  return { secretsFile: paths.secrets, caCert: paths.egressCaCert, caKey: paths.egressCaKey, hosts };
 }
 
 /** Finishes a reset's layer swap that a crash cut off: the new layer (<layer>.next) is complete once
