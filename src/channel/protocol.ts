@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { Readiness, ServiceName, ServiceState, ShellSignal } from "../contract/interactive.js";
 import { TreeEntry } from "../contract/tree.js";
+import { op } from "./ops.js";
 
 export { TreeEntry };
 
@@ -308,7 +309,6 @@ export const AgentTarImportResult = z.object({
 
 // ---- the table: every operation an agent serves, with what it takes and what it answers ----------
 
-const op = <P extends z.ZodType, R extends z.ZodType>(params: P, result: R) => ({ params, result });
 const NoParams = z.object({});
 
 export const AGENT_OPS = {

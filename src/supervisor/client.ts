@@ -5,11 +5,17 @@ import { connect } from "node:net";
 import type { z } from "zod";
 import { callAgent } from "../channel/agent-ops.js";
 import { Channel, type RequestOptions } from "../channel/channel.js";
+import { callOp, type Peer } from "../channel/ops.js";
 import type { AgentOpName, AgentParams, AgentResult } from "../channel/protocol.js";
 import type { EgressRules } from "../contract/egress-rules.js";
 import { PyroError } from "../contract/errors.js";
 import { PYRO_VERSION } from "../version.js";
-import { type PublishedPort, PublishedPorts, SupervisorOp, SupervisorStatus } from "./protocol.js";
+import { type PublishedPort, SUPERVISOR_OPS, SupervisorOp, type SupervisorStatus } from "./protocol.js";
+
+const SUPERVISOR: Peer = {
+  name: "the sandbox supervisor",
+  fix: "stop the workspace and start it again",
+};
 
 export class SupervisorClient {
   private constructor(
@@ -54,26 +60,32 @@ export class SupervisorClient {
   }
 
   async status(): Promise<SupervisorStatus> {
-    const reply = await this.channel.request(SupervisorOp.STATUS, {}, { deadlineMs: 5_000 });
-    return checked(SupervisorOp.STATUS, SupervisorStatus, reply);
+    return this.supervisor(SupervisorOp.STATUS, {}, 5_000);
   }
 
   async publish(owner: string, ports: Array<{ host_port: number; guest_port: number }>): Promise<PublishedPort[]> {
-    const reply = await this.channel.request(SupervisorOp.PUBLISH, { owner, ports }, { deadlineMs: 15_000 });
-    return checked(SupervisorOp.PUBLISH, PublishedPorts, reply).ports;
+    return (await this.supervisor(SupervisorOp.PUBLISH, { owner, ports }, 15_000)).ports;
   }
 
   async unpublish(owner: string): Promise<void> {
-    await this.channel.request(SupervisorOp.UNPUBLISH, { owner }, { deadlineMs: 15_000 });
+    await this.supervisor(SupervisorOp.UNPUBLISH, { owner }, 15_000);
   }
 
   async setEgressRules(rules: EgressRules): Promise<void> {
-    await this.channel.request(SupervisorOp.EGRESS_RULES, rules, { deadlineMs: 15_000 });
+    await this.supervisor(SupervisorOp.EGRESS_RULES, rules, 15_000);
   }
 
   async ports(): Promise<PublishedPort[]> {
-    const reply = await this.channel.request(SupervisorOp.PORTS, {}, { deadlineMs: 5_000 });
-    return checked(SupervisorOp.PORTS, PublishedPorts, reply).ports;
+    return (await this.supervisor(SupervisorOp.PORTS, {}, 5_000)).ports;
+  }
+
+  /** One of the supervisor's own operations, params and reply checked against SUPERVISOR_OPS. */
+  private supervisor<K extends keyof typeof SUPERVISOR_OPS & string>(
+    name: K,
+    params: z.input<(typeof SUPERVISOR_OPS)[K]["params"]>,
+    deadlineMs: number,
+  ): Promise<z.output<(typeof SUPERVISOR_OPS)[K]["result"]>> {
+    return callOp(SUPERVISOR_OPS, SUPERVISOR, this.channel, name, params, { deadlineMs });
   }
 
   /** Asks for teardown and resolves once it has finished (the supervisor closes us last). */
@@ -85,15 +97,4 @@ export class SupervisorClient {
   close(): void {
     this.channel.close();
   }
-}
-
-/** A supervisor's reply that does not match its schema is a protocol error, named by op and field. */
-function checked<S extends z.ZodType>(op: string, schema: S, reply: unknown): z.output<S> {
-  const parsed = schema.safeParse(reply);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(reply)"}: ${i.message}`).join("; ");
-  throw new PyroError(
-    "AGENT_PROTOCOL_ERROR",
-    `the sandbox supervisor's reply to ${op} is malformed (${problems}); stop the workspace and start it again`,
-  );
 }

@@ -2,6 +2,7 @@
 // proxied to the guest agent unchanged. Also the records of a supervisor others read.
 import { z } from "zod";
 import { Hello } from "../channel/channel.js";
+import { op } from "../channel/ops.js";
 import { EngineName } from "../contract/schemas.js";
 
 export const SupervisorOp = {
@@ -31,6 +32,13 @@ export const PublishedPorts = z.object({ ports: z.array(PublishedPort) });
 
 export const SupervisorState = z.enum(["starting", "ready", "stopping", "stopped", "failed"]);
 export type SupervisorState = z.infer<typeof SupervisorState>;
+
+export const PublishParams = z.object({
+  /** Who the ports are published for (a service name); unpublish closes all of an owner's. */
+  owner: z.string().min(1),
+  /** host_port 0: pyro picks a free port. All or nothing. */
+  ports: z.array(z.object({ host_port: z.number().int().min(0).max(65_535), guest_port: Port })).min(1),
+});
 
 /** supervisor.status's answer. */
 export const SupervisorStatus = z.object({
@@ -64,3 +72,19 @@ export type SupervisorStateRecord = z.infer<typeof SupervisorStateRecord>;
 /** In the run dir: why the sandbox of the last run ended when nobody asked it to (one line). Read
  * by the workspace service to say why a workspace is not running; removed at the next start. */
 export const SANDBOX_EXIT_FILE = "sandbox-exit.txt";
+
+const NoParams = z.object({});
+const Rules = z.object({ allow: z.array(z.string()), deny: z.array(z.string()) });
+
+/** The operations the supervisor answers itself, with what each takes and answers. */
+export const SUPERVISOR_OPS = {
+  [SupervisorOp.STATUS]: op(NoParams, SupervisorStatus),
+  [SupervisorOp.SHUTDOWN]: op(NoParams, z.object({ stopping: z.boolean() })),
+  [SupervisorOp.PUBLISH]: op(PublishParams, PublishedPorts),
+  [SupervisorOp.UNPUBLISH]: op(z.object({ owner: z.string().min(1) }), z.object({ removed: z.number().int() })),
+  [SupervisorOp.PORTS]: op(NoParams, PublishedPorts),
+  [SupervisorOp.EGRESS_RULES]: op(
+    z.object({ allow: z.array(z.string()).default([]), deny: z.array(z.string()).default([]) }),
+    z.object({ rules: Rules }),
+  ),
+};

@@ -4,8 +4,10 @@
 import { readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
+import type { z } from "zod";
 import { callAgent } from "../channel/agent-ops.js";
 import { Channel, type Hello } from "../channel/channel.js";
+import { serveOps } from "../channel/ops.js";
 import { AgentOp } from "../channel/protocol.js";
 import { checkRules, type EgressRules } from "../contract/egress-rules.js";
 import { PyroError, toPyroError } from "../contract/errors.js";
@@ -19,7 +21,9 @@ import type { InstalledEnvironment } from "../environments/index.js";
 import { PYRO_VERSION } from "../version.js";
 import {
   type PublishedPort,
+  type PublishParams,
   SANDBOX_EXIT_FILE,
+  SUPERVISOR_OPS,
   SupervisorOp,
   type SupervisorState,
   type SupervisorStatus,
@@ -47,11 +51,6 @@ export interface SupervisorConfig {
   };
   /** PEM files of CA certificates the guest trusts too, added at every start. */
   trustFiles?: string[];
-}
-
-interface PublishParams {
-  owner: string;
-  ports: Array<{ host_port: number; guest_port: number }>;
 }
 
 export class Supervisor {
@@ -190,12 +189,10 @@ export class Supervisor {
     new Channel(socket, {
       role: "server",
       hello: { name: "pyro-supervisor", version: PYRO_VERSION, capabilities: ["proxy"] },
-      handlers: {
+      handlers: serveOps(SUPERVISOR_OPS, {
         [SupervisorOp.STATUS]: async () => this.status(),
-        [SupervisorOp.PUBLISH]: async (params) => this.publish(params as PublishParams),
-        [SupervisorOp.UNPUBLISH]: async (params) => ({
-          removed: await this.unpublish((params as { owner: string }).owner),
-        }),
+        [SupervisorOp.PUBLISH]: async (params) => this.publish(params),
+        [SupervisorOp.UNPUBLISH]: async ({ owner }) => ({ removed: await this.unpublish(owner) }),
         [SupervisorOp.PORTS]: async () => ({ ports: this.ports() }),
         [SupervisorOp.EGRESS_RULES]: async (params) => this.setEgressRules(params),
         [SupervisorOp.SHUTDOWN]: async () => {
@@ -203,7 +200,7 @@ export class Supervisor {
           setImmediate(() => void this.teardown("shutdown requested"));
           return { stopping: true };
         },
-      },
+      }),
       fallback: (op, params, ctx) => {
         const agent = this.agent;
         if (!agent?.isOpen || this.state !== "ready") {
@@ -258,15 +255,14 @@ export class Supervisor {
     );
   }
 
-  private async setEgressRules(params: unknown): Promise<{ rules: EgressRules }> {
+  private async setEgressRules(params: EgressRules): Promise<{ rules: EgressRules }> {
     if (!this.gateway) {
       throw new PyroError(
         "NETWORK_POLICY_DENIED",
         `sandbox ${this.config.id} has network policy ${this.config.network}; only allowlist has rules to change`,
       );
     }
-    const { allow, deny } = params as Partial<EgressRules>;
-    const rules = { allow: checkRules(allow ?? [], "allow"), deny: checkRules(deny ?? [], "deny") };
+    const rules = { allow: checkRules(params.allow, "allow"), deny: checkRules(params.deny, "deny") };
     await this.gateway.setRules(rules);
     this.log(`egress: rules now ${rules.allow.length} allow and ${rules.deny.length} deny`);
     return { rules };
@@ -277,7 +273,7 @@ export class Supervisor {
   }
 
   /** Publishes every port or none: a failure closes the ones this call opened. */
-  private async publish({ owner, ports }: PublishParams): Promise<{ ports: PublishedPort[] }> {
+  private async publish({ owner, ports }: z.output<typeof PublishParams>): Promise<{ ports: PublishedPort[] }> {
     const sandbox = this.sandbox;
     if (!sandbox?.publishPort || this.state !== "ready") {
       throw new PyroError(

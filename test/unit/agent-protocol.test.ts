@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { callAgent } from "../../src/channel/agent-ops.js";
 import { Channel, type Handler } from "../../src/channel/channel.js";
 import { memoryDuplexPair } from "../../src/channel/memory.js";
+import { callOp, serveOps } from "../../src/channel/ops.js";
 import {
   AGENT_OPS,
   AgentOp,
@@ -16,6 +17,7 @@ import {
   TarOp,
 } from "../../src/channel/protocol.js";
 import { PyroError } from "../../src/contract/errors.js";
+import { SUPERVISOR_OPS } from "../../src/supervisor/protocol.js";
 
 const shell = {
   shell_id: "s1",
@@ -200,6 +202,40 @@ describe("guest protocol table", () => {
       return true;
     });
     assert.deepEqual(seen, []);
+    host.close();
+  });
+
+  it("checks the supervisor's own operations the same way, on both sides", async () => {
+    const [a, b] = memoryDuplexPair();
+    let reply: unknown = {};
+    const handlers = Object.fromEntries(Object.keys(SUPERVISOR_OPS).map((name) => [name, async () => reply]));
+    new Channel(b, {
+      role: "server",
+      hello: { name: "test-supervisor", version: "1", capabilities: [] },
+      handlers: serveOps(SUPERVISOR_OPS, handlers),
+    });
+    const host = new Channel(a, { role: "client", hello: { name: "test-host", version: "1", capabilities: [] } });
+    const peer = { name: "the sandbox supervisor", fix: "restart it" };
+    for (const name of Object.keys(SUPERVISOR_OPS) as Array<keyof typeof SUPERVISOR_OPS>) {
+      const params = name === "supervisor.publish" ? { owner: "web", ports: [{ host_port: 0, guest_port: 80 }] } : {};
+      const fixed = name === "supervisor.unpublish" ? { owner: "web" } : params;
+      await assert.rejects(callOp(SUPERVISOR_OPS, peer, host, name, fixed as never), (err: unknown) => {
+        assert.ok(err instanceof PyroError);
+        assert.equal(err.code, "AGENT_PROTOCOL_ERROR", `${name}: ${err.message}`);
+        assert.match(
+          err.message,
+          new RegExp(`^the sandbox supervisor's reply to ${name.replace(".", "\\.")} is malformed`),
+        );
+        return true;
+      });
+    }
+    reply = { ports: [{ owner: "web", host: "127.0.0.1", host_port: 40000, guest_port: 80 }] };
+    assert.equal((await callOp(SUPERVISOR_OPS, peer, host, "supervisor.ports", {})).ports[0]?.host_port, 40000);
+    // The server refuses bad params before its handler runs: a port that is not a port.
+    await assert.rejects(
+      host.request("supervisor.publish", { owner: "web", ports: [{ host_port: 0, guest_port: 0 }] }),
+      (err: unknown) => err instanceof PyroError && err.code === "INVALID_ARGUMENT" && /guest_port/.test(err.message),
+    );
     host.close();
   });
 });
