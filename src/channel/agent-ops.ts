@@ -1,7 +1,7 @@
 // Owns the typed use of the guest agent's operation table (AGENT_OPS in protocol.ts) on both sides
 // of a channel, through the generic table machinery of ops.ts.
 import type { RequestOptions } from "./channel.js";
-import { callOp, checkReply as checkOpReply, type OpHandlers, type Peer, type Requester, serveOps } from "./ops.js";
+import { callOp, type OpHandlers, type Peer, type Requester, serveOps } from "./ops.js";
 import { AGENT_OPS, type AgentOpName, type AgentParams, type AgentResult } from "./protocol.js";
 
 export type { Requester } from "./ops.js";
@@ -19,10 +19,6 @@ export function callAgent<K extends AgentOpName>(
   opts?: RequestOptions,
 ): Promise<AgentResult<K>> {
   return callOp(AGENT_OPS, AGENT, peer, op, params, opts) as Promise<AgentResult<K>>;
-}
-
-export function checkReply<K extends AgentOpName>(op: K, reply: unknown): AgentResult<K> {
-  return checkOpReply(AGENT_OPS, AGENT, op, reply) as AgentResult<K>;
 }
 
 /** An agent's implementation of some of the table's operations. */

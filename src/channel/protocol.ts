@@ -344,7 +344,3 @@ export type AgentParams<K extends AgentOpName> = z.input<(typeof AGENT_OPS)[K]["
 /** What a handler receives (parsed, defaults applied). */
 export type AgentParsedParams<K extends AgentOpName> = z.output<(typeof AGENT_OPS)[K]["params"]>;
 export type AgentResult<K extends AgentOpName> = z.output<(typeof AGENT_OPS)[K]["result"]>;
-
-export function isAgentOp(name: string): name is AgentOpName {
-  return Object.hasOwn(AGENT_OPS, name);
-}

@@ -1,6 +1,6 @@
 // Owns what `pyro doctor` asks of the engines: each engine lists the host programs and devices it
 // needs (engine.doctorChecks) and what a sandbox of its own left behind when its owner died
-// (engine.leftovers). The sandbox network both engines use is checked and searched here, once.
+// (engine.leftovers). The sandbox network both engines use is checked here, once (networkChecks).
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { NFT } from "../egress/firewall.js";

@@ -108,6 +108,7 @@ export interface Engine {
   /** What a dead owner left behind for this sandbox, found without touching it (`pyro doctor`);
    * `host` is the host's mounts and namespaces, read once for every sandbox. */
   leftovers(id: string, runDir: string, host: { mounts: string[]; namespaces: string[] }): string[];
-  /** The host programs and devices this engine needs, for `pyro doctor`. */
-  doctorChecks(): Promise<DoctorCheck[]>;
+  /** The host programs and devices this engine needs beyond the sandbox network every engine
+   * shares (networkChecks), for `pyro doctor`; `probe` is this engine's probe of the same call. */
+  doctorChecks(probe: EngineProbe): Promise<DoctorCheck[]>;
 }

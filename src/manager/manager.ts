@@ -23,7 +23,7 @@ import {
   RunParams,
   type RunResult,
 } from "../contract/schemas.js";
-import { hostSandboxState, hostToolCheck } from "../engines/checks.js";
+import { hostSandboxState, hostToolCheck, networkChecks } from "../engines/checks.js";
 import { availableEngines, getEngine, probeEngines, selectEngine, shippedEngines } from "../engines/index.js";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS, EnvironmentStore, type InstalledEnvironment } from "../environments/index.js";
 import { privilegeCheck } from "../rootless/mode.js";
@@ -336,17 +336,16 @@ export class Manager {
     } catch (err) {
       reason = (err as Error).message;
     }
-    // What pyro itself needs, then what each engine it ships needs (a check two engines share, such
-    // as their network's, is listed once).
+    // What pyro itself needs, what each engine it ships needs, and the sandbox network they share.
     const checks: DoctorResult["checks"] = [
       await hostToolCheck("mmdebstrap", "mmdebstrap", "building environments"),
       { name: "privileges", ...privilegeCheck() },
     ];
     for (const engine of shippedEngines()) {
-      for (const check of await engine.doctorChecks()) {
-        if (!checks.some((c) => c.name === check.name)) checks.push(check);
-      }
+      const probe = engines.find((e) => e.name === engine.name) ?? (await engine.probe());
+      checks.push(...(await engine.doctorChecks(probe)));
     }
+    checks.push(...(await networkChecks()));
     let dailyLoop: DoctorResult["daily_loop"];
     if (opts.environment) {
       const env = await this.environments.inspect(opts.environment);
