@@ -1,15 +1,16 @@
 // Owns the disk tools: a stopped workspace's files read straight from its layer on the host,
 // without starting its sandbox.
+
 import { resolve } from "node:path";
+import type { z } from "zod";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
-import {
+import type {
   DiskExportParams,
-  type DiskExportResult,
+  DiskExportResult,
   FileListParams,
-  type FileListResult,
+  FileListResult,
   FileReadParams,
-  type FileReadResult,
+  FileReadResult,
 } from "../contract/workspace.js";
 import { getEngine } from "../engines/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
@@ -33,8 +34,7 @@ export class DiskService {
     return getEngine(record.engine).workspaceLayer(paths.sandbox);
   }
 
-  async diskList(input: unknown): Promise<FileListResult> {
-    const params = parseParams(FileListParams, input, "disk list");
+  async diskList(params: z.output<typeof FileListParams>): Promise<FileListResult> {
     const record = await this.core.records.resolve(params.workspace);
     return this.core.secrets.redactingAll(record, async () => {
       const layer = await this.stoppedLayer(record, "disk list");
@@ -45,8 +45,7 @@ export class DiskService {
     });
   }
 
-  async diskRead(input: unknown): Promise<FileReadResult> {
-    const params = parseParams(FileReadParams, input, "disk read");
+  async diskRead(params: z.output<typeof FileReadParams>): Promise<FileReadResult> {
     const record = await this.core.records.resolve(params.workspace);
     const layer = await this.stoppedLayer(record, "disk read");
     const result = await readLayer(layer, guestPath(params.path), params.max_bytes);
@@ -57,8 +56,7 @@ export class DiskService {
     };
   }
 
-  async diskExport(input: unknown): Promise<DiskExportResult> {
-    const params = parseParams(DiskExportParams, input, "disk export");
+  async diskExport(params: z.output<typeof DiskExportParams>): Promise<DiskExportResult> {
     const record = await this.core.records.resolve(params.workspace);
     const layer = await this.stoppedLayer(record, "disk export");
     const result = await exportLayerImage(layer, resolve(params.output_path));

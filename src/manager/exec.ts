@@ -4,8 +4,7 @@ import type { z } from "zod";
 import { commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
-import { WorkspaceExecParams, type WorkspaceExecResult, WorkspaceExecWaitParams } from "../contract/workspace.js";
+import type { WorkspaceExecParams, WorkspaceExecResult, WorkspaceExecWaitParams } from "../contract/workspace.js";
 import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
 import type { WorkspaceRecord } from "./records.js";
 import type { Redactor } from "./redact.js";
@@ -25,10 +24,9 @@ export class ExecService {
    * it with every process it started, and the log records it as cancelled.
    */
   async exec(
-    input: unknown,
+    params: z.output<typeof WorkspaceExecParams>,
     opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
   ): Promise<WorkspaceExecResult> {
-    const params = parseParams(WorkspaceExecParams, input, "workspace exec");
     const record = await this.core.records.resolve(params.workspace);
     const redactor = await this.core.secrets.redactor(record);
     return this.core.secrets.redacting(redactor, async () => {
@@ -48,10 +46,9 @@ export class ExecService {
    * this wait; `cancel` kills the command.
    */
   async execWait(
-    input: unknown,
+    params: z.output<typeof WorkspaceExecWaitParams>,
     opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
   ): Promise<WorkspaceExecResult> {
-    const params = parseParams(WorkspaceExecWaitParams, input, "workspace exec wait");
     const record = await this.core.records.resolve(params.workspace);
     const redactor = await this.core.secrets.redactor(record);
     return this.core.secrets.redacting(redactor, async () => {

@@ -1,20 +1,21 @@
 // Owns a workspace's files while it runs: list, read and write through the guest agent (which
 // confines every path), patches applied all or nothing, and sync push of a host directory or archive.
+
 import { join } from "node:path";
+import type { z } from "zod";
 import { FileOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
-import {
+import type {
   FileListParams,
-  type FileListResult,
+  FileListResult,
   FileReadParams,
-  type FileReadResult,
+  FileReadResult,
   FileWriteParams,
-  type FileWriteResult,
+  FileWriteResult,
   PatchApplyParams,
-  type PatchApplyResult,
+  PatchApplyResult,
   SyncPushParams,
-  type SyncPushResult,
+  SyncPushResult,
 } from "../contract/workspace.js";
 import type { SupervisorClient } from "../supervisor/client.js";
 import { planPatch } from "./patch.js";
@@ -24,8 +25,7 @@ import { classifySource, FILE_OP_DEADLINE_MS, GUEST_ROOT, guestPath, type Worksp
 export class FileService {
   constructor(private readonly core: WorkspaceService) {}
 
-  async syncPush(input: unknown): Promise<SyncPushResult> {
-    const params = parseParams(SyncPushParams, input, "workspace sync push");
+  async syncPush(params: z.output<typeof SyncPushParams>): Promise<SyncPushResult> {
     const record = await this.core.records.resolve(params.workspace);
     const source = await classifySource(params.source_path, "source_path");
     const pushed = await this.core.importSource(record, source, params.dest);
@@ -33,8 +33,7 @@ export class FileService {
     return { workspace_id: record.workspace_id, source_path: source.path, dest: params.dest, ...pushed };
   }
 
-  async listFiles(input: unknown): Promise<FileListResult> {
-    const params = parseParams(FileListParams, input, "workspace file list");
+  async listFiles(params: z.output<typeof FileListParams>): Promise<FileListResult> {
     const record = await this.core.records.resolve(params.workspace);
     return this.core.secrets.redactingAll(record, async () => {
       const result = await (await this.core.client(record)).call(
@@ -47,8 +46,7 @@ export class FileService {
   }
 
   /** A read: it never bumps last_activity_at. */
-  async readFile(input: unknown): Promise<FileReadResult> {
-    const params = parseParams(FileReadParams, input, "workspace file read");
+  async readFile(params: z.output<typeof FileReadParams>): Promise<FileReadResult> {
     const record = await this.core.records.resolve(params.workspace);
     return this.core.secrets.redactingAll(record, async () => {
       const result = await readGuestText(await this.core.client(record), guestPath(params.path), params.max_bytes);
@@ -56,8 +54,7 @@ export class FileService {
     });
   }
 
-  async writeFile(input: unknown): Promise<FileWriteResult> {
-    const params = parseParams(FileWriteParams, input, "workspace file write");
+  async writeFile(params: z.output<typeof FileWriteParams>): Promise<FileWriteResult> {
     const record = await this.core.records.resolve(params.workspace);
     const result = await writeGuestText(await this.core.client(record), guestPath(params.path), params.text);
     await this.core.touch(record.workspace_id);
@@ -65,8 +62,7 @@ export class FileService {
   }
 
   /** Every hunk of every file is checked against the current files before anything is written. */
-  async applyPatch(input: unknown): Promise<PatchApplyResult> {
-    const params = parseParams(PatchApplyParams, input, "workspace patch apply");
+  async applyPatch(params: z.output<typeof PatchApplyParams>): Promise<PatchApplyResult> {
     const record = await this.core.records.resolve(params.workspace);
     const client = await this.core.client(record);
     const plan = await planPatch(params.patch, {

@@ -5,23 +5,23 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
+import type { z } from "zod";
 import { Stream } from "../channel/frame.js";
 import { commandToArgv } from "../channel/protocol.js";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
-import {
-  type DoctorResult,
-  type EngineChoice,
-  type EngineName,
-  type EnvironmentInspect,
-  type EnvironmentList,
-  type EnvironmentPruneResult,
-  type EnvironmentPullResult,
+import type {
+  DoctorResult,
+  EngineChoice,
+  EngineName,
+  EnvironmentInspect,
+  EnvironmentList,
+  EnvironmentPruneResult,
+  EnvironmentPullResult,
   PrepareParams,
-  type PrepareResult,
-  RunParams,
-  type RunResult,
+  PrepareResult,
+  RunRequest,
+  RunResult,
 } from "../contract/schemas.js";
 import { hostSandboxState, hostToolCheck, networkChecks } from "../engines/checks.js";
 import { availableEngines, getEngine, probeEngines, selectEngine, shippedEngines } from "../engines/index.js";
@@ -106,10 +106,9 @@ export class Manager {
   /** One command in a throwaway sandbox; `onOutput` hears its output as it arrives (the result still
    * holds all of it, up to the cap). */
   async run(
-    input: RunParams,
+    params: RunRequest,
     opts: { progress?: ProgressReporter; signal?: AbortSignal; onOutput?: OutputListener } = {},
   ): Promise<RunResult> {
-    const params = parseParams(RunParams, input, "run");
     checkFitsHost(params);
     const progress = opts.progress;
     await this.reapLeftovers();
@@ -254,8 +253,10 @@ export class Manager {
    * network namespaces, cgroups). One-shot run directories are removed; they hold nothing to keep.
    */
   /** `pyro prepare`: one create, exec, reset and delete in `environment`, recorded as warm. */
-  async prepare(input: unknown, opts: { progress?: ProgressReporter } = {}): Promise<PrepareResult> {
-    const { environment } = parseParams(PrepareParams, input, "prepare");
+  async prepare(
+    { environment }: z.output<typeof PrepareParams>,
+    opts: { progress?: ProgressReporter } = {},
+  ): Promise<PrepareResult> {
     // prepare is the advice for a build that ran out of time, so its own build has no bound.
     await this.ensureEnvironment(environment, opts.progress, { bounded: false });
     return prepare(

@@ -4,7 +4,9 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { parseParams } from "../contract/parse.js";
 import type { DailyLoop, EnvironmentInspect, PrepareResult } from "../contract/schemas.js";
+import { ResetParams, WorkspaceCreateParams, WorkspaceExecParams } from "../contract/workspace.js";
 import { PYRO_VERSION } from "../version.js";
 import type { ProgressReporter } from "./progress.js";
 import type { WorkspaceOperations } from "./workspace-api.js";
@@ -75,12 +77,19 @@ export async function prepare(
     steps.push({ step: name, duration_ms: Date.now() - t0 });
     return value;
   };
-  const info = await step("create", () => deps.workspaces.create({ environment, ttl_seconds: 0 }, { progress }));
+  // The daily loop's own requests, with the contract's defaults filled in as a face would.
+  const request = <S extends z.ZodType>(schema: S, params: z.input<S>) => parseParams(schema, params, "prepare");
+  const info = await step("create", () =>
+    deps.workspaces.create(request(WorkspaceCreateParams, { environment, ttl_seconds: 0 }), { progress }),
+  );
+  const workspace = info.workspace_id;
   try {
-    await step("exec", () => deps.workspaces.exec({ workspace: info.workspace_id, command: ["git", "--version"] }));
-    await step("reset", () => deps.workspaces.reset({ workspace: info.workspace_id }));
+    await step("exec", () =>
+      deps.workspaces.exec(request(WorkspaceExecParams, { workspace, command: ["git", "--version"] })),
+    );
+    await step("reset", () => deps.workspaces.reset(request(ResetParams, { workspace })));
   } finally {
-    await step("delete", () => deps.workspaces.delete({ workspace: info.workspace_id }));
+    await step("delete", () => deps.workspaces.delete({ workspace }));
   }
   const env = await deps.inspect(environment);
   if (env.manifest) {

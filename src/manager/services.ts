@@ -2,20 +2,20 @@
 // host's 127.0.0.1 through the supervisor), list, status, logs and stop. The agent runs each
 // service and its probes inside the sandbox; the supervisor holds the port forwards, which close
 // with the service, and with the sandbox on stop, reset and delete. Logs are redacted here.
+import type { z } from "zod";
 import { Stream } from "../channel/frame.js";
 import { type AgentServiceInfo, commandToArgv, ServiceOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
-import type { Readiness } from "../contract/interactive.js";
-import {
-  type ServiceInfo,
-  type ServiceListResult,
+import type {
+  Readiness,
+  ServiceInfo,
+  ServiceListResult,
   ServiceLogsParams,
-  type ServiceLogsResult,
+  ServiceLogsResult,
   ServiceRefParams,
   ServiceStartParams,
   ServiceStopParams,
 } from "../contract/interactive.js";
-import { parseParams } from "../contract/parse.js";
 import type { PublishedPort } from "../supervisor/protocol.js";
 import type { WorkspaceRecord } from "./records.js";
 import type { Redactor } from "./redact.js";
@@ -29,8 +29,7 @@ const LIVE_STATES = new Set(["starting", "running", "ready"]);
 export class ServiceService {
   constructor(private readonly workspaces: WorkspaceService) {}
 
-  async start(input: unknown, opts: { signal?: AbortSignal } = {}): Promise<ServiceInfo> {
-    const params = parseParams(ServiceStartParams, input, "service start");
+  async start(params: z.output<typeof ServiceStartParams>, opts: { signal?: AbortSignal } = {}): Promise<ServiceInfo> {
     return this.withWorkspace(params.workspace, async (record, redactor) => {
       if (params.publish.length > 0 && record.network_policy !== "egress+published-ports") {
         throw new PyroError(
@@ -58,6 +57,7 @@ export class ServiceService {
       await this.workspaces.touch(record.workspace_id);
       if (!LIVE_STATES.has(info.state)) {
         const tail = await this.logs({
+          all: false,
           workspace: record.workspace_id,
           service_name: params.service_name,
           tail_lines: FAILURE_LOG_LINES,
@@ -88,8 +88,7 @@ export class ServiceService {
   }
 
   /** A read: it never bumps last_activity_at. */
-  async list(input: unknown): Promise<ServiceListResult> {
-    const { workspace } = parseParams(ServiceRefParams.pick({ workspace: true }), input, "service list");
+  async list({ workspace }: Pick<z.output<typeof ServiceRefParams>, "workspace">): Promise<ServiceListResult> {
     return this.withWorkspace(workspace, async (record, redactor) => {
       const client = await this.workspaces.client(record);
       const reply = await client.call(ServiceOp.LIST, {}, { deadlineMs: SERVICE_OP_DEADLINE_MS });
@@ -104,8 +103,7 @@ export class ServiceService {
     });
   }
 
-  async status(input: unknown): Promise<ServiceInfo> {
-    const params = parseParams(ServiceRefParams, input, "service status");
+  async status(params: z.output<typeof ServiceRefParams>): Promise<ServiceInfo> {
     return this.withWorkspace(params.workspace, async (record, redactor) => {
       const client = await this.workspaces.client(record);
       const info = await client.call(
@@ -118,8 +116,7 @@ export class ServiceService {
     });
   }
 
-  async logs(input: unknown): Promise<ServiceLogsResult> {
-    const params = parseParams(ServiceLogsParams, input, "service logs");
+  async logs(params: z.output<typeof ServiceLogsParams>): Promise<ServiceLogsResult> {
     return this.withWorkspace(params.workspace, async (record, redactor) => {
       const client = await this.workspaces.client(record);
       const out: Buffer[] = [];
@@ -144,8 +141,7 @@ export class ServiceService {
   }
 
   /** TERM, then KILL after the grace period; the service's published ports close with it. */
-  async stop(input: unknown): Promise<ServiceInfo> {
-    const params = parseParams(ServiceStopParams, input, "service stop");
+  async stop(params: z.output<typeof ServiceStopParams>): Promise<ServiceInfo> {
     return this.withWorkspace(params.workspace, async (record, redactor) => {
       const client = await this.workspaces.client(record);
       const info = await client.call(

@@ -2,18 +2,18 @@
 // the terminal, optionally waiting for the output to go quiet), write, signal and close. The agent
 // keeps each shell and its output buffer inside the sandbox, so a shell outlives the process that
 // opened it; every read is redacted here, including a secret split between two reads.
+import type { z } from "zod";
 import { type AgentShellInfo, ShellOp } from "../channel/protocol.js";
-import {
-  type ShellInfo,
+import type {
+  ShellInfo,
   ShellOpenParams,
   ShellReadParams,
-  type ShellReadResult,
+  ShellReadResult,
   ShellRefParams,
   ShellSignalParams,
   ShellWriteParams,
-  type ShellWriteResult,
+  ShellWriteResult,
 } from "../contract/interactive.js";
-import { parseParams } from "../contract/parse.js";
 import type { SupervisorClient } from "../supervisor/client.js";
 import type { WorkspaceRecord } from "./records.js";
 import { guestPath, type WorkspaceService } from "./workspaces.js";
@@ -25,8 +25,7 @@ const SHELL_BUFFER_BYTES = 1_048_576;
 export class ShellService {
   constructor(private readonly workspaces: WorkspaceService) {}
 
-  async open(input: unknown): Promise<ShellInfo> {
-    const params = parseParams(ShellOpenParams, input, "shell open");
+  async open(params: z.output<typeof ShellOpenParams>): Promise<ShellInfo> {
     return this.withWorkspace(params.workspace, async (record) => {
       const env = await this.workspaces.secrets.environment(record, params.secret_env);
       const client = await this.workspaces.client(record);
@@ -41,8 +40,7 @@ export class ShellService {
   }
 
   /** A read: it never bumps last_activity_at. */
-  async read(input: unknown): Promise<ShellReadResult> {
-    const params = parseParams(ShellReadParams, input, "shell read");
+  async read(params: z.output<typeof ShellReadParams>): Promise<ShellReadResult> {
     return this.withWorkspace(params.workspace, async (record) => {
       const redactor = await this.workspaces.secrets.redactor(record);
       const client = await this.workspaces.client(record);
@@ -83,8 +81,7 @@ export class ShellService {
     });
   }
 
-  async write(input: unknown): Promise<ShellWriteResult> {
-    const params = parseParams(ShellWriteParams, input, "shell write");
+  async write(params: z.output<typeof ShellWriteParams>): Promise<ShellWriteResult> {
     return this.withWorkspace(params.workspace, async (record) => {
       const client = await this.workspaces.client(record);
       // Enter on a terminal sends a carriage return; the line discipline turns it into a newline.
@@ -99,8 +96,7 @@ export class ShellService {
     });
   }
 
-  async signal(input: unknown): Promise<ShellInfo> {
-    const params = parseParams(ShellSignalParams, input, "shell signal");
+  async signal(params: z.output<typeof ShellSignalParams>): Promise<ShellInfo> {
     return this.call(params.workspace, (client) =>
       client.call(
         ShellOp.SIGNAL,
@@ -110,8 +106,7 @@ export class ShellService {
     );
   }
 
-  async close(input: unknown): Promise<ShellInfo> {
-    const params = parseParams(ShellRefParams, input, "shell close");
+  async close(params: z.output<typeof ShellRefParams>): Promise<ShellInfo> {
     return this.call(params.workspace, (client) =>
       client.call(ShellOp.CLOSE, { shell_id: params.shell_id }, { deadlineMs: SHELL_OP_DEADLINE_MS }),
     );

@@ -1,15 +1,16 @@
 // Owns going back: named snapshots of a workspace's /workspace, and reset to the baseline or to a
 // snapshot, which rebuilds the sandbox around the restored tree.
+
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
+import type { z } from "zod";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
-import {
+import type {
   ResetParams,
-  type ResetResult,
-  type SnapshotDeleteResult,
-  type SnapshotInfo,
-  type SnapshotListResult,
+  ResetResult,
+  SnapshotDeleteResult,
+  SnapshotInfo,
+  SnapshotListResult,
   SnapshotParams,
   WorkspaceRefParams,
 } from "../contract/workspace.js";
@@ -24,8 +25,7 @@ import { copyTree, type WorkspaceService } from "./workspaces.js";
 export class SnapshotService {
   constructor(private readonly core: WorkspaceService) {}
 
-  async reset(input: unknown): Promise<ResetResult> {
-    const params = parseParams(ResetParams, input, "workspace reset");
+  async reset(params: z.output<typeof ResetParams>): Promise<ResetResult> {
     const record = await this.core.records.resolve(params.workspace);
     this.core.assertComplete(record);
     await this.core.touch(record.workspace_id);
@@ -69,8 +69,7 @@ export class SnapshotService {
   }
 
   /** A running workspace is frozen for the moment its layer is copied, so the snapshot is consistent. */
-  async snapshotCreate(input: unknown): Promise<SnapshotInfo> {
-    const params = parseParams(SnapshotParams, input, "snapshot create");
+  async snapshotCreate(params: z.output<typeof SnapshotParams>): Promise<SnapshotInfo> {
     const record = await this.core.records.resolve(params.workspace);
     const paths = this.core.records.paths(record.workspace_id);
     const engine = getEngine(record.engine);
@@ -86,8 +85,7 @@ export class SnapshotService {
     return { workspace_id: record.workspace_id, ...snapshotFields(info) };
   }
 
-  async snapshotList(input: unknown): Promise<SnapshotListResult> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "snapshot list");
+  async snapshotList({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<SnapshotListResult> {
     const record = await this.core.records.resolve(workspace);
     const list = await this.snapshotStore(record).list();
     return {
@@ -97,8 +95,7 @@ export class SnapshotService {
     };
   }
 
-  async snapshotDelete(input: unknown): Promise<SnapshotDeleteResult> {
-    const params = parseParams(SnapshotParams, input, "snapshot delete");
+  async snapshotDelete(params: z.output<typeof SnapshotParams>): Promise<SnapshotDeleteResult> {
     const record = await this.core.records.resolve(params.workspace);
     await this.snapshotStore(record).delete(params.snapshot_name);
     return { workspace_id: record.workspace_id, snapshot_name: params.snapshot_name, deleted: true };

@@ -7,14 +7,13 @@ import * as tar from "tar";
 import { z } from "zod";
 import { FileOp, TarOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
-import {
+import type {
   ExportParams,
-  type ExportResult,
+  ExportResult,
   WorkspaceDiffParams,
-  type WorkspaceDiffResult,
+  WorkspaceDiffResult,
   WorkspaceRefParams,
-  type WorkspaceSummary,
+  WorkspaceSummary,
 } from "../contract/workspace.js";
 import type { SupervisorClient } from "../supervisor/client.js";
 import { CappedList } from "../util/capped-list.js";
@@ -39,8 +38,7 @@ import { ARCHIVE_DEADLINE_MS, GUEST_ROOT, guestPath, type WorkspaceService } fro
 export class TreeService {
   constructor(private readonly core: WorkspaceService) {}
 
-  async diff(input: unknown): Promise<WorkspaceDiffResult> {
-    const params = parseParams(WorkspaceDiffParams, input, "workspace diff");
+  async diff(params: z.output<typeof WorkspaceDiffParams>): Promise<WorkspaceDiffResult> {
     const record = await this.core.records.resolve(params.workspace);
     const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
     return this.core.secrets.redactingAll(record, async () => {
@@ -82,8 +80,7 @@ export class TreeService {
     });
   }
 
-  async export(input: unknown): Promise<ExportResult> {
-    const params = parseParams(ExportParams, input, "workspace export");
+  async export(params: z.output<typeof ExportParams>): Promise<ExportResult> {
     const record = await this.core.records.resolve(params.workspace);
     const output = resolve(params.output_path);
     if (await lstat(output).catch(() => undefined)) {
@@ -207,8 +204,7 @@ export class TreeService {
     return Buffer.concat(chunks);
   }
 
-  async summary(input: unknown): Promise<WorkspaceSummary> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace summary");
+  async summary({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<WorkspaceSummary> {
     const record = await this.core.records.resolve(workspace);
     const commands = await this.core.records.commands(record.workspace_id);
     const info = await this.core.info(record);

@@ -12,23 +12,23 @@ import { dirname, join, resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import * as tar from "tar";
+import type { z } from "zod";
 import { type AgentServiceInfo, ServiceOp, TarOp } from "../channel/protocol.js";
 import { DEFAULTS, GUEST_TASK_LIMIT } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
-import { parseParams } from "../contract/parse.js";
 import type { EngineChoice } from "../contract/schemas.js";
 import {
   CommandLogEntry,
-  PolicyCheckParams,
+  type PolicyCheckParams,
   type PolicyCheckResult,
   type SyncPushResult,
-  WorkspaceCreateParams,
+  type WorkspaceCreateParams,
   type WorkspaceInfo,
   type WorkspaceListResult,
-  WorkspaceLogsParams,
+  type WorkspaceLogsParams,
   type WorkspaceLogsResult,
-  WorkspaceRefParams,
-  WorkspaceUpdateParams,
+  type WorkspaceRefParams,
+  type WorkspaceUpdateParams,
 } from "../contract/workspace.js";
 import { createEgressCa } from "../egress/credentials.js";
 import { hostProxyAtCreate, maskedHostProxy } from "../egress/host-proxy.js";
@@ -157,11 +157,10 @@ export class WorkspaceService {
   /** Progress names the phases (pull when the environment is not built yet, seed, boot). */
   /** `seedOrigin` names what a generated seed came from (a project checkout), for the record. */
   async create(
-    input: unknown,
+    params: z.output<typeof WorkspaceCreateParams>,
     opts: { progress?: ProgressReporter; seedOrigin?: string } = {},
   ): Promise<WorkspaceInfo> {
     const progress = opts.progress;
-    const params = parseParams(WorkspaceCreateParams, input, "workspace create");
     checkFitsHost(params);
     const rules = rulesAtCreate(params.network_policy, params);
     const bound = new Map(boundSecrets(params.network_policy, rules, params.secrets).map((b) => [b.name, b.hosts]));
@@ -257,13 +256,11 @@ export class WorkspaceService {
     return { count: workspaces.length, workspaces, ...(damaged.length > 0 ? { damaged } : {}) };
   }
 
-  async status(input: unknown): Promise<WorkspaceInfo> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace status");
+  async status({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<WorkspaceInfo> {
     return this.info(await this.records.resolve(workspace));
   }
 
-  async update(input: unknown): Promise<WorkspaceInfo> {
-    const params = parseParams(WorkspaceUpdateParams, input, "workspace update");
+  async update(params: z.output<typeof WorkspaceUpdateParams>): Promise<WorkspaceInfo> {
     const current = await this.records.resolve(params.workspace);
     const rules = rulesAfterUpdate(current.workspace_id, current.network_policy, current.network_rules, params);
     const apply = (r: WorkspaceRecord): WorkspaceRecord => {
@@ -294,14 +291,12 @@ export class WorkspaceService {
   }
 
   /** What the allowlist would decide for a URL, from the recorded rules (no request is made). */
-  async policyCheck(input: unknown): Promise<PolicyCheckResult> {
-    const params = parseParams(PolicyCheckParams, input, "workspace policy check");
+  async policyCheck(params: z.output<typeof PolicyCheckParams>): Promise<PolicyCheckResult> {
     const record = await this.records.resolve(params.workspace);
     return checkPolicy(record.workspace_id, record.network_policy, record.network_rules, params.url);
   }
 
-  async logs(input: unknown): Promise<WorkspaceLogsResult> {
-    const params = parseParams(WorkspaceLogsParams, input, "workspace logs");
+  async logs(params: z.output<typeof WorkspaceLogsParams>): Promise<WorkspaceLogsResult> {
     const record = await this.records.resolve(params.workspace);
     if (params.network) {
       if (record.network_policy !== "allowlist") {
@@ -322,8 +317,9 @@ export class WorkspaceService {
   }
 
   /** Deleting what is already gone succeeds: delete is idempotent. */
-  async delete(input: unknown): Promise<{ workspace_id: string; deleted: boolean }> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace delete");
+  async delete({
+    workspace,
+  }: z.output<typeof WorkspaceRefParams>): Promise<{ workspace_id: string; deleted: boolean }> {
     let record: WorkspaceRecord;
     try {
       record = await this.records.resolve(workspace);
@@ -354,16 +350,14 @@ export class WorkspaceService {
     return true;
   }
 
-  async stop(input: unknown): Promise<WorkspaceInfo> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace stop");
+  async stop({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<WorkspaceInfo> {
     const record = await this.records.resolve(workspace);
     await this.halt(record);
     faultPoint("stop:halted");
     return this.info(await this.records.mutate(record.workspace_id, (r) => ({ ...r, desired_state: "stopped" })));
   }
 
-  async start(input: unknown): Promise<WorkspaceInfo> {
-    const { workspace } = parseParams(WorkspaceRefParams, input, "workspace start");
+  async start({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<WorkspaceInfo> {
     const record = await this.records.resolve(workspace);
     this.assertComplete(record);
     // Activity first, so no TTL reaper in another process takes the new sandbox for an idle one.

@@ -3,6 +3,7 @@
 // exporting `defineTool({...})` plus its name in profiles.ts.
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
+import { parseParams } from "../contract/parse.js";
 import { ENVIRONMENT_BUILD_TIMEOUT_MS } from "../environments/catalog.js";
 import type { ManagerApi, ProgressReporter } from "../sdk/manager.js";
 import type { HostPaths } from "./host-paths.js";
@@ -49,3 +50,12 @@ export const buildNote = [
   `most ${ENVIRONMENT_BUILD_TIMEOUT_MS / 60_000} min, then reused), sending progress notifications meanwhile (log messages`,
   "without a progress token); running `pyro env pull ENV` on the host ahead of time avoids that wait.",
 ].join(" ");
+
+/**
+ * A profile whose tool takes fewer arguments than the operation (core's create has no secrets,
+ * core's update no host rules) hands the manager the whole request: the fields it leaves out take
+ * the contract's defaults. This is that face's one parse into the manager's type.
+ */
+export function asRequest<S extends z.ZodType>(schema: S, args: Partial<z.input<S>>, operation: string): z.output<S> {
+  return parseParams(schema, args, operation);
+}

@@ -1,6 +1,7 @@
 // Owns how a face gets hold of the runtime: the slice of Manager the CLI, SDK and MCP server call,
 // and a lazy loader so that `pyro --version`, `pyro help` and `import { Pyro }` do not pay for
 // loading engines and supervisors they may never use (process start-up is slow on nested hosts).
+import type { SERVICE_REQUESTS, SHELL_REQUESTS, TakesParsed, WORKSPACE_REQUESTS } from "../contract/requests.js";
 import type { Manager, ManagerOptions, ProgressReporter as PhaseReporter } from "../manager/manager.js";
 import type { ServiceService } from "../manager/services.js";
 import type { ShellService } from "../manager/shells.js";
@@ -14,7 +15,7 @@ export interface ProgressReporter extends PhaseReporter {
   output?(stream: "stdout" | "stderr", text: string): void;
 }
 
-/** The workspace-core operations the faces call: each takes its contract params, returns its payload. */
+/** The workspace-core operations the faces call: each takes its parsed request, returns its payload. */
 export type WorkspaceApi = WorkspaceOperations;
 
 /** What the faces use of the manager; tests hand in a fake with this shape. */
@@ -79,3 +80,12 @@ export class LazyManager {
     await manager?.close();
   }
 }
+
+// The manager takes requests as the table parses them: a face that parses with contract/requests.ts
+// can call it, and an operation whose signature drifts from its schema fails to compile here.
+type Holds<T extends true> = T;
+export type RequestTablesHold = [
+  Holds<WorkspaceApi extends TakesParsed<typeof WORKSPACE_REQUESTS> ? true : false>,
+  Holds<ShellApi extends TakesParsed<typeof SHELL_REQUESTS> ? true : false>,
+  Holds<ServiceApi extends TakesParsed<typeof SERVICE_REQUESTS> ? true : false>,
+];

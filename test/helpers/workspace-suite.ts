@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
 import { ENGINE } from "./engine.js";
+import { faces } from "./requests.js";
 
 /** The built CLI, for tests that need a second process. */
 export const PYRO_BIN = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
@@ -22,7 +23,7 @@ export function workspaceSuite(name: string) {
   const stateDir = mkdtempSync(join(tmpdir(), `pyro-test-${name}-`));
   const host = mkdtempSync(join(tmpdir(), `pyro-test-${name}host-`));
   const manager = new Manager({ stateDir });
-  const ws = manager.workspaces;
+  const { workspaces: ws, shells, services } = faces(manager);
   const created: string[] = [];
 
   async function create(extra: Record<string, unknown> = {}) {
@@ -40,7 +41,7 @@ export function workspaceSuite(name: string) {
     rmSync(host, { recursive: true, force: true });
   });
 
-  return { stateDir, host, manager, ws, created, create };
+  return { stateDir, host, manager, ws, shells, services, created, create };
 }
 
 export interface CliOutcome {

@@ -10,7 +10,7 @@ import type { PyroError } from "../../src/contract/errors.js";
 import { createOutsideNamespace, type OutsideNamespace, startHostLoopbackServer } from "../helpers/netns.js";
 import { code, runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
-const { stateDir, host, manager, ws, create } = workspaceSuite("int");
+const { stateDir, host, manager, ws, shells, services, create } = workspaceSuite("int");
 
 const pyro = (args: string[]) => runCli(stateDir, args, 60_000);
 
@@ -61,15 +61,15 @@ describe("shells", () => {
   });
 
   it("renders coloured, paced output as plain lines once it goes quiet", async () => {
-    const shell = await manager.shells.open({ workspace: id });
+    const shell = await shells.open({ workspace: id });
     assert.equal(shell.state, "running");
     assert.deepEqual([shell.cols, shell.rows], [120, 30]);
-    await manager.shells.write({
+    await shells.write({
       workspace: id,
       shell_id: shell.shell_id,
       input: "clear; printf '\\033[1;31mred\\033[0m\\n'; for i in 1 2 3; do echo line$i; sleep 0.2; done",
     });
-    const read = await manager.shells.read({
+    const read = await shells.read({
       workspace: id,
       shell_id: shell.shell_id,
       plain: true,
@@ -80,12 +80,12 @@ describe("shells", () => {
     for (const expected of ["red", "line1", "line2", "line3"]) assert.ok(lines.includes(expected), read.output);
     assert.ok(lines.indexOf("line3") > lines.indexOf("red"));
     // Raw mode keeps the escape sequences.
-    const raw = await manager.shells.read({ workspace: id, shell_id: shell.shell_id });
+    const raw = await shells.read({ workspace: id, shell_id: shell.shell_id });
     assert.ok(raw.output.includes("\x1b[1;31mred"));
 
     // From next_cursor only what is new.
-    await manager.shells.write({ workspace: id, shell_id: shell.shell_id, input: "echo fresh-$((40+2))" });
-    const next = await manager.shells.read({
+    await shells.write({ workspace: id, shell_id: shell.shell_id, input: "echo fresh-$((40+2))" });
+    const next = await shells.read({
       workspace: id,
       shell_id: shell.shell_id,
       cursor: read.next_cursor,
@@ -94,14 +94,14 @@ describe("shells", () => {
     assert.equal(next.cursor, read.next_cursor);
     assert.ok(next.output.includes("fresh-42"));
     assert.ok(!next.output.includes("line1"));
-    await manager.shells.close({ workspace: id, shell_id: shell.shell_id });
+    await shells.close({ workspace: id, shell_id: shell.shell_id });
   });
 
   it("shows a full-screen program as its screen", async () => {
     await ws.writeFile({ workspace: id, path: "notes.txt", text: "alpha line\nbeta line\n" });
-    const shell = await manager.shells.open({ workspace: id, cols: 80, rows: 12 });
-    await manager.shells.write({ workspace: id, shell_id: shell.shell_id, input: "vi notes.txt" });
-    const screen = await manager.shells.read({
+    const shell = await shells.open({ workspace: id, cols: 80, rows: 12 });
+    await shells.write({ workspace: id, shell_id: shell.shell_id, input: "vi notes.txt" });
+    const screen = await shells.read({
       workspace: id,
       shell_id: shell.shell_id,
       plain: true,
@@ -116,8 +116,8 @@ describe("shells", () => {
     );
     assert.ok(!screen.output.includes("\x1b"));
     assert.ok(rows.length <= 12);
-    await manager.shells.write({ workspace: id, shell_id: shell.shell_id, input: ":q!" });
-    const back = await manager.shells.read({
+    await shells.write({ workspace: id, shell_id: shell.shell_id, input: ":q!" });
+    const back = await shells.read({
       workspace: id,
       shell_id: shell.shell_id,
       cursor: screen.next_cursor,
@@ -125,29 +125,29 @@ describe("shells", () => {
       wait_for_idle_ms: 500,
     });
     assert.ok(!back.output.includes("alpha line"), back.output);
-    await manager.shells.close({ workspace: id, shell_id: shell.shell_id });
+    await shells.close({ workspace: id, shell_id: shell.shell_id });
   });
 
   it("INT interrupts the foreground job and the shell stays usable; close ends every process", async () => {
-    const shell = await manager.shells.open({ workspace: id });
+    const shell = await shells.open({ workspace: id });
     const sid = shell.shell_id;
-    await manager.shells.write({ workspace: id, shell_id: sid, input: "sleep 1000 & sleep 100" });
+    await shells.write({ workspace: id, shell_id: sid, input: "sleep 1000 & sleep 100" });
     await new Promise((r) => setTimeout(r, 700));
     const t0 = Date.now();
-    await manager.shells.signal({ workspace: id, shell_id: sid, signal: "INT" });
-    await manager.shells.write({ workspace: id, shell_id: sid, input: "echo after-$((6*7))" });
-    const after = await manager.shells.read({ workspace: id, shell_id: sid, wait_for_idle_ms: 400 });
+    await shells.signal({ workspace: id, shell_id: sid, signal: "INT" });
+    await shells.write({ workspace: id, shell_id: sid, input: "echo after-$((6*7))" });
+    const after = await shells.read({ workspace: id, shell_id: sid, wait_for_idle_ms: 400 });
     assert.ok(after.output.includes("after-42"), after.output);
     assert.ok(Date.now() - t0 < 5_000);
     const running = await ws.exec({ workspace: id, command: "ps -eo args | grep -c '^sleep 1000' || true" });
     assert.equal(running.stdout.trim(), "1", "the background job survives INT to the foreground");
-    const closed = await manager.shells.close({ workspace: id, shell_id: sid });
+    const closed = await shells.close({ workspace: id, shell_id: sid });
     assert.equal(closed.state, "closed");
     await new Promise((r) => setTimeout(r, 500));
     const left = await ws.exec({ workspace: id, command: "ps -eo args | grep -c '^sleep 1000' || true" });
     assert.equal(left.stdout.trim(), "0");
-    await assert.rejects(manager.shells.write({ workspace: id, shell_id: sid, input: "x" }));
-    await assert.rejects(manager.shells.read({ workspace: id, shell_id: "sh-nope" }), code("SHELL_NOT_FOUND"));
+    await assert.rejects(shells.write({ workspace: id, shell_id: sid, input: "x" }));
+    await assert.rejects(shells.read({ workspace: id, shell_id: "sh-nope" }), code("SHELL_NOT_FOUND"));
   });
 
   it("a shell outlives the process that opened it (CLI open, CLI write, another process reads)", async () => {
@@ -172,7 +172,7 @@ describe("shells", () => {
     const payload = JSON.parse(read.stdout) as { output: string; plain: boolean; next_cursor: number };
     assert.ok(payload.output.includes("from-cli-2"), payload.output);
     assert.equal(payload.plain, true);
-    const fromHere = await manager.shells.read({ workspace: "shells", shell_id: sid });
+    const fromHere = await shells.read({ workspace: "shells", shell_id: sid });
     assert.ok(fromHere.output.includes("from-cli-2"));
     assert.equal((await pyro(["workspace", "shell", "close", "shells", sid])).code, 0);
   });
@@ -186,7 +186,7 @@ describe("services and published ports", () => {
 
   it("python3 -m http.server becomes ready, is reachable on the published host port, and closes on stop", async () => {
     const hostPort = await freePort();
-    const started = await manager.services.start({
+    const started = await services.start({
       workspace: id,
       service_name: "web",
       command: "python3 -m http.server 8000",
@@ -200,17 +200,17 @@ describe("services and published ports", () => {
     const status = await ws.status({ workspace: id });
     assert.equal(status.service_count, 1);
     assert.equal(status.running_service_count, 1);
-    const logs = await manager.services.logs({ workspace: id, service_name: "web" });
+    const logs = await services.logs({ workspace: id, service_name: "web" });
     assert.match(logs.stderr, /"GET \/ HTTP\/1\.[01]" 200/);
 
-    const stopped = await manager.services.stop({ workspace: id, service_name: "web" });
+    const stopped = await services.stop({ workspace: id, service_name: "web" });
     assert.equal(stopped.state, "stopped");
     assert.deepEqual(stopped.published_ports, []);
     assert.equal(await httpStatus(hostPort), "ECONNREFUSED");
   });
 
   it("a port picked by pyro works; a taken host port is a clear error and starts nothing", async () => {
-    const started = await manager.services.start({
+    const started = await services.start({
       workspace: id,
       service_name: "auto",
       command: ["python3", "-m", "http.server", "8001"],
@@ -224,7 +224,7 @@ describe("services and published ports", () => {
     const squatter = await startHostLoopbackServer("taken");
     try {
       await assert.rejects(
-        manager.services.start({
+        services.start({
           workspace: id,
           service_name: "clash",
           command: "python3 -m http.server 8002",
@@ -236,7 +236,7 @@ describe("services and published ports", () => {
     } finally {
       await squatter.stop();
     }
-    const clash = await manager.services.status({ workspace: id, service_name: "clash" });
+    const clash = await services.status({ workspace: id, service_name: "clash" });
     assert.equal(clash.state, "stopped");
     // Stopping the workspace closes the ports of services still running.
     await ws.stop({ workspace: id });
@@ -246,7 +246,7 @@ describe("services and published ports", () => {
 
   it("a service that never becomes ready fails within its timeout, with its logs", async () => {
     const t0 = Date.now();
-    const failed = await manager.services.start({
+    const failed = await services.start({
       workspace: id,
       service_name: "never",
       command: "echo starting up; echo no port for you >&2; sleep 600",
@@ -275,9 +275,9 @@ describe("services and published ports", () => {
     ]);
     assert.equal(cli.code, 1);
     assert.match(cli.stderr, /state:\s+failed/);
-    const exited = await manager.services.start({ workspace: id, service_name: "quick", command: "exit 3" });
+    const exited = await services.start({ workspace: id, service_name: "quick", command: "exit 3" });
     await new Promise((r) => setTimeout(r, 500));
-    const status = await manager.services.status({ workspace: id, service_name: "quick" });
+    const status = await services.status({ workspace: id, service_name: "quick" });
     assert.ok(["running", "exited"].includes(exited.state));
     assert.equal(status.state, "exited");
     assert.equal(status.exit_code, 3);
@@ -286,7 +286,7 @@ describe("services and published ports", () => {
   it("publishing needs the egress+published-ports policy", async () => {
     const off = await create({ name: "no-ports" });
     await assert.rejects(
-      manager.services.start({
+      services.start({
         workspace: off.workspace_id,
         service_name: "web",
         command: "sleep 10",
@@ -400,16 +400,16 @@ describe("secrets", () => {
     );
 
     // A value split between two shell reads is still redacted.
-    const shell = await manager.shells.open({ workspace: id, secret_env: { TOKEN: "TOKEN" } });
-    await manager.shells.write({
+    const shell = await shells.open({ workspace: id, secret_env: { TOKEN: "TOKEN" } });
+    await shells.write({
       workspace: id,
       shell_id: shell.shell_id,
       // Shell parameter expansion, not a template: the first 8 characters, then the rest.
       // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
       input: 'printf "%s" "${TOKEN:0:8}"; sleep 1; printf "%s\\n" "${TOKEN:8}"',
     });
-    const first = await manager.shells.read({ workspace: id, shell_id: shell.shell_id, wait_for_idle_ms: 500 });
-    const second = await manager.shells.read({
+    const first = await shells.read({ workspace: id, shell_id: shell.shell_id, wait_for_idle_ms: 500 });
+    const second = await shells.read({
       workspace: id,
       shell_id: shell.shell_id,
       cursor: first.next_cursor,
@@ -419,24 +419,24 @@ describe("secrets", () => {
     assert.ok(seen.includes("[REDACTED]"), JSON.stringify(seen));
     assert.ok(!seen.includes(TOKEN.slice(0, 8)) && !seen.includes(TOKEN.slice(8)), JSON.stringify(seen));
     // Reading from a cursor inside the secret shows none of it either.
-    const all = await manager.shells.read({ workspace: id, shell_id: shell.shell_id });
+    const all = await shells.read({ workspace: id, shell_id: shell.shell_id });
     const inner = all.output.indexOf("[REDACTED]");
     assert.ok(inner >= 0);
-    const plain = await manager.shells.read({ workspace: id, shell_id: shell.shell_id, plain: true });
+    const plain = await shells.read({ workspace: id, shell_id: shell.shell_id, plain: true });
     assert.ok(!plain.output.includes(TOKEN.slice(8)) && plain.output.includes("[REDACTED]"));
 
     // Service logs, errors and the CLI's JSON.
-    const svc = await manager.services.start({
+    const svc = await services.start({
       workspace: id,
       service_name: "leaky",
       command: 'echo "svc $T"; echo "err $T" >&2; sleep 100',
       secret_env: { TOKEN: "T" },
     });
     // Wait for both lines (bounded): a busy machine may take longer than a moment to run them.
-    let logs = await manager.services.logs({ workspace: id, service_name: svc.service_name });
+    let logs = await services.logs({ workspace: id, service_name: svc.service_name });
     for (let waited = 0; waited < 10_000 && !(logs.stdout && logs.stderr); waited += 100) {
       await new Promise((r) => setTimeout(r, 100));
-      logs = await manager.services.logs({ workspace: id, service_name: svc.service_name });
+      logs = await services.logs({ workspace: id, service_name: svc.service_name });
     }
     assert.equal(logs.stdout, "svc [REDACTED]\n");
     assert.equal(logs.stderr, "err [REDACTED]\n");
@@ -462,8 +462,8 @@ describe("secrets", () => {
     for (const text of [cli.stdout, cli.stderr, cliLogs.stdout, cliStatus.stdout]) {
       assert.ok(!text.includes(TOKEN) && !text.includes(FILE_SECRET));
     }
-    await manager.services.stop({ workspace: id, service_name: "leaky", grace_seconds: 0 });
-    await manager.shells.close({ workspace: id, shell_id: shell.shell_id });
+    await services.stop({ workspace: id, service_name: "leaky", grace_seconds: 0 });
+    await shells.close({ workspace: id, shell_id: shell.shell_id });
 
     // File names and paths: a file named after the secret is redacted in list, diff, summary and errors.
     await ws.exec({ workspace: id, command: 'mkdir -p named && echo x > "named/$T.txt"', secret_env: { TOKEN: "T" } });

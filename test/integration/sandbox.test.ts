@@ -16,9 +16,11 @@ import {
   probeArgs,
   startHostLoopbackServer,
 } from "../helpers/netns.js";
+import { faces } from "../helpers/requests.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-sandbox-"));
 const manager = new Manager({ stateDir });
+const { run } = faces(manager);
 const sandboxes = join(stateDir, "sandboxes");
 /** The agent's own Node runtime, usable as a probe inside any environment. */
 const GUEST_NODE = ["/opt/pyro/lib/ld-linux-x86-64.so.2", "--library-path", "/opt/pyro/lib", "/opt/pyro/bin/node"];
@@ -38,7 +40,7 @@ after(async () => {
 
 describe("one-shot runs on gvisor", () => {
   it("runs the command inside gVisor, not on the host", async () => {
-    const r = await manager.run({
+    const r = await run({
       command: [
         "sh",
         "-c",
@@ -59,7 +61,7 @@ describe("one-shot runs on gvisor", () => {
   });
 
   it("ls -l, ls DIR and stat work (this runsc refuses coreutils' statx flags without pyro's shim)", async () => {
-    const r = await manager.run({
+    const r = await run({
       command: "ls -l /etc/passwd && ls -d /etc && stat -c '%n %F' /etc && ls / | grep -c .",
     });
     assert.equal(r.exit_code, 0, r.stderr);
@@ -71,28 +73,28 @@ describe("one-shot runs on gvisor", () => {
   });
 
   it("sees only its own processes", async () => {
-    const r = await manager.run({ command: "find /proc -maxdepth 1 -name '[0-9]*' | wc -l" });
+    const r = await run({ command: "find /proc -maxdepth 1 -name '[0-9]*' | wc -l" });
     const seen = Number(r.stdout.trim());
     assert.ok(seen > 0 && seen < 10, `sandbox sees ${r.stdout.trim()} processes`);
   });
 
   it("writes never reach the environment or the next sandbox", async () => {
-    const first = await manager.run({ command: "echo hi > /etc/pyro-marker && cat /etc/pyro-marker" });
+    const first = await run({ command: "echo hi > /etc/pyro-marker && cat /etc/pyro-marker" });
     assert.equal(first.stdout, "hi\n");
-    const second = await manager.run({ command: "cat /etc/pyro-marker" });
+    const second = await run({ command: "cat /etc/pyro-marker" });
     assert.notEqual(second.exit_code, 0);
     assert.match(second.stderr, /No such file/);
   });
 
   it("honours vcpu_count and mem_mib", async () => {
-    const r = await manager.run({ command: "nproc; head -1 /proc/meminfo", vcpu_count: 2, mem_mib: 256 });
+    const r = await run({ command: "nproc; head -1 /proc/meminfo", vcpu_count: 2, mem_mib: 256 });
     const [cpus, mem] = r.stdout.trim().split("\n");
     assert.equal(cpus, "2");
     assert.match(mem!, /262144 kB/);
   });
 
   it("a sandbox that outgrows its memory limit is killed, and the output says why", async () => {
-    const r = await manager.run({
+    const r = await run({
       command: ["python3", "-c", "print('started', flush=True); x = bytearray(600 * 1024 * 1024); print('survived')"],
       mem_mib: 256,
     });
@@ -103,7 +105,7 @@ describe("one-shot runs on gvisor", () => {
 
   it("times out by killing the whole process group, and says so", async () => {
     const t0 = Date.now();
-    const r = await manager.run({ command: "sleep 100 & sleep 100", timeout_seconds: 1 });
+    const r = await run({ command: "sleep 100 & sleep 100", timeout_seconds: 1 });
     assert.equal(r.timed_out, true);
     assert.equal(r.exit_code, 124);
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
@@ -111,7 +113,7 @@ describe("one-shot runs on gvisor", () => {
 
   it("a command printing 200 MB: output truncated with the flag set, host memory bounded", async () => {
     const rssBefore = process.memoryUsage().rss;
-    const r = await manager.run({
+    const r = await run({
       command: "head -c 200000000 /dev/zero | tr '\\0' x; echo done >&2",
       timeout_seconds: 120,
     });
@@ -125,15 +127,15 @@ describe("one-shot runs on gvisor", () => {
 
   it("refuses bad input with the field named", async () => {
     await assert.rejects(
-      manager.run({ command: "true", mem_mib: 1 }),
+      run({ command: "true", mem_mib: 1 }),
       (e: PyroError) => e.code === "INVALID_ARGUMENT" && /mem_mib/.test(e.message),
     );
     await assert.rejects(
-      manager.run({ command: "true", environment: "debian:99" }),
+      run({ command: "true", environment: "debian:99" }),
       (e: PyroError) => e.code === "ENVIRONMENT_UNKNOWN",
     );
     await assert.rejects(
-      manager.run({ command: "true", engine: "firecracker" }),
+      run({ command: "true", engine: "firecracker" }),
       (e: PyroError) => e.code === "ENGINE_UNAVAILABLE",
     );
   });
@@ -161,13 +163,13 @@ describe("network policy", () => {
       { host: "127.0.0.1", port: loopback.port },
       { host: "10.0.2.2", port: loopback.port },
     ];
-    const r = await manager.run({ command: [...GUEST_NODE, ...probeArgs(targets)], network, timeout_seconds: 20 });
+    const r = await run({ command: [...GUEST_NODE, ...probeArgs(targets)], network, timeout_seconds: 20 });
     assert.equal(r.exit_code, 0, r.stderr);
     return parseProbeOutput(r.stdout);
   };
 
   it("off: only loopback, nothing outside reachable", async () => {
-    const ifaces = await manager.run({ command: "cat /proc/net/dev" });
+    const ifaces = await run({ command: "cat /proc/net/dev" });
     assert.doesNotMatch(ifaces.stdout, /eth|tap/);
     const [out, lo, gw] = await probe(false);
     assert.equal(out!.ok, false);
@@ -202,7 +204,9 @@ describe("crash cleanup", () => {
 
   it("kill -9 of the process that owns a run: the sandbox dies with it, doctor --repair cleans the rest", async () => {
     const script = `import { Manager } from ${JSON.stringify(join(process.cwd(), "src/manager/manager.ts"))};
-      await new Manager({ stateDir: ${JSON.stringify(stateDir)} }).run({ command: "sleep 60", timeout_seconds: 120, network: true });`;
+      import { RunParams } from ${JSON.stringify(join(process.cwd(), "src/contract/schemas.ts"))};
+      const request = RunParams.parse({ command: "sleep 60", timeout_seconds: 120, network: true });
+      await new Manager({ stateDir: ${JSON.stringify(stateDir)} }).run(request);`;
     const owner = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
       stdio: "ignore",
     });
@@ -219,7 +223,7 @@ describe("crash cleanup", () => {
   });
 
   it("kill -9 of runsc mid-run: the caller gets exit 137 and nothing is left", async () => {
-    const pending = manager.run({ command: "sleep 60", timeout_seconds: 120 });
+    const pending = run({ command: "sleep 60", timeout_seconds: 120 });
     const runDir = await waitForSandbox();
     for (const pid of pidsOf(`runsc --root ${runDir}/runsc`).slice(0, 1)) process.kill(pid, "SIGKILL");
     const r = await pending;

@@ -15,7 +15,7 @@ import { code, PYRO_BIN, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
 const PYRO = PYRO_BIN;
-const { stateDir, host, manager, ws, created, create } = workspaceSuite("snap");
+const { stateDir, host, manager, ws, shells, services, created, create } = workspaceSuite("snap");
 
 /** sha256, mode and type of every entry under /workspace, as the guest sees them. */
 async function fingerprint(workspace: string): Promise<string> {
@@ -82,11 +82,11 @@ describe("snapshots and reset", () => {
 
   it("a reset clears shells and services and keeps secrets", async () => {
     const secretWs = await create({ secrets: [{ name: "T", value: "keep-me-secret-1234" }] });
-    const shell = await manager.shells.open({ workspace: secretWs.workspace_id });
-    await manager.services.start({ workspace: secretWs.workspace_id, service_name: "s", command: "sleep 100" });
+    const shell = await shells.open({ workspace: secretWs.workspace_id });
+    await services.start({ workspace: secretWs.workspace_id, service_name: "s", command: "sleep 100" });
     await ws.reset({ workspace: secretWs.workspace_id });
-    await assert.rejects(manager.shells.read({ workspace: secretWs.workspace_id, shell_id: shell.shell_id }));
-    assert.equal((await manager.services.list({ workspace: secretWs.workspace_id })).count, 0);
+    await assert.rejects(shells.read({ workspace: secretWs.workspace_id, shell_id: shell.shell_id }));
+    assert.equal((await services.list({ workspace: secretWs.workspace_id })).count, 0);
     const out = await ws.exec({
       workspace: secretWs.workspace_id,
       command: 'test "$T" = keep-me-secret-1234 && echo kept',

@@ -21,12 +21,13 @@ import * as tar from "tar";
 import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
 import { sandboxProcessPattern } from "../helpers/engine.js";
+import { faces } from "../helpers/requests.js";
 import { runCli } from "../helpers/workspace-suite.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-ws-"));
 const host = mkdtempSync(join(tmpdir(), "pyro-test-wshost-"));
 const manager = new Manager({ stateDir });
-const ws = manager.workspaces;
+const ws = faces(manager).workspaces;
 const created: string[] = [];
 
 async function create(extra: Record<string, unknown> = {}) {

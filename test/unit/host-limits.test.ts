@@ -8,9 +8,11 @@ import { after, describe, it } from "node:test";
 import type { PyroError } from "../../src/contract/errors.js";
 import { checkFitsHost, hostShape } from "../../src/manager/host-limits.js";
 import { Manager } from "../../src/manager/manager.js";
+import { faces } from "../helpers/requests.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-hostfit-"));
 const manager = new Manager({ stateDir });
+const face = faces(manager);
 after(async () => {
   await manager.close();
   rmSync(stateDir, { recursive: true, force: true });
@@ -50,8 +52,8 @@ describe("a sandbox shape must fit the host", () => {
     const shapes = [...(host.cpus < 64 ? [tooMany] : []), ...(host.memMib < 262144 ? [tooMuch] : [])];
     for (const extra of shapes) {
       const refused = (e: PyroError) => e.code === "INVALID_ARGUMENT" && /is more than this host's/.test(e.message);
-      await assert.rejects(manager.run({ command: "true", ...extra }), refused);
-      await assert.rejects(manager.workspaces.create({ ...extra }), refused);
+      await assert.rejects(face.run({ command: "true", ...extra }), refused);
+      await assert.rejects(face.workspaces.create({ ...extra }), refused);
     }
     assert.deepEqual(
       readdirSync(stateDir).filter((d) => d === "workspaces" || d === "sandboxes"),

@@ -13,7 +13,7 @@ import { PyroError } from "../../contract/errors.js";
 import { isRootless, privilegeUnavailable } from "../../rootless/mode.js";
 import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { removeCgroups } from "../cgroups.js";
-import { hostToolCheck, networkChecks, sandboxLeftovers } from "../checks.js";
+import { hostToolCheck, sandboxLeftovers } from "../checks.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import { cleanupSandboxNetwork, networkFiles, networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";

@@ -27,7 +27,7 @@ import { logStderrLines, settlesWithin } from "../../util/children.js";
 import { resolvePaths } from "../../util/paths.js";
 import { PYRO_VERSION } from "../../version.js";
 import { placeInCgroup, removeCgroups } from "../cgroups.js";
-import { networkChecks, sandboxLeftovers } from "../checks.js";
+import { sandboxLeftovers } from "../checks.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { cleanupSandboxNetwork, networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
 import type { DoctorCheck, Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { WorkspaceCreateParams, WorkspaceInfo } from "../../contract/workspace.js";
 import type { HostPaths } from "../host-paths.js";
 import { withProjectSeed } from "../project.js";
-import { buildNote, defineTool, type ToolContext } from "../tool.js";
+import { asRequest, buildNote, defineTool, type ToolContext } from "../tool.js";
 
 const description = (network: string) =>
   [
@@ -60,7 +60,7 @@ export const OfflineCreateParams = WorkspaceCreateParams.omit({
 
 /** Every profile's create: host paths checked, and the project seeded when no seed_path is given. */
 async function create(raw: Partial<CreateArgs>, { manager, progress, project, hostPaths }: ToolContext) {
-  const args = await allowedPaths(raw, hostPaths);
+  const args = asRequest(WorkspaceCreateParams, await allowedPaths(raw, hostPaths), "workspace_create");
   if (args.seed_path !== undefined || !project) return manager.workspaces.create(args, { progress });
   // The project source is produced afresh for each workspace and removed once it is seeded.
   return withProjectSeed(project, (seed_path) =>

@@ -1,5 +1,6 @@
 // Owns the `workspace_exec` tool: one command in a running workspace, returned when it ends or,
 // for a long one, as running after `wait_seconds` (it goes on; workspace_exec_wait collects it).
+import type { z } from "zod";
 import { DEFAULTS } from "../../contract/defaults.js";
 import { WaitSeconds, WorkspaceExecParams, WorkspaceExecResult } from "../../contract/workspace.js";
 import type { ManagerApi, ProgressReporter } from "../../sdk/manager.js";
@@ -39,12 +40,15 @@ const waitSeconds = WaitSeconds.max(MCP_EXEC_WAIT_MAX_SECONDS)
       "give up on a call after 60 s) if the command is still running; it keeps running.",
   );
 
+type ExecArgs = Omit<z.output<typeof WorkspaceExecParams>, "secret_env"> & { secret_env?: Record<string, string> };
+
+/** Core's exec has no `secret_env`: no secret reaches its commands. */
 const execCall = (
-  args: { workspace: string },
+  { secret_env = {}, ...args }: ExecArgs,
   ctx: { manager: ManagerApi; signal: AbortSignal; progress: ProgressReporter | undefined },
 ) =>
   withOutputProgress(ctx.progress, `workspace ${args.workspace}: command running`, (onOutput) =>
-    ctx.manager.workspaces.exec(args, { signal: ctx.signal, onOutput }),
+    ctx.manager.workspaces.exec({ ...args, secret_env }, { signal: ctx.signal, onOutput }),
   );
 
 export const workspaceExec = defineTool({

@@ -1,7 +1,7 @@
 // Owns the `workspace_update` tool: renaming a workspace, changing its labels, and (workspace-full)
 // changing an allowlist's network rules while it runs.
 import { WorkspaceInfo, WorkspaceUpdateParams } from "../../contract/workspace.js";
-import { defineTool } from "../tool.js";
+import { asRequest, defineTool } from "../tool.js";
 
 export const workspaceUpdate = defineTool({
   name: "workspace_update",
@@ -19,7 +19,7 @@ export const workspaceUpdate = defineTool({
   }),
   outputSchema: WorkspaceInfo,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  call: (args, { manager }) => manager.workspaces.update(args),
+  call: (args, { manager }) => manager.workspaces.update(asRequest(WorkspaceUpdateParams, args, "workspace_update")),
 });
 
 /** workspace-full's update: also the allowlist's rules. */

@@ -1,5 +1,6 @@
 // Owns `pyro workspace disk read`: a file of a stopped workspace, read on the host.
 import { Command } from "clipanion";
+import type { z } from "zod";
 import { DEFAULTS } from "../../../../contract/defaults.js";
 import type { FileReadParams, FileReadResult } from "../../../../contract/workspace.js";
 import { FileReadBase } from "../file/read.js";
@@ -17,7 +18,7 @@ export class DiskReadCommand extends FileReadBase {
     ],
   });
 
-  protected async read(params: FileReadParams): Promise<FileReadResult> {
+  protected async read(params: z.output<typeof FileReadParams>): Promise<FileReadResult> {
     return (await this.context.manager()).workspaces.diskRead(params);
   }
 }

@@ -1,6 +1,7 @@
 // Owns `pyro workspace file read`: one text file's content from a workspace.
 import { Command, Option } from "clipanion";
 import * as t from "typanion";
+import type { z } from "zod";
 import { DEFAULTS } from "../../../../contract/defaults.js";
 import { FileReadParams, type FileReadResult } from "../../../../contract/workspace.js";
 import { PyroCommand } from "../../../base.js";
@@ -18,7 +19,7 @@ export abstract class FileReadBase extends PyroCommand {
   });
   contentOnly = Option.Boolean("--content-only", false, { description: "Print the content and nothing else" });
 
-  protected abstract read(params: FileReadParams): Promise<FileReadResult>;
+  protected abstract read(params: z.output<typeof FileReadParams>): Promise<FileReadResult>;
 
   protected async perform(out: Output): Promise<undefined> {
     const params = parseFlags(
@@ -46,7 +47,7 @@ export class WorkspaceFileReadCommand extends FileReadBase {
     ],
   });
 
-  protected async read(params: FileReadParams): Promise<FileReadResult> {
+  protected async read(params: z.output<typeof FileReadParams>): Promise<FileReadResult> {
     return (await this.context.manager()).workspaces.readFile(params);
   }
 }
