@@ -15,51 +15,51 @@ import type {
 import { getEngine } from "../engines/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
+import type { OpenWorkspace } from "./open-workspace.js";
 import type { WorkspaceRecord } from "./records.js";
-
 import { guestPath, type WorkspaceService } from "./workspaces.js";
 
 export class DiskService {
   constructor(private readonly core: WorkspaceService) {}
 
   /** The layer of a stopped workspace, read on the host without starting a sandbox. */
-  private async stoppedLayer(record: WorkspaceRecord, what: string): Promise<string> {
-    const paths = this.core.records.paths(record.workspace_id);
+  private async stoppedLayer(ws: OpenWorkspace, what: string): Promise<string> {
+    const paths = ws.paths;
     if (await liveSupervisor(paths.sandbox)) {
       throw new PyroError(
         "WORKSPACE_RUNNING",
-        `${what} reads a stopped workspace's disk; stop ${record.name ?? record.workspace_id} first (pyro workspace stop), or use the workspace file tools while it runs`,
+        `${what} reads a stopped workspace's disk; stop ${ws.record.name ?? ws.id} first (pyro workspace stop), or use the workspace file tools while it runs`,
       );
     }
-    return getEngine(record.engine).workspaceLayer(paths.sandbox);
+    return getEngine(ws.record.engine).workspaceLayer(paths.sandbox);
   }
 
   async diskList(params: z.output<typeof FileListParams>): Promise<FileListResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    return this.core.secrets.redactingAll(record, async () => {
-      const layer = await this.stoppedLayer(record, "disk list");
+    const ws = await this.core.open(params.workspace);
+    return ws.redactingAll(async () => {
+      const layer = await this.stoppedLayer(ws, "disk list");
       return {
-        workspace_id: record.workspace_id,
+        workspace_id: ws.id,
         ...(await listLayer(layer, guestPath(params.path), params.recursive)),
       };
     });
   }
 
   async diskRead(params: z.output<typeof FileReadParams>): Promise<FileReadResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    const layer = await this.stoppedLayer(record, "disk read");
+    const ws = await this.core.open(params.workspace);
+    const layer = await this.stoppedLayer(ws, "disk read");
     const result = await readLayer(layer, guestPath(params.path), params.max_bytes);
     return {
-      workspace_id: record.workspace_id,
+      workspace_id: ws.id,
       ...result,
-      content: (await this.core.secrets.redactor(record)).redact(result.content),
+      content: (await ws.redactor()).redact(result.content),
     };
   }
 
   async diskExport(params: z.output<typeof DiskExportParams>): Promise<DiskExportResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    const layer = await this.stoppedLayer(record, "disk export");
+    const ws = await this.core.open(params.workspace);
+    const layer = await this.stoppedLayer(ws, "disk export");
     const result = await exportLayerImage(layer, resolve(params.output_path));
-    return { workspace_id: record.workspace_id, ...result };
+    return { workspace_id: ws.id, ...result };
   }
 }

@@ -6,7 +6,7 @@ import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import type { WorkspaceExecParams, WorkspaceExecResult, WorkspaceExecWaitParams } from "../contract/workspace.js";
 import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
-import type { WorkspaceRecord } from "./records.js";
+import type { OpenWorkspace } from "./open-workspace.js";
 import type { Redactor } from "./redact.js";
 
 import { guestPath, type WorkspaceService } from "./workspaces.js";
@@ -27,10 +27,10 @@ export class ExecService {
     params: z.output<typeof WorkspaceExecParams>,
     opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
   ): Promise<WorkspaceExecResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    const redactor = await this.core.secrets.redactor(record);
+    const ws = await this.core.open(params.workspace);
+    const redactor = await ws.redactor();
     return this.core.secrets.redacting(redactor, async () => {
-      const run = await this.startRun(record, params, redactor);
+      const run = await this.startRun(ws, params, redactor);
       return waitForRun(run, {
         waitMs: params.wait_seconds === undefined ? undefined : params.wait_seconds * 1000,
         signal: opts.signal,
@@ -49,11 +49,11 @@ export class ExecService {
     params: z.output<typeof WorkspaceExecWaitParams>,
     opts: { signal?: AbortSignal; onOutput?: OutputListener } = {},
   ): Promise<WorkspaceExecResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    const redactor = await this.core.secrets.redactor(record);
+    const ws = await this.core.open(params.workspace);
+    const redactor = await ws.redactor();
     return this.core.secrets.redacting(redactor, async () => {
-      const run = this.runs.get(record.workspace_id, params.sequence);
-      if (!run) throw await this.runNotHere(record, params.sequence);
+      const run = this.runs.get(ws.id, params.sequence);
+      if (!run) throw await this.runNotHere(ws, params.sequence);
       if (params.cancel) await run.cancel();
       return waitForRun(run, {
         waitMs: params.wait_seconds * 1000,
@@ -66,28 +66,28 @@ export class ExecService {
   }
 
   private async startRun(
-    record: WorkspaceRecord,
+    ws: OpenWorkspace,
     params: z.output<typeof WorkspaceExecParams>,
     redactor: Redactor,
   ): Promise<ExecRun> {
-    const env = await this.core.secrets.environment(record, params.secret_env);
-    const client = await this.core.client(record);
+    const env = await ws.environment(params.secret_env);
+    const client = await ws.client();
     const cwd = guestPath(params.cwd);
     // The number is the command's from its start: a cancelled command keeps it in the log, and a
     // command that outlives this call is collected by it. A long command is activity from its start
     // on (and touched while it runs), so the TTL reaper does not stop it midway.
     let sequence = 0;
-    await this.core.records.mutate(record.workspace_id, (r) => {
+    await this.core.records.mutate(ws.id, (r) => {
       sequence = r.command_count + 1;
       return { ...r, command_count: sequence, last_activity_at: new Date().toISOString() };
     });
     const command = redactCommand(redactor, params.command);
     return this.runs.start({
       client,
-      workspaceId: record.workspace_id,
+      workspaceId: ws.id,
       sequence,
       cwd,
-      executionMode: record.engine,
+      executionMode: ws.record.engine,
       redactor,
       agent: {
         argv: commandToArgv(params.command),
@@ -98,10 +98,10 @@ export class ExecService {
       },
       record: (run) => this.recordRun(run, command),
       keepAlive:
-        record.ttl_seconds > 0
+        ws.record.ttl_seconds > 0
           ? {
-              everyMs: Math.max(1_000, Math.min(60_000, (record.ttl_seconds * 1000) / 3)),
-              touch: () => this.core.touch(record.workspace_id),
+              everyMs: Math.max(1_000, Math.min(60_000, (ws.record.ttl_seconds * 1000) / 3)),
+              touch: () => ws.touch(),
             }
           : undefined,
     });
@@ -136,20 +136,20 @@ export class ExecService {
   }
 
   /** Why execWait cannot find a command: it ended long enough ago, or another process ran it. */
-  private async runNotHere(record: WorkspaceRecord, sequence: number): Promise<PyroError> {
-    const logged = (await this.core.records.commands(record.workspace_id)).find((c) => c.sequence === sequence);
-    const running = this.runs.running(record.workspace_id);
+  private async runNotHere(ws: OpenWorkspace, sequence: number): Promise<PyroError> {
+    const logged = (await this.core.records.commands(ws.id)).find((c) => c.sequence === sequence);
+    const running = this.runs.running(ws.id);
     const here = running.length > 0 ? ` (running here: ${running.join(", ")})` : "";
     if (logged) {
       const how = logged.timed_out ? "timed out" : logged.cancelled ? "was cancelled" : `exited ${logged.exit_code}`;
       return new PyroError(
         "INVALID_ARGUMENT",
-        `command ${sequence} of workspace ${record.workspace_id} ${how} and its output is no longer kept (a finished command's output is kept ${FINISHED_RETAIN_MS / 60_000} min, by the process that ran it)${here}; see workspace_logs (pyro workspace logs) for its record`,
+        `command ${sequence} of workspace ${ws.id} ${how} and its output is no longer kept (a finished command's output is kept ${FINISHED_RETAIN_MS / 60_000} min, by the process that ran it)${here}; see workspace_logs (pyro workspace logs) for its record`,
       );
     }
     return new PyroError(
       "INVALID_ARGUMENT",
-      `workspace ${record.workspace_id} has no command ${sequence} started by this pyro process${here}; pass the sequence workspace_exec returned, to the same MCP server (a command ends with the process that started it)`,
+      `workspace ${ws.id} has no command ${sequence} started by this pyro process${here}; pass the sequence workspace_exec returned, to the same MCP server (a command ends with the process that started it)`,
     );
   }
 

@@ -26,45 +26,45 @@ export class FileService {
   constructor(private readonly core: WorkspaceService) {}
 
   async syncPush(params: z.output<typeof SyncPushParams>): Promise<SyncPushResult> {
-    const record = await this.core.records.resolve(params.workspace);
+    const ws = await this.core.open(params.workspace);
     const source = await classifySource(params.source_path, "source_path");
-    const pushed = await this.core.importSource(record, source, params.dest);
-    await this.core.touch(record.workspace_id);
-    return { workspace_id: record.workspace_id, source_path: source.path, dest: params.dest, ...pushed };
+    const pushed = await this.core.importSource(ws.record, source, params.dest);
+    await ws.touch();
+    return { workspace_id: ws.id, source_path: source.path, dest: params.dest, ...pushed };
   }
 
   async listFiles(params: z.output<typeof FileListParams>): Promise<FileListResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    return this.core.secrets.redactingAll(record, async () => {
-      const result = await (await this.core.client(record)).call(
+    const ws = await this.core.open(params.workspace);
+    return ws.redactingAll(async () => {
+      const result = await (await ws.client()).call(
         FileOp.LIST,
         { path: guestPath(params.path), recursive: params.recursive },
         { deadlineMs: FILE_OP_DEADLINE_MS },
       );
-      return { workspace_id: record.workspace_id, ...result };
+      return { workspace_id: ws.id, ...result };
     });
   }
 
   /** A read: it never bumps last_activity_at. */
   async readFile(params: z.output<typeof FileReadParams>): Promise<FileReadResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    return this.core.secrets.redactingAll(record, async () => {
-      const result = await readGuestText(await this.core.client(record), guestPath(params.path), params.max_bytes);
-      return { workspace_id: record.workspace_id, ...result };
+    const ws = await this.core.open(params.workspace);
+    return ws.redactingAll(async () => {
+      const result = await readGuestText(await ws.client(), guestPath(params.path), params.max_bytes);
+      return { workspace_id: ws.id, ...result };
     });
   }
 
   async writeFile(params: z.output<typeof FileWriteParams>): Promise<FileWriteResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    const result = await writeGuestText(await this.core.client(record), guestPath(params.path), params.text);
-    await this.core.touch(record.workspace_id);
-    return { workspace_id: record.workspace_id, ...result };
+    const ws = await this.core.open(params.workspace);
+    const result = await writeGuestText(await ws.client(), guestPath(params.path), params.text);
+    await ws.touch();
+    return { workspace_id: ws.id, ...result };
   }
 
   /** Every hunk of every file is checked against the current files before anything is written. */
   async applyPatch(params: z.output<typeof PatchApplyParams>): Promise<PatchApplyResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    const client = await this.core.client(record);
+    const ws = await this.core.open(params.workspace);
+    const client = await ws.client();
     const plan = await planPatch(params.patch, {
       read: async (path) => {
         try {
@@ -93,9 +93,9 @@ export class FileService {
         await client.call(FileOp.DELETE, { path: target }, { deadlineMs: FILE_OP_DEADLINE_MS });
       else await writeGuestText(client, target, file.content ?? "", file.mode);
     }
-    await this.core.touch(record.workspace_id);
-    return (await this.core.secrets.redactor(record)).redactDeep({
-      workspace_id: record.workspace_id,
+    await ws.touch();
+    return (await ws.redactor()).redactDeep({
+      workspace_id: ws.id,
       changed: plan.files.length > 0,
       files: plan.files.map((f) => ({ path: f.path, status: f.status })),
     });

@@ -17,6 +17,7 @@ import type {
   ServiceStopParams,
 } from "../contract/interactive.js";
 import type { PublishedPort } from "../supervisor/protocol.js";
+import type { OpenWorkspace } from "./open-workspace.js";
 import type { WorkspaceRecord } from "./records.js";
 import type { Redactor } from "./redact.js";
 import { guestPath, type WorkspaceService } from "./workspaces.js";
@@ -30,17 +31,17 @@ export class ServiceService {
   constructor(private readonly workspaces: WorkspaceService) {}
 
   async start(params: z.output<typeof ServiceStartParams>, opts: { signal?: AbortSignal } = {}): Promise<ServiceInfo> {
-    return this.withWorkspace(params.workspace, async (record, redactor) => {
-      if (params.publish.length > 0 && record.network_policy !== "egress+published-ports") {
+    return this.withWorkspace(params.workspace, async (ws, redactor) => {
+      if (params.publish.length > 0 && ws.record.network_policy !== "egress+published-ports") {
         throw new PyroError(
           "NETWORK_POLICY_DENIED",
-          `workspace ${record.workspace_id} has network policy ${record.network_policy}, which publishes no ports; create a workspace with --network-policy egress+published-ports to use --publish`,
+          `workspace ${ws.id} has network policy ${ws.record.network_policy}, which publishes no ports; create a workspace with --network-policy egress+published-ports to use --publish`,
         );
       }
-      const env = await this.workspaces.secrets.environment(record, params.secret_env);
-      const client = await this.workspaces.client(record);
+      const env = await ws.environment(params.secret_env);
+      const client = await ws.client();
       // Ports a previous service of this name left open (it exited on its own) go first.
-      if (record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
+      if (ws.record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
       const info = await client.call(
         ServiceOp.START,
         {
@@ -54,15 +55,18 @@ export class ServiceService {
         },
         { deadlineMs: params.ready_timeout_seconds * 1000 + SERVICE_OP_DEADLINE_MS, signal: opts.signal },
       );
-      await this.workspaces.touch(record.workspace_id);
+      await ws.touch();
       if (!LIVE_STATES.has(info.state)) {
         const tail = await this.logs({
           all: false,
-          workspace: record.workspace_id,
+          workspace: ws.id,
           service_name: params.service_name,
           tail_lines: FAILURE_LOG_LINES,
         });
-        return { ...serviceInfo(record, info, [], redactor), log_tail: { stdout: tail.stdout, stderr: tail.stderr } };
+        return {
+          ...serviceInfo(ws.record, info, [], redactor),
+          log_tail: { stdout: tail.stdout, stderr: tail.stderr },
+        };
       }
       let ports: PublishedPort[] = [];
       if (params.publish.length > 0) {
@@ -83,19 +87,19 @@ export class ServiceService {
           throw err;
         }
       }
-      return serviceInfo(record, info, ports, redactor);
+      return serviceInfo(ws.record, info, ports, redactor);
     });
   }
 
   /** A read: it never bumps last_activity_at. */
   async list({ workspace }: Pick<z.output<typeof ServiceRefParams>, "workspace">): Promise<ServiceListResult> {
-    return this.withWorkspace(workspace, async (record, redactor) => {
-      const client = await this.workspaces.client(record);
+    return this.withWorkspace(workspace, async (ws, redactor) => {
+      const client = await ws.client();
       const reply = await client.call(ServiceOp.LIST, {}, { deadlineMs: SERVICE_OP_DEADLINE_MS });
-      const ports = await this.portsOf(record, reply.services);
-      const services = reply.services.map((s) => serviceInfo(record, s, ports.get(s.service_name) ?? [], redactor));
+      const ports = await this.portsOf(ws, reply.services);
+      const services = reply.services.map((s) => serviceInfo(ws.record, s, ports.get(s.service_name) ?? [], redactor));
       return {
-        workspace_id: record.workspace_id,
+        workspace_id: ws.id,
         count: services.length,
         running_count: services.filter((s) => LIVE_STATES.has(s.state)).length,
         services,
@@ -104,21 +108,21 @@ export class ServiceService {
   }
 
   async status(params: z.output<typeof ServiceRefParams>): Promise<ServiceInfo> {
-    return this.withWorkspace(params.workspace, async (record, redactor) => {
-      const client = await this.workspaces.client(record);
+    return this.withWorkspace(params.workspace, async (ws, redactor) => {
+      const client = await ws.client();
       const info = await client.call(
         ServiceOp.STATUS,
         { name: params.service_name },
         { deadlineMs: SERVICE_OP_DEADLINE_MS },
       );
-      const ports = await this.portsOf(record, [info]);
-      return serviceInfo(record, info, ports.get(info.service_name) ?? [], redactor);
+      const ports = await this.portsOf(ws, [info]);
+      return serviceInfo(ws.record, info, ports.get(info.service_name) ?? [], redactor);
     });
   }
 
   async logs(params: z.output<typeof ServiceLogsParams>): Promise<ServiceLogsResult> {
-    return this.withWorkspace(params.workspace, async (record, redactor) => {
-      const client = await this.workspaces.client(record);
+    return this.withWorkspace(params.workspace, async (ws, redactor) => {
+      const client = await ws.client();
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const reply = await client.call(
@@ -130,7 +134,7 @@ export class ServiceService {
         },
       );
       return {
-        workspace_id: record.workspace_id,
+        workspace_id: ws.id,
         service_name: params.service_name,
         // The kept logs may begin inside a secret whose start was dropped; redact what is left of it.
         stdout: redactor.redact(Buffer.concat(out).toString("utf8")),
@@ -142,24 +146,24 @@ export class ServiceService {
 
   /** TERM, then KILL after the grace period; the service's published ports close with it. */
   async stop(params: z.output<typeof ServiceStopParams>): Promise<ServiceInfo> {
-    return this.withWorkspace(params.workspace, async (record, redactor) => {
-      const client = await this.workspaces.client(record);
+    return this.withWorkspace(params.workspace, async (ws, redactor) => {
+      const client = await ws.client();
       const info = await client.call(
         ServiceOp.STOP,
         { name: params.service_name, grace_ms: params.grace_seconds * 1000 },
         { deadlineMs: params.grace_seconds * 1000 + SERVICE_OP_DEADLINE_MS },
       );
-      if (record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
-      await this.workspaces.touch(record.workspace_id);
-      return serviceInfo(record, info, [], redactor);
+      if (ws.record.network_policy === "egress+published-ports") await client.unpublish(params.service_name);
+      await ws.touch();
+      return serviceInfo(ws.record, info, [], redactor);
     });
   }
 
   /** Published ports by service; ports of services that ended on their own are closed here. */
-  private async portsOf(record: WorkspaceRecord, services: AgentServiceInfo[]): Promise<Map<string, PublishedPort[]>> {
+  private async portsOf(ws: OpenWorkspace, services: AgentServiceInfo[]): Promise<Map<string, PublishedPort[]>> {
     const byOwner = new Map<string, PublishedPort[]>();
-    if (record.network_policy !== "egress+published-ports") return byOwner;
-    const client = await this.workspaces.client(record);
+    if (ws.record.network_policy !== "egress+published-ports") return byOwner;
+    const client = await ws.client();
     for (const port of await client.ports()) {
       byOwner.set(port.owner, [...(byOwner.get(port.owner) ?? []), port]);
     }
@@ -172,13 +176,10 @@ export class ServiceService {
     return byOwner;
   }
 
-  private async withWorkspace<T>(
-    ref: string,
-    fn: (record: WorkspaceRecord, redactor: Redactor) => Promise<T>,
-  ): Promise<T> {
-    const record = await this.workspaces.records.resolve(ref);
-    const redactor = await this.workspaces.secrets.redactor(record);
-    return this.workspaces.secrets.redacting(redactor, () => fn(record, redactor));
+  private async withWorkspace<T>(ref: string, fn: (ws: OpenWorkspace, redactor: Redactor) => Promise<T>): Promise<T> {
+    const ws = await this.workspaces.open(ref);
+    const redactor = await ws.redactor();
+    return ws.redacting(() => fn(ws, redactor));
   }
 }
 

@@ -15,6 +15,7 @@ import type {
   ShellWriteResult,
 } from "../contract/interactive.js";
 import type { SupervisorClient } from "../supervisor/client.js";
+import type { OpenWorkspace } from "./open-workspace.js";
 import type { WorkspaceRecord } from "./records.js";
 import { guestPath, type WorkspaceService } from "./workspaces.js";
 
@@ -26,24 +27,24 @@ export class ShellService {
   constructor(private readonly workspaces: WorkspaceService) {}
 
   async open(params: z.output<typeof ShellOpenParams>): Promise<ShellInfo> {
-    return this.withWorkspace(params.workspace, async (record) => {
-      const env = await this.workspaces.secrets.environment(record, params.secret_env);
-      const client = await this.workspaces.client(record);
+    return this.withWorkspace(params.workspace, async (ws) => {
+      const env = await ws.environment(params.secret_env);
+      const client = await ws.client();
       const info = await client.call(
         ShellOp.OPEN,
         { cwd: guestPath(params.cwd), cols: params.cols, rows: params.rows, env },
         { deadlineMs: SHELL_OP_DEADLINE_MS },
       );
-      await this.workspaces.touch(record.workspace_id);
-      return shellInfo(record, info);
+      await ws.touch();
+      return shellInfo(ws.record, info);
     });
   }
 
   /** A read: it never bumps last_activity_at. */
   async read(params: z.output<typeof ShellReadParams>): Promise<ShellReadResult> {
-    return this.withWorkspace(params.workspace, async (record) => {
-      const redactor = await this.workspaces.secrets.redactor(record);
-      const client = await this.workspaces.client(record);
+    return this.withWorkspace(params.workspace, async (ws) => {
+      const redactor = await ws.redactor();
+      const client = await ws.client();
       const chunks: Buffer[] = [];
       const reply = await client.call(
         ShellOp.READ,
@@ -71,7 +72,7 @@ export class ShellService {
           redactor.redact(await (await import("./screen.js")).renderPlain(history, output, reply.cols, reply.rows))
         : piece.text;
       return {
-        ...shellInfo(record, reply),
+        ...shellInfo(ws.record, reply),
         output: text,
         cursor: reply.cursor,
         next_cursor: reply.next_cursor - heldBytes,
@@ -82,8 +83,8 @@ export class ShellService {
   }
 
   async write(params: z.output<typeof ShellWriteParams>): Promise<ShellWriteResult> {
-    return this.withWorkspace(params.workspace, async (record) => {
-      const client = await this.workspaces.client(record);
+    return this.withWorkspace(params.workspace, async (ws) => {
+      const client = await ws.client();
       // Enter on a terminal sends a carriage return; the line discipline turns it into a newline.
       const text = params.append_newline ? `${params.input}\r` : params.input;
       const reply = await client.call(
@@ -91,8 +92,8 @@ export class ShellService {
         { shell_id: params.shell_id, input: text },
         { deadlineMs: SHELL_OP_DEADLINE_MS },
       );
-      await this.workspaces.touch(record.workspace_id);
-      return { workspace_id: record.workspace_id, shell_id: params.shell_id, bytes_written: reply.bytes_written };
+      await ws.touch();
+      return { workspace_id: ws.id, shell_id: params.shell_id, bytes_written: reply.bytes_written };
     });
   }
 
@@ -114,17 +115,17 @@ export class ShellService {
 
   /** Sends one shell operation that answers with the shell's info. */
   private call(workspace: string, send: (client: SupervisorClient) => Promise<AgentShellInfo>): Promise<ShellInfo> {
-    return this.withWorkspace(workspace, async (record) => {
-      const info = await send(await this.workspaces.client(record));
-      await this.workspaces.touch(record.workspace_id);
-      return shellInfo(record, info);
+    return this.withWorkspace(workspace, async (ws) => {
+      const info = await send(await ws.client());
+      await ws.touch();
+      return shellInfo(ws.record, info);
     });
   }
 
   /** Resolves the workspace and redacts any error on the way out. */
-  private async withWorkspace<T>(ref: string, fn: (record: WorkspaceRecord) => Promise<T>): Promise<T> {
-    const record = await this.workspaces.records.resolve(ref);
-    return this.workspaces.secrets.redacting(await this.workspaces.secrets.redactor(record), () => fn(record));
+  private async withWorkspace<T>(ref: string, fn: (ws: OpenWorkspace) => Promise<T>): Promise<T> {
+    const ws = await this.workspaces.open(ref);
+    return ws.redacting(() => fn(ws));
   }
 }
 

@@ -17,7 +17,7 @@ import type {
 import { getEngine } from "../engines/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { faultPoint } from "../util/fault.js";
-import type { WorkspaceRecord } from "./records.js";
+import type { OpenWorkspace } from "./open-workspace.js";
 import { SnapshotStore } from "./snapshots.js";
 
 import { copyTree, type WorkspaceService } from "./workspaces.js";
@@ -26,20 +26,20 @@ export class SnapshotService {
   constructor(private readonly core: WorkspaceService) {}
 
   async reset(params: z.output<typeof ResetParams>): Promise<ResetResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    this.core.assertComplete(record);
-    await this.core.touch(record.workspace_id);
-    const paths = this.core.records.paths(record.workspace_id);
+    const ws = await this.core.open(params.workspace);
+    this.core.assertComplete(ws.record);
+    await ws.touch();
+    const paths = ws.paths;
     const source =
       params.snapshot === "baseline"
         ? paths.baselineTree
-        : await this.snapshotStore(record)
+        : await this.snapshotStore(ws)
             .get(params.snapshot)
-            .then(() => this.snapshotStore(record).treePath(params.snapshot));
-    await this.core.halt(record);
+            .then(() => this.snapshotStore(ws).treePath(params.snapshot));
+    await this.core.halt(ws.record);
     // A fresh writable layer holding exactly the source tree is built beside the old one and swapped
     // in, so a crash leaves one whole layer or the other; then a fresh sandbox starts on it.
-    const engine = getEngine(record.engine);
+    const engine = getEngine(ws.record.engine);
     const { layer, discard } = engine.resetLayout(paths.sandbox);
     const next = `${layer}.next`;
     const old = `${layer}.old`;
@@ -53,52 +53,52 @@ export class SnapshotService {
     faultPoint("reset:swapping");
     await rename(next, layer);
     for (const path of [old, ...discard]) await rm(path, { recursive: true, force: true });
-    await this.core.boot(record, await this.core.deps.ensureEnvironment(record.environment));
-    const updated = await this.core.records.mutate(record.workspace_id, (r) => ({
+    await this.core.boot(ws.record, await this.core.deps.ensureEnvironment(ws.record.environment));
+    const updated = await this.core.records.mutate(ws.id, (r) => ({
       ...r,
       desired_state: "running",
       expired_at: null,
       reset_count: r.reset_count + 1,
       last_activity_at: new Date().toISOString(),
     }));
-    return { workspace_id: record.workspace_id, snapshot: params.snapshot, reset_count: updated.reset_count };
+    return { workspace_id: ws.id, snapshot: params.snapshot, reset_count: updated.reset_count };
   }
 
-  private snapshotStore(record: WorkspaceRecord): SnapshotStore {
-    return new SnapshotStore(this.core.records.paths(record.workspace_id).snapshots);
+  private snapshotStore(ws: OpenWorkspace): SnapshotStore {
+    return new SnapshotStore(ws.paths.snapshots);
   }
 
   /** A running workspace is frozen for the moment its layer is copied, so the snapshot is consistent. */
   async snapshotCreate(params: z.output<typeof SnapshotParams>): Promise<SnapshotInfo> {
-    const record = await this.core.records.resolve(params.workspace);
-    const paths = this.core.records.paths(record.workspace_id);
-    const engine = getEngine(record.engine);
-    const store = this.snapshotStore(record);
+    const ws = await this.core.open(params.workspace);
+    const paths = ws.paths;
+    const engine = getEngine(ws.record.engine);
+    const store = this.snapshotStore(ws);
     const take = (layer: string) => {
       faultPoint("snapshot:frozen");
       return store.create(params.snapshot_name, layer, { shareWith: [paths.baselineTree] });
     };
     const live = await liveSupervisor(paths.sandbox);
-    const info = live ? await this.core.withFrozen(record, take) : await take(engine.workspaceLayer(paths.sandbox));
-    if (!info) throw new PyroError("INTERNAL", `the ${record.engine} engine cannot snapshot a running workspace`);
-    await this.core.touch(record.workspace_id);
-    return { workspace_id: record.workspace_id, ...snapshotFields(info) };
+    const info = live ? await this.core.withFrozen(ws.record, take) : await take(engine.workspaceLayer(paths.sandbox));
+    if (!info) throw new PyroError("INTERNAL", `the ${ws.record.engine} engine cannot snapshot a running workspace`);
+    await ws.touch();
+    return { workspace_id: ws.id, ...snapshotFields(info) };
   }
 
   async snapshotList({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<SnapshotListResult> {
-    const record = await this.core.records.resolve(workspace);
-    const list = await this.snapshotStore(record).list();
+    const ws = await this.core.open(workspace);
+    const list = await this.snapshotStore(ws).list();
     return {
-      workspace_id: record.workspace_id,
+      workspace_id: ws.id,
       count: list.count,
-      snapshots: list.snapshots.map((s) => ({ workspace_id: record.workspace_id, ...snapshotFields(s) })),
+      snapshots: list.snapshots.map((s) => ({ workspace_id: ws.id, ...snapshotFields(s) })),
     };
   }
 
   async snapshotDelete(params: z.output<typeof SnapshotParams>): Promise<SnapshotDeleteResult> {
-    const record = await this.core.records.resolve(params.workspace);
-    await this.snapshotStore(record).delete(params.snapshot_name);
-    return { workspace_id: record.workspace_id, snapshot_name: params.snapshot_name, deleted: true };
+    const ws = await this.core.open(params.workspace);
+    await this.snapshotStore(ws).delete(params.snapshot_name);
+    return { workspace_id: ws.id, snapshot_name: params.snapshot_name, deleted: true };
   }
 }
 

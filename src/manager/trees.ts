@@ -31,7 +31,7 @@ import {
   TreeEntry,
   type Trees,
 } from "./diff.js";
-import type { WorkspaceRecord } from "./records.js";
+import type { OpenWorkspace } from "./open-workspace.js";
 
 import { ARCHIVE_DEADLINE_MS, GUEST_ROOT, guestPath, type WorkspaceService } from "./workspaces.js";
 
@@ -39,14 +39,14 @@ export class TreeService {
   constructor(private readonly core: WorkspaceService) {}
 
   async diff(params: z.output<typeof WorkspaceDiffParams>): Promise<WorkspaceDiffResult> {
-    const record = await this.core.records.resolve(params.workspace);
+    const ws = await this.core.open(params.workspace);
     const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
-    return this.core.secrets.redactingAll(record, async () => {
-      const result = await this.withTrees(record, async (trees) => {
+    return ws.redactingAll(async () => {
+      const result = await this.withTrees(ws, async (trees) => {
         const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
         return { ...(await buildDiff(changes, trees)), ignored };
       });
-      return { workspace_id: record.workspace_id, ...result };
+      return { workspace_id: ws.id, ...result };
     });
   }
 
@@ -56,13 +56,13 @@ export class TreeService {
    * paused while `fn` runs); otherwise the manifest is fingerprinted in the guest and files are
    * fetched one by one.
    */
-  private async withTrees<T>(record: WorkspaceRecord, fn: (trees: Trees) => Promise<T>): Promise<T> {
-    const client = await this.core.client(record);
-    const paths = this.core.records.paths(record.workspace_id);
+  private async withTrees<T>(ws: OpenWorkspace, fn: (trees: Trees) => Promise<T>): Promise<T> {
+    const client = await ws.client();
+    const paths = ws.paths;
     const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
     const readBaseline: DiffIo["readBaseline"] = (path, maxBytes) =>
       readHostFile(join(paths.baselineTree, path), maxBytes);
-    const fromLayer = await this.core.withFrozen(record, async (layer) =>
+    const fromLayer = await this.core.withFrozen(ws.record, async (layer) =>
       fn({
         baseline,
         current: await manifestOfDir(layer),
@@ -81,7 +81,7 @@ export class TreeService {
   }
 
   async export(params: z.output<typeof ExportParams>): Promise<ExportResult> {
-    const record = await this.core.records.resolve(params.workspace);
+    const ws = await this.core.open(params.workspace);
     const output = resolve(params.output_path);
     if (await lstat(output).catch(() => undefined)) {
       throw new PyroError(
@@ -94,7 +94,7 @@ export class TreeService {
       throw unwritableTarget("output_path", params.output_path, err);
     });
     try {
-      const client = await this.core.client(record);
+      const client = await ws.client();
       const exported = guestPath(params.path);
       let entryCount = 0;
       let bytes = 0;
@@ -164,12 +164,12 @@ export class TreeService {
       await done;
       const produced = result.artifact_type === "directory" ? staging : join(staging, basename(exported));
       await rename(produced, output);
-      await this.core.records.mutate(record.workspace_id, (r) => ({
+      await this.core.records.mutate(ws.id, (r) => ({
         ...r,
         exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
       }));
-      return (await this.core.secrets.redactor(record)).redactDeep({
-        workspace_id: record.workspace_id,
+      return (await ws.redactor()).redactDeep({
+        workspace_id: ws.id,
         workspace_path: exported,
         output_path: output,
         artifact_type: result.artifact_type,
@@ -205,20 +205,20 @@ export class TreeService {
   }
 
   async summary({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<WorkspaceSummary> {
-    const record = await this.core.records.resolve(workspace);
-    const commands = await this.core.records.commands(record.workspace_id);
-    const info = await this.core.info(record);
+    const ws = await this.core.open(workspace);
+    const commands = await this.core.records.commands(ws.id);
+    const info = await this.core.info(ws.record);
     // The same selection as a default diff, without reading any file but the ignore rules.
     let selection: Selection | undefined;
     if (info.state === "running") {
-      selection = await this.withTrees(record, (trees) =>
+      selection = await this.withTrees(ws, (trees) =>
         selectChanges(compareTrees(trees.baseline, trees.current), trees),
       );
     }
     const counts = countChanges(selection?.changes ?? []);
-    return (await this.core.secrets.redactor(record)).redactDeep({
-      workspace_id: record.workspace_id,
-      name: record.name,
+    return (await ws.redactor()).redactDeep({
+      workspace_id: ws.id,
+      name: ws.record.name,
       state: info.state,
       commands: {
         total: commands.length,
@@ -232,8 +232,8 @@ export class TreeService {
         // Unknown, so absent, while the workspace is not running.
         ignored: selection?.ignored,
       },
-      exports: record.exports,
-      reset_count: record.reset_count,
+      exports: ws.record.exports,
+      reset_count: ws.record.reset_count,
     });
   }
 }

@@ -46,6 +46,7 @@ import { processAlive } from "../util/process.js";
 import { manifestOfDir } from "../util/tree.js";
 import { checkFitsHost } from "./host-limits.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
+import { OpenWorkspace } from "./open-workspace.js";
 import type { ProgressReporter } from "./progress.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 import { loadTrust } from "./trust.js";
@@ -469,6 +470,11 @@ export class WorkspaceService {
     } catch {
       return [];
     }
+  }
+
+  /** The workspace `ref` names (id or name), held for one operation. */
+  async open(ref: string): Promise<OpenWorkspace> {
+    return new OpenWorkspace(this, await this.records.resolve(ref));
   }
 
   async touch(id: string): Promise<void> {
