@@ -15,9 +15,9 @@ import type {
 import { getEngine } from "../engines/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { exportLayerImage, listLayer, readLayer } from "./disk.js";
+import { guestPath } from "./guest.js";
 import type { OpenWorkspace } from "./open-workspace.js";
-import type { WorkspaceRecord } from "./records.js";
-import { guestPath, type WorkspaceService } from "./workspaces.js";
+import type { WorkspaceService } from "./workspaces.js";
 
 export class DiskService {
   constructor(private readonly core: WorkspaceService) {}

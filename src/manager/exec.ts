@@ -6,10 +6,10 @@ import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import type { WorkspaceExecParams, WorkspaceExecResult, WorkspaceExecWaitParams } from "../contract/workspace.js";
 import { type ExecRun, ExecRuns, FINISHED_RETAIN_MS, type OutputListener, waitForRun } from "./exec-runs.js";
+import { guestPath } from "./guest.js";
 import type { OpenWorkspace } from "./open-workspace.js";
 import type { Redactor } from "./redact.js";
-
-import { guestPath, type WorkspaceService } from "./workspaces.js";
+import type { WorkspaceService } from "./workspaces.js";
 
 export class ExecService {
   /** Commands this process runs, and ones just finished whose output a caller may still collect. */

@@ -18,9 +18,10 @@ import type {
   SyncPushResult,
 } from "../contract/workspace.js";
 import type { SupervisorClient } from "../supervisor/client.js";
+import { FILE_OP_DEADLINE_MS, GUEST_ROOT, guestPath } from "./guest.js";
 import { planPatch } from "./patch.js";
-
-import { classifySource, FILE_OP_DEADLINE_MS, GUEST_ROOT, guestPath, type WorkspaceService } from "./workspaces.js";
+import { classifySource, pushSource } from "./sources.js";
+import type { WorkspaceService } from "./workspaces.js";
 
 export class FileService {
   constructor(private readonly core: WorkspaceService) {}
@@ -28,7 +29,7 @@ export class FileService {
   async syncPush(params: z.output<typeof SyncPushParams>): Promise<SyncPushResult> {
     const ws = await this.core.open(params.workspace);
     const source = await classifySource(params.source_path, "source_path");
-    const pushed = await this.core.importSource(ws.record, source, params.dest);
+    const pushed = await pushSource(await ws.client(), source, params.dest);
     await ws.touch();
     return { workspace_id: ws.id, source_path: source.path, dest: params.dest, ...pushed };
   }

@@ -5,13 +5,14 @@
 import type { SupervisorClient } from "../supervisor/client.js";
 import type { RecordStore, WorkspacePaths, WorkspaceRecord } from "./records.js";
 import type { Redactor } from "./redact.js";
+import type { WorkspaceSandboxes } from "./sandboxes.js";
 import type { WorkspaceSecrets } from "./workspace-secrets.js";
 
 /** What a handle needs of the lifecycle service (WorkspaceService), which opens it. */
 export interface WorkspaceCore {
   readonly records: RecordStore;
   readonly secrets: WorkspaceSecrets;
-  client(record: WorkspaceRecord): Promise<SupervisorClient>;
+  readonly sandboxes: WorkspaceSandboxes;
   touch(id: string): Promise<void>;
 }
 
@@ -31,7 +32,7 @@ export class OpenWorkspace {
 
   /** The running sandbox's client; WORKSPACE_NOT_RUNNING (with why, and the fix) when it is not. */
   client(): Promise<SupervisorClient> {
-    return this.core.client(this.record);
+    return this.core.sandboxes.client(this.record);
   }
 
   /** What every value crossing back to the caller passes through. */

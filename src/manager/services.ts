@@ -17,10 +17,11 @@ import type {
   ServiceStopParams,
 } from "../contract/interactive.js";
 import type { PublishedPort } from "../supervisor/protocol.js";
+import { guestPath } from "./guest.js";
 import type { OpenWorkspace } from "./open-workspace.js";
 import type { WorkspaceRecord } from "./records.js";
 import type { Redactor } from "./redact.js";
-import { guestPath, type WorkspaceService } from "./workspaces.js";
+import type { WorkspaceService } from "./workspaces.js";
 
 const SERVICE_OP_DEADLINE_MS = 30_000;
 /** Lines of each stream a failed service's result carries. */

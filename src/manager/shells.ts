@@ -15,9 +15,10 @@ import type {
   ShellWriteResult,
 } from "../contract/interactive.js";
 import type { SupervisorClient } from "../supervisor/client.js";
+import { guestPath } from "./guest.js";
 import type { OpenWorkspace } from "./open-workspace.js";
 import type { WorkspaceRecord } from "./records.js";
-import { guestPath, type WorkspaceService } from "./workspaces.js";
+import type { WorkspaceService } from "./workspaces.js";
 
 const SHELL_OP_DEADLINE_MS = 30_000;
 /** What the agent keeps of a shell's output; a plain read replays it to know the terminal's state. */

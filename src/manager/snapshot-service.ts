@@ -18,9 +18,9 @@ import { getEngine } from "../engines/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { faultPoint } from "../util/fault.js";
 import type { OpenWorkspace } from "./open-workspace.js";
+import { copyTree } from "./sandboxes.js";
 import { SnapshotStore } from "./snapshots.js";
-
-import { copyTree, type WorkspaceService } from "./workspaces.js";
+import type { WorkspaceService } from "./workspaces.js";
 
 export class SnapshotService {
   constructor(private readonly core: WorkspaceService) {}
@@ -36,7 +36,7 @@ export class SnapshotService {
         : await this.snapshotStore(ws)
             .get(params.snapshot)
             .then(() => this.snapshotStore(ws).treePath(params.snapshot));
-    await this.core.halt(ws.record);
+    await this.core.sandboxes.halt(ws.record);
     // A fresh writable layer holding exactly the source tree is built beside the old one and swapped
     // in, so a crash leaves one whole layer or the other; then a fresh sandbox starts on it.
     const engine = getEngine(ws.record.engine);
@@ -53,7 +53,7 @@ export class SnapshotService {
     faultPoint("reset:swapping");
     await rename(next, layer);
     for (const path of [old, ...discard]) await rm(path, { recursive: true, force: true });
-    await this.core.boot(ws.record, await this.core.deps.ensureEnvironment(ws.record.environment));
+    await this.core.sandboxes.boot(ws.record, await this.core.deps.ensureEnvironment(ws.record.environment));
     const updated = await this.core.records.mutate(ws.id, (r) => ({
       ...r,
       desired_state: "running",
@@ -79,7 +79,9 @@ export class SnapshotService {
       return store.create(params.snapshot_name, layer, { shareWith: [paths.baselineTree] });
     };
     const live = await liveSupervisor(paths.sandbox);
-    const info = live ? await this.core.withFrozen(ws.record, take) : await take(engine.workspaceLayer(paths.sandbox));
+    const info = live
+      ? await this.core.sandboxes.withFrozen(ws.record, take)
+      : await take(engine.workspaceLayer(paths.sandbox));
     if (!info) throw new PyroError("INTERNAL", `the ${ws.record.engine} engine cannot snapshot a running workspace`);
     await ws.touch();
     return { workspace_id: ws.id, ...snapshotFields(info) };

@@ -31,9 +31,9 @@ import {
   TreeEntry,
   type Trees,
 } from "./diff.js";
+import { ARCHIVE_DEADLINE_MS, GUEST_ROOT, guestPath } from "./guest.js";
 import type { OpenWorkspace } from "./open-workspace.js";
-
-import { ARCHIVE_DEADLINE_MS, GUEST_ROOT, guestPath, type WorkspaceService } from "./workspaces.js";
+import type { WorkspaceService } from "./workspaces.js";
 
 export class TreeService {
   constructor(private readonly core: WorkspaceService) {}
@@ -62,7 +62,7 @@ export class TreeService {
     const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
     const readBaseline: DiffIo["readBaseline"] = (path, maxBytes) =>
       readHostFile(join(paths.baselineTree, path), maxBytes);
-    const fromLayer = await this.core.withFrozen(ws.record, async (layer) =>
+    const fromLayer = await this.core.sandboxes.withFrozen(ws.record, async (layer) =>
       fn({
         baseline,
         current: await manifestOfDir(layer),

@@ -1,27 +1,22 @@
 // Owns a workspace's life and what every job on it shares: create (seeded from a directory or
 // archive, with the immutable baseline diff and reset work against), status, update, logs, stop,
-// start, delete and TTL, each workspace's sandbox under its own detached supervisor (boot, halt, the
-// client to it), and its record. The jobs (exec, files, trees, snapshots, disk) are classes of their
-// own over this one; see docs/architecture.md.
+// start, delete and TTL, and opening a workspace for one operation (its record, with the sandbox's
+// client, the redactor and the activity clock: open-workspace.ts). The sandbox itself is driven by
+// sandboxes.ts, seeds are read by sources.ts; the jobs (exec, files, trees, snapshots, disk) are
+// classes of their own over this one; see docs/architecture.md.
 
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants, createReadStream, readlinkSync } from "node:fs";
-import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { PassThrough, type Readable } from "node:stream";
-import { promisify } from "node:util";
-import * as tar from "tar";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { z } from "zod";
-import { type AgentServiceInfo, ServiceOp, TarOp } from "../channel/protocol.js";
-import { DEFAULTS, GUEST_TASK_LIMIT } from "../contract/defaults.js";
+import { type AgentServiceInfo, ServiceOp } from "../channel/protocol.js";
+import { GUEST_TASK_LIMIT } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import type { EngineChoice } from "../contract/schemas.js";
 import {
   CommandLogEntry,
   type PolicyCheckParams,
   type PolicyCheckResult,
-  type SyncPushResult,
   type WorkspaceCreateParams,
   type WorkspaceInfo,
   type WorkspaceListResult,
@@ -35,13 +30,10 @@ import { hostProxyAtCreate, maskedHostProxy } from "../egress/host-proxy.js";
 import { readNetworkLog } from "../egress/log.js";
 import { getEngine, selectEngine } from "../engines/index.js";
 import type { EnvironmentStore, InstalledEnvironment } from "../environments/index.js";
-import { SupervisorClient } from "../supervisor/client.js";
-import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
+import { liveSupervisor } from "../supervisor/launch.js";
 import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
 import { extractArchive } from "../util/archive.js";
 import { faultPoint } from "../util/fault.js";
-import { unreadableSource } from "../util/host-access.js";
-import { linkStaysInside } from "../util/links.js";
 import { processAlive } from "../util/process.js";
 import { manifestOfDir } from "../util/tree.js";
 import { checkFitsHost } from "./host-limits.js";
@@ -49,14 +41,10 @@ import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./ne
 import { OpenWorkspace } from "./open-workspace.js";
 import type { ProgressReporter } from "./progress.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
+import { copyTree, WorkspaceSandboxes } from "./sandboxes.js";
+import { classifySource, sourceStream } from "./sources.js";
 import { loadTrust } from "./trust.js";
-import { boundCredentials, loadSecrets, WorkspaceSecrets } from "./workspace-secrets.js";
-
-const run = promisify(execFile);
-export const GUEST_ROOT = DEFAULTS.guestWorkspace;
-/** Bytes one tar stream may carry before the call is considered stuck. */
-export const ARCHIVE_DEADLINE_MS = 10 * 60_000;
-export const FILE_OP_DEADLINE_MS = 60_000;
+import { loadSecrets, WorkspaceSecrets } from "./workspace-secrets.js";
 
 export interface WorkspaceDeps {
   stateDir: string;
@@ -65,92 +53,17 @@ export interface WorkspaceDeps {
   ensureEnvironment: (name: string, progress?: ProgressReporter) => Promise<InstalledEnvironment>;
 }
 
-/** Relative guest paths are relative to /workspace; the agent confines every path again. */
-export function guestPath(path: string): string {
-  return path.startsWith("/") ? path : join(GUEST_ROOT, path);
-}
-
-type SeedSource = { kind: "directory" | "tar_archive"; path: string };
-
-export async function classifySource(path: string, what: string): Promise<SeedSource> {
-  const abs = resolve(path);
-  const info = await stat(abs).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "EACCES") throw unreadableSource(what, path, err);
-    return undefined;
-  });
-  if (!info) throw new PyroError("FILE_NOT_FOUND", `${what} ${path} does not exist on the host`);
-  const kind = info.isDirectory()
-    ? "directory"
-    : info.isFile() && /\.(tar|tar\.gz|tgz)$/.test(abs)
-      ? "tar_archive"
-      : undefined;
-  if (!kind) {
-    throw new PyroError("INVALID_ARGUMENT", `${what} ${path} must be a directory or a .tar, .tar.gz or .tgz archive`);
-  }
-  // pyro reads a seed with the rights of the user who runs it (rootless or not, the kernel checks).
-  await access(abs, kind === "directory" ? constants.R_OK | constants.X_OK : constants.R_OK).catch((err) => {
-    throw unreadableSource(what, path, err as NodeJS.ErrnoException);
-  });
-  return { kind, path: abs };
-}
-
-/** The pack stream as a Node stream whose read fails (instead of an unhandled 'error' event
- * ending the process) when a directory inside cannot be read. */
-function packedSource(dir: string, skipped: string[], what: string): PassThrough {
-  const out = new PassThrough();
-  // The reader may not have started yet; it finds the error when it does (stream.errored).
-  out.on("error", () => {});
-  const packed = packDirectory(dir, skipped);
-  packed.on("error", (err: NodeJS.ErrnoException) => out.destroy(unreadableSource(what, dir, err)));
-  packed.pipe(out);
-  return out;
-}
-
-/**
- * A tar stream of a host directory that never reaches outside it: symlinks are archived as links
- * (never followed), links pointing outside the directory and special files are left out.
- */
-function packDirectory(dir: string, skipped: string[]): Readable {
-  return tar.create(
-    {
-      cwd: dir,
-      portable: true,
-      follow: false,
-      filter: (entryPath, entry) => {
-        const path = entryPath.replace(/^\.\//, "");
-        const st = entry as { isSymbolicLink?: () => boolean; isFile?: () => boolean; isDirectory?: () => boolean };
-        if (st.isSymbolicLink?.()) {
-          let target: string;
-          try {
-            target = readlinkSync(join(dir, path));
-          } catch {
-            skipped.push(path);
-            return false;
-          }
-          if (!linkStaysInside(dir, path, target)) {
-            skipped.push(`${path} -> ${target}`);
-            return false;
-          }
-          return true;
-        }
-        if (st.isFile?.() || st.isDirectory?.()) return true;
-        skipped.push(path);
-        return false;
-      },
-    },
-    ["."],
-  ) as unknown as Readable;
-}
-
 export class WorkspaceService {
   readonly records: RecordStore;
-  private readonly clients = new Map<string, SupervisorClient>();
+  /** Each workspace's sandbox: boot, halt, the client to its supervisor. */
+  readonly sandboxes: WorkspaceSandboxes;
   /** Secret values, the redactor made of them, and the host proxy settings of each workspace. */
   readonly secrets: WorkspaceSecrets;
 
   constructor(readonly deps: WorkspaceDeps) {
     this.records = new RecordStore(deps.stateDir);
     this.secrets = new WorkspaceSecrets(this.records);
+    this.sandboxes = new WorkspaceSandboxes(this.records);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -228,9 +141,7 @@ export class WorkspaceService {
       if (seed) {
         progress?.phase("seed", seed.path);
         const skipped: string[] = [];
-        const input =
-          seed.kind === "directory" ? packedSource(seed.path, skipped, "seed_path") : createReadStream(seed.path);
-        const pushed = await extractArchive(input as AsyncIterable<Uint8Array>, layer);
+        const pushed = await extractArchive(sourceStream(seed, skipped, "seed_path"), layer);
         record.workspace_seed.entry_count = pushed.entry_count;
         if (skipped.length) record.workspace_seed.skipped = skipped;
       }
@@ -241,7 +152,7 @@ export class WorkspaceService {
       await this.records.write(record);
       faultPoint("create:baselined");
       progress?.phase("boot", `${record.engine} sandbox ${id}`);
-      await this.boot(record, environment);
+      await this.sandboxes.boot(record, environment);
       await this.records.write(record);
       return this.info(record);
     } catch (err) {
@@ -277,7 +188,7 @@ export class WorkspaceService {
     };
     // A running gateway takes the rules first: a record that says more than is enforced would lie.
     if (rules && (await liveSupervisor(this.records.paths(current.workspace_id).sandbox))?.state === "ready") {
-      await (await this.client(current)).setEgressRules(rules);
+      await (await this.sandboxes.client(current)).setEgressRules(rules);
     }
     if (params.name === undefined || params.name === current.name) {
       return this.info(await this.records.mutate(current.workspace_id, apply));
@@ -353,7 +264,7 @@ export class WorkspaceService {
 
   async stop({ workspace }: z.output<typeof WorkspaceRefParams>): Promise<WorkspaceInfo> {
     const record = await this.records.resolve(workspace);
-    await this.halt(record);
+    await this.sandboxes.halt(record);
     faultPoint("stop:halted");
     return this.info(await this.records.mutate(record.workspace_id, (r) => ({ ...r, desired_state: "stopped" })));
   }
@@ -369,7 +280,7 @@ export class WorkspaceService {
       last_activity_at: new Date().toISOString(),
     }));
     if (!(await liveSupervisor(this.records.paths(record.workspace_id).sandbox))) {
-      await this.boot(record, await this.deps.ensureEnvironment(record.environment));
+      await this.sandboxes.boot(record, await this.deps.ensureEnvironment(record.environment));
     }
     return this.info(updated);
   }
@@ -386,7 +297,7 @@ export class WorkspaceService {
       if (Date.parse(record.last_activity_at) + record.ttl_seconds * 1000 > now) continue;
       if (!(await liveSupervisor(this.records.paths(record.workspace_id).sandbox))) continue;
       try {
-        await this.halt(record);
+        await this.sandboxes.halt(record);
         await this.records.mutate(record.workspace_id, (r) => ({
           ...r,
           desired_state: "stopped",
@@ -401,9 +312,7 @@ export class WorkspaceService {
   }
 
   async close(): Promise<void> {
-    // A command outlives no process: kill the running ones now, and log them, while still connected.
-    for (const client of this.clients.values()) client.close();
-    this.clients.clear();
+    this.sandboxes.closeClients();
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -464,7 +373,7 @@ export class WorkspaceService {
   /** The services of a running workspace (none when it is stopped or does not answer quickly). */
   private async serviceStates(record: WorkspaceRecord): Promise<AgentServiceInfo[]> {
     try {
-      const client = await this.client(record);
+      const client = await this.sandboxes.client(record);
       const reply = await client.call(ServiceOp.LIST, {}, { deadlineMs: 5_000 });
       return reply.services;
     } catch {
@@ -481,59 +390,11 @@ export class WorkspaceService {
     await this.records.mutate(id, (r) => ({ ...r, last_activity_at: new Date().toISOString() }));
   }
 
-  /** Starts the workspace's supervisor on its (possibly existing) writable layer. */
-  async boot(record: WorkspaceRecord, environment: InstalledEnvironment): Promise<void> {
-    const paths = this.records.paths(record.workspace_id);
-    const sandbox = paths.sandbox;
-    const credentials = boundCredentials(record, paths);
-    // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts,
-    // and a reset cut off mid-swap is finished.
-    await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
-    await recoverLayerSwap(getEngine(record.engine).resetLayout(sandbox).layer);
-    await launchSupervisor({
-      id: record.workspace_id,
-      runDir: sandbox,
-      engine: record.engine,
-      environment,
-      vcpuCount: record.vcpu_count,
-      memMib: record.mem_mib,
-      network: record.network_policy,
-      trustFiles: [...(record.trusted_ca ? [paths.trustedCa] : []), ...(credentials ? [paths.egressCaCert] : [])],
-      ...(record.network_policy === "allowlist"
-        ? {
-            egress: {
-              rules: record.network_rules ?? { allow: [], deny: [] },
-              logPath: paths.networkLog,
-              ...(credentials ? { credentials } : {}),
-              ...(record.host_proxy ? { proxyFile: paths.hostProxy } : {}),
-            },
-          }
-        : {}),
-      ephemeral: false,
-      readyTimeoutMs: DEFAULTS.sandboxReadySeconds * 1000,
-    });
-  }
-
-  /** Stops the sandbox (if running) and releases its runtime resources; the disk stays. */
-  async halt(record: WorkspaceRecord): Promise<void> {
-    const sandbox = this.records.paths(record.workspace_id).sandbox;
-    const cached = this.clients.get(record.workspace_id);
-    this.clients.delete(record.workspace_id);
-    cached?.close();
-    const live = await liveSupervisor(sandbox);
-    if (live) {
-      const client = await SupervisorClient.connect(live.socket).catch(() => undefined);
-      if (client) await client.shutdown();
-      else process.kill(live.pid, "SIGTERM");
-    }
-    await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
-  }
-
   /** Halts, then moves the directory out of sight in one rename before removing it, so a crash
    * mid-delete leaves either the whole workspace or an unlisted trash directory (swept later). */
   private async destroy(id: string): Promise<void> {
     const record = await this.records.read(id);
-    if (record) await this.halt(record);
+    if (record) await this.sandboxes.halt(record);
     faultPoint("delete:halted");
     const trash = join(this.records.root, `.trash-${id}-${process.pid}`);
     await rename(this.records.paths(id).dir, trash).catch(() => {});
@@ -562,95 +423,11 @@ export class WorkspaceService {
     }
   }
 
-  async client(record: WorkspaceRecord): Promise<SupervisorClient> {
-    // A sandbox some dead process left frozen answers nothing until thawed (one stat otherwise).
-    await getEngine(record.engine).thawAbandoned(record.workspace_id, this.records.paths(record.workspace_id).sandbox);
-    const cached = this.clients.get(record.workspace_id);
-    if (cached?.isOpen) return cached;
-    const live = await liveSupervisor(this.records.paths(record.workspace_id).sandbox);
-    if (live?.state !== "ready") throw await this.notRunning(record);
-    const client = await SupervisorClient.connect(live.socket);
-    this.clients.set(record.workspace_id, client);
-    return client;
-  }
-
-  /** The engine's withFrozenWorkspace; a sandbox found dead on the way is a workspace not running. */
-  async withFrozen<T>(record: WorkspaceRecord, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
-    try {
-      return await getEngine(record.engine).withFrozenWorkspace(
-        record.workspace_id,
-        this.records.paths(record.workspace_id).sandbox,
-        fn,
-      );
-    } catch (err) {
-      if (err instanceof PyroError && err.code === "SANDBOX_NOT_RUNNING") throw await this.notRunning(record);
-      throw err;
-    }
-  }
-
-  /** The error for a workspace whose sandbox is not running: why, when the sandbox ended by itself
-   * (killed from outside, out of memory, crashed), and how to get it back. /workspace is kept. */
-  async notRunning(record: WorkspaceRecord): Promise<PyroError> {
-    const why = await readFile(join(this.records.paths(record.workspace_id).sandbox, SANDBOX_EXIT_FILE), "utf8").then(
-      (text) => `: ${text.trim()}`,
-      () => "",
-    );
-    return new PyroError(
-      "WORKSPACE_NOT_RUNNING",
-      `workspace ${record.name ?? record.workspace_id} is not running${why}; start it with pyro workspace start ${record.workspace_id} (workspace_start): its files are kept`,
-    );
-  }
-
-  async importSource(
-    record: WorkspaceRecord,
-    source: SeedSource,
-    dest: string,
-  ): Promise<Omit<SyncPushResult, "workspace_id" | "source_path" | "dest">> {
-    const client = await this.client(record);
-    const skipped: string[] = [];
-    const stream =
-      source.kind === "directory" ? packedSource(source.path, skipped, "source_path") : createReadStream(source.path);
-    const result = await client.call(
-      TarOp.IMPORT,
-      { dest },
-      { deadlineMs: ARCHIVE_DEADLINE_MS, input: stream as AsyncIterable<Uint8Array> },
-    );
-    return { entry_count: result.entry_count, bytes_written: result.bytes_written, skipped };
-  }
-
   /** The immutable baseline: a host copy of /workspace at create and its fingerprint. */
   private async captureBaseline(record: WorkspaceRecord, layer: string): Promise<void> {
     const paths = this.records.paths(record.workspace_id);
     await mkdir(dirname(paths.baselineTree), { recursive: true });
     await copyTree(layer, paths.baselineTree);
     await writeFile(paths.baselineManifest, JSON.stringify(await manifestOfDir(paths.baselineTree)));
-  }
-}
-
-/** Finishes a reset's layer swap that a crash cut off: the new layer (<layer>.next) is complete once
- * the old one has been moved aside, so it goes into place; the old one is removed. */
-async function recoverLayerSwap(upper: string): Promise<void> {
-  const next = `${upper}.next`;
-  const old = `${upper}.old`;
-  const exists = (p: string) =>
-    stat(p).then(
-      () => true,
-      () => false,
-    );
-  if (!(await exists(upper))) {
-    if (await exists(next)) await rename(next, upper);
-    else if (await exists(old)) await rename(old, upper);
-  }
-  await rm(next, { recursive: true, force: true });
-  await rm(old, { recursive: true, force: true });
-}
-
-/** cp -a: modes, symlinks (not followed), empty directories and timestamps, at host speed. */
-export async function copyTree(from: string, to: string): Promise<void> {
-  await rm(to, { recursive: true, force: true });
-  try {
-    await run("cp", ["-a", "--no-target-directory", from, to]);
-  } catch (err) {
-    throw new PyroError("INTERNAL", `copying ${from} to ${to} failed: ${(err as { stderr?: string }).stderr ?? err}`);
   }
 }
