@@ -1,9 +1,9 @@
-// Owns `workspace diff` on the host: the tree-manifest format (shared with the guest agent), the
-// comparison of a baseline manifest with the current one, which of those changes are shown (the
-// repository's ignore rules, .git/ internals, the caller's path filters), and the rendering of them
-// as the contract's diff payload, a git-style unified patch that `git apply` and `patch -p1` accept.
-// `workspace diff` and `workspace summary` both go through selectChanges. All I/O is injected (or,
-// for manifestOfDir, a plain host directory) so it is testable without sandboxes.
+// Owns `workspace diff` on the host: the comparison of a baseline manifest with the current one
+// (the format is contract/tree.ts, made by util/tree.ts on both sides), which of those changes are
+// shown (the repository's ignore rules, .git/ internals, the caller's path filters), and the
+// rendering of them as the contract's diff payload, a git-style unified patch that `git apply` and
+// `patch -p1` accept. `workspace diff` and `workspace summary` both go through selectChanges. All
+// I/O is injected, so it is testable without sandboxes.
 
 import { TreeEntry } from "../channel/protocol.js";
 
