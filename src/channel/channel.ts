@@ -20,6 +20,8 @@ export const PROTOCOL_VERSION = 1;
 /** Above this many unread input bytes the channel stops reading its transport; below the low mark
  * it reads again. */
 const INPUT_HIGH_WATER = 8 * 1024 * 1024;
+/** How often a channel that stopped reading checks that its peer is still there. */
+const PAUSED_PEER_CHECK_MS = 1_000;
 const INPUT_LOW_WATER = 2 * 1024 * 1024;
 
 /** The first frame each side sends: who it is and what it speaks. */
@@ -345,6 +347,7 @@ export class Channel {
           if (this.inputBytes > INPUT_HIGH_WATER && !this.pausedForInput) {
             this.pausedForInput = true;
             this.stream.pause();
+            this.watchPeerWhilePaused();
           }
         }
         return;
@@ -441,6 +444,20 @@ export class Channel {
       });
     }
     this.enqueue(frame, true);
+  }
+
+  /**
+   * A paused transport reads nothing, so a peer that dies meanwhile goes unnoticed: its end of
+   * stream waits behind the unread data (a sync push whose CLI was killed kept the guest waiting for
+   * the rest of the archive). A write does notice: an empty frame on id 0, which no request uses and
+   * every peer ignores, each second while paused finds a dead peer (EPIPE) and shuts the channel.
+   */
+  private watchPeerWhilePaused(): void {
+    const timer = setInterval(() => {
+      if (!this.pausedForInput || this.isClosed) clearInterval(timer);
+      else void this.enqueue(encodeFrame(FrameType.DATA, 0, Buffer.alloc(0), 0), false);
+    }, PAUSED_PEER_CHECK_MS);
+    timer.unref();
   }
 
   private inputConsumed(bytes: number): void {
