@@ -20,9 +20,9 @@ export const PROTOCOL_VERSION = 1;
 /** Above this many unread input bytes the channel stops reading its transport; below the low mark
  * it reads again. */
 const INPUT_HIGH_WATER = 8 * 1024 * 1024;
+const INPUT_LOW_WATER = 2 * 1024 * 1024;
 /** How often a channel that stopped reading checks that its peer is still there. */
 const PAUSED_PEER_CHECK_MS = 1_000;
-const INPUT_LOW_WATER = 2 * 1024 * 1024;
 
 /** The first frame each side sends: who it is and what it speaks. */
 export const Hello = z.object({
