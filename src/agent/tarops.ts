@@ -3,13 +3,13 @@
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import * as tar from "tar";
 import type { AgentHandlers } from "../channel/agent-ops.js";
 import { Stream } from "../channel/frame.js";
 import { TarOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { extractArchive } from "../util/archive.js";
 import { CappedList } from "../util/capped-list.js";
+import { packFiles } from "../util/pack.js";
 import { confine } from "./confine.js";
 
 /** What a file that is neither regular, a directory nor a symlink is, in words. */
@@ -39,7 +39,7 @@ export function tarHandlers(root = "/workspace"): AgentHandlers {
       // Device files, FIFOs and sockets are left out here, by name: the host would not write them,
       // and node-tar's pack stalls on a FIFO in a directory that also holds hard links.
       const skipped = new CappedList();
-      const pack = tar.create(
+      const pack = packFiles(
         {
           cwd: directory ? abs : dirname(abs),
           portable: true,

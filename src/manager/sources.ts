@@ -12,6 +12,7 @@ import type { SyncPushResult } from "../contract/workspace.js";
 import type { SupervisorClient } from "../supervisor/client.js";
 import { unreadableSource } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
+import { packFiles } from "../util/pack.js";
 import { ARCHIVE_DEADLINE_MS } from "./guest.js";
 
 export type SeedSource = { kind: "directory" | "tar_archive"; path: string };
@@ -77,7 +78,7 @@ function packedSource(dir: string, skipped: string[], what: string): PassThrough
  * (never followed), links pointing outside the directory and special files are left out.
  */
 function packDirectory(dir: string, skipped: string[]): Readable {
-  return tar.create(
+  return packFiles(
     {
       cwd: dir,
       portable: true,

@@ -3,14 +3,16 @@
 // given `--project-path`, a clean clone of `--repo-url` at `--repo-ref`, or nothing — and producing
 // that seed for each create without ever changing the user's checkout.
 import { execFile } from "node:child_process";
-import { readlinkSync } from "node:fs";
+import { createWriteStream, readlinkSync } from "node:fs";
 import { lstat, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import * as tar from "tar";
 import { PyroError } from "../contract/errors.js";
 import { linkStaysInside } from "../util/links.js";
+import { packFiles } from "../util/pack.js";
 
 const run = promisify(execFile);
 const FALLBACK = "pass seed_path to workspace_create, or start pyro mcp serve with --no-project-source";
@@ -94,10 +96,9 @@ function checkoutSource(root: string): ProjectSource {
       const files = [...new Set(listed.split("\0").filter(Boolean))];
       const present = await existing(root, files);
       const archive = join(scratch, "project.tar");
-      await tar.create(
+      const pack = packFiles(
         {
           cwd: root,
-          file: archive,
           portable: true,
           follow: false,
           noDirRecurse: true,
@@ -114,6 +115,7 @@ function checkoutSource(root: string): ProjectSource {
         },
         present,
       );
+      await pipeline(pack, createWriteStream(archive));
       const repo = await shallowRepository(root, present, scratch);
       await tar.replace({ file: archive, cwd: repo, portable: true, follow: false }, [".git"]);
       return archive;
