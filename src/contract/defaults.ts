@@ -5,6 +5,9 @@ export const DEFAULTS = {
   engine: "auto",
   vcpuCount: 1,
   memMib: 1024,
+  /** A workspace's disk: what its guest may write to the host (/workspace, and on gvisor the root's
+   * changes too). A sparse image: the host spends only what is written. */
+  diskMib: 8192,
   /** `pyro run` and `vm_run`: a one-shot command in a throwaway sandbox, and an MCP call that cannot
    * outlive its client's 60 s request timeout; long work belongs in a workspace. */
   timeoutSeconds: 30,
@@ -30,6 +33,7 @@ export const DEFAULTS = {
 export const LIMITS = {
   vcpuCount: { min: 1, max: 64 },
   memMib: { min: 128, max: 262_144 },
+  diskMib: { min: 256, max: 16_777_216 },
   timeoutSeconds: { min: 1, max: 86_400 },
   waitSeconds: { min: 0, max: 3_600 },
 } as const;

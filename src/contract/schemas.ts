@@ -17,6 +17,7 @@ export type Command = z.infer<typeof Command>;
 
 export const VcpuCount = z.number().int().min(LIMITS.vcpuCount.min).max(LIMITS.vcpuCount.max);
 export const MemMib = z.number().int().min(LIMITS.memMib.min).max(LIMITS.memMib.max);
+export const DiskMib = z.number().int().min(LIMITS.diskMib.min).max(LIMITS.diskMib.max);
 export const TimeoutSeconds = z.number().int().min(LIMITS.timeoutSeconds.min).max(LIMITS.timeoutSeconds.max);
 
 export const ExecResult = z.object({

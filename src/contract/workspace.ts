@@ -5,7 +5,16 @@ import { posix } from "node:path";
 import { z } from "zod";
 import { DEFAULTS, LIMITS } from "./defaults.js";
 import { checkRules, PRESETS } from "./egress-rules.js";
-import { Command, EngineChoice, EngineName, ExecResult, MemMib, TimeoutSeconds, VcpuCount } from "./schemas.js";
+import {
+  Command,
+  DiskMib,
+  EngineChoice,
+  EngineName,
+  ExecResult,
+  MemMib,
+  TimeoutSeconds,
+  VcpuCount,
+} from "./schemas.js";
 
 /** One line of a workspace's network log: a decision the egress gateway made. */
 export const NetworkLogEntry = z.object({
@@ -172,6 +181,18 @@ export const WorkspaceInfo = z.object({
     .describe(
       "Tasks (processes and threads) the workspace's commands may hold at once; one more fork fails with EAGAIN.",
     ),
+  disk_mib: z
+    .number()
+    .int()
+    .nullable()
+    .describe(
+      "The workspace's disk in MiB: all its guest may write to the host (/workspace; on gvisor the root's changes too); past it, writes fail with ENOSPC. null: no limit (rootless, or a host without loop devices; doctor says which).",
+    ),
+  disk_used_mib: z
+    .number()
+    .int()
+    .nullable()
+    .describe("MiB in use on the workspace's disk (null when it has no limit)."),
   ttl_seconds: z.number().int(),
   network_policy: NetworkPolicy,
   network_rules: NetworkRules.nullable().describe(
@@ -201,6 +222,9 @@ export const WorkspaceCreateParams = z.object({
   environment: z.string().default(DEFAULTS.environment),
   vcpu_count: VcpuCount.default(DEFAULTS.vcpuCount),
   mem_mib: MemMib.default(DEFAULTS.memMib),
+  disk_mib: DiskMib.default(DEFAULTS.diskMib).describe(
+    "Disk in MiB for all the guest writes to the host (/workspace; on gvisor the root's changes too); ENOSPC past it. At most the host file system's size.",
+  ),
   ttl_seconds: z.number().int().min(0).default(DEFAULTS.ttlSeconds).describe("Idle seconds before expiry; 0 = never."),
   engine: EngineChoice.default(DEFAULTS.engine),
   seed_path: z.string().optional().describe("Host directory or .tar/.tar.gz/.tgz to copy into /workspace."),

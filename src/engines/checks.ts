@@ -3,12 +3,13 @@
 // (engine.leftovers). The sandbox network both engines use is checked here, once (networkChecks).
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { NFT } from "../egress/firewall.js";
 import { isRootless } from "../rootless/mode.js";
 import { findExecutable } from "../util/which.js";
 import { listMounts } from "./mounts.js";
 import { listPyroNetns, netnsName } from "./network.js";
-import type { DoctorCheck } from "./types.js";
+import { DISK_DIR, type DoctorCheck } from "./types.js";
 
 /** A host program: found on PATH (or at `path`), or the package that installs it. */
 export async function hostToolCheck(name: string, pkg: string, purpose: string, path = name): Promise<DoctorCheck> {
@@ -63,7 +64,11 @@ export function sandboxLeftovers(
   runDir: string,
   host: { mounts: string[]; namespaces: string[] },
 ): string[] {
-  const found = host.mounts.filter((mount) => mount.startsWith(`${runDir}/`)).map((mount) => `mount ${mount}`);
+  // The workspace's disk stays mounted while the workspace exists, running or not.
+  const disk = join(runDir, DISK_DIR);
+  const found = host.mounts
+    .filter((mount) => mount.startsWith(`${runDir}/`) && mount !== disk)
+    .map((mount) => `mount ${mount}`);
   if (host.namespaces.includes(netnsName(id))) found.push(`network namespace ${netnsName(id)}`);
   return found;
 }

@@ -7,6 +7,10 @@ import type { AgentExecResult } from "../channel/protocol.js";
 import type { DoctorResult, EngineName } from "../contract/schemas.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 
+/** The directory of a sandbox's run dir that holds every layer the guest writes to the host (the
+ * manager makes it a disk of the workspace's size: manager/layer-disk.ts). */
+export const DISK_DIR = "disk";
+
 export type DoctorCheck = DoctorResult["checks"][number];
 
 export type NetworkPolicy = "off" | "egress" | "egress+published-ports" | "allowlist";
@@ -91,12 +95,12 @@ export interface Engine {
    * need (no supervisor, no agent); a microVM engine would boot and exec through its agent. */
   runOnce(spec: SandboxSpec, exec: OneShotExec): Promise<AgentExecResult>;
   /** The host directory holding the guest's /workspace while the sandbox is not running, so a
-   * workspace can be seeded, reset and copied at host speed before its sandbox starts. */
+   * workspace can be seeded, reset and copied at host speed before its sandbox starts. It lies in
+   * the run dir's DISK_DIR, with every other layer the guest writes to the host. */
   workspaceLayer(runDir: string): string;
-  /** What a reset replaces while the sandbox is down: `layer` (which holds workspaceLayer) is rebuilt
-   * beside itself as `<layer>.next` and swapped in whole; `discard` — the rest of the sandbox's
-   * writable state — is removed after, so the next start is a fresh sandbox on the new /workspace. */
-  resetLayout(runDir: string): { layer: string; discard: string[] };
+  /** What a reset removes besides the disk (which it replaces whole with one holding only the new
+   * /workspace): the rest of the sandbox's writable state, so the next start is a fresh sandbox. */
+  resetDiscards(runDir: string): string[];
   /** Runs fn with the running sandbox frozen and its /workspace readable on the host at `layer`
    * (frozen, so a guest cannot swap files for links mid-read), or returns undefined when this
    * engine cannot expose a running sandbox's files (the caller then asks the agent). */

@@ -1,8 +1,10 @@
 // Owns the check that a sandbox's shape fits the host it would run on: no more vCPUs than the host
-// has CPUs, no more memory than it has. The contract's own ranges (1-64 vCPUs, 128-262144 MiB) hold
+// has CPUs, no more memory than it has, no larger disk than the file system that holds the state. The
+// contract's own ranges (1-64 vCPUs, 128-262144 MiB of memory, 256 MiB-16 TiB of disk) hold
 // everywhere; this narrows them to the machine, so a request it could never honour fails at once.
 import { availableParallelism, totalmem } from "node:os";
 import { PyroError } from "../contract/errors.js";
+import { filesystemBytes } from "./layer-disk.js";
 
 export interface HostShape {
   cpus: number;
@@ -25,6 +27,17 @@ export function checkFitsHost(shape: { vcpu_count: number; mem_mib: number }, ho
     throw new PyroError(
       "INVALID_ARGUMENT",
       `mem_mib ${shape.mem_mib} is more than this host's ${host.memMib} MiB of memory; use at most ${host.memMib}`,
+    );
+  }
+}
+
+/** A disk larger than the file system that would hold it could never be honoured. */
+export async function checkDiskFitsHost(diskMib: number, stateDir: string): Promise<void> {
+  const hostMib = Math.floor((await filesystemBytes(stateDir)) / (1024 * 1024));
+  if (diskMib > hostMib) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `disk_mib ${diskMib} is more than the ${hostMib} MiB file system holding ${stateDir}; use at most ${hostMib}`,
     );
   }
 }

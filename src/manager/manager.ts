@@ -38,6 +38,7 @@ import { ExecService } from "./exec.js";
 import type { OutputListener } from "./exec-runs.js";
 import { FileService } from "./files.js";
 import { checkFitsHost } from "./host-limits.js";
+import { diskLimitUnavailable } from "./layer-disk.js";
 import { dailyLoopState, prepare } from "./prepare.js";
 import type { ProgressReporter } from "./progress.js";
 import type { RecordStore } from "./records.js";
@@ -347,6 +348,15 @@ export class Manager {
       checks.push(...(await engine.doctorChecks(probe)));
     }
     checks.push(...(await networkChecks()));
+    // Not a failure: a workspace still works without a disk limit; the line says what holds.
+    const noDiskLimit = await diskLimitUnavailable();
+    checks.push({
+      name: "workspace disks",
+      ok: true,
+      detail: noDiskLimit
+        ? `no disk limit: ${noDiskLimit}; a guest can fill the host's disk`
+        : "each workspace's disk is a loop-mounted ext4 image of its disk_mib",
+    });
     let dailyLoop: DoctorResult["daily_loop"];
     if (opts.environment) {
       const env = await this.environments.inspect(opts.environment);

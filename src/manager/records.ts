@@ -28,6 +28,8 @@ export interface WorkspaceRecord {
   engine: EngineName;
   vcpu_count: number;
   mem_mib: number;
+  /** The disk's size, or null (or absent, from before disks) when the host could not limit it. */
+  disk_mib?: number | null;
   ttl_seconds: number;
   network_policy: NetworkPolicy;
   /** Network policy allowlist's rules, as the user wrote them (presets expanded). */

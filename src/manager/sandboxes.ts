@@ -1,9 +1,9 @@
 // Owns each workspace's sandbox as the host drives it: booting it under its own detached
-// supervisor (finishing a reset's layer swap a crash cut off), halting it, the cached client to its
+// supervisor (on its disk, mounted and whole: layer-disk.ts), halting it, the cached client to its
 // supervisor, freezing it for a consistent read of its layer, and the error that says it is not
 // running and why. Also the host-side copy of a layer (cp -a) that baselines and resets use.
 import { execFile } from "node:child_process";
-import { readFile, rename, rm, stat } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { DEFAULTS } from "../contract/defaults.js";
@@ -13,6 +13,7 @@ import type { InstalledEnvironment } from "../environments/index.js";
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
 import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
+import { ensureDisk } from "./layer-disk.js";
 import type { RecordStore, WorkspaceRecord } from "./records.js";
 import { boundCredentials } from "./workspace-secrets.js";
 
@@ -28,10 +29,10 @@ export class WorkspaceSandboxes {
     const paths = this.records.paths(record.workspace_id);
     const sandbox = paths.sandbox;
     const credentials = boundCredentials(record, paths);
-    // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts,
-    // and a reset cut off mid-swap is finished.
+    // A dead supervisor's leftovers (mount, runsc state, netns) must go before a new one starts;
+    // the disk is mounted (after a reboot) and a reset cut off mid-swap is finished or dropped.
     await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
-    await recoverLayerSwap(getEngine(record.engine).resetLayout(sandbox).layer);
+    await ensureDisk(sandbox, record.disk_mib ?? null);
     await launchSupervisor({
       id: record.workspace_id,
       runDir: sandbox,
@@ -115,24 +116,6 @@ export class WorkspaceSandboxes {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
   }
-}
-
-/** Finishes a reset's layer swap that a crash cut off: the new layer (<layer>.next) is complete once
- * the old one has been moved aside, so it goes into place; the old one is removed. */
-async function recoverLayerSwap(upper: string): Promise<void> {
-  const next = `${upper}.next`;
-  const old = `${upper}.old`;
-  const exists = (p: string) =>
-    stat(p).then(
-      () => true,
-      () => false,
-    );
-  if (!(await exists(upper))) {
-    if (await exists(next)) await rename(next, upper);
-    else if (await exists(old)) await rename(old, upper);
-  }
-  await rm(next, { recursive: true, force: true });
-  await rm(old, { recursive: true, force: true });
 }
 
 /** cp -a: modes, symlinks (not followed), empty directories and timestamps, at host speed. */

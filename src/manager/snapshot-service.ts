@@ -1,7 +1,7 @@
 // Owns going back: named snapshots of a workspace's /workspace, and reset to the baseline or to a
 // snapshot, which rebuilds the sandbox around the restored tree.
 
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { z } from "zod";
 import { PyroError } from "../contract/errors.js";
@@ -17,6 +17,7 @@ import type {
 import { getEngine } from "../engines/index.js";
 import { liveSupervisor } from "../supervisor/launch.js";
 import { faultPoint } from "../util/fault.js";
+import { diskPaths, replaceDisk } from "./layer-disk.js";
 import type { OpenWorkspace } from "./open-workspace.js";
 import { copyTree } from "./sandboxes.js";
 import { SnapshotStore } from "./snapshots.js";
@@ -37,22 +38,23 @@ export class SnapshotService {
             .get(params.snapshot)
             .then(() => this.snapshotStore(ws).treePath(params.snapshot));
     await this.core.sandboxes.halt(ws.record);
-    // A fresh writable layer holding exactly the source tree is built beside the old one and swapped
-    // in, so a crash leaves one whole layer or the other; then a fresh sandbox starts on it.
+    // A fresh disk holding exactly the source tree as /workspace is built beside the old one and
+    // swapped in, so a crash leaves one whole disk or the other; then a fresh sandbox starts on it.
     const engine = getEngine(ws.record.engine);
-    const { layer, discard } = engine.resetLayout(paths.sandbox);
-    const next = `${layer}.next`;
-    const old = `${layer}.old`;
-    await rm(next, { recursive: true, force: true });
-    const nextLayer = join(next, relative(layer, engine.workspaceLayer(paths.sandbox)));
-    await mkdir(dirname(nextLayer), { recursive: true });
-    await copyTree(source, nextLayer);
-    faultPoint("reset:built");
-    await rm(old, { recursive: true, force: true });
-    await rename(layer, old).catch(() => {});
-    faultPoint("reset:swapping");
-    await rename(next, layer);
-    for (const path of [old, ...discard]) await rm(path, { recursive: true, force: true });
+    const disk = diskPaths(paths.sandbox).dir;
+    const relativeLayer = relative(disk, engine.workspaceLayer(paths.sandbox));
+    await replaceDisk(
+      paths.sandbox,
+      ws.record.disk_mib ?? null,
+      async (next) => {
+        const nextLayer = join(next, relativeLayer);
+        await mkdir(dirname(nextLayer), { recursive: true });
+        await copyTree(source, nextLayer);
+        faultPoint("reset:built");
+      },
+      () => faultPoint("reset:swapping"),
+    );
+    for (const path of engine.resetDiscards(paths.sandbox)) await rm(path, { recursive: true, force: true });
     await this.core.sandboxes.boot(ws.record, await this.core.deps.ensureEnvironment(ws.record.environment));
     const updated = await this.core.records.mutate(ws.id, (r) => ({
       ...r,

@@ -5,7 +5,6 @@ import { constants, createReadStream, readlinkSync } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import * as tar from "tar";
 import { TarOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import type { SyncPushResult } from "../contract/workspace.js";

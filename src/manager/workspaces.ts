@@ -36,7 +36,8 @@ import { extractArchive } from "../util/archive.js";
 import { faultPoint } from "../util/fault.js";
 import { processAlive } from "../util/process.js";
 import { manifestOfDir } from "../util/tree.js";
-import { checkFitsHost } from "./host-limits.js";
+import { checkDiskFitsHost, checkFitsHost } from "./host-limits.js";
+import { createDisk, diskLimitUnavailable, diskUsedMib, ensureDisk, releaseDisk } from "./layer-disk.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
 import { OpenWorkspace } from "./open-workspace.js";
 import type { ProgressReporter } from "./progress.js";
@@ -76,6 +77,9 @@ export class WorkspaceService {
   ): Promise<WorkspaceInfo> {
     const progress = opts.progress;
     checkFitsHost(params);
+    // Refused when the host's file system is smaller; dropped (null) where the host cannot limit it.
+    await checkDiskFitsHost(params.disk_mib, this.deps.stateDir);
+    const diskMib = (await diskLimitUnavailable()) ? null : params.disk_mib;
     const rules = rulesAtCreate(params.network_policy, params);
     const bound = new Map(boundSecrets(params.network_policy, rules, params.secrets).map((b) => [b.name, b.hosts]));
     const trust = await loadTrust(params);
@@ -95,6 +99,7 @@ export class WorkspaceService {
       engine: engine.name,
       vcpu_count: params.vcpu_count,
       mem_mib: params.mem_mib,
+      disk_mib: diskMib,
       ttl_seconds: params.ttl_seconds,
       network_policy: params.network_policy,
       ...(rules ? { network_rules: rules } : {}),
@@ -136,7 +141,9 @@ export class WorkspaceService {
       }
       // The sandbox is not running yet: seed its writable layer and take the baseline on the host,
       // where a file costs a syscall instead of a trip through the sandbox's kernel.
-      const layer = getEngine(record.engine).workspaceLayer(this.records.paths(id).sandbox);
+      const sandbox = this.records.paths(id).sandbox;
+      await createDisk(sandbox, diskMib);
+      const layer = getEngine(record.engine).workspaceLayer(sandbox);
       await mkdir(layer, { recursive: true, mode: 0o755 });
       if (seed) {
         progress?.phase("seed", seed.path);
@@ -352,6 +359,8 @@ export class WorkspaceService {
       stopped_reason: stoppedReason,
       vcpu_count: record.vcpu_count,
       mem_mib: record.mem_mib,
+      disk_mib: record.disk_mib ?? null,
+      disk_used_mib: await diskUsedMib(sandboxDir, record.disk_mib ?? null).catch(() => null),
       process_limit: GUEST_TASK_LIMIT,
       ttl_seconds: record.ttl_seconds,
       network_policy: record.network_policy,
@@ -383,7 +392,10 @@ export class WorkspaceService {
 
   /** The workspace `ref` names (id or name), held for one operation. */
   async open(ref: string): Promise<OpenWorkspace> {
-    return new OpenWorkspace(this, await this.records.resolve(ref));
+    const record = await this.records.resolve(ref);
+    // Its files are on its disk: mounted again after a host reboot, before anything reads them.
+    if (!record.incomplete) await ensureDisk(this.records.paths(record.workspace_id).sandbox, record.disk_mib ?? null);
+    return new OpenWorkspace(this, record);
   }
 
   async touch(id: string): Promise<void> {
@@ -395,6 +407,7 @@ export class WorkspaceService {
   private async destroy(id: string): Promise<void> {
     const record = await this.records.read(id);
     if (record) await this.sandboxes.halt(record);
+    await releaseDisk(this.records.paths(id).sandbox);
     faultPoint("delete:halted");
     const trash = join(this.records.root, `.trash-${id}-${process.pid}`);
     await rename(this.records.paths(id).dir, trash).catch(() => {});

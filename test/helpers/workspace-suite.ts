@@ -12,6 +12,7 @@ import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
 import { ENGINE } from "./engine.js";
 import { faces } from "./requests.js";
+import { removeStateDir } from "./state-dir.js";
 
 /** The built CLI, for tests that need a second process. */
 export const PYRO_BIN = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
@@ -37,7 +38,7 @@ export function workspaceSuite(name: string) {
   after(async () => {
     for (const id of created) await ws.delete({ workspace: id }).catch(() => {});
     await manager.close();
-    rmSync(stateDir, { recursive: true, force: true });
+    removeStateDir(stateDir);
     rmSync(host, { recursive: true, force: true });
   });
 

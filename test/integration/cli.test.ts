@@ -3,12 +3,13 @@
 // PYRO_STATE_DIR; environments come from the shared cache so nothing is rebuilt.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DoctorResult, EnvironmentList, RunResult } from "../../src/contract/schemas.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const MAIN = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-cli-test-"));
@@ -47,7 +48,7 @@ before(() => {
 });
 
 after(() => {
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
 });
 
 describe("pyro run (real sandboxes)", () => {

@@ -2,11 +2,12 @@
 // does inside its workspace stays inside. Each case ends as a user would check: status, a command
 // that still runs, the workspace's files, and pyro doctor finding nothing damaged or left over.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { GUEST_TASK_LIMIT } from "../../src/contract/defaults.js";
 import type { PyroError } from "../../src/contract/errors.js";
+import { diskLimitUnavailable } from "../../src/manager/layer-disk.js";
 import { ENGINE } from "../helpers/engine.js";
 import { runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
@@ -95,6 +96,48 @@ describe(`a hostile guest (${ENGINE})`, () => {
     assert.deepEqual((await ws.diff({ workspace: id })).files.map((f) => f.path).sort(), ["before.txt", "cafe.txt"]);
     await ws.snapshotCreate({ workspace: id, snapshot_name: "odd" });
     await cameThrough(id);
+  });
+
+  it("a guest that fills its disk gets ENOSPC at disk_mib, the host's disk does not fill, deleting gives the space back, and a full workspace still resets", async () => {
+    const noLimit = await diskLimitUnavailable();
+    const { workspace_id: id, disk_mib } = await create({ disk_mib: 300 });
+    if (noLimit) {
+      // Rootless or without loop devices there is no limit, and status says so rather than pretend.
+      assert.equal(disk_mib, null);
+      return;
+    }
+    assert.equal(disk_mib, 300);
+    await ws.writeFile({ workspace: id, path: "before.txt", text: "written before\n" });
+    const image = join(manager.lifecycle.records.paths(id).sandbox, "disk.img");
+    const fill = "dd if=/dev/zero of=/workspace/fill bs=1M count=400; sync";
+    const full = await ws.exec({ workspace: id, command: fill, timeout_seconds: 300 });
+    assert.match(full.stderr, /No space left on device/, full.stderr);
+    const used = (await ws.status({ workspace: id })).disk_used_mib ?? 0;
+    assert.ok(used > 250 && used <= 300, `disk_used_mib ${used}`);
+    // What the host spent is the image's allocated blocks: never more than the disk's size.
+    const spent = () => (statSync(image).blocks * 512) / (1024 * 1024);
+    assert.ok(spent() <= 300, `the image holds ${spent()} MiB of the host's disk`);
+    // The root shares the disk on gvisor (its overlay's upper layer); on qemu it is the VM's own disk.
+    const root = await ws.exec({ workspace: id, command: "dd if=/dev/zero of=/var/tmp/r bs=1M count=8; sync" });
+    if (ENGINE === "gvisor") assert.match(root.stderr, /No space left on device/, root.stderr);
+    else assert.equal(root.exit_code, 0, root.stderr);
+    await ws.exec({
+      workspace: id,
+      command: "rm -f /workspace/fill /var/tmp/r; sync; fstrim /workspace 2>/dev/null; true",
+    });
+    const freed = (await ws.status({ workspace: id })).disk_used_mib ?? 999;
+    assert.ok(freed < 50, `disk_used_mib after rm: ${freed}`);
+    await cameThrough(id);
+    // A full disk does not stand in the way of going back: reset builds a new one.
+    await ws.exec({ workspace: id, command: fill, timeout_seconds: 300 });
+    await ws.reset({ workspace: id });
+    const reset = await ws.status({ workspace: id });
+    assert.equal(reset.state, "running");
+    assert.ok((reset.disk_used_mib ?? 999) < 50, `disk_used_mib after reset: ${reset.disk_used_mib}`);
+    assert.equal(
+      (await ws.exec({ workspace: id, command: "echo fits > small.txt && cat small.txt" })).stdout,
+      "fits\n",
+    );
   });
 
   it("qemu as root: the VM's host processes run in a cgroup of their own, capped at vcpu_count CPUs", {

@@ -491,14 +491,15 @@ describe("secrets", () => {
 });
 
 /** Regular files under dir whose bytes contain any of the values. A running sandbox's root (a mount
- * of the environment plus its own layer, which is scanned) is skipped. */
+ * of the environment plus its own layer, which is scanned) is skipped, and so is a workspace's disk
+ * image: its files are scanned through its mount (sandbox/disk). */
 function filesContaining(dir: string, values: string[]): string[] {
   const found: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (!(entry.name === "rootfs" && dir.endsWith("/sandbox"))) found.push(...filesContaining(path, values));
-    } else if (entry.isFile() && values.some((v) => readFileSync(path).includes(v))) {
+    } else if (entry.isFile() && entry.name !== "disk.img" && values.some((v) => readFileSync(path).includes(v))) {
       found.push(path);
     }
   }

@@ -16,6 +16,7 @@ import { WorkspaceExecResult, WorkspaceLogsResult } from "../../src/contract/wor
 import { PROFILE_TOOLS } from "../../src/mcp/profiles.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
 import { httpAnnouncement } from "../helpers/mcp-http.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const MAIN = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
 const INSPECTOR = join(PACKAGE_ROOT, "node_modules", "@modelcontextprotocol", "inspector-cli");
@@ -27,7 +28,7 @@ before(() => {
 });
 
 after(() => {
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
 });
 
 async function connect(profile: string) {

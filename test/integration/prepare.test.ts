@@ -1,18 +1,19 @@
 // `pyro prepare` and the daily-loop verdict of `pyro doctor --environment`, through the real CLI.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const run = promisify(execFile);
 const PYRO = join(import.meta.dirname, "../../dist/bin/pyro.mjs");
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-prepare-"));
 const env = { ...process.env, PYRO_STATE_DIR: stateDir };
 
-after(() => rmSync(stateDir, { recursive: true, force: true }));
+after(() => removeStateDir(stateDir));
 
 // biome-ignore lint/suspicious/noExplicitAny: the payloads are checked field by field below
 async function pyroJson(args: string[]): Promise<Record<string, any>> {

@@ -19,11 +19,12 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { resolvePaths } from "../../src/util/paths.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 import { PYRO_BIN, runCli } from "../helpers/workspace-suite.js";
 
 const run = promisify(execFile);
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-qemu-"));
-after(() => rmSync(stateDir, { recursive: true, force: true }));
+after(() => removeStateDir(stateDir));
 
 const pyro = (args: string[]) => runCli(stateDir, args);
 

@@ -2,7 +2,7 @@
 // timeouts, output caps, and crash cleanup (kill -9 of the supervisor and of runsc).
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -17,6 +17,7 @@ import {
   startHostLoopbackServer,
 } from "../helpers/netns.js";
 import { faces } from "../helpers/requests.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-sandbox-"));
 const manager = new Manager({ stateDir });
@@ -35,7 +36,7 @@ function sandboxDirs(): string[] {
 
 after(async () => {
   await manager.reapLeftovers();
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
 });
 
 describe("one-shot runs on gvisor", () => {

@@ -260,7 +260,7 @@ describe("crash recovery", () => {
     await ws.start({ workspace: id });
     assert.equal((await ws.readFile({ workspace: id, path: "data.txt" })).content, "precious\n");
     await ws.reset({ workspace: id });
-    assert.ok(!existsSync(join(manager.lifecycle.records.paths(id).sandbox, "upper.old")));
+    assert.ok(!existsSync(join(manager.lifecycle.records.paths(id).sandbox, "disk.next")));
   });
 });
 

@@ -2,7 +2,7 @@
 // clients at once, the exit watcher, the readiness timeout, and what a kill -9 leaves for cleanup.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import { Manager } from "../../src/manager/manager.js";
 import { SupervisorClient } from "../../src/supervisor/client.js";
 import { launchSupervisor } from "../../src/supervisor/launch.js";
 import { resolvePaths } from "../../src/util/paths.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-sup-"));
 const sandboxes = join(stateDir, "sandboxes");
@@ -25,7 +26,7 @@ before(async () => {
 });
 after(async () => {
   await new Manager({ stateDir }).reapLeftovers();
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
 });
 
 function launch(overrides: { readyTimeoutMs?: number } = {}) {

@@ -23,6 +23,7 @@ import {
   WorkspaceListResult,
 } from "../../src/contract/workspace.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const PYRO = join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs");
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-wsflow-state-"));
@@ -132,7 +133,7 @@ after(async () => {
     const { code, stderr } = await pyro(["workspace", "delete", id]);
     if (code !== 0) process.stderr.write(`cleanup: pyro workspace delete ${id} failed: ${stderr}`);
   }
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
   rmSync(host, { recursive: true, force: true });
 });
 

@@ -2,7 +2,7 @@
 // succeeds, and the command history has one entry per exec with contiguous sequence numbers.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const run = promisify(execFile);
 const CLI = join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs");
@@ -20,7 +21,7 @@ const client = new Client({ name: "pyro-test", version: "1" });
 after(async () => {
   await run(process.execPath, [CLI, "workspace", "delete", "shared"], { env }).catch(() => {});
   await client.close();
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
 });
 
 it("an MCP server and CLI calls share one workspace at the same time", async () => {

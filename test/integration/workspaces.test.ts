@@ -22,6 +22,7 @@ import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
 import { sandboxProcessPattern } from "../helpers/engine.js";
 import { faces } from "../helpers/requests.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 import { runCli } from "../helpers/workspace-suite.js";
 
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-ws-"));
@@ -41,7 +42,7 @@ const code = (c: string) => (e: PyroError) => e.code === c;
 after(async () => {
   for (const id of created) await ws.delete({ workspace: id }).catch(() => {});
   await manager.close();
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
   rmSync(host, { recursive: true, force: true });
 });
 

@@ -11,13 +11,14 @@ import { after, describe, it } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
+import { removeStateDir } from "../helpers/state-dir.js";
 
 const MAIN = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
 const RECIPES = join(PACKAGE_ROOT, "docs", "use-cases");
 const stateDir = mkdtempSync(join(tmpdir(), "pyro-test-smoke-"));
 const fixtures = mkdtempSync(join(tmpdir(), "pyro-test-fixtures-"));
 after(() => {
-  rmSync(stateDir, { recursive: true, force: true });
+  removeStateDir(stateDir);
   rmSync(fixtures, { recursive: true, force: true });
 });
 

@@ -242,7 +242,12 @@ describe("agent archives", () => {
         const archives = await Promise.all(Array.from({ length: 200 }, one));
         for (const archive of archives) {
           const types: string[] = [];
-          const parser = new tar.Parser({ onReadEntry: (e) => (types.push(e.type), e.resume()) });
+          const parser = new tar.Parser({
+            onReadEntry: (e) => {
+              types.push(e.type);
+              e.resume();
+            },
+          });
           parser.end(archive);
           assert.deepEqual(types.sort(), ["Directory", "File", "Link"]);
         }

@@ -1,12 +1,23 @@
 // Unit tests of the host-fit check: a sandbox shape this machine cannot honour is refused at once,
 // naming the field, the host's figure and the largest value that fits, before anything is built.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { PyroError } from "../../src/contract/errors.js";
 import { checkFitsHost, hostShape } from "../../src/manager/host-limits.js";
+import { ensureDisk } from "../../src/manager/layer-disk.js";
 import { Manager } from "../../src/manager/manager.js";
 import { faces } from "../helpers/requests.js";
 
@@ -59,5 +70,50 @@ describe("a sandbox shape must fit the host", () => {
       readdirSync(stateDir).filter((d) => d === "workspaces" || d === "sandboxes"),
       [],
     );
+  });
+
+  it("workspace create refuses a disk larger than the file system holding the state, before building anything", async () => {
+    const fs = statfsSync(stateDir);
+    const hostMib = Math.floor((fs.blocks * fs.bsize) / (1024 * 1024));
+    await assert.rejects(
+      face.workspaces.create({ disk_mib: hostMib + 1 }),
+      (e: PyroError) =>
+        e.code === "INVALID_ARGUMENT" &&
+        e.message ===
+          `disk_mib ${hostMib + 1} is more than the ${hostMib} MiB file system holding ${stateDir}; use at most ${hostMib}`,
+    );
+    await assert.rejects(face.workspaces.create({ disk_mib: 255 }), /disk_mib/);
+    assert.deepEqual(
+      readdirSync(stateDir).filter((d) => d === "workspaces"),
+      [],
+    );
+  });
+});
+
+describe("a workspace's disk without a limit (a plain directory)", () => {
+  it("takes in the layers of a layout from before disks, and a reset's swap a crash cut off is finished", async () => {
+    const sandbox = join(stateDir, "legacy-sandbox");
+    mkdirSync(join(sandbox, "upper", "workspace"), { recursive: true });
+    writeFileSync(join(sandbox, "upper", "workspace", "kept.txt"), "kept\n");
+    mkdirSync(join(sandbox, "work"));
+    await ensureDisk(sandbox, null);
+    assert.equal(readFileSync(join(sandbox, "disk", "upper", "workspace", "kept.txt"), "utf8"), "kept\n");
+    // Nothing of the old layout is left beside the disk (the lock file is the disk's own).
+    assert.deepEqual(
+      readdirSync(sandbox).filter((n) => n !== "disk.lock"),
+      ["disk"],
+    );
+    // A crash after the old disk was moved aside: the new one (whole) goes into place.
+    renameSync(join(sandbox, "disk"), join(sandbox, "disk.old"));
+    mkdirSync(join(sandbox, "disk.next", "upper", "workspace"), { recursive: true });
+    writeFileSync(join(sandbox, "disk.next", "upper", "workspace", "new.txt"), "new\n");
+    await ensureDisk(sandbox, null);
+    assert.deepEqual(readdirSync(join(sandbox, "disk", "upper", "workspace")), ["new.txt"]);
+    assert.equal(existsSync(join(sandbox, "disk.old")) || existsSync(join(sandbox, "disk.next")), false);
+    // A crash while the new one was being filled: it is dropped, the old one stays.
+    mkdirSync(join(sandbox, "disk.next", "upper"), { recursive: true });
+    await ensureDisk(sandbox, null);
+    assert.deepEqual(readdirSync(join(sandbox, "disk", "upper", "workspace")), ["new.txt"]);
+    assert.equal(existsSync(join(sandbox, "disk.next")), false);
   });
 });

@@ -41,6 +41,8 @@ const INFO: WorkspaceInfo = {
   stopped_reason: null,
   vcpu_count: 1,
   mem_mib: 1024,
+  disk_mib: 8192,
+  disk_used_mib: 1,
   process_limit: 512,
   ttl_seconds: 600,
   network_policy: "off",

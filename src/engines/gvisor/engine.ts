@@ -17,7 +17,16 @@ import { hostToolCheck, sandboxLeftovers } from "../checks.js";
 import { type Freezer, thawAbandoned, withFrozen } from "../freeze.js";
 import { isMounted, mountOverlay, unmount } from "../mounts.js";
 import { cleanupSandboxNetwork, networkFiles, networkFor, nsenterPrefix, type SandboxNetwork } from "../network.js";
-import type { DoctorCheck, Engine, EngineProbe, OneShotExec, Sandbox, SandboxExit, SandboxSpec } from "../types.js";
+import {
+  DISK_DIR,
+  type DoctorCheck,
+  type Engine,
+  type EngineProbe,
+  type OneShotExec,
+  type Sandbox,
+  type SandboxExit,
+  type SandboxSpec,
+} from "../types.js";
 import { buildOciSpec, gvisorGuestFiles, runscCgroupFlags } from "./oci.js";
 import { runOnceGvisor } from "./oneshot.js";
 
@@ -26,8 +35,8 @@ const RUNSC = "runsc";
 
 export function gvisorDirs(runDir: string) {
   return {
-    upper: join(runDir, "upper"),
-    work: join(runDir, "work"),
+    upper: join(runDir, DISK_DIR, "upper"),
+    work: join(runDir, DISK_DIR, "work"),
     rootfs: join(runDir, "rootfs"),
     bundle: join(runDir, "bundle"),
     runscRoot: join(runDir, "runsc"),
@@ -170,9 +179,8 @@ export class GvisorEngine implements Engine {
   }
 
   /** The whole upper layer: what the guest changed outside /workspace goes with a reset too. */
-  resetLayout(runDir: string): { layer: string; discard: string[] } {
-    const dirs = gvisorDirs(runDir);
-    return { layer: dirs.upper, discard: [dirs.work] };
+  resetDiscards(_runDir: string): string[] {
+    return [];
   }
 
   /** gVisor writes through to the upper layer as each guest syscall returns (tested), so a paused

@@ -294,13 +294,13 @@ export class QemuEngine implements Engine {
   }
 
   workspaceLayer(runDir: string): string {
-    return join(runDir, "workspace");
+    return vmFiles(runDir).workspace;
   }
 
   /** The shared directory, and the root disk: the next start restores a fresh VM from the saved one. */
-  resetLayout(runDir: string): { layer: string; discard: string[] } {
+  resetDiscards(runDir: string): string[] {
     const files = vmFiles(runDir);
-    return { layer: files.workspace, discard: [files.root, files.console] };
+    return [files.root, files.console];
   }
 
   /** The guest writes /workspace through virtio-fs without caching (cache=none), so a paused VM's

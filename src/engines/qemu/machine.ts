@@ -9,6 +9,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { PyroError } from "../../contract/errors.js";
 import { logStderrLines } from "../../util/children.js";
+import { DISK_DIR } from "../types.js";
 import { AGENT_PORT, type GuestKernel } from "./guest.js";
 
 export const QEMU = "qemu-system-x86_64";
@@ -29,7 +30,7 @@ export function vmFiles(runDir: string) {
     console: join(runDir, "console.log"),
     pid: join(runDir, "qemu.pid"),
     fs: join(runDir, "fs.sock"),
-    workspace: join(runDir, "workspace"),
+    workspace: join(runDir, DISK_DIR, "workspace"),
     /** Guest memory of a VM restored from a saved one: a file in memory (tmpfs), removed as soon as
      * QEMU has it mapped. Named by the run dir, so a dead supervisor's can be found. */
     ram: `/dev/shm/pyro-vm-${createHash("sha256").update(runDir).digest("hex").slice(0, 16)}.ram`,

@@ -60,6 +60,10 @@ export class WorkspaceCreateCommand extends PyroCommand {
     validator: t.isNumber(),
     description: `Memory in MiB (${LIMITS.memMib.min}-${LIMITS.memMib.max}, default ${DEFAULTS.memMib})`,
   });
+  diskMib = Option.String("--disk-mib", {
+    validator: t.isNumber(),
+    description: `Disk in MiB for what the guest writes (${LIMITS.diskMib.min}-${LIMITS.diskMib.max}, default ${DEFAULTS.diskMib}); ENOSPC past it`,
+  });
   ttlSeconds = Option.String("--ttl-seconds", {
     validator: t.isNumber(),
     description: `Idle seconds before the workspace expires; 0 = never (default ${DEFAULTS.ttlSeconds})`,
@@ -105,6 +109,7 @@ export class WorkspaceCreateCommand extends PyroCommand {
         environment: this.environment,
         vcpu_count: this.vcpuCount,
         mem_mib: this.memMib,
+        disk_mib: this.diskMib,
         ttl_seconds: this.ttlSeconds,
         engine: this.engine,
         seed_path: this.seedPath,

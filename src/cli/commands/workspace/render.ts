@@ -61,6 +61,12 @@ export function networkRows(entries: readonly NetworkLogEntry[]): string {
   ]);
 }
 
+/** The disk's limit and use: "312 of 8192 MiB used", or that there is no limit. */
+function diskText(info: WorkspaceInfo): string {
+  if (info.disk_mib === null) return "no limit (doctor says why)";
+  return info.disk_used_mib === null ? `${info.disk_mib} MiB` : `${info.disk_used_mib} of ${info.disk_mib} MiB used`;
+}
+
 /** `key:  value` lines describing one workspace (create, status, update, stop, start). */
 export function describeWorkspace(info: WorkspaceInfo): string {
   const rows: [string, string][] = [
@@ -69,6 +75,7 @@ export function describeWorkspace(info: WorkspaceInfo): string {
     ["state", info.stopped_reason ? `${info.state} (${info.stopped_reason})` : info.state],
     ["environment", `${info.environment} on ${info.engine}`],
     ["resources", `${info.vcpu_count} vCPU, ${info.mem_mib} MiB, ${info.process_limit} processes`],
+    ["disk", diskText(info)],
     ["network", networkText(info)],
     ...(info.trusted_ca
       ? [
