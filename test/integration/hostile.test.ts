@@ -140,6 +140,19 @@ describe(`a hostile guest (${ENGINE})`, () => {
     );
   });
 
+  it("the guest sees the vCPUs it was given: nproc in a workspace and in a one-shot run is vcpu_count", async () => {
+    // gvisor shows every host CPU whatever the quota, so pyro pins the sandbox's first process; a VM
+    // simply has vcpu_count CPUs.
+    const { workspace_id: id } = await create({ vcpu_count: 1 });
+    const seen = await ws.exec({
+      workspace: id,
+      command: "nproc; python3 -c 'import os; print(len(os.sched_getaffinity(0)))'",
+    });
+    assert.equal(seen.stdout, "1\n1\n", seen.stderr);
+    const oneShot = await runCli(stateDir, ["run", "debian:12", "--vcpu-count", "1", "--", "nproc"]);
+    assert.equal(oneShot.stdout, "1\n", oneShot.stderr);
+  });
+
   it("qemu as root: the VM's host processes run in a cgroup of their own, capped at vcpu_count CPUs", {
     skip: ENGINE !== "qemu" || process.getuid?.() !== 0 ? "QEMU's host cgroup is made as root, for qemu" : false,
   }, async () => {

@@ -2,12 +2,15 @@
 // writable root, and vcpu/memory/pids limits as linux.resources (cgroups v1 on this host).
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { BASE_ENV } from "../../channel/protocol.js";
 import { GATEWAY_NET } from "../../egress/addresses.js";
 import { AGENT_ARGV, AGENT_DIR, STATX_SHIM } from "../../environments/inject.js";
 import { isRootless } from "../../rootless/mode.js";
 import type { NetworkPolicy } from "../types.js";
+
+const TASKSET = "/usr/bin/taskset";
 
 const CAPABILITIES = [
   "CAP_CHOWN",
@@ -103,6 +106,24 @@ export async function gvisorGuestFiles(
   return files;
 }
 
+/**
+ * gVisor shows a sandbox every CPU of the host whatever its CPU quota (runsc's --cpu-num-from-quota
+ * would still show at least two). So the sandbox's first process starts pinned to the first
+ * `vcpuCount` of them and everything it starts inherits that: nproc, os.availableParallelism(),
+ * Python's os.sched_getaffinity and `make -j$(nproc)` see what the sandbox was given.
+ * /proc/cpuinfo and os.cpu_count() still count them all (docs/engines.md). Every Debian root has
+ * taskset (util-linux is essential); a root without it runs unpinned.
+ */
+export function pinnedToVcpus(
+  args: readonly string[],
+  vcpuCount: number,
+  rootPath: string,
+  hostCpus = availableParallelism(),
+) {
+  if (vcpuCount >= hostCpus || !existsSync(join(rootPath, TASKSET))) return args;
+  return [TASKSET, "--cpu-list", vcpuCount === 1 ? "0" : `0-${vcpuCount - 1}`, ...args];
+}
+
 export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
   const period = 100_000;
   return {
@@ -110,7 +131,7 @@ export function buildOciSpec(opts: OciOptions): Record<string, unknown> {
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },
-      args: opts.args ?? AGENT_ARGV,
+      args: pinnedToVcpus(opts.args ?? AGENT_ARGV, opts.vcpuCount, opts.rootPath),
       env: Object.entries({ ...BASE_ENV, ...opts.env }).map(([k, v]) => `${k}=${v}`),
       cwd: opts.cwd ?? "/",
       capabilities: {
