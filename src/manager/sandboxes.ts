@@ -68,6 +68,9 @@ export class WorkspaceSandboxes {
       const client = await SupervisorClient.connect(live.socket).catch(() => undefined);
       if (client) await client.shutdown();
       else process.kill(live.pid, "SIGTERM");
+      // The supervisor closes its socket before it exits: until it is gone it still reads as live,
+      // and a start right after this stop would take the dying sandbox for a running one.
+      await supervisorGone(sandbox, live.pid);
     }
     await getEngine(record.engine).cleanup(record.workspace_id, sandbox);
   }
@@ -115,6 +118,21 @@ export class WorkspaceSandboxes {
   closeClients(): void {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
+  }
+}
+
+/** Waits for the supervisor `pid` of `sandbox` to exit; after 15 s it is killed. */
+async function supervisorGone(sandbox: string, pid: number): Promise<void> {
+  const alive = async () => (await liveSupervisor(sandbox))?.pid === pid;
+  for (const t0 = Date.now(); Date.now() - t0 < 15_000; ) {
+    if (!(await alive())) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {}
+  for (const t0 = Date.now(); Date.now() - t0 < 5_000 && (await alive()); ) {
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
