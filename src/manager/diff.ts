@@ -32,6 +32,7 @@ export { DiffFile, DiffResult } from "../contract/workspace.js";
 
 import type { DiffFile, DiffOmission, DiffResult } from "../contract/workspace.js";
 import { comparePaths } from "../util/tree.js";
+import { compareTreeOrder } from "../util/tree-walk.js";
 
 export interface DiffIo {
   /**
@@ -76,8 +77,17 @@ export async function readHostFile(path: string, maxBytes?: number): Promise<Buf
 // ---------------------------------------------------------------------------------------------
 // Comparing
 
+/** The changes between two trees, and the ignore files of each (all selectChanges reads of them). */
+export interface Compared {
+  changes: Change[];
+  baselineRules: TreeEntry[];
+  currentRules: TreeEntry[];
+}
+
 /**
- * What changed between two manifests, sorted by path.
+ * What changed between two manifests, each a stream in tree order (util/tree-walk.ts), sorted by
+ * path. Only the changes and the ignore files are kept, so a tree of a million entries costs the
+ * memory of what changed in it.
  *
  * - A file is unchanged when its sha256 and permission bits are equal; a mode-only change is
  *   "modified". A symlink is "modified" when its target changes (symlink modes mean nothing).
@@ -87,18 +97,35 @@ export async function readHostFile(path: string, maxBytes?: number): Promise<Buf
  *   exists: like `git status`, a new directory full of files shows as its files, but unlike git an
  *   empty directory still shows, because reset and restore bring empty directories back.
  */
-export function compareTrees(baseline: TreeEntry[], current: TreeEntry[]): Change[] {
-  const before = new Map(baseline.map((e) => [e.path, e]));
-  const after = new Map(current.map((e) => [e.path, e]));
-  const changes: Change[] = [];
-  for (const [path, b] of before) {
-    const a = after.get(path);
-    if (!a) changes.push({ path, status: "deleted", before: b });
-    else if (a.type !== b.type) changes.push({ path, status: "type_changed", before: b, after: a });
-    else if (contentChanged(b, a)) changes.push({ path, status: "modified", before: b, after: a });
-  }
-  for (const [path, a] of after) {
-    if (!before.has(path)) changes.push({ path, status: "added", after: a });
+export async function compareTreeStreams(
+  baseline: AsyncIterable<TreeEntry> | Iterable<TreeEntry>,
+  current: AsyncIterable<TreeEntry> | Iterable<TreeEntry>,
+): Promise<Compared> {
+  const compared: Compared = { changes: [], baselineRules: [], currentRules: [] };
+  const changes = compared.changes;
+  const before = iterate(baseline);
+  const after = iterate(current);
+  try {
+    let b = await before.next();
+    let a = await after.next();
+    while (!b.done || !a.done) {
+      const order = b.done ? 1 : a.done ? -1 : compareTreeOrder(b.value.path, a.value.path);
+      if (order <= 0 && !b.done && isRulesFile(b.value.path)) compared.baselineRules.push(b.value);
+      if (order >= 0 && !a.done && isRulesFile(a.value.path)) compared.currentRules.push(a.value);
+      if (order < 0) {
+        changes.push({ path: b.value!.path, status: "deleted", before: b.value });
+      } else if (order > 0) {
+        changes.push({ path: a.value!.path, status: "added", after: a.value });
+      } else if (a.value!.type !== b.value!.type) {
+        changes.push({ path: a.value!.path, status: "type_changed", before: b.value, after: a.value });
+      } else if (contentChanged(b.value!, a.value!)) {
+        changes.push({ path: a.value!.path, status: "modified", before: b.value, after: a.value });
+      }
+      if (order <= 0) b = await before.next();
+      if (order >= 0) a = await after.next();
+    }
+  } finally {
+    await Promise.all([before.return?.(undefined), after.return?.(undefined)]);
   }
 
   const hasListedDescendant = new Set<string>();
@@ -107,13 +134,34 @@ export function compareTrees(baseline: TreeEntry[], current: TreeEntry[]): Chang
       hasListedDescendant.add(change.path.slice(0, i));
     }
   }
-  return changes
+  compared.changes = changes
     .filter((c) => {
       const entry = c.after ?? c.before!;
       const isDirAddOrDelete = entry.type === "directory" && (c.status === "added" || c.status === "deleted");
       return !(isDirAddOrDelete && hasListedDescendant.has(c.path));
     })
     .sort((x, y) => comparePaths(x.path, y.path));
+  return compared;
+}
+
+/** compareTreeStreams of two whole manifests, in any order. */
+export async function compareTrees(baseline: TreeEntry[], current: TreeEntry[]): Promise<Change[]> {
+  const inTreeOrder = (entries: TreeEntry[]) => [...entries].sort((x, y) => compareTreeOrder(x.path, y.path));
+  return (await compareTreeStreams(inTreeOrder(baseline), inTreeOrder(current))).changes;
+}
+
+function iterate<T>(source: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> | Iterator<T> {
+  return Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+}
+
+/** The files repositoryRules reads: every .gitignore and each repository's info/exclude. */
+function isRulesFile(path: string): boolean {
+  return (
+    path === ".gitignore" ||
+    path.endsWith("/.gitignore") ||
+    path === ".git/info/exclude" ||
+    path.endsWith("/.git/info/exclude")
+  );
 }
 
 function contentChanged(b: TreeEntry, a: TreeEntry): boolean {

@@ -75,7 +75,12 @@ export interface WorkspacePaths {
   /** The host's proxy settings (host_proxy), whole: a proxy URL may hold a password. */
   hostProxy: string;
   baselineTree: string;
+  /** The baseline's manifest, a TreeEntry per line in tree order. */
   baselineManifest: string;
+  /** The manifest as one JSON array, written by pyro before 2026-12: read when the other is absent. */
+  legacyBaselineManifest: string;
+  /** The digests of the layer's files with the stat each was taken at, so diff hashes what changed. */
+  layerIndex: string;
   sandbox: string;
   secrets: string;
   snapshots: string;
@@ -102,7 +107,9 @@ export class RecordStore {
       egressCaKey: join(dir, "egress-ca.key"),
       hostProxy: join(dir, "host-proxy.json"),
       baselineTree: join(dir, "baseline", "tree"),
-      baselineManifest: join(dir, "baseline", "manifest.json"),
+      baselineManifest: join(dir, "baseline", "manifest.ndjson"),
+      legacyBaselineManifest: join(dir, "baseline", "manifest.json"),
+      layerIndex: join(dir, "layer-index.ndjson"),
       sandbox: join(dir, "sandbox"),
       secrets: join(dir, "secrets.json"),
       snapshots: join(dir, "snapshots"),

@@ -1,7 +1,7 @@
 // Owns what is read of a workspace's whole tree: diff against the baseline taken at create, the
 // summary's count of changes, and export of a path to the host.
 
-import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as tar from "tar";
 import { z } from "zod";
@@ -19,10 +19,12 @@ import type { SupervisorClient } from "../supervisor/client.js";
 import { CappedList } from "../util/capped-list.js";
 import { unwritableTarget } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
-import { manifestOfDir } from "../util/tree.js";
+import { compareTreeOrder } from "../util/tree-walk.js";
 import {
   buildDiff,
-  compareTrees,
+  type Change,
+  type Compared,
+  compareTreeStreams,
   countChanges,
   type DiffIo,
   readHostFile,
@@ -33,6 +35,7 @@ import {
 } from "./diff.js";
 import { ARCHIVE_DEADLINE_MS, GUEST_ROOT, guestPath } from "./guest.js";
 import type { OpenWorkspace } from "./open-workspace.js";
+import { baselineTree, layerTree } from "./tree-index.js";
 import type { WorkspaceService } from "./workspaces.js";
 
 export class TreeService {
@@ -42,8 +45,8 @@ export class TreeService {
     const ws = await this.core.open(params.workspace);
     const filters = { includeIgnored: params.include_ignored, paths: params.paths, exclude: params.exclude };
     return ws.redactingAll(async () => {
-      const result = await this.withTrees(ws, async (trees) => {
-        const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
+      const result = await this.withTrees(ws, async (compared, trees) => {
+        const { changes, ignored } = await selectChanges(compared, trees, filters);
         return { ...(await buildDiff(changes, trees)), ignored };
       });
       return { workspace_id: ws.id, ...result };
@@ -51,33 +54,38 @@ export class TreeService {
   }
 
   /**
-   * Calls `fn` with the baseline and current manifests and readers of both: diff and summary look
-   * at the same trees. Fast path: the frozen sandbox's layer, read on the host (the sandbox stays
-   * paused while `fn` runs); otherwise the manifest is fingerprinted in the guest and files are
-   * fetched one by one.
+   * Calls `fn` with the changes between the baseline and the current tree, and readers of both:
+   * diff and summary look at the same trees. Both manifests are streams, so only the changes are
+   * held. Fast path: the frozen sandbox's layer, walked on the host beside its digest index (the
+   * sandbox stays paused while `fn` runs); otherwise the manifest is fingerprinted in the guest and
+   * files are fetched one by one.
    */
-  private async withTrees<T>(ws: OpenWorkspace, fn: (trees: Trees) => Promise<T>): Promise<T> {
+  private async withTrees<T>(ws: OpenWorkspace, fn: (changes: Change[], trees: Trees) => Promise<T>): Promise<T> {
     const client = await ws.client();
     const paths = ws.paths;
-    const baseline = z.array(TreeEntry).parse(JSON.parse(await readFile(paths.baselineManifest, "utf8")));
     const readBaseline: DiffIo["readBaseline"] = (path, maxBytes) =>
       readHostFile(join(paths.baselineTree, path), maxBytes);
-    const fromLayer = await this.core.sandboxes.withFrozen(ws.record, async (layer) =>
-      fn({
-        baseline,
-        current: await manifestOfDir(layer),
+    const withRules = (compared: Compared, readCurrent: DiffIo["readCurrent"]) =>
+      fn(compared.changes, {
+        baseline: compared.baselineRules,
+        current: compared.currentRules,
         readBaseline,
-        readCurrent: (path, maxBytes) => readHostFile(join(layer, path), maxBytes),
-      }),
+        readCurrent,
+      });
+    const fromLayer = await this.core.sandboxes.withFrozen(ws.record, async (layer) =>
+      withRules(await compareTreeStreams(baselineTree(paths), layerTree(layer, paths.layerIndex)), (path, maxBytes) =>
+        readHostFile(join(layer, path), maxBytes),
+      ),
     );
     if (fromLayer !== undefined) return fromLayer;
     const reply = await client.call(FileOp.TREE, { path: GUEST_ROOT }, { deadlineMs: ARCHIVE_DEADLINE_MS });
-    return fn({
-      baseline,
-      current: z.array(TreeEntry).parse(reply.entries),
-      readBaseline,
-      readCurrent: (path, maxBytes) => this.readGuestBytes(client, join(GUEST_ROOT, path), maxBytes),
-    });
+    const current = z
+      .array(TreeEntry)
+      .parse(reply.entries)
+      .sort((a, b) => compareTreeOrder(a.path, b.path));
+    return withRules(await compareTreeStreams(baselineTree(paths), current), (path, maxBytes) =>
+      this.readGuestBytes(client, join(GUEST_ROOT, path), maxBytes),
+    );
   }
 
   async export(params: z.output<typeof ExportParams>): Promise<ExportResult> {
@@ -211,9 +219,7 @@ export class TreeService {
     // The same selection as a default diff, without reading any file but the ignore rules.
     let selection: Selection | undefined;
     if (info.state === "running") {
-      selection = await this.withTrees(ws, (trees) =>
-        selectChanges(compareTrees(trees.baseline, trees.current), trees),
-      );
+      selection = await this.withTrees(ws, (changes, trees) => selectChanges(changes, trees));
     }
     const counts = countChanges(selection?.changes ?? []);
     return (await ws.redactor()).redactDeep({

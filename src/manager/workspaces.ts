@@ -35,7 +35,6 @@ import { SANDBOX_EXIT_FILE } from "../supervisor/protocol.js";
 import { extractArchive } from "../util/archive.js";
 import { faultPoint } from "../util/fault.js";
 import { processAlive } from "../util/process.js";
-import { manifestOfDir } from "../util/tree.js";
 import { checkDiskFitsHost, checkFitsHost } from "./host-limits.js";
 import { createDisk, diskLimitUnavailable, diskUsedMib, ensureDisk, releaseDisk } from "./layer-disk.js";
 import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./network-rules.js";
@@ -44,6 +43,7 @@ import type { ProgressReporter } from "./progress.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 import { copyTree, WorkspaceSandboxes } from "./sandboxes.js";
 import { classifySource, sourceStream } from "./sources.js";
+import { writeBaselineManifest } from "./tree-index.js";
 import { loadTrust } from "./trust.js";
 import { loadSecrets, WorkspaceSecrets } from "./workspace-secrets.js";
 
@@ -441,6 +441,6 @@ export class WorkspaceService {
     const paths = this.records.paths(record.workspace_id);
     await mkdir(dirname(paths.baselineTree), { recursive: true });
     await copyTree(layer, paths.baselineTree);
-    await writeFile(paths.baselineManifest, JSON.stringify(await manifestOfDir(paths.baselineTree)));
+    await writeBaselineManifest(layer, paths);
   }
 }

@@ -61,7 +61,7 @@ export async function manifestOfDir(dir: string): Promise<TreeEntry[]> {
   return entries.sort((a, b) => comparePaths(a.path, b.path));
 }
 
-async function sha256File(path: string, size: number): Promise<string> {
+export async function sha256File(path: string, size: number): Promise<string> {
   const hash = createHash("sha256");
   // Small files in one read; big ones streamed so a large workspace cannot balloon host memory.
   if (size <= 4 * 1024 * 1024) return hash.update(await readFile(path)).digest("hex");

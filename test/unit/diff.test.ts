@@ -60,7 +60,7 @@ async function diffTrees(
   const cur = join(root, "cur");
   await makeTree(base, baseline);
   await makeTree(cur, current);
-  const changes = compareTrees(await manifestOfDir(base), await manifestOfDir(cur));
+  const changes = await compareTrees(await manifestOfDir(base), await manifestOfDir(cur));
   const result = await buildDiff(changes, diskIo(base, cur), opts);
   assert.deepEqual(DiffResult.parse(result), result);
   return { base, cur, changes, result };
@@ -279,9 +279,9 @@ test("directories: an empty one counts, one created or removed with files counts
   assert.doesNotMatch(result.patch, /new\/empty|was-empty/);
 });
 
-test("a directory's mode change alone is not a change", () => {
+test("a directory's mode change alone is not a change", async () => {
   const dir = (mode: number): TreeEntry => ({ path: "d", type: "directory", mode, size: 0 });
-  assert.deepEqual(compareTrees([dir(0o755)], [dir(0o700)]), []);
+  assert.deepEqual(await compareTrees([dir(0o755)], [dir(0o700)]), []);
 });
 
 test("binary files are listed and counted but stay out of the patch, which still applies", async () => {
@@ -365,7 +365,7 @@ test("io is never asked for symlinks, and a mode-only change reads only the base
     link_target: target,
   });
   const file = (mode: number): TreeEntry => ({ path: "f", type: "file", mode, size: 2, sha256: "same" });
-  const changes = compareTrees([link("a"), file(0o644)], [link("b"), file(0o755)]);
+  const changes = await compareTrees([link("a"), file(0o644)], [link("b"), file(0o755)]);
   const result = await buildDiff(changes, {
     readBaseline: async (p) => {
       calls.push(`base:${p}`);
@@ -420,9 +420,9 @@ test("2,000-file trees with 10 changes: compareTrees + buildDiff stay well under
     readCurrent: async () => content("new"),
   };
   // Warm up module-level JIT so the measured run is the steady state.
-  await buildDiff(compareTrees(baseline, current), io);
+  await buildDiff(await compareTrees(baseline, current), io);
   const started = performance.now();
-  const changes = compareTrees(baseline, current);
+  const changes = await compareTrees(baseline, current);
   const result = await buildDiff(changes, io);
   const elapsed = performance.now() - started;
   console.log(`# compareTrees+buildDiff, 2000 files, 10 changed: ${elapsed.toFixed(1)} ms`);
@@ -450,7 +450,7 @@ async function selectBetween(
   const reads: string[] = [];
   const io = recordingIo(diskIo(base, cur), reads);
   const trees = { baseline: await manifestOfDir(base), current: await manifestOfDir(cur), ...io };
-  const { changes, ignored } = await selectChanges(compareTrees(trees.baseline, trees.current), trees, filters);
+  const { changes, ignored } = await selectChanges(await compareTrees(trees.baseline, trees.current), trees, filters);
   return { kept: changes.map((c) => c.path), ignored, reads };
 }
 
@@ -529,7 +529,7 @@ test("ignore rules agree with git: nested .gitignore files, negation, anchoring,
   const { kept, ignored } = await selectBetween({}, cur);
   assert.deepEqual([...kept].sort(), shownByGit);
   // Empty directories count as changes too (git lists none), and there are some in a new .git/.
-  const gitInternals = compareTrees([], await manifestOfDir(cur)).filter((c) => c.path.startsWith(".git/"));
+  const gitInternals = (await compareTrees([], await manifestOfDir(cur))).filter((c) => c.path.startsWith(".git/"));
   assert.equal(ignored, ignoredByGit.length + gitInternals.length);
 });
 
@@ -679,7 +679,7 @@ test("files that cannot fit are not read whole: over maxFileBytes or larger than
   const cur = join(root, "cur");
   await makeTree(base, { "huge.txt": big, "small.txt": "a\n" });
   await makeTree(cur, { "huge.txt": `${big}more\n`, "added-big.txt": big, "tool.bin": elf, "small.txt": "b\n" });
-  const changes = compareTrees(await manifestOfDir(base), await manifestOfDir(cur));
+  const changes = await compareTrees(await manifestOfDir(base), await manifestOfDir(cur));
   const result = await buildDiff(changes, recordingIo(diskIo(base, cur), calls), {
     maxPatchBytes: 3000,
     maxFileBytes: 4096,

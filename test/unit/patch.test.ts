@@ -434,7 +434,7 @@ test("round trip: buildDiff's patch planned against the baseline reproduces the 
       size: Buffer.byteLength(text),
       sha256: text, // any value that differs exactly when the content differs
     }));
-  const diff = await buildDiff(compareTrees(manifest(baseline, false), manifest(current, true)), {
+  const diff = await buildDiff(await compareTrees(manifest(baseline, false), manifest(current, true)), {
     readBaseline: async (p) => Buffer.from(baseline[p]!),
     readCurrent: async (p) => Buffer.from(current[p]!),
   });
