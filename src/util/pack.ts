@@ -8,7 +8,10 @@
 // guest agent or the CLI mid-export. The archive written before it is whole and right, so the pack
 // here ignores what its step would do once it has ended. (Packing one job at a time also avoids the
 // wait, at 1.7× the time for small files.)
+import { lstatSync, type Stats } from "node:fs";
+import { resolve } from "node:path";
 import * as tar from "tar";
+import { walkTree } from "./tree-walk.js";
 
 const PROCESS = Object.getOwnPropertySymbols(tar.Pack.prototype).find((s) => s.description === "process");
 if (!PROCESS) {
@@ -27,10 +30,76 @@ Object.defineProperty(Pack.prototype, PROCESS, {
 
 export type PackOptions = NonNullable<ConstructorParameters<typeof tar.Pack>[0]>;
 
-/** A tar stream of `paths` under `options.cwd`; call sites listen for its 'error'. */
+/** Entries handed to the pack and not yet started: the only part of a tree held in memory. */
+const MAX_QUEUED = 256;
+
+/** A Map that keeps nothing: node-tar caches every stat and listing for the pack's lifetime. */
+class NoCache<K, V> extends Map<K, V> {
+  override set(_key: K, _value: V): this {
+    return this;
+  }
+}
+
+/**
+ * A tar stream of `paths` under `options.cwd`, a directory with everything beneath it; call sites
+ * listen for its 'error'. The tree is walked here, depth first, and handed to the pack a few
+ * hundred entries ahead of what it writes: node-tar's own recursion is breadth first and queues a
+ * whole level at once (a million files in a thousand directories took 4 GB). A name that is not
+ * UTF-8 fails the pack, naming where it is. With `noDirRecurse`, the paths alone are packed.
+ */
 export function packFiles(options: PackOptions, paths: readonly string[]): tar.Pack {
-  const pack = new Pack(options);
-  for (const path of paths) pack.add(path);
-  pack.end();
+  let added = 0;
+  let started = 0;
+  let wake: (() => void) | undefined;
+  const progressed = () => {
+    started += 1;
+    const resume = wake;
+    wake = undefined;
+    resume?.();
+  };
+  const refusedDirs: string[] = [];
+  const pack = new Pack({
+    ...options,
+    noDirRecurse: true,
+    statCache: new NoCache(),
+    readdirCache: new NoCache(),
+    onWriteEntry: (entry) => {
+      progressed();
+      options.onWriteEntry?.(entry);
+    },
+    filter: (path, stat) => {
+      const under = refusedDirs.some((dir) => path.startsWith(dir));
+      const keep = !under && (options.filter ? options.filter(path, stat) : true);
+      if (!keep) {
+        if ((stat as Stats).isDirectory?.()) refusedDirs.push(`${path.replace(/\/+$/, "")}/`);
+        progressed();
+      }
+      return keep;
+    },
+  });
+  const add = async (path: string) => {
+    pack.add(path);
+    added += 1;
+    while (added - started > MAX_QUEUED) await new Promise<void>((resume) => (wake = resume));
+  };
+  const cwd = options.cwd ?? process.cwd();
+  void (async () => {
+    for (const path of paths) {
+      await add(path);
+      if (options.noDirRecurse || !isDirectory(resolve(cwd, path))) continue;
+      for await (const { entry } of walkTree(resolve(cwd, path))) {
+        await add(path === "." ? `./${entry.path}` : `${path.replace(/\/+$/, "")}/${entry.path}`);
+      }
+    }
+    pack.end();
+  })().catch((err) => pack.emit("error", err));
   return pack;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false; // the pack reports it
+  }
 }
