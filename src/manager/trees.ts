@@ -16,6 +16,7 @@ import type {
   WorkspaceSummary,
 } from "../contract/workspace.js";
 import type { SupervisorClient } from "../supervisor/client.js";
+import { writeInTurn } from "../util/archive.js";
 import { CappedList } from "../util/capped-list.js";
 import { unwritableTarget } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
@@ -111,43 +112,45 @@ export class TreeService {
       // node-tar refuses absolute paths, `..` and writing through symlinks: nothing lands outside
       // staging. The files are the caller's (no guest uid or gid carried over, as root would by
       // default), and no guest file keeps a setuid, setgid or sticky bit on the host.
-      const extractor = tar.extract({
-        cwd: staging,
-        strict: true,
-        preservePaths: false,
-        preserveOwner: false,
-        onReadEntry: (entry) => {
-          entryCount++;
-          bytes += entry.size ?? 0;
-        },
-        // Regular files, directories, and symlinks that stay inside the export: a link to /etc or
-        // ../.. in the workspace must not become a host link pointing out of the output.
-        filter: (entryPath, entry) => {
-          const e = entry as tar.ReadEntry;
-          const path = entryPath.replace(/^(\.\/)+/, "");
-          if (e.type === "SymbolicLink") {
-            const inside = linkStaysInside(staging, entryPath, e.linkpath ?? "");
-            if (!inside) skipped.add(`${path} (symlink to ${e.linkpath} points outside the copy)`);
-            return inside;
-          }
-          // A hard link to another file of the export is that file again (its mode already cleared).
-          if (e.type === "Link") {
-            const target = resolve(staging, e.linkpath ?? "");
-            if (target.startsWith(`${staging}/`)) return true;
-            skipped.add(`${path} (hard link to ${e.linkpath}, outside the copy)`);
-            return false;
-          }
-          if (e.type !== "File" && e.type !== "Directory" && e.type !== "OldFile") {
-            skipped.add(`${path} (${ENTRY_KINDS[e.type] ?? e.type})`);
-            return false;
-          }
-          if (e.mode !== undefined && (e.mode & 0o7000) !== 0) {
-            if (e.type !== "Directory") modesCleared.add(path);
-            e.mode &= 0o777;
-          }
-          return true;
-        },
-      } as tar.TarOptionsWithAliasesAsyncNoFile);
+      const extractor = writeInTurn(
+        tar.extract({
+          cwd: staging,
+          strict: true,
+          preservePaths: false,
+          preserveOwner: false,
+          onReadEntry: (entry) => {
+            entryCount++;
+            bytes += entry.size ?? 0;
+          },
+          // Regular files, directories, and symlinks that stay inside the export: a link to /etc or
+          // ../.. in the workspace must not become a host link pointing out of the output.
+          filter: (entryPath, entry) => {
+            const e = entry as tar.ReadEntry;
+            const path = entryPath.replace(/^(\.\/)+/, "");
+            if (e.type === "SymbolicLink") {
+              const inside = linkStaysInside(staging, entryPath, e.linkpath ?? "");
+              if (!inside) skipped.add(`${path} (symlink to ${e.linkpath} points outside the copy)`);
+              return inside;
+            }
+            // A hard link to another file of the export is that file again (its mode already cleared).
+            if (e.type === "Link") {
+              const target = resolve(staging, e.linkpath ?? "");
+              if (target.startsWith(`${staging}/`)) return true;
+              skipped.add(`${path} (hard link to ${e.linkpath}, outside the copy)`);
+              return false;
+            }
+            if (e.type !== "File" && e.type !== "Directory" && e.type !== "OldFile") {
+              skipped.add(`${path} (${ENTRY_KINDS[e.type] ?? e.type})`);
+              return false;
+            }
+            if (e.mode !== undefined && (e.mode & 0o7000) !== 0) {
+              if (e.type !== "Directory") modesCleared.add(path);
+              e.mode &= 0o777;
+            }
+            return true;
+          },
+        } as tar.TarOptionsWithAliasesAsyncNoFile) as tar.Unpack,
+      );
       const done = new Promise<void>((res, rej) => {
         extractor.on("finish", () => res());
         extractor.on("error", rej);
