@@ -36,9 +36,10 @@ import {
 import { basename, dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
 import pLimit from "p-limit";
+import pMap from "p-map";
 import { z } from "zod";
 import { PyroError } from "../contract/errors.js";
-import { guestDir, utf8Names } from "../util/names.js";
+import { inBatches, walkTree } from "../util/tree-walk.js";
 
 const run = promisify(execFile);
 
@@ -46,6 +47,10 @@ export const SNAPSHOT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const RESERVED_SNAPSHOT_NAMES: readonly string[] = ["baseline"];
 /** How many file copies, links and stats run at once: enough to hide latency, few enough for fds. */
 const IO_CONCURRENCY = 16;
+/** Entries of the source read ahead of what is placed. */
+const BUILD_BATCH = 256;
+/** Directory listings of a candidate tree kept at once. */
+const MAX_LISTINGS = 256;
 const TREE = "tree";
 const INFO_FILE = "snapshot.json";
 /** `.<name>.tmp-<pid>` (a create in progress) or `.<name>.del-<pid>` (a delete in progress). */
@@ -295,7 +300,6 @@ class TreeBuilder {
   private readonly asRoot = process.getuid?.() === 0;
   private readonly uid = BigInt(process.getuid?.() ?? -1);
   private readonly gid = BigInt(process.getgid?.() ?? -1);
-  private failed = false;
 
   constructor(
     private readonly src: string,
@@ -303,48 +307,35 @@ class TreeBuilder {
     private readonly candidates: CandidateTree[],
   ) {}
 
+  /** The source is walked depth first a few hundred entries at a time (a million files never sit
+   * in memory at once); each batch's directories are made first, then its files and links placed
+   * IO_CONCURRENCY at a time. */
   async build(): Promise<BuildResult> {
     const st = await lstatBig(this.src);
     await mkdir(this.dst, { mode: 0o700 });
     this.dirs.push({ rel: "", st });
-    await this.walk("");
+    for await (const batch of inBatches(walkTree(this.src), BUILD_BATCH)) {
+      for (const { entry, stat } of batch) {
+        if (entry.type !== "directory") continue;
+        await mkdir(join(this.dst, entry.path), { mode: 0o700 });
+        this.dirs.push({ rel: entry.path, st: stat });
+      }
+      await pMap(
+        batch.filter((w) => w.entry.type !== "directory"),
+        async ({ entry, stat }) => {
+          if (entry.type === "file") await this.placeFile(entry.path, stat);
+          else if (entry.type === "symlink") await this.placeLink(entry.path, stat);
+          else this.result.skipped.push(entry.path);
+        },
+        { concurrency: IO_CONCURRENCY },
+      );
+    }
     // Directory modes and times go on last, deepest first: adding entries changes a directory's
     // mtime, and a read-only directory would refuse them.
     this.dirs.sort((a, b) => depth(b.rel) - depth(a.rel));
     await settle(this.dirs.map((d) => this.pool(() => this.finishDir(d.rel, d.st))));
     this.result.skipped.sort();
     return this.result;
-  }
-
-  private async walk(rel: string): Promise<void> {
-    if (this.failed) return;
-    const names = await this.pool(() => utf8Names(join(this.src, rel), guestDir(rel))).catch((err) => {
-      this.failed = true;
-      throw err;
-    });
-    const subdirs: string[] = [];
-    await settle(
-      names.map((name) =>
-        this.pool(async () => {
-          if (this.failed) return;
-          const r = rel ? `${rel}/${name}` : name;
-          try {
-            const st = await lstatBig(join(this.src, r));
-            if (st.isDirectory()) {
-              await mkdir(join(this.dst, r), { mode: 0o700 });
-              this.dirs.push({ rel: r, st });
-              subdirs.push(r);
-            } else if (st.isFile()) await this.placeFile(r, st);
-            else if (st.isSymbolicLink()) await this.placeLink(r, st);
-            else this.result.skipped.push(r);
-          } catch (err) {
-            this.failed = true;
-            throw err;
-          }
-        }),
-      ),
-    );
-    await settle(subdirs.map((d) => this.walk(d)));
   }
 
   private async placeFile(rel: string, st: BigStats): Promise<void> {
@@ -450,10 +441,11 @@ class CandidateTree {
   /** Names in a directory of the tree (true for subdirectories), or null when it is not one. */
   private listing(dirRel: string): Promise<Map<string, boolean> | null> {
     let cached = this.listings.get(dirRel);
-    if (!cached) {
-      cached = this.load(dirRel);
-      this.listings.set(dirRel, cached);
-    }
+    // Least recently used first: a build walks depth first, so a few hundred listings are plenty.
+    if (cached) this.listings.delete(dirRel);
+    else cached = this.load(dirRel);
+    this.listings.set(dirRel, cached);
+    if (this.listings.size > MAX_LISTINGS) this.listings.delete(this.listings.keys().next().value!);
     return cached;
   }
 
