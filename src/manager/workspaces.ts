@@ -160,6 +160,9 @@ export class WorkspaceService {
       faultPoint("create:baselined");
       progress?.phase("boot", `${record.engine} sandbox ${id}`);
       await this.sandboxes.boot(record, environment);
+      // Idle time starts when the workspace is ready: a seed of a million files takes minutes, and
+      // the TTL reaper stopped such a workspace before its first command.
+      record.last_activity_at = new Date().toISOString();
       await this.records.write(record);
       return this.info(record);
     } catch (err) {
