@@ -12,7 +12,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import type { TreeEntry } from "../../src/contract/tree.js";
-import { compareTrees, compareTreeStreams } from "../../src/manager/diff.js";
+import { compareTreeStreams, compareTrees } from "../../src/manager/diff.js";
 import { layerTree } from "../../src/manager/tree-index.js";
 import { manifestOfDir } from "../../src/util/tree.js";
 import { compareTreeOrder, readNdjson, walkTree } from "../../src/util/tree-walk.js";
