@@ -193,7 +193,8 @@ export interface Selection {
   ignored: number;
 }
 
-/** The sides selectChanges may read: the two manifests and the bytes of their files. */
+/** The sides selectChanges may read: entries of each side's ignore files (compareTreeStreams
+ * keeps them; a whole manifest also serves) and the bytes of their files. */
 export interface Trees extends DiffIo {
   baseline: TreeEntry[];
   current: TreeEntry[];
