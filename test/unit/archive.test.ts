@@ -4,29 +4,12 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { test } from "node:test";
 import { extractArchive } from "../../src/util/archive.js";
 import { packFiles } from "../../src/util/pack.js";
-
-setFlagsFromString("--expose-gc");
-/** A full collection, so that heap figures count what is held, not garbage. */
-const gc = runInNewContext("gc") as () => void;
-
-const tempDirs: string[] = [];
-after(async () => {
-  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "pyro-test-"));
-  tempDirs.push(dir);
-  return dir;
-}
+import { fullGc, tempDir } from "../helpers/scratch.js";
 
 test("an archive naming a path twice ends as its last entry says, links included", async () => {
   const root = await tempDir();
@@ -62,11 +45,11 @@ test("a pack of 20,000 files into an extraction holds a bounded heap", async () 
     await mkdir(join(src, `d${d}`), { recursive: true });
     for (let f = 0; f < 1000; f++) await writeFile(join(src, `d${d}`, `f${f}`), `${d}/${f}`);
   }
-  gc();
+  fullGc();
   const before = process.memoryUsage().heapUsed;
   let peak = before;
   const sampler = setInterval(() => {
-    gc();
+    fullGc();
     peak = Math.max(peak, process.memoryUsage().heapUsed);
   }, 200);
   try {

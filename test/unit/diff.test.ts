@@ -5,10 +5,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, cp, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, cp, mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import {
   buildDiff,
   type Change,
@@ -20,17 +19,7 @@ import {
   TreeEntry,
 } from "../../src/manager/diff.js";
 import { manifestOfDir } from "../../src/util/tree.js";
-
-const tempDirs: string[] = [];
-after(async () => {
-  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "pyro-test-"));
-  tempDirs.push(dir);
-  return dir;
-}
+import { tempDir } from "../helpers/scratch.js";
 
 type Spec = Record<string, string | Buffer | { link: string } | { dir: true } | { text: string; mode: number }>;
 

@@ -4,33 +4,16 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, readFile, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { test } from "node:test";
 import fc from "fast-check";
 import type { TreeEntry } from "../../src/contract/tree.js";
 import { compareTreeStreams, compareTrees } from "../../src/manager/diff.js";
 import { layerTree } from "../../src/manager/tree-index.js";
 import { manifestOfDir } from "../../src/util/tree.js";
 import { compareTreeOrder, readNdjson, walkTree } from "../../src/util/tree-walk.js";
-
-setFlagsFromString("--expose-gc");
-/** A full collection, so that heap figures count what is held, not garbage. */
-const gc = runInNewContext("gc") as () => void;
-
-const tempDirs: string[] = [];
-after(async () => {
-  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "pyro-test-"));
-  tempDirs.push(dir);
-  return dir;
-}
+import { fullGc, tempDir } from "../helpers/scratch.js";
 
 async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -138,14 +121,14 @@ test("comparing two streams gives what comparing two whole manifests gives", asy
 
 test("a big tree's comparison holds only its changes", async () => {
   const count = 300_000;
-  gc();
+  fullGc();
   const before = process.memoryUsage().heapUsed;
   let peak = before;
   async function* tree(changedEvery: number) {
     for (let i = 0; i < count; i++) {
       // Sampled as the comparison runs (a timer would not fire inside this loop of promises).
       if (i % 20_000 === 0) {
-        gc();
+        fullGc();
         peak = Math.max(peak, process.memoryUsage().heapUsed);
       }
       const path = `d${String(Math.floor(i / 1000)).padStart(4, "0")}/f${String(i % 1000).padStart(4, "0")}`;
