@@ -1,4 +1,4 @@
-// Owns making a tar stream of files on disk: node-tar's Pack, with its one known fault held off.
+// Owns making a tar stream of files on disk: node-tar's Pack, with its two known faults held off.
 //
 // node-tar 7.5's Pack can write its end-of-archive twice. A hard link whose target was stat'ed
 // later waits for the target's job; when the target's job ends, the link's job is started inside
@@ -8,23 +8,39 @@
 // guest agent or the CLI mid-export. The archive written before it is whole and right, so the pack
 // here ignores what its step would do once it has ended. (Packing one job at a time also avoids the
 // wait, at 1.7× the time for small files.)
+//
+// It can also stop for good. Its step pipes the queue's head into the archive only while fewer
+// than `jobs` entries are open; the links started from a target's job-done open entries outside
+// the step, so the step can find `jobs` entries open, none of them the head's piped, and nothing
+// left to close one (an empty file, then a file with a second name further on, then directories:
+// the pack never ended). After each step the head is piped here if its entry is ready.
 import { lstatSync, type Stats } from "node:fs";
 import { resolve } from "node:path";
 import * as tar from "tar";
 import { walkTree } from "./tree-walk.js";
 
-const PROCESS = Object.getOwnPropertySymbols(tar.Pack.prototype).find((s) => s.description === "process");
-if (!PROCESS) {
-  throw new Error("node-tar's Pack has no [process] step: src/util/pack.ts was written for tar 7.5; check it");
-}
-const step = (tar.Pack.prototype as unknown as Record<symbol, (this: tar.Pack) => void>)[PROCESS] as (
-  this: tar.Pack,
-) => void;
+type Job = { entry?: unknown; piped?: boolean };
+type Steps = Record<symbol, unknown>;
+const packSymbol = (name: string): symbol => {
+  const found = Object.getOwnPropertySymbols(tar.Pack.prototype).find((s) => s.description === name);
+  if (!found) {
+    throw new Error(`node-tar's Pack has no [${name}]: src/util/pack.ts was written for tar 7.5; check it`);
+  }
+  return found;
+};
+const PROCESS = packSymbol("process");
+const PROCESS_JOB = packSymbol("processJob");
+const CURRENT = packSymbol("current");
+const step = (tar.Pack.prototype as unknown as Steps)[PROCESS] as (this: tar.Pack) => void;
 
 class Pack extends tar.Pack {}
 Object.defineProperty(Pack.prototype, PROCESS, {
   value(this: tar.Pack) {
-    if (this.writable) step.call(this);
+    if (!this.writable) return;
+    step.call(this);
+    const self = this as unknown as Steps;
+    const head = self[CURRENT] as Job | undefined;
+    if (this.writable && head?.entry && !head.piped) (self[PROCESS_JOB] as (job: Job) => void).call(this, head);
   },
 });
 

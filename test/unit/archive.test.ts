@@ -62,3 +62,23 @@ test("a pack of 20,000 files into an extraction holds a bounded heap", async () 
   // node-tar's breadth-first pack and its reservations held ~4 KB per entry (80 MB here).
   assert.ok(peak - before < 30 * 1024 * 1024, `heap grew ${Math.round((peak - before) / 1e6)} MB`);
 });
+
+test("a pack with an empty file, then a file with a second name further on, then directories, ends", {
+  timeout: 20_000,
+}, async () => {
+  // node-tar 7.5 opened its `jobs` entries outside its step and never piped the head: the pack
+  // stalled after `hard` and the seed, export or sync push waited for ever.
+  const root = await tempDir();
+  const src = join(root, "src");
+  await mkdir(join(src, "pkg", "lib"), { recursive: true });
+  await mkdir(join(src, "private"), { mode: 0o700 });
+  await writeFile(join(src, "empty"), "");
+  await writeFile(join(src, "pkg", "index.js"), "module.exports = 1;\n");
+  execFileSync("ln", [join(src, "pkg", "index.js"), join(src, "hard")]);
+  for (let round = 0; round < 10; round++) {
+    const dest = join(root, `out${round}`);
+    const result = await extractArchive(packFiles({ cwd: src, portable: true }, ["."]), dest);
+    assert.equal(result.entry_count, 7);
+    assert.equal((await stat(join(dest, "hard"))).ino, (await stat(join(dest, "pkg", "index.js"))).ino);
+  }
+});
