@@ -42,7 +42,7 @@ import { OpenWorkspace } from "./open-workspace.js";
 import type { ProgressReporter } from "./progress.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
 import { copyTree, WorkspaceSandboxes } from "./sandboxes.js";
-import { classifySource, sourceStream } from "./sources.js";
+import { classifySource, copySeed, sourceStream } from "./sources.js";
 import { writeBaselineManifest } from "./tree-index.js";
 import { loadTrust } from "./trust.js";
 import { loadSecrets, WorkspaceSecrets } from "./workspace-secrets.js";
@@ -148,7 +148,10 @@ export class WorkspaceService {
       if (seed) {
         progress?.phase("seed", seed.path);
         const skipped: string[] = [];
-        const pushed = await extractArchive(sourceStream(seed, skipped, "seed_path"), layer);
+        const pushed =
+          seed.kind === "directory"
+            ? await copySeed(seed, layer, skipped, "seed_path")
+            : await extractArchive(sourceStream(seed, skipped, "seed_path"), layer);
         record.workspace_seed.entry_count = pushed.entry_count;
         if (skipped.length) record.workspace_seed.skipped = skipped;
       }
