@@ -2,7 +2,8 @@
 // does inside its workspace stays inside. Each case ends as a user would check: status, a command
 // that still runs, the workspace's files, and pyro doctor finding nothing damaged or left over.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { GUEST_TASK_LIMIT } from "../../src/contract/defaults.js";
@@ -138,6 +139,26 @@ describe(`a hostile guest (${ENGINE})`, () => {
       (await ws.exec({ workspace: id, command: "echo fits > small.txt && cat small.txt" })).stdout,
       "fits\n",
     );
+  });
+
+  it("a seed larger than disk_mib fails the create naming the limit, and leaves no workspace behind", async () => {
+    if (await diskLimitUnavailable()) return; // no limit to meet (rootless, or no loop devices): status says null
+    const seed = join(host, "too-big-seed");
+    mkdirSync(seed, { recursive: true });
+    writeFileSync(join(seed, "small.txt"), "fits\n");
+    writeFileSync(join(seed, "big.bin"), randomBytes(300 * 1024 * 1024));
+    const before = (await ws.list()).count;
+    await assert.rejects(create({ disk_mib: 256, seed_path: seed }), (e: PyroError) => {
+      assert.equal(e.code, "INVALID_ARGUMENT");
+      assert.match(e.message, /does not fit the workspace's disk \(ENOSPC\).*larger disk_mib/);
+      return true;
+    });
+    rmSync(seed, { recursive: true, force: true });
+    assert.equal((await ws.list()).count, before, "the failed create left no workspace");
+    const doctor = JSON.parse((await runCli(stateDir, ["doctor", "--json"])).stdout) as {
+      leftovers: { items: string[] };
+    };
+    assert.deepEqual(doctor.leftovers.items, [], "nor anything doctor would find");
   });
 
   it("the guest sees the vCPUs it was given: nproc in a workspace and in a one-shot run is vcpu_count", async () => {
