@@ -17,9 +17,13 @@ import { PACKAGE_ROOT } from "../src/version.js";
 import { createFakeInternet } from "../test/helpers/fake-internet.js";
 import { AS_ROOT, rootlessUser } from "../test/helpers/rootless.js";
 import { describeIdle, type IdleCost, idleCost } from "./idle.js";
+import { millionRows } from "./million.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const JSON_OUT = process.argv.includes("--json");
+/** `--quick` leaves out the million-file rows (about half an hour); BENCH_FILES sets their count. */
+const QUICK = process.argv.includes("--quick");
+const MILLION = Number(process.env.BENCH_FILES ?? 1_000_000);
 const CLI = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
 
 interface Row {
@@ -28,6 +32,8 @@ interface Row {
   p90_ms: number;
   floor: string | null;
   ratio: number | null;
+  /** Peak resident memory of the process that did it, where measured (MB). */
+  max_rss_mb?: number;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -114,7 +120,7 @@ const skipped: string[] = [];
 const notes: string[] = [];
 /** What an idle running workspace holds on the host, per engine. */
 const idle: Record<string, IdleCost> = {};
-const addRow = (name: string, median: number, p90: number, floor: string | null) => {
+const addRow = (name: string, median: number, p90: number, floor: string | null, maxRssMb?: number) => {
   const base = floor ? rows.find((r) => r.name === floor) : undefined;
   rows.push({
     name,
@@ -122,6 +128,7 @@ const addRow = (name: string, median: number, p90: number, floor: string | null)
     p90_ms: Number(p90.toFixed(1)),
     floor,
     ratio: base ? Number((median / base.median_ms).toFixed(2)) : null,
+    ...(maxRssMb === undefined ? {} : { max_rss_mb: maxRssMb }),
   });
 };
 for (const [name, fn, floor] of cases) {
@@ -274,6 +281,9 @@ const stopStart = await measure(async () => {
 addRow("stop-start", stopStart.median, stopStart.p90, "runsc-direct");
 await pyro.deleteWorkspace({ workspace: bigWs });
 
+// ---- a million files (bench/million.ts) ----------------------------------------------------------
+if (!QUICK) await millionRows({ stateDir, env, cli: CLI, files: MILLION, addRow, notes });
+
 // ---- network: one HTTPS request through the allowlist's gateway (its resolver answering the
 // name) against the same request with egress (slirp4netns), to a server in a namespace of this
 // run's own. The egress guest looks the name up as a guest would, at a DNS server one hop away (the
@@ -357,11 +367,11 @@ const mbps = (ms: number) => (64 / (ms / 1000)).toFixed(0);
 console.log(
   `pyro bench: ${RUNS} runs per case after one warm-up; ${cpus().length} cores; ${new Date().toISOString()}\n`,
 );
-console.log("| case | median ms | p90 ms | floor | ratio |");
-console.log("|---|---:|---:|---|---:|");
+console.log("| case | median ms | p90 ms | floor | ratio | max RSS MB |");
+console.log("|---|---:|---:|---|---:|---:|");
 for (const r of rows) {
   console.log(
-    `| ${r.name} | ${r.median_ms} | ${r.p90_ms} | ${r.floor ?? "—"} | ${r.ratio === null ? "" : `${r.ratio}×`} |`,
+    `| ${r.name} | ${r.median_ms} | ${r.p90_ms} | ${r.floor ?? "—"} | ${r.ratio === null ? "" : `${r.ratio}×`} | ${r.max_rss_mb ?? ""} |`,
   );
 }
 for (const line of skipped) console.log(`\nskipped: ${line}`);

@@ -9,18 +9,11 @@ import { TarOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import { extractArchive } from "../util/archive.js";
 import { CappedList } from "../util/capped-list.js";
+import { specialKind } from "../util/copy-tree.js";
 import { packFiles } from "../util/pack.js";
 import { confine } from "./confine.js";
 
 /** What a file that is neither regular, a directory nor a symlink is, in words. */
-function specialKind(stat: Stats): string {
-  if (stat.isFIFO()) return "FIFO";
-  if (stat.isSocket()) return "socket";
-  if (stat.isCharacterDevice()) return "character device";
-  if (stat.isBlockDevice()) return "block device";
-  return "special file";
-}
-
 export function tarHandlers(root = "/workspace"): AgentHandlers {
   return {
     [TarOp.EXPORT]: async ({ path }, ctx) => {

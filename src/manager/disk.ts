@@ -53,14 +53,14 @@ export interface Resolved {
 function outside(userPath: string, why: string): PyroError {
   return new PyroError(
     "PATH_OUTSIDE_WORKSPACE",
-    `${userPath} ${why}; disk tools only read inside /workspace (relative paths are resolved from /workspace)`,
+    `${userPath} ${why}; paths must stay inside /workspace (relative paths are resolved from /workspace)`,
   );
 }
 
 function notFound(userPath: string): PyroError {
   return new PyroError(
     "FILE_NOT_FOUND",
-    `${userPath} does not exist in the workspace; list its directory with disk list to see what is there`,
+    `${userPath} does not exist in the workspace; list its directory to see what is there`,
   );
 }
 

@@ -113,7 +113,14 @@ export async function copySeed(
 ): Promise<{ entry_count: number }> {
   const kept = keptFromSeed(source.path, skipped);
   try {
-    return await copyDirectory(source.path, dest, ({ entry }) => kept(entry.path, entry.type));
+    return await copyDirectory(source.path, dest, {
+      keep: ({ entry }) => kept(entry.path, entry.type),
+      full: (code) =>
+        new PyroError(
+          "INVALID_ARGUMENT",
+          `the seed does not fit the workspace's disk (${code}): create the workspace with a larger disk_mib, or seed less`,
+        ),
+    });
   } catch (err) {
     if (err instanceof CopySourceError) throw unreadableSource(what, source.path, err.cause);
     throw err;

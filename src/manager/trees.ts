@@ -1,7 +1,8 @@
 // Owns what is read of a workspace's whole tree: diff against the baseline taken at create, the
 // summary's count of changes, and export of a path to the host.
 
-import { lstat, mkdir, rename, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { chmod, copyFile, lstat, mkdir, readlink, rename, rm, symlink, utimes } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import * as tar from "tar";
 import { z } from "zod";
@@ -18,9 +19,10 @@ import type {
 import type { SupervisorClient } from "../supervisor/client.js";
 import { writeInTurn } from "../util/archive.js";
 import { CappedList } from "../util/capped-list.js";
+import { CopySourceError, copyDirectory, specialKind } from "../util/copy-tree.js";
 import { unwritableTarget } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
-import { compareTreeOrder } from "../util/tree-walk.js";
+import { compareTreeOrder, type Walked } from "../util/tree-walk.js";
 import {
   buildDiff,
   type Change,
@@ -34,6 +36,7 @@ import {
   TreeEntry,
   type Trees,
 } from "./diff.js";
+import { resolveInLayer } from "./disk.js";
 import { ARCHIVE_DEADLINE_MS, GUEST_ROOT, guestPath } from "./guest.js";
 import type { OpenWorkspace } from "./open-workspace.js";
 import { baselineTree, layerTree } from "./tree-index.js";
@@ -107,8 +110,32 @@ export class TreeService {
       const exported = guestPath(params.path);
       let entryCount = 0;
       let bytes = 0;
-      const skipped = new CappedList();
-      const modesCleared = new CappedList();
+      let skipped = new CappedList();
+      let modesCleared = new CappedList();
+      // Fast path: the frozen sandbox's layer, copied on the host (a file costs a copy, not a trip
+      // through the guest's tar and the channel: 20,000 small files took 71 s that way).
+      const copied = await this.core.sandboxes.withFrozen(ws.record, (layer) =>
+        copyFromLayer(layer, exported, staging, skipped, modesCleared),
+      );
+      if (copied) {
+        const produced = copied.artifact_type === "directory" ? staging : join(staging, basename(exported));
+        await rename(produced, output);
+        return await this.recordExport(ws, exported, output, {
+          artifact_type: copied.artifact_type,
+          entry_count: copied.entry_count,
+          bytes_written: copied.bytes_written,
+          skipped: skipped.list(),
+          modes_cleared: modesCleared.list(),
+        });
+      }
+      if (copied === null) {
+        // Some file of the layer is not readable by this user (rootless, a guest's mode 000 file):
+        // the guest, as its root, packs what it sees.
+        await rm(staging, { recursive: true, force: true });
+        await mkdir(staging);
+        skipped = new CappedList();
+        modesCleared = new CappedList();
+      }
       // node-tar refuses absolute paths, `..` and writing through symlinks: nothing lands outside
       // staging. The files are the caller's (no guest uid or gid carried over, as root would by
       // default), and no guest file keeps a setuid, setgid or sticky bit on the host.
@@ -175,14 +202,7 @@ export class TreeService {
       await done;
       const produced = result.artifact_type === "directory" ? staging : join(staging, basename(exported));
       await rename(produced, output);
-      await this.core.records.mutate(ws.id, (r) => ({
-        ...r,
-        exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
-      }));
-      return (await ws.redactor()).redactDeep({
-        workspace_id: ws.id,
-        workspace_path: exported,
-        output_path: output,
+      return await this.recordExport(ws, exported, output, {
         artifact_type: result.artifact_type,
         entry_count: result.artifact_type === "directory" ? Math.max(0, entryCount - 1) : entryCount,
         bytes_written: bytes,
@@ -192,6 +212,25 @@ export class TreeService {
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /** An export that landed: kept in the workspace's record, and said with secrets redacted. */
+  private async recordExport(
+    ws: OpenWorkspace,
+    exported: string,
+    output: string,
+    made: Omit<ExportResult, "workspace_id" | "workspace_path" | "output_path">,
+  ): Promise<ExportResult> {
+    await this.core.records.mutate(ws.id, (r) => ({
+      ...r,
+      exports: [...r.exports, { workspace_path: exported, output_path: output, at: new Date().toISOString() }],
+    }));
+    return (await ws.redactor()).redactDeep({
+      workspace_id: ws.id,
+      workspace_path: exported,
+      output_path: output,
+      ...made,
+    });
   }
 
   /** Whole file bytes from the guest (binary-safe), through a one-entry tar export. */
@@ -254,3 +293,83 @@ const ENTRY_KINDS: Record<string, string> = {
   FIFO: "FIFO",
   Socket: "socket",
 };
+
+/**
+ * Copies a guest path out of the frozen layer into `staging` by export's rules (null when this user
+ * cannot read some of it): the path is
+ * resolved as the guest would resolve it but never out of /workspace; files, directories and links
+ * that stay inside the copy are copied, with no setuid, setgid or sticky bit and owned by the
+ * caller; special files and escaping links are left out and named.
+ */
+async function copyFromLayer(
+  layer: string,
+  exported: string,
+  staging: string,
+  skipped: CappedList,
+  modesCleared: CappedList,
+): Promise<{ artifact_type: "file" | "directory"; entry_count: number; bytes_written: number } | null> {
+  try {
+    return await copyLayerPath(layer, exported, staging, skipped, modesCleared);
+  } catch (err) {
+    if (err instanceof CopySourceError || (err as NodeJS.ErrnoException).code === "EACCES") return null;
+    throw err;
+  }
+}
+
+async function copyLayerPath(
+  layer: string,
+  exported: string,
+  staging: string,
+  skipped: CappedList,
+  modesCleared: CappedList,
+): Promise<{ artifact_type: "file" | "directory"; entry_count: number; bytes_written: number }> {
+  const { hostPath } = await resolveInLayer(layer, exported, { followFinal: false });
+  const top = await lstat(hostPath);
+  const full = (code: string) =>
+    new PyroError("INVALID_ARGUMENT", `the host has no room for the export (${code}); free space, or export less`);
+  const keep = ({ entry, stat }: Walked, root: string) => {
+    if (entry.type === "other") {
+      skipped.add(`${entry.path} (${specialKind(stat)})`);
+      return false;
+    }
+    if (entry.type === "symlink" && !linkStaysInside(root, entry.path, entry.link_target ?? "")) {
+      skipped.add(`${entry.path} (symlink to ${entry.link_target} points outside the copy)`);
+      return false;
+    }
+    if (entry.type !== "directory" && (entry.mode & 0o7000) !== 0) modesCleared.add(entry.path);
+    return true;
+  };
+  if (top.isDirectory()) {
+    const copied = await copyDirectory(hostPath, staging, {
+      keep: (walked) => keep(walked, staging),
+      modeMask: 0o777,
+      full,
+    });
+    return { artifact_type: "directory", entry_count: copied.entry_count - 1, bytes_written: copied.bytes_written };
+  }
+  if (!top.isFile() && !top.isSymbolicLink()) {
+    throw new PyroError(
+      "INVALID_ARGUMENT",
+      `${exported} is a ${specialKind(top)}; export copies files, directories and symlinks`,
+    );
+  }
+  // One file or link, named as in the guest.
+  const name = basename(exported);
+  const target = join(staging, name);
+  if (top.isSymbolicLink()) {
+    const to = await readlink(hostPath);
+    if (!linkStaysInside(staging, name, to)) {
+      throw new PyroError(
+        "INVALID_ARGUMENT",
+        `${exported} is a symlink to ${to}, which points outside the copy; export what it points to instead`,
+      );
+    }
+    await symlink(to, target);
+    return { artifact_type: "file", entry_count: 1, bytes_written: 0 };
+  }
+  await copyFile(hostPath, target, constants.COPYFILE_EXCL);
+  await chmod(target, top.mode & 0o777);
+  if ((top.mode & 0o7000) !== 0) modesCleared.add(name);
+  await utimes(target, top.atime, top.mtime);
+  return { artifact_type: "file", entry_count: 1, bytes_written: top.size };
+}

@@ -30,7 +30,44 @@ export class CopySourceError extends Error {
   }
 }
 
-export async function copyDirectory(from: string, to: string, keep: (walked: Walked) => boolean): Promise<CopiedTree> {
+/** What a special file is, in words: what a copy that leaves it out says. */
+export function specialKind(stat: {
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): string {
+  if (stat.isFIFO()) return "FIFO";
+  if (stat.isSocket()) return "socket";
+  if (stat.isCharacterDevice()) return "character device";
+  if (stat.isBlockDevice()) return "block device";
+  return "special file";
+}
+
+export interface CopyOptions {
+  /** Whether an entry is copied; a directory left out is left out whole. */
+  keep: (walked: Walked) => boolean;
+  /** ANDed with each entry's permission bits: a seed keeps the sticky bit (0o1777, the default),
+   * an export to the host none of the three (0o777). */
+  modeMask?: number;
+  /** The error when `to` runs out of space (ENOSPC, EDQUOT), naming the limit met. */
+  full: (code: string) => PyroError;
+}
+
+const FULL = new Set(["ENOSPC", "EDQUOT"]);
+
+export async function copyDirectory(from: string, to: string, options: CopyOptions): Promise<CopiedTree> {
+  const { keep, modeMask = 0o1777 } = options;
+  /** A failed write into the copy: a full disk is `options.full`'s error. */
+  const written = (err: NodeJS.ErrnoException): never => {
+    if (FULL.has(err.code ?? "")) throw options.full(err.code ?? "ENOSPC");
+    throw new PyroError("INTERNAL", `copying ${from} to ${to} failed: ${err.message}`);
+  };
+  /** copyFile names the source in its errors whichever side failed: only a full disk is the copy's. */
+  const copyFailed = (err: NodeJS.ErrnoException): never => {
+    if (FULL.has(err.code ?? "")) written(err);
+    throw new CopySourceError(err);
+  };
   await mkdir(to, { recursive: true });
   const copied: CopiedTree = { entry_count: 1, bytes_written: 0 };
   const inFlight = new Set<Promise<void>>();
@@ -55,7 +92,7 @@ export async function copyDirectory(from: string, to: string, keep: (walked: Wal
         continue;
       }
       const target = join(to, entry.path);
-      const mode = entry.mode & 0o1777;
+      const mode = entry.mode & modeMask;
       copied.entry_count += 1;
       if (entry.type === "directory") {
         await mkdir(target, { mode }).catch(written);
@@ -74,7 +111,7 @@ export async function copyDirectory(from: string, to: string, keep: (walked: Wal
           .catch(copyFailed)
           .then(async () => {
             // copyFile gives the copy the source's whole mode, setuid and setgid bits included.
-            if ((entry.mode & 0o6000) !== 0) await chmod(target, mode).catch(written);
+            if (mode !== (entry.mode & 0o7777)) await chmod(target, mode).catch(written);
             await utimes(target, Number(stat.atimeNs) / 1e9, Number(stat.mtimeNs) / 1e9).catch(written);
             return target;
           });
@@ -89,23 +126,4 @@ export async function copyDirectory(from: string, to: string, keep: (walked: Wal
   await Promise.all(inFlight);
   if (failure) throw failure;
   return copied;
-}
-
-const FULL = new Set(["ENOSPC", "EDQUOT"]);
-
-/** A failed write into the copy: a full disk says which limit it met. */
-function written(err: NodeJS.ErrnoException): never {
-  if (FULL.has(err.code ?? "")) {
-    throw new PyroError(
-      "INVALID_ARGUMENT",
-      `the seed does not fit the workspace's disk (${err.code}): create the workspace with a larger disk_mib, or seed less`,
-    );
-  }
-  throw new PyroError("INTERNAL", `copying the seed failed: ${err.message}`);
-}
-
-/** copyFile names the source in its errors whichever side failed: only a full disk is the copy's. */
-function copyFailed(err: NodeJS.ErrnoException): never {
-  if (FULL.has(err.code ?? "")) written(err);
-  throw new CopySourceError(err);
 }

@@ -20,7 +20,7 @@ import { after, before, describe, it } from "node:test";
 import * as tar from "tar";
 import type { PyroError } from "../../src/contract/errors.js";
 import { Manager } from "../../src/manager/manager.js";
-import { sandboxProcessPattern } from "../helpers/engine.js";
+import { ENGINE, sandboxProcessPattern } from "../helpers/engine.js";
 import { faces } from "../helpers/requests.js";
 import { removeStateDir } from "../helpers/state-dir.js";
 import { runCli } from "../helpers/workspace-suite.js";
@@ -255,7 +255,10 @@ describe("hostile input is refused and the workspace stays usable", () => {
     assert.equal(lstatSync(join(out, "suid-id")).mode & 0o777, 0o755, "the rest of the mode is kept");
     assert.deepEqual(result.modes_cleared.sort(), ["sgid-id", "suid-id"], "named relative to the output");
     assert.equal(existsSync(join(out, "pipe")), false);
-    assert.ok(result.skipped.includes("pipe (FIFO)"), JSON.stringify(result.skipped));
+    // Export copies the layer on the host; gVisor keeps a guest's FIFOs in its own kernel, never in
+    // the layer, so there is nothing there to name. A VM's FIFO is a host FIFO, named as skipped.
+    if (ENGINE === "gvisor") assert.deepEqual(result.skipped, []);
+    else assert.ok(result.skipped.includes("pipe (FIFO)"), JSON.stringify(result.skipped));
     // A hard link within the export is kept: both names, one file.
     assert.equal(readFileSync(join(out, "hard"), "utf8"), "plain\n");
     assert.equal(lstatSync(join(out, "hard")).ino, lstatSync(join(out, "plain")).ino);
