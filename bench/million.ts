@@ -80,10 +80,11 @@ export async function millionRows(o: MillionOptions): Promise<void> {
     const exportRun = pyro(["workspace", "export", ws, ".", "--output", exported, "--json"], "export");
     rmSync(exported, { recursive: true, force: true });
     o.addRow(`export-${label}-files`, exportRun.ms, exportRun.ms, `cp-a-${label}-files`, exportRun.maxRssMb);
-    const reset = pyro(["workspace", "reset", ws, "--json"], "reset");
-    o.addRow(`reset-${label}-files`, reset.ms, reset.ms, `cp-a-${label}-files`, reset.maxRssMb);
+    // The supervisor's peak before reset, which starts a new one.
     const supervisor = await liveSupervisor(join(o.stateDir, "state", "workspaces", ws, "sandbox"));
     const hwm = supervisor ? /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${supervisor.pid}/status`, "utf8")) : null;
+    const reset = pyro(["workspace", "reset", ws, "--json"], "reset");
+    o.addRow(`reset-${label}-files`, reset.ms, reset.ms, `cp-a-${label}-files`, reset.maxRssMb);
     o.notes.push(
       `${label} files: each row is one run; peak RSS of the CLI for each is in its row` +
         (hwm ? `; the workspace's supervisor peaked at ${Math.round(Number(hwm[1]) / 1024)} MB` : "") +
