@@ -13,7 +13,6 @@ import { specialKind } from "../util/copy-tree.js";
 import { packFiles } from "../util/pack.js";
 import { confine } from "./confine.js";
 
-/** What a file that is neither regular, a directory nor a symlink is, in words. */
 export function tarHandlers(root = "/workspace"): AgentHandlers {
   return {
     [TarOp.EXPORT]: async ({ path }, ctx) => {
