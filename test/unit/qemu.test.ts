@@ -36,6 +36,10 @@ describe("the qemu machine's command line", () => {
     const tcg = args();
     assert.deepEqual(valuesOf(tcg, "-m"), ["512"]);
     assert.deepEqual(valuesOf(tcg, "-smp"), ["2"]);
+    // One vCPU under TCG still gets a second possible one, so QEMU keeps the guest's barriers,
+    // which virtio-fs's handshake with virtiofsd needs; KVM runs the guest's own.
+    assert.deepEqual(valuesOf(args({ vcpuCount: 1 }), "-smp"), ["1,maxcpus=2"]);
+    assert.deepEqual(valuesOf(args({ vcpuCount: 1, accel: "kvm" }), "-smp"), ["1"]);
     assert.deepEqual(valuesOf(tcg, "-M"), ["pc"]);
     assert.equal(tcg.includes("-netdev"), false);
     assert.deepEqual(valuesOf(args({ nic: true }), "-netdev"), ["user,id=net0"]);
