@@ -26,6 +26,7 @@ import {
   WorkspaceExecResult,
   WorkspaceInfo,
 } from "../../src/contract/workspace.js";
+import { execToEnd } from "../helpers/exec-to-end.js";
 import { PYRO_BIN, runCli, workspaceSuite } from "../helpers/workspace-suite.js";
 
 const ENVIRONMENT = "debian:12-build";
@@ -383,27 +384,8 @@ const mcp: Face = {
       network_policy: policy,
       ttl_seconds: 0,
     }),
-  async exec(id, command) {
-    // As an agent does: a command still running after wait_seconds is collected with exec_wait.
-    let result = await tool(WorkspaceExecResult, "workspace_exec", {
-      workspace: id,
-      command,
-      timeout_seconds: 900,
-      wait_seconds: 20,
-    });
-    let stdout = result.stdout;
-    let stderr = result.stderr;
-    while (result.running) {
-      result = await tool(WorkspaceExecResult, "workspace_exec_wait", {
-        workspace: id,
-        sequence: result.sequence,
-        wait_seconds: 20,
-      });
-      stdout += result.stdout;
-      stderr += result.stderr;
-    }
-    return { ...result, stdout, stderr };
-  },
+  // As an agent does: a command still running after wait_seconds is collected with exec_wait.
+  exec: (id, command) => execToEnd(tool, { workspace: id, command, timeout_seconds: 900, wait_seconds: 20 }),
   patch: (id, patch) => tool(PatchApplyResult, "workspace_patch_apply", { workspace: id, patch }),
   diff: (id) => tool(WorkspaceDiffResult, "workspace_diff", { workspace: id }),
   export: (id, path, output) => tool(ExportResult, "workspace_export", { workspace: id, path, output_path: output }),

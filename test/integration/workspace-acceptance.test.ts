@@ -23,6 +23,7 @@ import {
   WorkspaceListResult,
 } from "../../src/contract/workspace.js";
 import { PACKAGE_ROOT } from "../../src/version.js";
+import { execToEnd } from "../helpers/exec-to-end.js";
 import { removeStateDir } from "../helpers/state-dir.js";
 
 const PYRO = join(PACKAGE_ROOT, "dist", "bin", "pyro.mjs");
@@ -342,21 +343,6 @@ describe("workspace acceptance flow through a real MCP client (pyro mcp serve ov
     return schema.parse(result.structuredContent);
   }
 
-  /** workspace_exec as an agent uses it: while the command runs, workspace_exec_wait for the rest. */
-  async function execToEnd(args: { workspace: string; command: string[] }): Promise<WorkspaceExecResult> {
-    let result = await call(WorkspaceExecResult, "workspace_exec", args);
-    let { stdout, stderr } = result;
-    while (result.running) {
-      result = await call(WorkspaceExecResult, "workspace_exec_wait", {
-        workspace: args.workspace,
-        sequence: result.sequence,
-      });
-      stdout += result.stdout;
-      stderr += result.stderr;
-    }
-    return { ...result, stdout, stderr };
-  }
-
   it("seed, exec, write, patch, diff, export, reset, delete", { timeout: 300_000 }, async () => {
     const { tools } = await client.listTools();
     assert.ok(
@@ -371,7 +357,7 @@ describe("workspace acceptance flow through a real MCP client (pyro mcp serve ov
 
     // The first git status in a copied checkout reads every file again; under TCG that can pass
     // workspace_exec's 30 s wait, and then the agent collects the rest with workspace_exec_wait.
-    const status = await execToEnd({ workspace: "mcp-flow", command: GIT_STATUS });
+    const status = await execToEnd(call, { workspace: "mcp-flow", command: GIT_STATUS });
     assert.equal(status.exit_code, 0, status.stderr);
     assert.equal(status.stdout, "");
 
