@@ -18,6 +18,7 @@ import { createFakeInternet } from "../test/helpers/fake-internet.js";
 import { AS_ROOT, rootlessUser } from "../test/helpers/rootless.js";
 import { describeIdle, type IdleCost, idleCost } from "./idle.js";
 import { millionRows } from "./million.js";
+import { peerRows, VERSUS } from "./peers.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const JSON_OUT = process.argv.includes("--json");
@@ -210,6 +211,9 @@ idle.gvisor = await idleCost(sandboxOf(ws.workspace_id), ws.workspace_id, IDLE_S
 notes.push(`${describeIdle("gvisor workspace", idle.gvisor)}; goal ≤ 64 MB and ~0 CPU`);
 await pyro.deleteWorkspace({ workspace: ws.workspace_id });
 
+// ---- peers: what a user could use instead, on the same root, in this run (bench/peers.ts) ----------
+await peerRows({ stateDir, rootDir: environment.rootDir, measure, addRow, skipped });
+
 // workspace-create-seeded (2,000 files) has no floor of its own; sandbox start is its context.
 const created: string[] = [];
 const createSeeded = await measure(async () => {
@@ -374,10 +378,17 @@ for (const r of rows) {
     `| ${r.name} | ${r.median_ms} | ${r.p90_ms} | ${r.floor ?? "—"} | ${r.ratio === null ? "" : `${r.ratio}×`} | ${r.max_rss_mb ?? ""} |`,
   );
 }
+const versus = VERSUS.flatMap(([mine, peer]) => {
+  const a = rows.find((r) => r.name === mine);
+  const b = rows.find((r) => r.name === peer);
+  return a && b ? [{ pyro: mine, peer, ratio: Number((a.median_ms / b.median_ms).toFixed(2)) }] : [];
+});
+console.log("\n| pyro | peer | pyro ÷ peer |\n|---|---|---:|");
+for (const v of versus) console.log(`| ${v.pyro} | ${v.peer} | ${v.ratio}× |`);
 for (const line of skipped) console.log(`\nskipped: ${line}`);
 for (const line of notes) console.log(`\n${line}`);
 console.log(`\nsync-push: ${mbps(pushRow.median_ms)} MB/s; tar | tar on the host: ${mbps(tarRow.median_ms)} MB/s`);
-if (JSON_OUT) console.log(JSON.stringify({ rows, idle }));
+if (JSON_OUT) console.log(JSON.stringify({ rows, versus, idle }));
 
 /** A tree shaped like a small repository: nested directories of small text files. */
 function makeTree(root: string, files: number): void {

@@ -2,6 +2,7 @@
 # Installs what pyro needs on a Debian host, only when missing, so it is fast on a warm machine.
 # Used by `npm run quickstart` and `npm test`.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -21,19 +22,7 @@ have newuidmap || need+=(uidmap)  # rootless pyro: maps a user's subordinate ids
 have openssl || need+=(openssl)  # the allowlist tests' fake internet signs its HTTPS certificate
 have nft || [ -x /usr/sbin/nft ] || need+=(nftables)  # the allowlist policy: logs what its gateway refuses (docs/network.md)
 
-if [ "${#need[@]}" -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "pyro needs these Debian packages: ${need[*]} — run as root: apt-get install ${need[*]}" >&2
-    exit 1
-  fi
-  echo "[setup] installing Debian packages: ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  # A fresh machine has no package lists yet; update once, then install.
-  if ! apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; then
-    apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
-fi
+[ "${#need[@]}" -eq 0 ] || apt_install "${need[@]}"
 
 # Rootless pyro's egress: slirp4netns opens /dev/net/tun as the user. Debian's udev rule makes it
 # 0666; some hosts (containers, minimal VMs) leave it 0600, so only root's sandboxes could have a network.

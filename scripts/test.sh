@@ -3,15 +3,12 @@
 # environment), builds, then runs every stage. Slow stages are separate but always run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/apt.sh
 bash scripts/ensure-host.sh
 
 # What only the tests need on the host: pytest, to run the agent-loop test's Python suite there too
 # (test/integration/agent-loop.test.ts compares the counts with the workspace's).
-if ! /usr/bin/python3 -c "import pytest" >/dev/null 2>&1; then
-  echo "[setup] installing Debian packages: python3-pytest" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq python3-pytest >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-pytest >/dev/null; }
-fi
+/usr/bin/python3 -c "import pytest" >/dev/null 2>&1 || apt_install python3-pytest
 
 stage() { echo; echo "=== $1 ==="; }
 # Leftover checks count only what appeared after this moment, not what other work left in /tmp.
