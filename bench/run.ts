@@ -240,21 +240,38 @@ addRow("git-diff-no-index", gitDiff.median, gitDiff.p90, null);
 const wsDiff = await measure(() => pyro.diffWorkspace({ workspace: seeded }));
 addRow("workspace-diff", wsDiff.median, wsDiff.p90, "git-diff-no-index");
 
-// sync-push throughput (reported as ms for 64 MiB; MB/s in the notes) against tar | tar on the host.
+// sync-push throughput (reported as ms for 64 MiB; MB/s in the notes) against tar | tar on the host,
+// for large files and for the 2,000-file tree; the qemu section pushes the same two.
 const blob = join(stateDir, "blob");
 mkdirSync(blob);
 for (let i = 0; i < 16; i++) writeFileSync(join(blob, `b${i}`), randomBytes(4 * 1024 * 1024));
-const tarTar = await measure(() => {
-  const out = join(stateDir, `tt-${Date.now()}`);
-  mkdirSync(out);
-  ok(spawnSync("sh", ["-c", `tar -C ${blob} -cf - . | tar -C ${out} -xf -`]), "tar | tar");
-  rmSync(out, { recursive: true, force: true });
-});
-addRow("tar-pipe-64MiB", tarTar.median, tarTar.p90, null);
-const push = await measure(() =>
-  pyro.pushWorkspaceSync({ workspace: seeded, source_path: blob, dest: "/workspace/blob" }),
-);
-addRow("sync-push-64MiB", push.median, push.p90, "tar-pipe-64MiB");
+const PUSHES: Array<[suffix: string, source: string]> = [
+  ["64MiB", blob],
+  ["2000-files", repo],
+];
+for (const [suffix, source] of PUSHES) {
+  const tarTar = await measure(() => {
+    const out = join(stateDir, `tt-${Date.now()}`);
+    mkdirSync(out);
+    ok(spawnSync("sh", ["-c", `tar -C ${source} -cf - . | tar -C ${out} -xf -`]), "tar | tar");
+    rmSync(out, { recursive: true, force: true });
+  });
+  addRow(`tar-pipe-${suffix}`, tarTar.median, tarTar.p90, null);
+}
+/** Rows `${prefix}sync-push-…` for pushes of both sources into a new directory of a running
+ * workspace, and `…-again` for the small files pushed over the same tree (every file replaced). */
+let pushes = 0;
+const pushRows = async (workspace: string, prefix: string) => {
+  for (const [suffix, source] of PUSHES) {
+    const push = await measure(() =>
+      pyro.pushWorkspaceSync({ workspace, source_path: source, dest: `pushed-${suffix}-${pushes++}` }),
+    );
+    addRow(`${prefix}sync-push-${suffix}`, push.median, push.p90, `tar-pipe-${suffix}`);
+  }
+  const again = await measure(() => pyro.pushWorkspaceSync({ workspace, source_path: repo, dest: "pushed-again" }));
+  addRow(`${prefix}sync-push-2000-files-again`, again.median, again.p90, "tar-pipe-2000-files");
+};
+await pushRows(seeded, "");
 await pyro.deleteWorkspace({ workspace: seeded });
 
 // snapshot-create, reset and stop-start on a workspace of 50,000 files / 500 MB, against cp -a of
@@ -358,6 +375,7 @@ const [vmSpawnMedian, vmSpawnP90] = vmSpawn.stdout.trim().split(" ").map(Number)
 addRow("vm-spawn", vmSpawnMedian!, vmSpawnP90!, null);
 const qemuExec = await measure(() => pyro.execWorkspace({ workspace: vm, command: ["/bin/true"] }));
 addRow("qemu-exec", qemuExec.median, qemuExec.p90, "vm-spawn");
+await pushRows(vm, "qemu-");
 idle.qemu = await idleCost(sandboxOf(vm), vm, IDLE_SECONDS);
 notes.push(describeIdle(`qemu workspace (${DEFAULTS.memMib} MiB guest)`, idle.qemu));
 for (const id of qemuIds) await pyro.deleteWorkspace({ workspace: id });

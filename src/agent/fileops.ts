@@ -9,6 +9,7 @@ import type { AgentHandlers } from "../channel/agent-ops.js";
 import { DATA_CHUNK_BYTES, Stream } from "../channel/frame.js";
 import { FileOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
+import { mergeStaged } from "../util/archive.js";
 import { describeEntry, type TreeEntryInfo } from "../util/entries.js";
 import { decodeText, manifestOfDir } from "../util/tree.js";
 import { confine } from "./confine.js";
@@ -135,6 +136,16 @@ export function fileHandlers(root = "/workspace"): AgentHandlers {
     [FileOp.TREE]: async (p) => {
       const { abs } = await confine(root, p.path ?? root);
       return { entries: await manifestOfDir(abs) };
+    },
+
+    [FileOp.MERGE]: async (p) => {
+      const staged = await confine(root, p.staged);
+      const { abs } = await confine(root, p.dest ?? root).catch(async (err) => {
+        await rm(staged.abs, { recursive: true, force: true });
+        throw err;
+      });
+      await mergeStaged(staged.abs, abs);
+      return { path: abs };
     },
   };
 }

@@ -246,6 +246,7 @@ export const FileOp = {
   DELETE: "file.delete",
   MKDIR: "file.mkdir",
   TREE: "tree.manifest",
+  MERGE: "file.merge",
 } as const;
 
 export const TarOp = { EXPORT: "tar.export", IMPORT: "tar.import" } as const;
@@ -289,6 +290,13 @@ export const AgentPathParams = z.object({ path: z.string().optional() });
 export const AgentPathResult = z.object({ path: z.string() });
 
 export const AgentTreeResult = z.object({ entries: z.array(TreeEntry) });
+
+/** A sync push the host staged in /workspace (`staged`, a new directory at its top) while the sandbox
+ * was frozen: the agent moves it into `dest`, as it does an archive it extracted itself. */
+export const AgentFileMergeParams = z.object({
+  staged: z.string().regex(/^\.pyro-push-[0-9a-f]+$/),
+  dest: z.string().optional(),
+});
 
 /** The archive comes as DATA on stream STDOUT. */
 export const AgentTarExportParams = z.object({ path: z.string().min(1) });
@@ -334,6 +342,7 @@ export const AGENT_OPS = {
   [FileOp.DELETE]: op(AgentFileDeleteParams, AgentFileDeleteResult),
   [FileOp.MKDIR]: op(AgentPathParams, AgentPathResult),
   [FileOp.TREE]: op(AgentPathParams, AgentTreeResult),
+  [FileOp.MERGE]: op(AgentFileMergeParams, AgentPathResult),
   [TarOp.EXPORT]: op(AgentTarExportParams, AgentTarExportResult),
   [TarOp.IMPORT]: op(AgentTarImportParams, AgentTarImportResult),
 } as const;

@@ -103,8 +103,17 @@ export interface Engine {
   resetDiscards(runDir: string): string[];
   /** Runs fn with the running sandbox frozen and its /workspace readable on the host at `layer`
    * (frozen, so a guest cannot swap files for links mid-read), or returns undefined when this
-   * engine cannot expose a running sandbox's files (the caller then asks the agent). */
-  withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined>;
+   * engine cannot expose a running sandbox's files (the caller then asks the agent). `discard` is a
+   * path fn makes that a later thaw removes if this process dies inside fn. */
+  withFrozenWorkspace<T>(
+    id: string,
+    runDir: string,
+    fn: (layer: string) => Promise<T>,
+    discard?: string,
+  ): Promise<T | undefined>;
+  /** Where the host may add to a running sandbox's /workspace while it is frozen (sync push stages
+   * there), so the guest sees what was added. */
+  workspaceWritable(runDir: string): string;
   /** Resumes a sandbox left frozen by a process that died inside withFrozenWorkspace. */
   thawAbandoned(id: string, runDir: string): Promise<void>;
   /** Releases what a dead owner left behind for this sandbox; returns what it cleaned. */

@@ -29,7 +29,9 @@ export class FileService {
   async syncPush(params: z.output<typeof SyncPushParams>): Promise<SyncPushResult> {
     const ws = await this.core.open(params.workspace);
     const source = await classifySource(params.source_path, "source_path");
-    const pushed = await pushSource(await ws.client(), source, params.dest);
+    const pushed = await pushSource(await ws.client(), source, params.dest, (name, fn) =>
+      this.core.sandboxes.withFrozenWritable(ws.record, name, fn),
+    );
     await ws.touch();
     return { workspace_id: ws.id, source_path: source.path, dest: params.dest, ...pushed };
   }

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { DEFAULTS } from "../contract/defaults.js";
 import { PyroError } from "../contract/errors.js";
 import { getEngine } from "../engines/index.js";
+import type { Engine } from "../engines/types.js";
 import type { InstalledEnvironment } from "../environments/index.js";
 import { SupervisorClient } from "../supervisor/client.js";
 import { launchSupervisor, liveSupervisor } from "../supervisor/launch.js";
@@ -89,12 +90,28 @@ export class WorkspaceSandboxes {
 
   /** The engine's withFrozenWorkspace; a sandbox found dead on the way is a workspace not running. */
   async withFrozen<T>(record: WorkspaceRecord, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
+    return this.frozen(record, (engine, runDir) => engine.withFrozenWorkspace(record.workspace_id, runDir, fn));
+  }
+
+  /** The same, for adding to /workspace: fn gets where the host may write (the engine's
+   * workspaceWritable) and makes `name` there, which is removed if this process dies inside fn. */
+  async withFrozenWritable<T>(
+    record: WorkspaceRecord,
+    name: string,
+    fn: (dir: string) => Promise<T>,
+  ): Promise<T | undefined> {
+    return this.frozen(record, (engine, runDir) => {
+      const dir = engine.workspaceWritable(runDir);
+      return engine.withFrozenWorkspace(record.workspace_id, runDir, () => fn(dir), join(dir, name));
+    });
+  }
+
+  private async frozen<T>(
+    record: WorkspaceRecord,
+    freeze: (engine: Engine, runDir: string) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
     try {
-      return await getEngine(record.engine).withFrozenWorkspace(
-        record.workspace_id,
-        this.records.paths(record.workspace_id).sandbox,
-        fn,
-      );
+      return await freeze(getEngine(record.engine), this.records.paths(record.workspace_id).sandbox);
     } catch (err) {
       if (err instanceof PyroError && err.code === "SANDBOX_NOT_RUNNING") throw await this.notRunning(record);
       throw err;

@@ -1,16 +1,20 @@
 // Owns what a seed or a sync push reads from the host: the source classified (a directory, or a
 // .tar, .tar.gz or .tgz archive), and streamed as tar without ever reaching outside it, into a
 // layer on the host (a seed before the sandbox starts) or into the running guest (sync push).
+
+import { randomBytes } from "node:crypto";
 import { constants, createReadStream, readlinkSync } from "node:fs";
-import { access, stat } from "node:fs/promises";
+import { access, mkdir, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import { TarOp } from "../channel/protocol.js";
+import { FileOp, TarOp } from "../channel/protocol.js";
 import { PyroError } from "../contract/errors.js";
 import type { TreeEntry } from "../contract/tree.js";
 import type { SyncPushResult } from "../contract/workspace.js";
 import type { SupervisorClient } from "../supervisor/client.js";
-import { CopySourceError, copyDirectory } from "../util/copy-tree.js";
+import { extractArchive } from "../util/archive.js";
+import { type CopiedTree, CopySourceError, copyDirectory } from "../util/copy-tree.js";
+import { faultPoint } from "../util/fault.js";
 import { unreadableSource } from "../util/host-access.js";
 import { linkStaysInside } from "../util/links.js";
 import { packFiles } from "../util/pack.js";
@@ -47,19 +51,56 @@ export function sourceStream(source: SeedSource, skipped: string[], what: string
   ) as AsyncIterable<Uint8Array>;
 }
 
-/** Sync push: the source extracted into the running guest at `dest`, by the agent. */
+/** Runs fn with the sandbox frozen and the host directory of its /workspace, in which fn makes
+ * `name`; undefined when the engine cannot expose it (sandboxes.withFrozenWritable). */
+export type FrozenWritable = <T>(name: string, fn: (dir: string) => Promise<T>) => Promise<T | undefined>;
+
+/**
+ * Sync push. The source is copied (a directory) or extracted (an archive) by the rules of a seed, at
+ * host speed, into a new `.pyro-push-*` directory at the top of the frozen sandbox's /workspace;
+ * the agent then moves it into `dest`. All or nothing: a failure before the move removes the staged
+ * tree (a killed process's, the next thaw). Where the engine cannot expose /workspace, the agent
+ * extracts the packed stream itself, staging it the same way.
+ */
 export async function pushSource(
   client: SupervisorClient,
   source: SeedSource,
   dest: string,
+  frozen: FrozenWritable,
 ): Promise<Omit<SyncPushResult, "workspace_id" | "source_path" | "dest">> {
   const skipped: string[] = [];
-  const result = await client.call(
-    TarOp.IMPORT,
-    { dest },
-    { deadlineMs: ARCHIVE_DEADLINE_MS, input: sourceStream(source, skipped, "source_path") },
-  );
-  return { entry_count: result.entry_count, bytes_written: result.bytes_written, skipped };
+  const name = `.pyro-push-${randomBytes(8).toString("hex")}`;
+  const staged = await frozen(name, async (workspace) => {
+    const dir = join(workspace, name);
+    await mkdir(dir, { mode: 0o755 });
+    try {
+      const copied =
+        source.kind === "directory"
+          ? await copySeed(source, dir, skipped, "source_path")
+          : await extractArchive(sourceStream(source, skipped, "source_path"), dir);
+      faultPoint("push:staged");
+      return copied;
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 }); // still frozen
+      throw err;
+    }
+  });
+  if (!staged) {
+    const result = await client.call(
+      TarOp.IMPORT,
+      { dest },
+      { deadlineMs: ARCHIVE_DEADLINE_MS, input: sourceStream(source, skipped, "source_path") },
+    );
+    return { entry_count: result.entry_count, bytes_written: result.bytes_written, skipped };
+  }
+  try {
+    await client.call(FileOp.MERGE, { staged: name, dest }, { deadlineMs: ARCHIVE_DEADLINE_MS });
+  } catch (err) {
+    // The agent removes what it was given; this is for a call that never reached it.
+    await frozen(name, (workspace) => rm(join(workspace, name), { recursive: true, force: true })).catch(() => {});
+    throw err;
+  }
+  return { entry_count: staged.entry_count, bytes_written: staged.bytes_written, skipped };
 }
 
 /** The pack stream as a Node stream whose read fails (instead of an unhandled 'error' event
@@ -109,8 +150,8 @@ export async function copySeed(
   source: SeedSource,
   dest: string,
   skipped: string[],
-  what: string,
-): Promise<{ entry_count: number }> {
+  what: "seed_path" | "source_path",
+): Promise<CopiedTree> {
   const kept = keptFromSeed(source.path, skipped);
   try {
     return await copyDirectory(source.path, dest, {
@@ -118,7 +159,9 @@ export async function copySeed(
       full: (code) =>
         new PyroError(
           "INVALID_ARGUMENT",
-          `the seed does not fit the workspace's disk (${code}): create the workspace with a larger disk_mib, or seed less`,
+          what === "seed_path"
+            ? `the seed does not fit the workspace's disk (${code}): create the workspace with a larger disk_mib, or seed less`
+            : `the push does not fit the workspace's disk (${code}); nothing was written: free space in the workspace, or push less`,
         ),
     });
   } catch (err) {

@@ -175,48 +175,31 @@ describe("crash recovery", () => {
     await exited;
   }
 
-  /** The staging directory of an import under way in dest, as the host sees /workspace. */
-  function stagedEntries(layer: string, dest: string): number {
-    const dir = join(layer, dest);
-    const staging = existsSync(dir) ? readdirSync(dir).find((n) => n.startsWith(".pyro-import-")) : undefined;
-    if (!staging) return 0;
-    try {
-      return readdirSync(join(dir, staging)).length;
-    } catch {
-      return 0;
-    }
-  }
-
-  it("sync push is all or nothing: a CLI killed in the middle of the transfer leaves no part of it", async () => {
+  it("sync push is all or nothing: a CLI killed with the push staged, before the move, leaves no part of it", async () => {
     const { workspace_id: id } = await create({ name: "halfpush" });
     const layer = getEngine(ENGINE).workspaceLayer(manager.lifecycle.records.paths(id).sandbox);
     const bulk = join(host, "halfpush");
     mkdirSync(bulk);
     for (let i = 0; i < 400; i++) writeFileSync(join(bulk, `f${i}.txt`), `file ${i}\n`);
     for (let i = 0; i < 6; i++) writeFileSync(join(bulk, `z-big${i}`), randomBytes(8 << 20));
-    await killCliDuring(
-      ["workspace", "sync", "push", "halfpush", bulk, "--dest", "pushed"],
-      60_000,
-      () => stagedEntries(layer, "pushed") >= 50,
-    );
-    // The agent removes its staging directory (and the dest it made) once it hears the sender is gone.
-    const probe = "if [ -e pushed ]; then find pushed | wc -l; else echo absent; fi";
-    let left = (await ws.exec({ workspace: id, command: probe })).stdout;
-    for (const t0 = Date.now(); left !== "absent\n" && Date.now() - t0 < 10_000; ) {
-      await new Promise((r) => setTimeout(r, 200));
-      left = (await ws.exec({ workspace: id, command: probe })).stdout;
-    }
-    assert.equal(left, "absent\n", "no file of the push, no staging directory, no pushed/");
-    const again = await run(
-      "node",
-      [PYRO, "workspace", "sync", "push", "halfpush", bulk, "--dest", "pushed", "--json"],
-      {
-        env: { ...process.env, PYRO_STATE_DIR: stateDir },
-      },
-    );
+    const push = ["workspace", "sync", "push", "halfpush", bulk, "--dest", "pushed"];
+    const child = spawn("node", [PYRO, ...push], {
+      env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_FAULT: "push:staged" },
+      stdio: "ignore",
+    });
+    assert.equal(await new Promise((r) => child.once("exit", (_code, signal) => r(signal))), "SIGKILL");
+    // It died with the sandbox paused and the whole push staged at the top of /workspace.
+    const staged = readdirSync(layer).filter((n) => n.startsWith(".pyro-push-"));
+    assert.equal(staged.length, 1, "the push was staged in /workspace on the host");
+    assert.equal(readdirSync(join(layer, staged[0]!)).length, 406);
+    // The next command thaws the sandbox, and the staged tree goes first.
+    const probe = "ls -A /workspace | grep -c '^.pyro-'; test -e pushed && echo present || echo absent";
+    const left = await ws.exec({ workspace: id, command: probe, timeout_seconds: 20 });
+    assert.equal(left.stdout, "0\nabsent\n", "no staging directory, no pushed/");
+    const again = await run("node", [PYRO, ...push, "--json"], { env: { ...process.env, PYRO_STATE_DIR: stateDir } });
     assert.equal((JSON.parse(again.stdout) as { entry_count: number }).entry_count, 407);
-    const count = await ws.exec({ workspace: id, command: "ls pushed | wc -l" });
-    assert.equal(count.stdout, "406\n");
+    const count = await ws.exec({ workspace: id, command: "ls -A pushed | wc -l; ls -A | grep -c '^.pyro-'" });
+    assert.equal(count.stdout, "406\n0\n");
     assert.equal((await ws.status({ workspace: id })).state, "running");
   });
 

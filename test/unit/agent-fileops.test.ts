@@ -115,6 +115,37 @@ describe("agent file operations", () => {
     assert.equal(existsSync("/nonexistent-target"), false);
   });
 
+  it("merges a tree the host staged into dest, all or nothing, and removes the staged tree either way", async () => {
+    const stage = (name: string) => {
+      mkdirSync(join(root, name, "d"), { recursive: true });
+      writeFileSync(join(root, name, "d", "new.txt"), "new\n");
+      writeFileSync(join(root, name, "top.txt"), "pushed\n");
+      return name;
+    };
+    mkdirSync(join(root, "merged", "d"), { recursive: true });
+    writeFileSync(join(root, "merged", "d", "kept.txt"), "kept\n");
+    writeFileSync(join(root, "merged", "top.txt"), "old\n");
+    await call("file.merge", { staged: stage(".pyro-push-01"), dest: "merged" });
+    assert.equal(readFileSync(join(root, "merged", "top.txt"), "utf8"), "pushed\n", "a file replaces a file");
+    assert.deepEqual(readdirSync(join(root, "merged", "d")).sort(), ["kept.txt", "new.txt"], "directories merge");
+    assert.equal(existsSync(join(root, ".pyro-push-01")), false);
+    // A dest that is a file: refused, nothing changes, the staged tree is gone.
+    await assert.rejects(
+      call("file.merge", { staged: stage(".pyro-push-02"), dest: "merged/top.txt" }),
+      refused("INVALID_ARGUMENT"),
+    );
+    assert.equal(readFileSync(join(root, "merged", "top.txt"), "utf8"), "pushed\n");
+    assert.equal(existsSync(join(root, ".pyro-push-02")), false);
+    // Only a staging directory's name is taken, and dest is confined like any path.
+    await assert.rejects(call("file.merge", { staged: "merged", dest: "elsewhere" }), refused("INVALID_ARGUMENT"));
+    await assert.rejects(
+      call("file.merge", { staged: stage(".pyro-push-03"), dest: "../outside" }),
+      refused("PATH_OUTSIDE_WORKSPACE"),
+    );
+    assert.deepEqual(readdirSync(outside), ["secret"]);
+    assert.equal(existsSync(join(root, ".pyro-push-03")), false);
+  });
+
   it("the tree manifest fingerprints files, links and empty directories", async () => {
     mkdirSync(join(root, "empty"));
     const { entries } = (await call("tree.manifest", {})) as {

@@ -106,6 +106,10 @@ const SAMPLES: { [K in AgentOpName]: { params: unknown; reply: Record<string, un
     params: { path: "/workspace" },
     reply: { entries: [{ path: "a", type: "file", mode: 0o644, size: 2, sha256: "ab" }] },
   },
+  [FileOp.MERGE]: {
+    params: { staged: ".pyro-push-0a1b", dest: "/workspace/src" },
+    reply: { path: "/workspace/src" },
+  },
   [TarOp.EXPORT]: {
     params: { path: "/workspace" },
     reply: { artifact_type: "directory", entry_count: 3, bytes: 4096, skipped: [] },

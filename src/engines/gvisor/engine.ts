@@ -178,6 +178,11 @@ export class GvisorEngine implements Engine {
     return join(gvisorDirs(runDir).upper, "workspace");
   }
 
+  /** The overlay's merged view: an upper layer written behind its mounted overlay's back is undefined. */
+  workspaceWritable(runDir: string): string {
+    return join(gvisorDirs(runDir).rootfs, "workspace");
+  }
+
   /** The whole upper layer: what the guest changed outside /workspace goes with a reset too. */
   resetDiscards(_runDir: string): string[] {
     return [];
@@ -185,8 +190,13 @@ export class GvisorEngine implements Engine {
 
   /** gVisor writes through to the upper layer as each guest syscall returns (tested), so a paused
    * sandbox's layer is exactly its /workspace. */
-  async withFrozenWorkspace<T>(id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
-    return withFrozen(runDir, runscFreezer(id, runDir), () => fn(this.workspaceLayer(runDir)));
+  async withFrozenWorkspace<T>(
+    id: string,
+    runDir: string,
+    fn: (layer: string) => Promise<T>,
+    discard?: string,
+  ): Promise<T | undefined> {
+    return withFrozen(runDir, runscFreezer(id, runDir), () => fn(this.workspaceLayer(runDir)), discard);
   }
 
   async thawAbandoned(id: string, runDir: string): Promise<void> {

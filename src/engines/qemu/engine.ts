@@ -297,6 +297,11 @@ export class QemuEngine implements Engine {
     return vmFiles(runDir).workspace;
   }
 
+  /** virtiofsd serves the directory itself, uncached (cache=none): the guest sees host writes at once. */
+  workspaceWritable(runDir: string): string {
+    return vmFiles(runDir).workspace;
+  }
+
   /** The shared directory, and the root disk: the next start restores a fresh VM from the saved one. */
   resetDiscards(runDir: string): string[] {
     const files = vmFiles(runDir);
@@ -305,8 +310,13 @@ export class QemuEngine implements Engine {
 
   /** The guest writes /workspace through virtio-fs without caching (cache=none), so a paused VM's
    * shared directory is exactly its /workspace. */
-  async withFrozenWorkspace<T>(_id: string, runDir: string, fn: (layer: string) => Promise<T>): Promise<T | undefined> {
-    return withFrozen(runDir, qmpFreezer(runDir), () => fn(this.workspaceLayer(runDir)));
+  async withFrozenWorkspace<T>(
+    _id: string,
+    runDir: string,
+    fn: (layer: string) => Promise<T>,
+    discard?: string,
+  ): Promise<T | undefined> {
+    return withFrozen(runDir, qmpFreezer(runDir), () => fn(this.workspaceLayer(runDir)), discard);
   }
 
   async thawAbandoned(_id: string, runDir: string): Promise<void> {
