@@ -1,6 +1,7 @@
 // Owns what a seed or a sync push reads from the host: the source classified (a directory, or a
-// .tar, .tar.gz or .tgz archive), and streamed as tar without ever reaching outside it, into a
-// layer on the host (a seed before the sandbox starts) or into the running guest (sync push).
+// .tar, .tar.gz or .tgz archive), and copied or extracted without ever reaching outside it, into a
+// layer on the host (a seed before the sandbox starts) or into a paused sandbox's /workspace, for
+// its agent to move into place (sync push).
 
 import { randomBytes } from "node:crypto";
 import { constants, createReadStream, readlinkSync } from "node:fs";
@@ -60,7 +61,7 @@ export type FrozenWritable = <T>(name: string, fn: (dir: string) => Promise<T>) 
  * host speed, into a new `.pyro-push-*` directory at the top of the frozen sandbox's /workspace;
  * the agent then moves it into `dest`. All or nothing: a failure before the move removes the staged
  * tree (a killed process's, the next thaw). Where the engine cannot expose /workspace, the agent
- * extracts the packed stream itself, staging it the same way.
+ * extracts the packed stream itself, into a staging directory of its own.
  */
 export async function pushSource(
   client: SupervisorClient,
