@@ -139,7 +139,7 @@ export class WorkspaceSandboxes {
 }
 
 /** Waits for the supervisor `pid` of `sandbox` to exit; after 15 s it is killed. */
-async function supervisorGone(sandbox: string, pid: number): Promise<void> {
+export async function supervisorGone(sandbox: string, pid: number): Promise<void> {
   const alive = async () => (await liveSupervisor(sandbox))?.pid === pid;
   for (const t0 = Date.now(); Date.now() - t0 < 15_000; ) {
     if (!(await alive())) return;

@@ -41,7 +41,7 @@ import { boundSecrets, checkPolicy, rulesAfterUpdate, rulesAtCreate } from "./ne
 import { OpenWorkspace } from "./open-workspace.js";
 import type { ProgressReporter } from "./progress.js";
 import { LAYOUT_VERSION, RecordStore, type WorkspaceRecord } from "./records.js";
-import { copyTree, WorkspaceSandboxes } from "./sandboxes.js";
+import { copyTree, supervisorGone, WorkspaceSandboxes } from "./sandboxes.js";
 import { classifySource, copySeed, sourceStream } from "./sources.js";
 import { writeBaselineManifest } from "./tree-index.js";
 import { loadTrust } from "./trust.js";
@@ -292,9 +292,15 @@ export class WorkspaceService {
       expired_at: null,
       last_activity_at: new Date().toISOString(),
     }));
-    if (!(await liveSupervisor(this.records.paths(record.workspace_id).sandbox))) {
-      await this.sandboxes.boot(record, await this.deps.ensureEnvironment(record.environment));
+    const sandbox = this.records.paths(record.workspace_id).sandbox;
+    let live = await liveSupervisor(sandbox);
+    if (live?.state === "stopped") {
+      // A supervisor whose sandbox ended writes `stopped` just before it exits, and reads as live
+      // until it has: a start in that moment waits for it, then boots (qemu conformance, once).
+      await supervisorGone(sandbox, live.pid);
+      live = undefined;
     }
+    if (!live) await this.sandboxes.boot(record, await this.deps.ensureEnvironment(record.environment));
     return this.info(updated);
   }
 
