@@ -58,7 +58,6 @@ export function entryProblem(
   return undefined;
 }
 
-/** Moves staged entries into dest: directories merge, anything else replaces; never follows a link in dest. */
 /** Renames under way at once in one directory: in a sandbox each is a round trip to the host's file
  * server, so several in flight overlap their waits. */
 const RENAMES_AT_ONCE = 16;
@@ -66,8 +65,8 @@ const RENAMES_AT_ONCE = 16;
 const IN_THE_WAY = new Set(["EEXIST", "ENOTEMPTY", "EISDIR", "ENOTDIR"]);
 
 /** Moves src's entries into dst: a file or link replaces whatever has its name, a directory merges
- * into a directory. One rename per entry where nothing is in the way (the usual case), so a guest
- * pays a syscall per entry, not three. */
+ * into a directory; a link in dst is replaced, never followed. One rename per entry where nothing
+ * is in the way (the usual case), so a guest pays a syscall per entry, not three. */
 async function merge(src: string, dst: string): Promise<void> {
   const entries = await readdir(src, { withFileTypes: true });
   let next = 0;
